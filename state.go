@@ -1,0 +1,140 @@
+package twofactor
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// State is the server-side memory of the flow: attempt counters, send
+// windows, one-use marks and live verification grants. Keeping these on the
+// server means a client cannot roll them back by replaying an old cookie or
+// dropping its cookies.
+//
+// Every method must be atomic with respect to the others on the same key and
+// safe for concurrent use. Every key carries a time to live, so a backend
+// never grows without bound. MemoryState is the in-process default; the
+// redisstate sub-package shares state between several app servers.
+type State interface {
+	// Incr adds delta to the counter at key and returns the new value and the
+	// time left before the counter resets. A missing or expired counter
+	// starts at zero and lives for window from this call on.
+	Incr(ctx context.Context, key string, delta int64, window time.Duration) (n int64, ttl time.Duration, err error)
+	// SetNX creates key with the given time to live if it does not exist, and
+	// reports whether this call created it.
+	SetNX(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Touch reports whether key exists and, if it does, sets its time to live
+	// to ttl from now.
+	Touch(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Delete removes key. Removing a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// MemoryState is a State held in this process's memory. It suits apps that
+// run on one machine. Expired keys are swept as new ones are written, so
+// memory stays bounded by the number of keys live at once.
+//
+// The zero value is ready to use. A MemoryState is safe for concurrent use.
+type MemoryState struct {
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+
+	mu        sync.Mutex
+	items     map[string]memItem
+	lastSweep time.Time
+}
+
+type memItem struct {
+	n       int64
+	expires time.Time
+}
+
+// NewMemoryState returns an empty MemoryState.
+func NewMemoryState() *MemoryState { return &MemoryState{} }
+
+func (s *MemoryState) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// get returns the live item at key; the caller holds s.mu.
+func (s *MemoryState) get(key string, now time.Time) (memItem, bool) {
+	it, ok := s.items[key]
+	if !ok || !now.Before(it.expires) {
+		return memItem{}, false
+	}
+	return it, true
+}
+
+// put stores an item and now and then sweeps expired ones; the caller holds s.mu.
+func (s *MemoryState) put(key string, it memItem, now time.Time) {
+	if s.items == nil {
+		s.items = make(map[string]memItem)
+	}
+	if now.Sub(s.lastSweep) > time.Minute {
+		for k, v := range s.items {
+			if !now.Before(v.expires) {
+				delete(s.items, k)
+			}
+		}
+		s.lastSweep = now
+	}
+	s.items[key] = it
+}
+
+// Incr implements State.
+func (s *MemoryState) Incr(_ context.Context, key string, delta int64, window time.Duration) (int64, time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	it, ok := s.get(key, now)
+	if !ok {
+		it = memItem{expires: now.Add(window)}
+	}
+	it.n += delta
+	s.put(key, it, now)
+	return it.n, it.expires.Sub(now), nil
+}
+
+// SetNX implements State.
+func (s *MemoryState) SetNX(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if _, ok := s.get(key, now); ok {
+		return false, nil
+	}
+	s.put(key, memItem{n: 1, expires: now.Add(ttl)}, now)
+	return true, nil
+}
+
+// Touch implements State.
+func (s *MemoryState) Touch(_ context.Context, key string, ttl time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	it, ok := s.get(key, now)
+	if !ok {
+		return false, nil
+	}
+	it.expires = now.Add(ttl)
+	s.items[key] = it
+	return true, nil
+}
+
+// Delete implements State.
+func (s *MemoryState) Delete(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.items, key)
+	return nil
+}
+
+// Len returns the number of keys held, live or not yet swept.
+func (s *MemoryState) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.items)
+}
