@@ -1,0 +1,398 @@
+package twofactor
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Option configures a Manager. Options are applied by New after the safe
+// defaults are set; an invalid value makes New return an error.
+type Option func(*config) error
+
+// Limit is "at most N events per Per". A zero Limit disables the check.
+type Limit struct {
+	N   int
+	Per time.Duration
+}
+
+func (l Limit) enabled() bool { return l.N > 0 && l.Per > 0 }
+
+// Defaults. They are what a bank would pick: generous enough that a person
+// who mistypes or waits for a slow SMS is not locked out, tight enough that
+// a script cannot guess codes or pump SMS traffic.
+const (
+	DefaultPrefix          = "/2fa/"
+	DefaultSessionName     = "twofactor"
+	DefaultMaxAge          = 12 * time.Hour   // verified state lasts at most this long
+	DefaultIdleTimeout     = 30 * time.Minute // or this long without a gated request
+	DefaultResendCooldown  = 30 * time.Second // per session, between two sends
+	DefaultProviderTimeout = 10 * time.Second // deadline of every provider call
+	DefaultMaxBody         = 8 << 10          // bytes of a flow POST body
+)
+
+// Default limits; see the README's Security section.
+var (
+	DefaultAccountAttempts = Limit{N: 10, Per: 24 * time.Hour} // wrong codes per account, across codes and browsers
+	DefaultPhoneSends      = Limit{N: 5, Per: time.Hour}       // codes sent to one number
+	DefaultIPSends         = Limit{N: 20, Per: time.Hour}      // codes requested from one client IP
+)
+
+type config struct {
+	prefix          string
+	sessionName     string
+	cookieDomain    string
+	cookiePath      string
+	insecureCookie  bool
+	sameSite        http.SameSite
+	maxAge          time.Duration
+	idleTimeout     time.Duration
+	phoneLookup     func(*http.Request) (string, error)
+	subject         func(*http.Request) string
+	defaultRegion   string
+	allowedRegions  map[string]bool
+	state           State
+	maxAttempts     int
+	accountAttempts Limit
+	resendCooldown  time.Duration
+	phoneSends      Limit
+	ipSends         Limit
+	trustedProxies  []netip.Prefix
+	providerTimeout time.Duration
+	logger          *slog.Logger
+	events          func(Event)
+	templates       fs.FS
+	voice           bool
+	language        func(*http.Request) string
+	trustedOrigins  []string
+	now             func() time.Time
+}
+
+func defaultConfig() config {
+	return config{
+		prefix:          DefaultPrefix,
+		sessionName:     DefaultSessionName,
+		cookiePath:      "/",
+		sameSite:        http.SameSiteLaxMode,
+		maxAge:          DefaultMaxAge,
+		idleTimeout:     DefaultIdleTimeout,
+		maxAttempts:     DefaultMaxAttempts,
+		accountAttempts: DefaultAccountAttempts,
+		resendCooldown:  DefaultResendCooldown,
+		phoneSends:      DefaultPhoneSends,
+		ipSends:         DefaultIPSends,
+		providerTimeout: DefaultProviderTimeout,
+		now:             time.Now,
+	}
+}
+
+// WithPrefix sets the path under which Handler serves the flow. It must
+// start and end with "/". Default "/2fa/".
+func WithPrefix(prefix string) Option {
+	return func(c *config) error {
+		if len(prefix) < 2 || !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") || strings.Contains(prefix, "//") {
+			return fmt.Errorf("twofactor: prefix %q must start and end with / and be more than /", prefix)
+		}
+		c.prefix = prefix
+		return nil
+	}
+}
+
+// WithSessionName sets the name of the session (the cookie name for the
+// cookie store). Default "twofactor".
+func WithSessionName(name string) Option {
+	return func(c *config) error {
+		if name == "" || strings.ContainsAny(name, " \t\r\n;,=\"") {
+			return fmt.Errorf("twofactor: invalid session name %q", name)
+		}
+		c.sessionName = name
+		return nil
+	}
+}
+
+// WithCookieDomain sets the Domain attribute of the session cookie. Default:
+// none (the cookie goes to the host that set it only).
+func WithCookieDomain(domain string) Option {
+	return func(c *config) error {
+		c.cookieDomain = domain
+		return nil
+	}
+}
+
+// WithCookiePath sets the Path attribute of the session cookie. Default "/".
+func WithCookiePath(path string) Option {
+	return func(c *config) error {
+		if !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("twofactor: cookie path %q must start with /", path)
+		}
+		c.cookiePath = path
+		return nil
+	}
+}
+
+// WithSameSite sets the SameSite attribute of the session cookie: Lax (the
+// default) or Strict. None is refused: it would send the cookie on
+// cross-site requests.
+func WithSameSite(mode http.SameSite) Option {
+	return func(c *config) error {
+		if mode != http.SameSiteLaxMode && mode != http.SameSiteStrictMode {
+			return errors.New("twofactor: SameSite must be Lax or Strict")
+		}
+		c.sameSite = mode
+		return nil
+	}
+}
+
+// WithInsecureCookie drops the Secure attribute of the session cookie, so
+// browsers send it over plain http. Use it only for local development on
+// http://localhost; in production the cookie must be Secure (the default).
+func WithInsecureCookie() Option {
+	return func(c *config) error {
+		c.insecureCookie = true
+		return nil
+	}
+}
+
+// WithMaxAge sets how long a verification lasts before the visitor must
+// verify again, checked on the server whatever the cookie says. It is also
+// the session cookie's Max-Age. Default 12 hours; at most 30 days.
+func WithMaxAge(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Minute || d > 30*24*time.Hour {
+			return errors.New("twofactor: max age must be between 1 minute and 30 days")
+		}
+		c.maxAge = d
+		return nil
+	}
+}
+
+// WithIdleTimeout sets how long a verified session may go without a gated
+// request before it must verify again. Default 30 minutes.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Second {
+			return errors.New("twofactor: idle timeout must be at least a second")
+		}
+		c.idleTimeout = d
+		return nil
+	}
+}
+
+// WithPhoneLookup switches the flow to known-number mode: instead of asking
+// the visitor for a number, the flow sends the code to the number lookup
+// returns for the request (typically the logged-in user's number on file).
+// The pages show that number masked.
+func WithPhoneLookup(lookup func(r *http.Request) (string, error)) Option {
+	return func(c *config) error {
+		if lookup == nil {
+			return errors.New("twofactor: nil phone lookup")
+		}
+		c.phoneLookup = lookup
+		return nil
+	}
+}
+
+// WithSubject binds verification to the app's user: subject returns the
+// logged-in user's id for a request ("" when nobody is logged in). A
+// session verified for one subject does not count as verified for another,
+// and failed attempts are counted per subject.
+func WithSubject(subject func(r *http.Request) string) Option {
+	return func(c *config) error {
+		if subject == nil {
+			return errors.New("twofactor: nil subject func")
+		}
+		c.subject = subject
+		return nil
+	}
+}
+
+// WithDefaultRegion sets the region (two letters, such as "NL") whose
+// national numbers visitors may type without the international prefix.
+// Default none: numbers must start with + and the country code.
+func WithDefaultRegion(region string) Option {
+	return func(c *config) error {
+		if len(region) != 2 {
+			return fmt.Errorf("twofactor: region %q is not a two-letter region code", region)
+		}
+		c.defaultRegion = strings.ToUpper(region)
+		return nil
+	}
+}
+
+// WithAllowedRegions limits sending to numbers of these regions (two-letter
+// codes such as "NL", "BE"). Default: every region.
+func WithAllowedRegions(regions ...string) Option {
+	return func(c *config) error {
+		c.allowedRegions = make(map[string]bool, len(regions))
+		for _, r := range regions {
+			if len(r) != 2 {
+				return fmt.Errorf("twofactor: region %q is not a two-letter region code", r)
+			}
+			c.allowedRegions[strings.ToUpper(r)] = true
+		}
+		return nil
+	}
+}
+
+// WithState sets the server-side state backend. Default: a new MemoryState,
+// which suits an app on one machine; use redisstate for several.
+func WithState(s State) Option {
+	return func(c *config) error {
+		if s == nil {
+			return errors.New("twofactor: nil state")
+		}
+		c.state = s
+		return nil
+	}
+}
+
+// WithMaxAttempts sets how many codes may be tried against one sent code.
+// Default 3, the same number the MessageBird provider asks the API for.
+func WithMaxAttempts(n int) Option {
+	return func(c *config) error {
+		if n < 1 || n > 10 {
+			return errors.New("twofactor: max attempts must be 1 to 10")
+		}
+		c.maxAttempts = n
+		return nil
+	}
+}
+
+// WithAccountAttempts limits wrong codes per account (the subject, or the
+// phone number when there is no subject), whatever code, session or browser
+// they come from. Default 10 per 24 hours.
+func WithAccountAttempts(l Limit) Option {
+	return func(c *config) error {
+		if !l.enabled() {
+			return errors.New("twofactor: account attempt limit must be positive")
+		}
+		c.accountAttempts = l
+		return nil
+	}
+}
+
+// WithResendCooldown sets the least time between two codes sent for one
+// session. Default 30 seconds. Zero disables it.
+func WithResendCooldown(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 {
+			return errors.New("twofactor: negative resend cooldown")
+		}
+		c.resendCooldown = d
+		return nil
+	}
+}
+
+// WithPhoneSendLimit limits codes sent to one phone number. Default 5 per
+// hour. A zero Limit disables it.
+func WithPhoneSendLimit(l Limit) Option {
+	return func(c *config) error { c.phoneSends = l; return nil }
+}
+
+// WithIPSendLimit limits codes requested from one client IP. Default 20 per
+// hour. A zero Limit disables it.
+func WithIPSendLimit(l Limit) Option {
+	return func(c *config) error { c.ipSends = l; return nil }
+}
+
+// WithTrustedProxies names the reverse proxies (CIDR prefixes such as
+// "10.0.0.0/8") whose X-Forwarded-For header is believed when finding the
+// client IP. Default none: the client IP is the connection's address, and
+// X-Forwarded-For is ignored.
+func WithTrustedProxies(cidrs ...string) Option {
+	return func(c *config) error {
+		for _, s := range cidrs {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				return fmt.Errorf("twofactor: trusted proxy: %w", err)
+			}
+			c.trustedProxies = append(c.trustedProxies, p.Masked())
+		}
+		return nil
+	}
+}
+
+// WithProviderTimeout sets the deadline of every provider call. Default 10
+// seconds.
+func WithProviderTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > time.Minute {
+			return errors.New("twofactor: provider timeout must be positive and at most a minute")
+		}
+		c.providerTimeout = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger. Default slog.Default(). The library never logs
+// codes, keys or full phone numbers.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("twofactor: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithEvents sets a function that receives every security event (code sent,
+// verified, failed, locked, rate-limited, reset), for audit logs and user
+// notifications. It is called synchronously; keep it quick.
+func WithEvents(f func(Event)) Option {
+	return func(c *config) error { c.events = f; return nil }
+}
+
+// WithTemplates overrides the flow's pages and stylesheet with files of the
+// same names from fsys: layout.html, phone.html, code.html, message.html,
+// style.css. Files fsys lacks keep the built-in version. See the built-in
+// templates (templates/ in the source) for the data each page receives.
+func WithTemplates(fsys fs.FS) Option {
+	return func(c *config) error {
+		if fsys == nil {
+			return errors.New("twofactor: nil template FS")
+		}
+		c.templates = fsys
+		return nil
+	}
+}
+
+// WithVoice offers "call me instead": visitors may have the code read out in
+// a phone call (MessageBird type "tts"). Default off.
+func WithVoice() Option {
+	return func(c *config) error { c.voice = true; return nil }
+}
+
+// WithLanguage picks the language of the pages for a request ("en" or
+// "nl"). Default: the best match for the Accept-Language header, English
+// when nothing matches.
+func WithLanguage(f func(r *http.Request) string) Option {
+	return func(c *config) error { c.language = f; return nil }
+}
+
+// WithTrustedOrigins allows cross-origin POSTs to the flow from these
+// origins (such as "https://app.example.com"). Default none: the flow
+// refuses cross-origin POSTs (net/http.CrossOriginProtection).
+func WithTrustedOrigins(origins ...string) Option {
+	return func(c *config) error {
+		c.trustedOrigins = append(c.trustedOrigins, origins...)
+		return nil
+	}
+}
+
+// WithClock sets the clock used for expiry and ageing. Default time.Now.
+// Tests use it to move time without sleeping.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("twofactor: nil clock")
+		}
+		c.now = now
+		return nil
+	}
+}

@@ -1,0 +1,218 @@
+package twofactor
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"golang.org/x/text/language"
+)
+
+//go:embed templates
+var builtin embed.FS
+
+// pageNames are the pages of the flow; each is rendered inside layout.html.
+var pageNames = []string{"phone.html", "code.html", "message.html"}
+
+// pages holds the parsed templates and the stylesheet.
+type pages struct {
+	tmpl map[string]*template.Template
+	css  []byte
+}
+
+// pageData is what every template receives.
+type pageData struct {
+	Lang       string // "en" or "nl"
+	T          dict   // the page texts in Lang: {{.T.phone_title}}
+	Error      string // message to show, already translated
+	Prefix     string // where the flow is mounted, such as "/2fa/"
+	Phone      string // masked number the code goes to
+	KnownPhone bool   // known-number mode: no number input
+	CodeLength int    // digits in a code
+	Channel    string // "sms" or "tts" for the pending code
+	ResendIn   int    // seconds until a resend is allowed
+	Voice      bool   // "call me instead" is offered
+	Link       string // where the message page's link goes
+}
+
+// pick returns name from the app's templates if it has it, else the
+// built-in one.
+func pick(override fs.FS, name string) ([]byte, error) {
+	if override != nil {
+		b, err := fs.ReadFile(override, name)
+		if err == nil {
+			return b, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("twofactor: template %s: %w", name, err)
+		}
+	}
+	return builtin.ReadFile("templates/" + name)
+}
+
+func loadPages(override fs.FS) (*pages, error) {
+	layout, err := pick(override, "layout.html")
+	if err != nil {
+		return nil, err
+	}
+	p := &pages{tmpl: make(map[string]*template.Template)}
+	for _, name := range pageNames {
+		body, err := pick(override, name)
+		if err != nil {
+			return nil, err
+		}
+		t, err := template.New("layout.html").Parse(string(layout))
+		if err == nil {
+			_, err = t.New(name).Parse(string(body))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("twofactor: template %s: %w", name, err)
+		}
+		p.tmpl[name] = t
+	}
+	if p.css, err = pick(override, "style.css"); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *pages) serveCSS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(p.css)
+}
+
+// render executes a page into a buffer first, so a template error becomes a
+// clean 500 rather than half a page.
+func (m *Manager) render(w http.ResponseWriter, r *http.Request, status int, name string, d *pageData) {
+	var buf bytes.Buffer
+	if err := m.pages.tmpl[name].ExecuteTemplate(&buf, "layout.html", d); err != nil {
+		m.log.Error("twofactor: template failed", "page", name, "err", err)
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Language", d.Lang)
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// dict is the texts of one language, keyed by message id.
+type dict map[string]string
+
+// format returns the message key, with arg in place of %d if it has one.
+func (d dict) format(key string, arg int64) string {
+	s := d[key]
+	if strings.Contains(s, "%d") {
+		return fmt.Sprintf(s, arg)
+	}
+	return s
+}
+
+var languages = []language.Tag{language.English, language.Dutch}
+
+var matcher = language.NewMatcher(languages)
+
+// matchLanguage picks "en" or "nl" for an Accept-Language header value or a
+// language name.
+func matchLanguage(accept string) string {
+	tags, _, err := language.ParseAcceptLanguage(accept)
+	if err != nil || len(tags) == 0 {
+		return "en"
+	}
+	_, i, conf := matcher.Match(tags...)
+	if conf == language.No {
+		return "en"
+	}
+	base, _ := languages[i].Base()
+	return base.String()
+}
+
+// messages holds the page texts. Keys are the same in every language.
+var messages = map[string]dict{
+	"en": {
+		"title":            "Verify it's you",
+		"phone_title":      "Verify your phone",
+		"phone_intro":      "Enter your mobile number in international format, starting with + and the country code. We'll text you a code.",
+		"known_intro":      "We'll send a verification code to",
+		"phone_label":      "Mobile number",
+		"send_button":      "Send code",
+		"call_button":      "Call me instead",
+		"code_title":       "Enter your code",
+		"code_intro":       "We've sent a code by SMS to",
+		"code_intro_voice": "We're calling you with a code at",
+		"code_label":       "Verification code",
+		"check_button":     "Verify",
+		"resend_button":    "Didn't get it? Send a new code",
+		"resend_wait":      "You can ask for a new code in",
+		"seconds":          "seconds",
+		"other_number":     "Use another number",
+		"message_title":    "Verification",
+		"start_over":       "Start verification",
+		"err_store":        "We can't check your session right now. Please try again in a moment.",
+		"err_provider":     "We couldn't reach our messaging service. Please try again in a moment.",
+		"err_required":     "Please verify your phone number to continue.",
+		"err_cross_origin": "This request came from another site and was refused.",
+		"err_return":       "That return address isn't allowed.",
+		"err_bad_input":    "We couldn't read that request. Please use the form.",
+		"err_no_number":    "There's no phone number on file for your account.",
+		"err_no_pending":   "There's no code waiting. Please ask for a new one.",
+		"err_phone":        "That doesn't look like a valid mobile number. Use international format, for example +31 6 12345678.",
+		"err_region":       "We can't send codes to numbers in that country.",
+		"err_number_type":  "We can only send codes to mobile numbers.",
+		"err_no_voice":     "Calls aren't available. Please use SMS.",
+		"err_send_limited": "Too many codes requested. Please wait a little and try again.",
+		"err_locked":       "Too many wrong codes. Verification is locked for now; please try again later.",
+		"err_too_many":     "Too many wrong tries for this code. Please ask for a new code.",
+		"err_expired":      "That code has expired. Please ask for a new one.",
+		"err_used":         "That code can't be used any more. Please ask for a new one.",
+		"err_wrong_code":   "That code isn't right. You have %d tries left.",
+		"err_malformed":    "Please enter the %d-digit code from the message.",
+	},
+	"nl": {
+		"title":            "Bevestig dat u het bent",
+		"phone_title":      "Bevestig uw telefoonnummer",
+		"phone_intro":      "Vul uw mobiele nummer in internationaal formaat in, met + en de landcode. We sturen u een code per sms.",
+		"known_intro":      "We sturen een verificatiecode naar",
+		"phone_label":      "Mobiel nummer",
+		"send_button":      "Code versturen",
+		"call_button":      "Bel mij liever",
+		"code_title":       "Vul uw code in",
+		"code_intro":       "We hebben een code per sms gestuurd naar",
+		"code_intro_voice": "We bellen u met een code op",
+		"code_label":       "Verificatiecode",
+		"check_button":     "Bevestigen",
+		"resend_button":    "Niets ontvangen? Stuur een nieuwe code",
+		"resend_wait":      "U kunt een nieuwe code aanvragen over",
+		"seconds":          "seconden",
+		"other_number":     "Een ander nummer gebruiken",
+		"message_title":    "Verificatie",
+		"start_over":       "Verificatie starten",
+		"err_store":        "We kunnen uw sessie nu niet controleren. Probeer het zo opnieuw.",
+		"err_provider":     "We konden onze berichtendienst niet bereiken. Probeer het zo opnieuw.",
+		"err_required":     "Bevestig uw telefoonnummer om verder te gaan.",
+		"err_cross_origin": "Dit verzoek kwam van een andere website en is geweigerd.",
+		"err_return":       "Dat terugkeeradres is niet toegestaan.",
+		"err_bad_input":    "We konden dat verzoek niet lezen. Gebruik het formulier.",
+		"err_no_number":    "Er is geen telefoonnummer bekend voor uw account.",
+		"err_no_pending":   "Er staat geen code klaar. Vraag een nieuwe aan.",
+		"err_phone":        "Dat lijkt geen geldig mobiel nummer. Gebruik internationaal formaat, bijvoorbeeld +31 6 12345678.",
+		"err_region":       "We kunnen geen codes sturen naar nummers in dat land.",
+		"err_number_type":  "We kunnen alleen codes naar mobiele nummers sturen.",
+		"err_no_voice":     "Bellen is niet beschikbaar. Gebruik sms.",
+		"err_send_limited": "Te veel codes aangevraagd. Wacht even en probeer het opnieuw.",
+		"err_locked":       "Te veel verkeerde codes. Verificatie is tijdelijk geblokkeerd; probeer het later opnieuw.",
+		"err_too_many":     "Te vaak een verkeerde code voor deze code. Vraag een nieuwe code aan.",
+		"err_expired":      "Die code is verlopen. Vraag een nieuwe aan.",
+		"err_used":         "Die code kan niet meer gebruikt worden. Vraag een nieuwe aan.",
+		"err_wrong_code":   "Die code klopt niet. U heeft nog %d pogingen.",
+		"err_malformed":    "Vul de code van %d cijfers uit het bericht in.",
+	},
+}

@@ -1,0 +1,166 @@
+package twofactor
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+)
+
+// flowState is everything the flow keeps in the visitor's session. Only
+// strings and int64 values go into the session, so apps never need
+// gob.Register, and any sessions.Store can hold it.
+type flowState struct {
+	FlowID     string // random id of this browser's flow, keys the resend cooldown
+	PendingID  string // provider's verification id of the code on its way
+	Phone      string // E.164 number the code went to (or the verified number)
+	Channel    string // "sms" or "tts"
+	SentAt     int64  // unix seconds
+	ExpiresAt  int64  // unix seconds, the pending code's expiry
+	Subject    string // the app's user the pending or verified state belongs to
+	VerifiedAt int64  // unix seconds; 0 when not verified
+	Grant      string // server-side grant id of the verified state
+	Return     string // local path to go back to after verification
+}
+
+// Session value keys. Short, because the cookie store carries them.
+const (
+	kFlow     = "f"
+	kPending  = "p"
+	kPhone    = "n"
+	kChannel  = "c"
+	kSent     = "s"
+	kExpires  = "e"
+	kSubject  = "u"
+	kVerified = "v"
+	kGrant    = "g"
+	kReturn   = "r"
+)
+
+func readFlow(values map[any]any) flowState {
+	str := func(k string) string { s, _ := values[k].(string); return s }
+	num := func(k string) int64 { n, _ := values[k].(int64); return n }
+	return flowState{
+		FlowID:     str(kFlow),
+		PendingID:  str(kPending),
+		Phone:      str(kPhone),
+		Channel:    str(kChannel),
+		SentAt:     num(kSent),
+		ExpiresAt:  num(kExpires),
+		Subject:    str(kSubject),
+		VerifiedAt: num(kVerified),
+		Grant:      str(kGrant),
+		Return:     str(kReturn),
+	}
+}
+
+func (f flowState) write(values map[any]any) {
+	clear(values)
+	set := func(k, v string) {
+		if v != "" {
+			values[k] = v
+		}
+	}
+	num := func(k string, v int64) {
+		if v != 0 {
+			values[k] = v
+		}
+	}
+	set(kFlow, f.FlowID)
+	set(kPending, f.PendingID)
+	set(kPhone, f.Phone)
+	set(kChannel, f.Channel)
+	num(kSent, f.SentAt)
+	num(kExpires, f.ExpiresAt)
+	set(kSubject, f.Subject)
+	num(kVerified, f.VerifiedAt)
+	set(kGrant, f.Grant)
+	set(kReturn, f.Return)
+}
+
+// clearPending forgets the code on its way, keeping the number for a resend.
+func (f *flowState) clearPending() {
+	f.PendingID, f.SentAt, f.ExpiresAt = "", 0, 0
+}
+
+// load reads the flow's session. A cookie that does not decode (tampered,
+// garbage, signed with an old key) counts as no session at all; any other
+// store failure is ErrStoreUnavailable, so callers fail closed.
+func (m *Manager) load(r *http.Request) (*sessions.Session, flowState, error) {
+	sess, err := m.store.New(r, m.cfg.sessionName)
+	if err != nil {
+		var scErr securecookie.Error
+		if !errors.As(err, &scErr) || !scErr.IsDecode() {
+			return nil, flowState{}, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		}
+		sess = sessions.NewSession(m.store, m.cfg.sessionName)
+		sess.IsNew = true
+	}
+	if sess == nil {
+		return nil, flowState{}, fmt.Errorf("%w: store returned no session", ErrStoreUnavailable)
+	}
+	fs := readFlow(sess.Values)
+	if fs.FlowID == "" {
+		fs.FlowID = randomID()
+	}
+	return sess, fs, nil
+}
+
+// cookieOptions returns the session cookie's attributes.
+func (m *Manager) cookieOptions(maxAge int) *sessions.Options {
+	return &sessions.Options{
+		Path:     m.cfg.cookiePath,
+		Domain:   m.cfg.cookieDomain,
+		MaxAge:   maxAge,
+		Secure:   !m.cfg.insecureCookie,
+		HttpOnly: true,
+		SameSite: m.cfg.sameSite,
+	}
+}
+
+// save writes fs into sess and saves it with the library's cookie options.
+func (m *Manager) save(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState) error {
+	fs.write(sess.Values)
+	sess.Options = m.cookieOptions(int(m.cfg.maxAge.Seconds()))
+	if err := m.store.Save(r, w, sess); err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return nil
+}
+
+// renew replaces the session by a fresh one holding fs: server-side stores
+// delete the old record and issue a new id, the cookie store a new cookie.
+// It defends against session fixation: whatever id the visitor (or an
+// attacker who planted a cookie) came with does not survive verification.
+func (m *Manager) renew(w http.ResponseWriter, r *http.Request, old *sessions.Session, fs flowState) error {
+	if !old.IsNew {
+		old.Options = m.cookieOptions(-1)
+		clear(old.Values)
+		// Delete the old record; its Set-Cookie goes nowhere, the new one follows.
+		if err := m.store.Save(r, discardHeaders{}, old); err != nil {
+			return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		}
+	}
+	fresh := sessions.NewSession(m.store, m.cfg.sessionName)
+	fresh.IsNew = true
+	return m.save(w, r, fresh, fs)
+}
+
+// destroy deletes the session and its cookie.
+func (m *Manager) destroy(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
+	clear(sess.Values)
+	sess.Options = m.cookieOptions(-1)
+	if err := m.store.Save(r, w, sess); err != nil {
+		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+	}
+	return nil
+}
+
+// discardHeaders is a ResponseWriter that throws everything away.
+type discardHeaders struct{}
+
+func (discardHeaders) Header() http.Header         { return http.Header{} }
+func (discardHeaders) Write(b []byte) (int, error) { return len(b), nil }
+func (discardHeaders) WriteHeader(int)             {}
