@@ -101,6 +101,12 @@ func (m *Manager) load(r *http.Request) (*sessions.Session, flowState, error) {
 	if sess == nil {
 		return nil, flowState{}, fmt.Errorf("%w: store returned no session", ErrStoreUnavailable)
 	}
+	if sess.IsNew {
+		// Some server-side stores (redisstore among them) keep the id a
+		// cookie names even when they hold no record for it. Never adopt an
+		// id the store did not issue: a fresh one is made on save.
+		sess.ID = ""
+	}
 	fs := readFlow(sess.Values)
 	if fs.FlowID == "" {
 		fs.FlowID = randomID()
