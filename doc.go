@@ -1,0 +1,38 @@
+// Package twofactor adds SMS two-factor authentication to any net/http web
+// app.
+//
+// It has three parts:
+//
+//   - A Provider sends one-time codes and checks them. MessageBird talks to
+//     the MessageBird Verify API; Mock makes codes itself and behaves like
+//     the real service (expiry, attempt limit, one use), for tests and local
+//     development.
+//   - A Manager, made by New, gates routes with Require (the standard
+//     func(http.Handler) http.Handler shape) and serves the verification
+//     flow with Handler: ask the phone number, send a code, check it, and go
+//     back to where the visitor was going. Every step follows
+//     Post/Redirect/Get and answers JSON when asked.
+//   - Sessions live in any github.com/gorilla/sessions store (the cookie
+//     store by default, Redis for several servers), and the counters that an
+//     attacker must not be able to roll back (attempts, send windows,
+//     revocations) live server-side in a State: MemoryState in one process,
+//     the redisstate sub-package across several.
+//
+// A minimal app:
+//
+//	provider, err := twofactor.NewMessageBird(os.Getenv("MESSAGEBIRD_API_KEY"), twofactor.MessageBirdConfig{})
+//	...
+//	store := sessions.NewCookieStore(hashKey, blockKey)
+//	tf, err := twofactor.New(provider, store)
+//	...
+//	mux.Handle("/2fa/", tf.Handler())
+//	mux.Handle("/account", tf.Require(account))
+//
+// The defaults are the safe ones: Secure, HttpOnly, SameSite=Lax cookies;
+// three tries per code and ten wrong codes per account a day; a 30-second
+// resend cooldown and per-number and per-IP send windows; re-verification
+// after 12 hours or 30 idle minutes; cross-origin POSTs refused. For plain
+// http://localhost during development, add WithInsecureCookie.
+//
+// A Manager is safe for concurrent use.
+package twofactor
