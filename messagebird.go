@@ -1,0 +1,347 @@
+package twofactor
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	messagebird "github.com/messagebird/go-rest-api/v9"
+)
+
+// MessageBirdConfig configures a MessageBird provider. The zero value uses
+// the defaults listed with each field.
+type MessageBirdConfig struct {
+	// Originator is the sender shown on the phone: up to 11 ASCII letters,
+	// digits and inner spaces, or a phone number of up to 17 digits with an
+	// optional leading "+". Empty means "Code".
+	Originator string
+	// Template is the message text; it must contain "%token", where
+	// MessageBird puts the code. Empty means "Your verification code is %token.".
+	Template string
+	// CodeLength is the number of digits of a code, 6 to 10. Zero means 6.
+	CodeLength int
+	// Validity is how long a code works, 30 seconds to MaxValidity, sent to
+	// MessageBird in whole seconds. Zero means DefaultValidity (5 minutes).
+	Validity time.Duration
+	// MaxAttempts is how many checks MessageBird allows per code, 1 to 10.
+	// Zero means DefaultMaxAttempts (3); MessageBird's own default is 1.
+	MaxAttempts int
+	// Type is the default channel, SMS or Voice; a Request.Channel overrides
+	// it. Empty means SMS.
+	Type Channel
+	// Language is the language of voice messages, such as "en-gb" or
+	// "nl-nl"; a well-formed Request.Language overrides it. Empty leaves the
+	// choice to MessageBird.
+	Language string
+	// Voice is "male" or "female" for voice messages. Empty leaves the choice
+	// to MessageBird.
+	Voice string
+}
+
+// MessageBird is a Provider on the MessageBird Verify API. It is safe for
+// concurrent use. Create it with NewMessageBird or NewMessageBirdClient.
+type MessageBird struct {
+	client messagebird.Client
+	cfg    MessageBirdConfig
+}
+
+var (
+	_ Provider     = (*MessageBird)(nil)
+	_ CodeLengther = (*MessageBird)(nil)
+)
+
+// mbMaxBody bounds what is read of a MessageBird response.
+const mbMaxBody = 1 << 20
+
+// NewMessageBird returns a MessageBird provider that uses accessKey. Its HTTP
+// client uses a clone of http.DefaultTransport, so HTTPS_PROXY, NO_PROXY and
+// the system trust store (including SSL_CERT_FILE) are honoured, and has a
+// 15-second timeout as a backstop to the context passed to each call. It never
+// sets the SDK's DebugLog. The provider is safe for concurrent use.
+func NewMessageBird(accessKey string, cfg MessageBirdConfig) (*MessageBird, error) {
+	if accessKey == "" || strings.ContainsFunc(accessKey, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return nil, errors.New("twofactor: MessageBird access key is empty or has invalid characters")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	c := &messagebird.DefaultClient{
+		AccessKey:  accessKey,
+		HTTPClient: &http.Client{Transport: tr, Timeout: 15 * time.Second},
+	}
+	return NewMessageBirdClient(c, cfg)
+}
+
+// NewMessageBirdClient returns a MessageBird provider that sends its calls
+// through c, which it never modifies. When c is a *messagebird.DefaultClient,
+// each call runs on a copy whose transport carries the call's context and
+// whose DebugLog is nil (it would log codes and phone numbers); for any other
+// Client, a call returns when its context is done, while the call itself may
+// go on in the background. The provider is safe for concurrent use if c is.
+func NewMessageBirdClient(c messagebird.Client, cfg MessageBirdConfig) (*MessageBird, error) {
+	if dc, ok := c.(*messagebird.DefaultClient); c == nil || ok && dc == nil {
+		return nil, errors.New("twofactor: MessageBird client is nil")
+	}
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	return &MessageBird{client: c, cfg: cfg}, nil
+}
+
+func (cfg MessageBirdConfig) normalize() (MessageBirdConfig, error) {
+	cfg.Originator = cmp.Or(cfg.Originator, "Code")
+	cfg.Template = cmp.Or(cfg.Template, "Your verification code is %token.")
+	cfg.CodeLength = cmp.Or(cfg.CodeLength, DefaultCodeLength)
+	cfg.Validity = cmp.Or(cfg.Validity, DefaultValidity)
+	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts)
+	cfg.Type = cmp.Or(cfg.Type, SMS)
+	cfg.Language = strings.ToLower(cfg.Language)
+	bad := func(what string) (MessageBirdConfig, error) {
+		return MessageBirdConfig{}, fmt.Errorf("twofactor: invalid MessageBirdConfig.%s", what)
+	}
+	switch {
+	case !mbValidOriginator(cfg.Originator):
+		return bad("Originator: want up to 11 letters, digits and spaces, or a number of up to 17 digits")
+	case !strings.Contains(cfg.Template, "%token"):
+		return bad("Template: must contain %token")
+	case cfg.CodeLength < minCodeLength || cfg.CodeLength > maxCodeLength:
+		return bad("CodeLength: want 6 to 10")
+	case cfg.Validity < 30*time.Second || cfg.Validity > MaxValidity:
+		return bad("Validity: want 30s to 10m")
+	case cfg.MaxAttempts < 1 || cfg.MaxAttempts > 10:
+		return bad("MaxAttempts: want 1 to 10")
+	case cfg.Type != SMS && cfg.Type != Voice:
+		return bad("Type: want SMS or Voice")
+	case cfg.Language != "" && !mbValidLanguage(cfg.Language):
+		return bad("Language: want a tag such as en-gb")
+	case cfg.Voice != "" && cfg.Voice != "male" && cfg.Voice != "female":
+		return bad(`Voice: want "male" or "female"`)
+	}
+	return cfg, nil
+}
+
+// CodeLength returns the number of digits of the codes MessageBird sends.
+func (m *MessageBird) CodeLength() int { return m.cfg.CodeLength }
+
+// mbVerify is the part of MessageBird's verify object that is used. The SDK's
+// verify.Verify is not: its decoder fails when "recipient" is missing or null.
+type mbVerify struct {
+	ID                 string     `json:"id"`
+	Status             string     `json:"status"`
+	ValidUntilDatetime *time.Time `json:"validUntilDatetime"`
+}
+
+// mbCreate is the body of POST /verify; the SDK's verify.Params cannot
+// carry maxAttempts.
+type mbCreate struct {
+	Recipient   string `json:"recipient"`
+	Originator  string `json:"originator"`
+	Type        string `json:"type"`
+	Template    string `json:"template"`
+	Timeout     int    `json:"timeout"`
+	TokenLength int    `json:"tokenLength"`
+	MaxAttempts int    `json:"maxAttempts"`
+	Language    string `json:"language,omitempty"`
+	Voice       string `json:"voice,omitempty"`
+}
+
+// Send starts a verification at MessageBird. req.Phone must be E.164 ("+"
+// and 8 to 15 digits); otherwise Send returns ErrInvalidPhone without a call.
+func (m *MessageBird) Send(ctx context.Context, req Request) (Verification, error) {
+	if !mbValidPhone(req.Phone) {
+		return Verification{}, fmt.Errorf("%w: not in E.164 form", ErrInvalidPhone)
+	}
+	ch := cmp.Or(req.Channel, m.cfg.Type)
+	if ch != SMS && ch != Voice {
+		return Verification{}, fmt.Errorf("twofactor: unsupported channel %q", ch)
+	}
+	body := mbCreate{
+		Recipient:   req.Phone[1:], // MessageBird takes the number's digits
+		Originator:  m.cfg.Originator,
+		Type:        string(ch),
+		Template:    m.cfg.Template,
+		Timeout:     int(m.cfg.Validity / time.Second),
+		TokenLength: m.cfg.CodeLength,
+		MaxAttempts: m.cfg.MaxAttempts,
+		Language:    m.cfg.Language,
+		Voice:       m.cfg.Voice,
+	}
+	if l := strings.ToLower(req.Language); mbValidLanguage(l) {
+		body.Language = l
+	}
+	start := time.Now()
+	var v mbVerify
+	if err := m.do(ctx, &v, http.MethodPost, "verify", body, false); err != nil {
+		return Verification{}, err
+	}
+	if !validID(v.ID) {
+		return Verification{}, fmt.Errorf("%w: MessageBird returned no usable verification id", ErrUnavailable)
+	}
+	exp := start.Add(m.cfg.Validity)
+	if v.ValidUntilDatetime != nil && !v.ValidUntilDatetime.IsZero() {
+		exp = *v.ValidUntilDatetime
+	}
+	return Verification{ID: v.ID, Phone: req.Phone, Channel: ch, ExpiresAt: exp}, nil
+}
+
+// Check asks MessageBird whether code is the code of verification id. A
+// malformed id gives ErrNotFound and a malformed code ErrMalformedCode, both
+// without a call. Only MessageBird's status "verified" counts as success.
+func (m *MessageBird) Check(ctx context.Context, id, code string) error {
+	if !validID(id) {
+		return ErrNotFound
+	}
+	if !validCode(code, m.cfg.CodeLength) {
+		return ErrMalformedCode
+	}
+	var v mbVerify
+	if err := m.do(ctx, &v, http.MethodGet, "verify/"+id+"?token="+code, nil, true); err != nil {
+		return err
+	}
+	switch v.Status {
+	case "verified":
+		return nil
+	case "expired":
+		return ErrExpired
+	case "failed":
+		return ErrAlreadyUsed
+	case "deleted":
+		return ErrNotFound
+	}
+	return ErrInvalidCode
+}
+
+// do runs one API call with ctx and maps its error to the sentinel errors.
+func (m *MessageBird) do(ctx context.Context, v any, method, path string, data any, check bool) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	var err error
+	if dc, ok := m.client.(*messagebird.DefaultClient); ok {
+		c := *dc
+		c.DebugLog = nil
+		hc := http.Client{}
+		if dc.HTTPClient != nil {
+			hc = *dc.HTTPClient
+		}
+		hc.Transport = mbTransport{ctx: ctx, base: hc.Transport}
+		c.HTTPClient = &hc
+		err = c.Request(v, method, path, data)
+	} else {
+		done := make(chan error, 1)
+		go func() { done <- m.client.Request(v, method, path, data) }()
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		}
+	}
+	return mapMessageBirdError(ctx, err, check)
+}
+
+// mbTransport gives every request ctx and bounds the response body.
+type mbTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t mbTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req.WithContext(t.ctx))
+	if err == nil {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, mbMaxBody), resp.Body}
+	}
+	return resp, err
+}
+
+// mbCodeErrors maps MessageBird error codes to sentinel errors. Code 10
+// (invalid parameter) is told apart by its description in Check, and is
+// otherwise, like any unknown code, reported as ErrUnavailable: the request
+// was refused, and retrying with the same configuration will not help.
+var mbCodeErrors = map[int]error{2: ErrBadAPIKey, 9: ErrInvalidPhone, 20: ErrNotFound, 25: ErrNoBalance}
+
+// mapMessageBirdError turns an SDK error into one wrapping a sentinel error.
+// It never includes MessageBird's description text, the URL (it holds the
+// code) or the response body (it may hold the phone number).
+func mapMessageBirdError(ctx context.Context, err error, check bool) error {
+	var er messagebird.ErrorResponse
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &er) && len(er.Errors) > 0:
+		e := er.Errors[0]
+		d, s := strings.ToLower(e.Description), mbCodeErrors[e.Code]
+		if e.Code == 10 && check {
+			switch {
+			case strings.Contains(d, "expired"):
+				s = ErrExpired
+			case strings.Contains(d, "already been processed"):
+				s = ErrAlreadyUsed
+			case strings.Contains(d, "token") || e.Parameter == "token":
+				s = ErrInvalidCode
+			}
+		}
+		if s != nil {
+			return fmt.Errorf("%w (MessageBird error %d)", s, e.Code)
+		}
+		param := ""
+		if mbSafeParam(e.Parameter) {
+			param = ", parameter " + e.Parameter
+		}
+		return fmt.Errorf("%w: MessageBird rejected the request (error %d%s)", ErrUnavailable, e.Code, param)
+	case errors.Is(err, messagebird.ErrUnexpectedResponse):
+		return fmt.Errorf("%w: MessageBird returned HTTP 500", ErrUnavailable)
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, ue.Err)
+	}
+	return fmt.Errorf("%w: unexpected response from MessageBird", ErrUnavailable)
+}
+
+// mbValidPhone reports whether s is "+" and 8 to 15 digits.
+func mbValidPhone(s string) bool {
+	return len(s) >= 9 && len(s) <= 16 && s[0] == '+' && s[1] != '0' && validCode(s[1:], len(s)-1)
+}
+
+// mbValidOriginator reports whether s is an alphanumeric sender of up to 11
+// characters (inner spaces allowed) or a number of up to 17 digits.
+func mbValidOriginator(s string) bool {
+	if n := strings.TrimPrefix(s, "+"); mbOnly(n, mbDigits, 1, 17) {
+		return true
+	}
+	return mbOnly(s, mbAlnum+" ", 1, 11) && strings.TrimSpace(s) == s
+}
+
+// mbValidLanguage reports whether s looks like "en" or "en-gb".
+func mbValidLanguage(s string) bool {
+	lang, region, ok := strings.Cut(s, "-")
+	return mbOnly(lang, mbLower, 2, 3) && (!ok || mbOnly(region, mbLower+mbDigits, 2, 4))
+}
+
+// mbSafeParam reports whether s is safe to put in an error message.
+func mbSafeParam(s string) bool { return mbOnly(s, mbAlnum+"_.", 1, 40) }
+
+const (
+	mbDigits = "0123456789"
+	mbLower  = "abcdefghijklmnopqrstuvwxyz"
+	mbAlnum  = mbDigits + mbLower + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+// mbOnly reports whether s has lo to hi bytes, all from set.
+func mbOnly(s, set string, lo, hi int) bool {
+	return len(s) >= lo && len(s) <= hi && strings.Trim(s, set) == ""
+}

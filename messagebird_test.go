@@ -1,0 +1,716 @@
+package twofactor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	messagebird "github.com/messagebird/go-rest-api/v9"
+)
+
+const mbHost = "rest.messagebird.com"
+
+// mbRequest is what the fake MessageBird saw of one request.
+type mbRequest struct {
+	Method, Host, Path, RawQuery string
+	Header                       http.Header
+	Body                         []byte
+}
+
+// fakeMB is a TLS server with a certificate for rest.messagebird.com that
+// records requests and answers them with respond.
+type fakeMB struct {
+	srv     *httptest.Server
+	certPEM []byte
+	pool    *x509.CertPool
+
+	mu      sync.Mutex
+	reqs    []mbRequest
+	respond func(w http.ResponseWriter, r *http.Request)
+}
+
+func newFakeMB(t *testing.T, respond func(w http.ResponseWriter, r *http.Request)) *fakeMB {
+	t.Helper()
+	cert, certPEM := mbCert(t)
+	f := &fakeMB{certPEM: certPEM, pool: x509.NewCertPool(), respond: respond}
+	f.pool.AppendCertsFromPEM(certPEM)
+	f.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		f.reqs = append(f.reqs, mbRequest{r.Method, r.Host, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), body})
+		respond := f.respond
+		f.mu.Unlock()
+		respond(w, r)
+	}))
+	f.srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	f.srv.StartTLS()
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeMB) requests() []mbRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]mbRequest(nil), f.reqs...)
+}
+
+// client returns an SDK client that trusts the fake's certificate and
+// reaches the fake whatever host it dials, so the SDK's real URL is used.
+func (f *fakeMB) client() *messagebird.DefaultClient {
+	addr := f.srv.Listener.Addr().String()
+	var d net.Dialer
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: f.pool},
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		},
+	}
+	return &messagebird.DefaultClient{AccessKey: "test_key", HTTPClient: &http.Client{Transport: tr}}
+}
+
+func (f *fakeMB) provider(t *testing.T, cfg MessageBirdConfig) *MessageBird {
+	t.Helper()
+	m, err := NewMessageBirdClient(f.client(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// mbCert makes a self-signed certificate for rest.messagebird.com.
+func mbCert(t *testing.T) (tls.Certificate, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: mbHost},
+		DNSNames:              []string{mbHost},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, certPEM
+}
+
+func mbReply(status int, body string) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+const (
+	mbID      = "4e213b01155d1e35a9d9571v00162985"
+	mbCreated = `{"id":"` + mbID + `","href":"https://rest.messagebird.com/verify/` + mbID + `",
+		"recipient":31612345678,"reference":null,"messages":{"href":"https://rest.messagebird.com/messages/x"},
+		"status":"sent","createdDatetime":"2026-05-03T14:26:57+00:00","validUntilDatetime":"2026-05-03T14:31:57+00:00"}`
+)
+
+func mbStatus(status string) string {
+	return `{"id":"` + mbID + `","recipient":31612345678,"status":"` + status + `"}`
+}
+
+func mbErr(code int, desc, param string) string {
+	b, _ := json.Marshal(map[string]any{"errors": []map[string]any{{"code": code, "description": desc, "parameter": param}}})
+	return string(b)
+}
+
+func TestMessageBirdSendRequest(t *testing.T) {
+	f := newFakeMB(t, mbReply(http.StatusOK, mbCreated))
+	m := f.provider(t, MessageBirdConfig{})
+	v, err := m.Send(context.Background(), Request{Phone: "+31612345678"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantExp := time.Date(2026, 5, 3, 14, 31, 57, 0, time.UTC)
+	if v.ID != mbID || v.Phone != "+31612345678" || v.Channel != SMS || !v.ExpiresAt.Equal(wantExp) {
+		t.Errorf("Send = %+v", v)
+	}
+	reqs := f.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("server saw %d requests, want 1", len(reqs))
+	}
+	r := reqs[0]
+	if r.Method != http.MethodPost || r.Host != mbHost || r.Path != "/verify" || r.RawQuery != "" {
+		t.Errorf("request = %s %s %s?%s", r.Method, r.Host, r.Path, r.RawQuery)
+	}
+	if got := r.Header.Get("Authorization"); got != "AccessKey test_key" {
+		t.Errorf("Authorization = %q", got)
+	}
+	if got := r.Header.Get("Content-Type"); got != "application/json" {
+		t.Errorf("Content-Type = %q", got)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(r.Body, &body); err != nil {
+		t.Fatalf("body %s: %v", r.Body, err)
+	}
+	want := map[string]any{
+		"recipient": "31612345678", "originator": "Code", "template": "Your verification code is %token.",
+		"type": "sms", "timeout": 300.0, "tokenLength": 6.0, "maxAttempts": 3.0,
+	}
+	if fmt.Sprint(body) != fmt.Sprint(want) {
+		t.Errorf("body = %v\nwant   %v", body, want)
+	}
+}
+
+func TestMessageBirdSendConfigAndOverrides(t *testing.T) {
+	f := newFakeMB(t, mbReply(http.StatusCreated, `{"id":"abc123","recipient":"31612345678","status":"sent"}`))
+	cfg := MessageBirdConfig{
+		Originator: "+3197010203", Template: "Code: %token", CodeLength: 8, Validity: 90 * time.Second,
+		MaxAttempts: 5, Type: Voice, Language: "nl-NL", Voice: "female",
+	}
+	m := f.provider(t, cfg)
+	if m.CodeLength() != 8 {
+		t.Errorf("CodeLength = %d", m.CodeLength())
+	}
+	before := time.Now()
+	v, err := m.Send(context.Background(), Request{Phone: "+4915123456789"})
+	after := time.Now()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.ID != "abc123" || v.Channel != Voice || v.ExpiresAt.Before(before.Add(90*time.Second)) || v.ExpiresAt.After(after.Add(90*time.Second)) {
+		t.Errorf("Send = %+v", v)
+	}
+	if _, err := m.Send(context.Background(), Request{Phone: "+4915123456789", Channel: SMS, Language: "EN-gb"}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := f.requests()
+	var first, second map[string]any
+	if err := errors.Join(json.Unmarshal(reqs[0].Body, &first), json.Unmarshal(reqs[1].Body, &second)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"recipient": "4915123456789", "originator": "+3197010203", "template": "Code: %token",
+		"type": "tts", "timeout": 90.0, "tokenLength": 8.0, "maxAttempts": 5.0, "language": "nl-nl", "voice": "female",
+	}
+	if fmt.Sprint(first) != fmt.Sprint(want) {
+		t.Errorf("body = %v\nwant   %v", first, want)
+	}
+	if second["type"] != "sms" || second["language"] != "en-gb" {
+		t.Errorf("overridden body = %v", second)
+	}
+}
+
+func TestMessageBirdCheckRequest(t *testing.T) {
+	f := newFakeMB(t, mbReply(http.StatusOK, mbStatus("verified")))
+	m := f.provider(t, MessageBirdConfig{})
+	if err := m.Check(context.Background(), mbID, "012345"); err != nil {
+		t.Fatalf("Check = %v", err)
+	}
+	r := f.requests()[0]
+	if r.Method != http.MethodGet || r.Host != mbHost || r.Path != "/verify/"+mbID || r.RawQuery != "token=012345" || len(r.Body) != 0 {
+		t.Errorf("request = %s %s %s?%s %q", r.Method, r.Host, r.Path, r.RawQuery, r.Body)
+	}
+	if got := r.Header.Get("Authorization"); got != "AccessKey test_key" {
+		t.Errorf("Authorization = %q", got)
+	}
+}
+
+var mbSentinels = []error{
+	ErrInvalidCode, ErrMalformedCode, ErrExpired, ErrAlreadyUsed, ErrInvalidPhone,
+	ErrNotFound, ErrBadAPIKey, ErrNoBalance, ErrUnavailable,
+}
+
+func TestMessageBirdErrorMapping(t *testing.T) {
+	tests := []struct {
+		name   string
+		check  bool
+		status int
+		body   string
+		want   error // nil means success
+	}{
+		{"send bad key", false, 401, mbErr(2, "Request not allowed (incorrect access_key)", "access_key"), ErrBadAPIKey},
+		{"send bad recipient", false, 422, mbErr(9, "no (correct) recipients found", "recipient"), ErrInvalidPhone},
+		{"send no balance", false, 422, mbErr(25, "Not enough balance", ""), ErrNoBalance},
+		{"send bad parameter", false, 422, mbErr(10, "originator is invalid", "originator"), ErrUnavailable},
+		{"send token length", false, 422, mbErr(10, "tokenLength is invalid", "tokenLength"), ErrUnavailable},
+		{"send unknown code", false, 400, mbErr(21, "Bad request", ""), ErrUnavailable},
+		{"send no details", false, 503, `{"errors":[]}`, ErrUnavailable},
+		{"send HTTP 500", false, 500, `{"errors":[{"code":99,"description":"internal"}]}`, ErrUnavailable},
+		{"send HTTP 502 HTML", false, 502, "<html><body>Bad Gateway</body></html>", ErrUnavailable},
+		{"send 401 empty", false, 401, "", ErrUnavailable},
+		{"send malformed JSON", false, 200, `{"id":"abc`, ErrUnavailable},
+		{"send unusable id", false, 200, `{"id":"../x","recipient":1,"status":"sent"}`, ErrUnavailable},
+		{"send ok", false, 200, mbCreated, nil},
+		{"check verified", true, 200, mbStatus("verified"), nil},
+		{"check status sent", true, 200, mbStatus("sent"), ErrInvalidCode},
+		{"check status odd", true, 200, mbStatus("VERIFIED "), ErrInvalidCode},
+		{"check no status", true, 200, `{"id":"` + mbID + `"}`, ErrInvalidCode},
+		{"check status expired", true, 200, mbStatus("expired"), ErrExpired},
+		{"check status failed", true, 200, mbStatus("failed"), ErrAlreadyUsed},
+		{"check status deleted", true, 200, mbStatus("deleted"), ErrNotFound},
+		{"check token invalid", true, 422, mbErr(10, "The token is invalid.", "token"), ErrInvalidCode},
+		{"check token other", true, 422, mbErr(10, "Something about the code", "token"), ErrInvalidCode},
+		{"check expired", true, 422, mbErr(10, "The token has expired.", "token"), ErrExpired},
+		{"check processed", true, 422, mbErr(10, "The token has already been processed.", "token"), ErrAlreadyUsed},
+		{"check other parameter", true, 422, mbErr(10, "id is invalid", "id"), ErrUnavailable},
+		{"check not found", true, 404, mbErr(20, "verify object not found", "id"), ErrNotFound},
+		{"check bad key", true, 401, mbErr(2, "Request not allowed (incorrect access_key)", "access_key"), ErrBadAPIKey},
+		{"check HTTP 500", true, 500, "", ErrUnavailable},
+		{"check HTTP 502 HTML", true, 502, "<html>Bad Gateway</html>", ErrUnavailable},
+		{"check malformed JSON", true, 200, `not json`, ErrUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeMB(t, mbReply(tt.status, tt.body))
+			m := f.provider(t, MessageBirdConfig{})
+			var err error
+			if tt.check {
+				err = m.Check(context.Background(), mbID, "123456")
+			} else {
+				_, err = m.Send(context.Background(), Request{Phone: "+31612345678"})
+			}
+			if n := len(f.requests()); n != 1 {
+				t.Fatalf("server saw %d requests, want 1", n)
+			}
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("err = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			for _, s := range mbSentinels {
+				if s != tt.want && errors.Is(err, s) {
+					t.Errorf("err = %v also matches %v", err, s)
+				}
+			}
+			var er messagebird.ErrorResponse
+			_ = json.Unmarshal([]byte(tt.body), &er)
+			msg := err.Error()
+			for _, e := range er.Errors {
+				if e.Description != "" && strings.Contains(msg, e.Description) {
+					t.Errorf("err %q contains MessageBird's description", msg)
+				}
+			}
+			for _, leak := range []string{"123456", "31612345678", "html", "not json", `"id"`} {
+				if strings.Contains(msg, leak) {
+					t.Errorf("err %q contains %q", msg, leak)
+				}
+			}
+		})
+	}
+}
+
+func TestMessageBirdRejectsMalformedInputWithoutRequest(t *testing.T) {
+	f := newFakeMB(t, mbReply(http.StatusOK, mbStatus("verified")))
+	m := f.provider(t, MessageBirdConfig{})
+	ctx := context.Background()
+	for _, id := range []string{"", "../x", "%2F", "abc?token=1", "abc&token=1", "a b", "abc/def", strings.Repeat("a", 65)} {
+		if err := m.Check(ctx, id, "123456"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Check(%q, ok code) = %v, want ErrNotFound", id, err)
+		}
+	}
+	for _, code := range []string{"", "12345", "1234567", "123456&token=1", "12345678901", "12345a", "１２３４５６", " 123456", "123456\n", "%31%32%33456"} {
+		if err := m.Check(ctx, mbID, code); !errors.Is(err, ErrMalformedCode) {
+			t.Errorf("Check(ok id, %q) = %v, want ErrMalformedCode", code, err)
+		}
+	}
+	for _, phone := range []string{"", "31612345678", "+123", "+1234567", "+1234567890123456", "+31 612345678", "+3161234567a", "+031612345678", "++31612345678"} {
+		if _, err := m.Send(ctx, Request{Phone: phone}); !errors.Is(err, ErrInvalidPhone) {
+			t.Errorf("Send(%q) = %v, want ErrInvalidPhone", phone, err)
+		}
+	}
+	if _, err := m.Send(ctx, Request{Phone: "+31612345678", Channel: "flash"}); err == nil {
+		t.Error("Send with channel flash succeeded")
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Fatalf("server saw %d requests, want 0", n)
+	}
+
+	long := f.provider(t, MessageBirdConfig{CodeLength: 10})
+	if err := long.Check(ctx, mbID, "123456"); !errors.Is(err, ErrMalformedCode) {
+		t.Errorf("6-digit code with CodeLength 10: %v", err)
+	}
+	if err := long.Check(ctx, mbID, "0123456789"); err != nil {
+		t.Errorf("10-digit code with CodeLength 10: %v", err)
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Fatalf("server saw %d requests, want 1", n)
+	}
+}
+
+// mbBlockingFake returns a fake whose handler reports each request on started,
+// then blocks until the request's context is canceled (reported on canceled)
+// or the test ends.
+func mbBlockingFake(t *testing.T) (f *fakeMB, started, canceled chan struct{}) {
+	started, canceled = make(chan struct{}, 10), make(chan struct{}, 10)
+	release := make(chan struct{})
+	f = newFakeMB(t, func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			canceled <- struct{}{}
+		case <-release:
+		}
+	})
+	t.Cleanup(func() { close(release) }) // runs before the server's Close
+	return f, started, canceled
+}
+
+func mbWaitFor(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+func TestMessageBirdContextReachesRequest(t *testing.T) {
+	ops := map[string]func(m *MessageBird, ctx context.Context) error{
+		"Send": func(m *MessageBird, ctx context.Context) error {
+			_, err := m.Send(ctx, Request{Phone: "+31612345678"})
+			return err
+		},
+		"Check": func(m *MessageBird, ctx context.Context) error { return m.Check(ctx, mbID, "123456") },
+	}
+	for name, op := range ops {
+		t.Run(name+"/deadline", func(t *testing.T) {
+			f, started, canceled := mbBlockingFake(t)
+			m := f.provider(t, MessageBirdConfig{})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- op(m, ctx) }()
+			mbWaitFor(t, started, "the request")
+			select {
+			case err := <-errc:
+				if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("err = %v, want ErrUnavailable and DeadlineExceeded", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("call did not return after its deadline")
+			}
+			mbWaitFor(t, canceled, "the server to see the request canceled")
+		})
+		t.Run(name+"/cancel", func(t *testing.T) {
+			f, started, canceled := mbBlockingFake(t)
+			m := f.provider(t, MessageBirdConfig{})
+			ctx, cancel := context.WithCancel(context.Background())
+			errc := make(chan error, 1)
+			go func() { errc <- op(m, ctx) }()
+			mbWaitFor(t, started, "the request")
+			cancel()
+			mbWaitFor(t, canceled, "the server to see the request canceled")
+			if err := <-errc; !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want ErrUnavailable and Canceled", err)
+			}
+		})
+	}
+	t.Run("already done", func(t *testing.T) {
+		f := newFakeMB(t, mbReply(http.StatusOK, mbStatus("verified")))
+		m := f.provider(t, MessageBirdConfig{})
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := m.Check(ctx, mbID, "123456"); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+			t.Errorf("err = %v", err)
+		}
+		if n := len(f.requests()); n != 0 {
+			t.Errorf("server saw %d requests, want 0", n)
+		}
+	})
+}
+
+func TestMessageBirdDoesNotModifyUserClient(t *testing.T) {
+	f := newFakeMB(t, mbReply(http.StatusOK, mbStatus("verified")))
+	c := f.client()
+	var logBuf bytes.Buffer
+	c.DebugLog = log.New(&logBuf, "", 0)
+	hc, tr := c.HTTPClient, c.HTTPClient.Transport
+	m, err := NewMessageBirdClient(c, MessageBirdConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Check(context.Background(), mbID, "123456"); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPClient != hc || c.HTTPClient.Transport != tr || c.DebugLog == nil || c.AccessKey != "test_key" {
+		t.Error("the user's client was modified")
+	}
+	if logBuf.Len() != 0 {
+		t.Errorf("DebugLog was used: %q", logBuf.String())
+	}
+}
+
+// mbFuncClient is a messagebird.Client that is not a *DefaultClient.
+type mbFuncClient func(v any, method, path string, data any) error
+
+func (f mbFuncClient) Request(v any, method, path string, data any) error {
+	return f(v, method, path, data)
+}
+
+func TestMessageBirdOtherClient(t *testing.T) {
+	var gotMethod, gotPath string
+	var gotData []byte
+	c := mbFuncClient(func(v any, method, path string, data any) error {
+		gotMethod, gotPath = method, path
+		gotData, _ = json.Marshal(data)
+		if method == http.MethodGet {
+			return messagebird.ErrorResponse{Errors: []messagebird.Error{{Code: 10, Description: "The token has expired.", Parameter: "token"}}}
+		}
+		return json.Unmarshal([]byte(mbCreated), v)
+	})
+	m, err := NewMessageBirdClient(c, MessageBirdConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := m.Send(context.Background(), Request{Phone: "+31612345678"})
+	if err != nil || v.ID != mbID {
+		t.Fatalf("Send = %+v, %v", v, err)
+	}
+	if gotMethod != http.MethodPost || gotPath != "verify" || !bytes.Contains(gotData, []byte(`"maxAttempts":3`)) {
+		t.Errorf("Request(%s, %s, %s)", gotMethod, gotPath, gotData)
+	}
+	if err := m.Check(context.Background(), mbID, "123456"); !errors.Is(err, ErrExpired) {
+		t.Errorf("Check = %v, want ErrExpired", err)
+	}
+	if gotPath != "verify/"+mbID+"?token=123456" {
+		t.Errorf("Check path = %s", gotPath)
+	}
+
+	release, entered := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	block, err := NewMessageBirdClient(mbFuncClient(func(any, string, string, any) error {
+		close(entered)
+		<-release
+		return nil
+	}), MessageBirdConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- block.Check(ctx, mbID, "123456") }()
+	select { // the client cannot return before release is closed
+	case err := <-errc:
+		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Check did not return after its deadline")
+	}
+	mbWaitFor(t, entered, "the client call")
+}
+
+func TestMessageBirdConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  MessageBirdConfig
+		ok   bool
+	}{
+		{"zero", MessageBirdConfig{}, true},
+		{"alphanumeric originator", MessageBirdConfig{Originator: "My Shop 24"}, true},
+		{"number originator", MessageBirdConfig{Originator: "+31612345678"}, true},
+		{"17-digit originator", MessageBirdConfig{Originator: "12345678901234567"}, true},
+		{"18-digit originator", MessageBirdConfig{Originator: "123456789012345678"}, false},
+		{"12-char originator", MessageBirdConfig{Originator: "ABCDEFGHIJKL"}, false},
+		{"originator symbol", MessageBirdConfig{Originator: "Shop!"}, false},
+		{"originator non-ASCII", MessageBirdConfig{Originator: "Café"}, false},
+		{"originator padded", MessageBirdConfig{Originator: " Shop"}, false},
+		{"originator plus letters", MessageBirdConfig{Originator: "+Shop"}, false},
+		{"template without token", MessageBirdConfig{Template: "Your code"}, false},
+		{"template with token", MessageBirdConfig{Template: "%token is your code"}, true},
+		{"CodeLength 5", MessageBirdConfig{CodeLength: 5}, false},
+		{"CodeLength 10", MessageBirdConfig{CodeLength: 10}, true},
+		{"CodeLength 11", MessageBirdConfig{CodeLength: 11}, false},
+		{"Validity negative", MessageBirdConfig{Validity: -time.Minute}, false},
+		{"Validity 10s", MessageBirdConfig{Validity: 10 * time.Second}, false},
+		{"Validity 10m", MessageBirdConfig{Validity: MaxValidity}, true},
+		{"Validity 11m", MessageBirdConfig{Validity: 11 * time.Minute}, false},
+		{"MaxAttempts 1", MessageBirdConfig{MaxAttempts: 1}, true},
+		{"MaxAttempts -1", MessageBirdConfig{MaxAttempts: -1}, false},
+		{"MaxAttempts 11", MessageBirdConfig{MaxAttempts: 11}, false},
+		{"Type voice", MessageBirdConfig{Type: Voice}, true},
+		{"Type flash", MessageBirdConfig{Type: "flash"}, false},
+		{"Language en", MessageBirdConfig{Language: "en"}, true},
+		{"Language bad", MessageBirdConfig{Language: "en_GB"}, false},
+		{"Language empty region", MessageBirdConfig{Language: "en-"}, false},
+		{"Voice male", MessageBirdConfig{Voice: "male"}, true},
+		{"Voice bad", MessageBirdConfig{Voice: "robot"}, false},
+	}
+	c := messagebird.New("test_key")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := NewMessageBirdClient(c, tt.cfg)
+			if (err == nil) != tt.ok || (m == nil) == tt.ok {
+				t.Fatalf("NewMessageBirdClient(%+v) = %v, %v; want ok %v", tt.cfg, m, err, tt.ok)
+			}
+		})
+	}
+
+	m, err := NewMessageBirdClient(c, MessageBirdConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MessageBirdConfig{Originator: "Code", Template: "Your verification code is %token.", CodeLength: 6,
+		Validity: 5 * time.Minute, MaxAttempts: 3, Type: SMS}
+	if m.cfg != want || m.CodeLength() != 6 {
+		t.Errorf("defaults = %+v", m.cfg)
+	}
+	if _, err := NewMessageBirdClient(nil, MessageBirdConfig{}); err == nil {
+		t.Error("nil client accepted")
+	}
+	if _, err := NewMessageBirdClient((*messagebird.DefaultClient)(nil), MessageBirdConfig{}); err == nil {
+		t.Error("nil *DefaultClient accepted")
+	}
+}
+
+func TestNewMessageBird(t *testing.T) {
+	for _, key := range []string{"", "test key", "test_key\n", "tëst"} {
+		if m, err := NewMessageBird(key, MessageBirdConfig{}); err == nil || m != nil {
+			t.Errorf("NewMessageBird(%q) = %v, %v; want error", key, m, err)
+		}
+	}
+	if _, err := NewMessageBird("test_key", MessageBirdConfig{CodeLength: 3}); err == nil {
+		t.Error("bad config accepted")
+	}
+	m, err := NewMessageBird("test_key", MessageBirdConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, ok := m.client.(*messagebird.DefaultClient)
+	if !ok || c.AccessKey != "test_key" || c.DebugLog != nil || c.HTTPClient == nil || c.HTTPClient.Timeout <= 0 {
+		t.Fatalf("client = %#v", m.client)
+	}
+	tr, ok := c.HTTPClient.Transport.(*http.Transport)
+	if !ok || tr == http.DefaultTransport || tr.Proxy == nil {
+		t.Errorf("transport = %#v, want a clone of http.DefaultTransport", c.HTTPClient.Transport)
+	}
+}
+
+// TestMessageBirdProxyAndTrustStore runs TestMessageBirdProxyHelper in a
+// child process with HTTPS_PROXY pointing at a CONNECT proxy and
+// SSL_CERT_FILE holding the fake MessageBird's certificate.
+func TestMessageBirdProxyAndTrustStore(t *testing.T) {
+	f := newFakeMB(t, mbReply(http.StatusOK, mbCreated))
+	dir := t.TempDir()
+	certFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(certFile, f.certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	connects := make(chan string, 10)
+	proxy := mbConnectProxy(t, f.srv.Listener.Addr().String(), connects)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMessageBirdProxyHelper$", "-test.v")
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !strings.Contains(strings.ToLower(k), "proxy") && !strings.HasPrefix(k, "SSL_CERT") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "TWOFACTOR_MB_PROXY_HELPER=1", "HTTPS_PROXY=http://"+proxy,
+		"SSL_CERT_FILE="+certFile, "SSL_CERT_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestMessageBirdProxyHelper") {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	select {
+	case host := <-connects:
+		if host != mbHost+":443" {
+			t.Errorf("proxy saw CONNECT %s", host)
+		}
+	default:
+		t.Fatal("proxy saw no CONNECT")
+	}
+	reqs := f.requests()
+	if len(reqs) != 1 || reqs[0].Host != mbHost || reqs[0].Path != "/verify" || reqs[0].Header.Get("Authorization") != "AccessKey test_key" {
+		t.Fatalf("server saw %+v", reqs)
+	}
+}
+
+func TestMessageBirdProxyHelper(t *testing.T) {
+	if os.Getenv("TWOFACTOR_MB_PROXY_HELPER") != "1" {
+		t.Skip("run by TestMessageBirdProxyAndTrustStore")
+	}
+	m, err := NewMessageBird("test_key", MessageBirdConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	v, err := m.Send(ctx, Request{Phone: "+31612345678"})
+	if err != nil || v.ID != mbID {
+		t.Fatalf("Send = %+v, %v", v, err)
+	}
+}
+
+// mbConnectProxy starts an HTTP CONNECT proxy on loopback that reports each
+// CONNECT target on connects and tunnels every connection to target.
+func mbConnectProxy(t *testing.T, target string, connects chan<- string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer conn.Close()
+				br := bufio.NewReader(conn)
+				req, err := http.ReadRequest(br)
+				if err != nil || req.Method != http.MethodConnect {
+					io.WriteString(conn, "HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+					return
+				}
+				connects <- req.Host
+				up, err := net.Dial("tcp", target)
+				if err != nil {
+					io.WriteString(conn, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+					return
+				}
+				defer up.Close()
+				io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n")
+				done := make(chan struct{})
+				go func() { io.Copy(up, br); up.(*net.TCPConn).CloseWrite(); close(done) }()
+				io.Copy(conn, up)
+				conn.(*net.TCPConn).CloseWrite()
+				<-done
+			})
+		}
+	})
+	return ln.Addr().String()
+}
