@@ -1,0 +1,225 @@
+// Package redisstate keeps twofactor's server-side state in Redis, so that
+// several app servers share attempt counters, send windows, one-use marks
+// and verification grants.
+//
+// It is a separate package so that apps without Redis never compile
+// go-redis. It works with any redis.UniversalClient: a single server,
+// Sentinel, or Redis Cluster.
+//
+// # Keys
+//
+// A State key k is stored under the Redis key prefix + "{" + k + "}"; the
+// default prefix is "twofactor:". The braces are a Redis Cluster hash tag:
+// Cluster hashes only the part between the first "{" and the next "}", so
+// all Redis keys derived from one State key land in the same slot and an
+// operation on several of them stays a single-slot operation. Every key is
+// written with a time to live; none is ever left without one. Redis counts
+// time to live in whole milliseconds, so shorter ones are rounded up.
+//
+// # Failures
+//
+// Every call is bounded by the timeout set with WithTimeout (default 2
+// seconds), and every error wraps twofactor.ErrStoreUnavailable, so the flow
+// fails closed with 503 Service Unavailable when Redis is down or slow.
+package redisstate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/go-twofactor/twofactor"
+)
+
+// Defaults for the options.
+const (
+	DefaultPrefix  = "twofactor:"
+	DefaultTimeout = 2 * time.Second
+)
+
+// State is a twofactor.State stored in Redis. Create one with New. A State
+// is safe for concurrent use; it keeps nothing in memory, so any number of
+// processes may share the same Redis keys.
+type State struct {
+	client  redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+}
+
+var _ twofactor.State = (*State)(nil)
+
+// Option configures a State.
+type Option func(*State) error
+
+// WithPrefix sets the string put in front of every Redis key. It lets
+// several apps share one Redis database. The default is DefaultPrefix. The
+// prefix must not contain "{" or "}", which would break the hash tag.
+func WithPrefix(prefix string) Option {
+	return func(s *State) error {
+		if strings.ContainsAny(prefix, "{}") {
+			return fmt.Errorf("redisstate: prefix %q contains a brace", prefix)
+		}
+		s.prefix = prefix
+		return nil
+	}
+}
+
+// WithTimeout sets how long one call may take before it gives up with an
+// error. The default is DefaultTimeout; d must be positive.
+//
+// The bound holds whatever the client's options. A client created without
+// ContextTimeoutEnabled ignores context deadlines on its sockets; the State
+// then stops waiting for it at the timeout, and the abandoned command ends
+// in the background within the client's own ReadTimeout. Creating the client
+// with ContextTimeoutEnabled: true is recommended, so that such commands
+// also give their connection back promptly.
+func WithTimeout(d time.Duration) Option {
+	return func(s *State) error {
+		if d <= 0 {
+			return fmt.Errorf("redisstate: timeout %v is not positive", d)
+		}
+		s.timeout = d
+		return nil
+	}
+}
+
+// New returns a State that stores its keys through client. It returns an
+// error if client is nil or an option is invalid. New does not contact
+// Redis: an unreachable server shows up as errors from the State's methods.
+func New(client redis.UniversalClient, opts ...Option) (*State, error) {
+	if client == nil {
+		return nil, errors.New("redisstate: nil client")
+	}
+	s := &State{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout}
+	for _, opt := range opts {
+		if err := opt(s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// key returns the Redis key that holds the State key k.
+func (s *State) key(k string) string { return s.prefix + "{" + k + "}" }
+
+// incrScript adds to a counter and gives it a time to live if it has none:
+// a new counter, or one someone left without expiry. It returns the new
+// value and the time to live in milliseconds.
+var incrScript = redis.NewScript(`
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+	redis.call('PEXPIRE', KEYS[1], ARGV[2])
+	ttl = tonumber(ARGV[2])
+end
+return {n, ttl}
+`)
+
+// Incr implements twofactor.State with a Lua script, so the addition and
+// the expiry are one atomic step.
+func (s *State) Incr(ctx context.Context, key string, delta int64, window time.Duration) (int64, time.Duration, error) {
+	ms, err := millis(window)
+	if err != nil {
+		return 0, 0, fail("incr", err)
+	}
+	var n, ttl int64
+	err = s.do(ctx, func(ctx context.Context) error {
+		res, err := incrScript.Run(ctx, s.client, []string{s.key(key)}, delta, ms).Int64Slice()
+		if err != nil {
+			return err
+		}
+		if len(res) != 2 {
+			return fmt.Errorf("unexpected script reply %v", res)
+		}
+		n, ttl = res[0], res[1]
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fail("incr", err)
+	}
+	return n, time.Duration(ttl) * time.Millisecond, nil
+}
+
+// SetNX implements twofactor.State with SET NX PX, one command, so the key
+// never exists without its time to live.
+func (s *State) SetNX(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ms, err := millis(ttl)
+	if err != nil {
+		return false, fail("setnx", err)
+	}
+	var created bool
+	err = s.do(ctx, func(ctx context.Context) error {
+		var err error
+		created, err = s.client.SetNX(ctx, s.key(key), 1, time.Duration(ms)*time.Millisecond).Result()
+		return err
+	})
+	if err != nil {
+		return false, fail("setnx", err)
+	}
+	return created, nil
+}
+
+// Touch implements twofactor.State with PEXPIRE.
+func (s *State) Touch(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ms, err := millis(ttl)
+	if err != nil {
+		return false, fail("touch", err)
+	}
+	var ok bool
+	err = s.do(ctx, func(ctx context.Context) error {
+		var err error
+		ok, err = s.client.PExpire(ctx, s.key(key), time.Duration(ms)*time.Millisecond).Result()
+		return err
+	})
+	if err != nil {
+		return false, fail("touch", err)
+	}
+	return ok, nil
+}
+
+// Delete implements twofactor.State with DEL.
+func (s *State) Delete(ctx context.Context, key string) error {
+	err := s.do(ctx, func(ctx context.Context) error {
+		return s.client.Del(ctx, s.key(key)).Err()
+	})
+	if err != nil {
+		return fail("delete", err)
+	}
+	return nil
+}
+
+// do runs fn under the State's timeout and returns when fn does or the
+// timeout passes, whichever comes first. fn runs on its own goroutine
+// because a client without ContextTimeoutEnabled does not stop at the
+// context's deadline.
+func (s *State) do(ctx context.Context, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- fn(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// fail wraps err so that it matches twofactor.ErrStoreUnavailable.
+func fail(op string, err error) error {
+	return fmt.Errorf("%w: redisstate: %s: %w", twofactor.ErrStoreUnavailable, op, err)
+}
+
+// millis converts a positive time to live to whole milliseconds, rounding
+// up so that a sub-millisecond one does not become zero, which Redis
+// rejects.
+func millis(d time.Duration) (int64, error) {
+	if d <= 0 {
+		return 0, fmt.Errorf("time to live %v is not positive", d)
+	}
+	return int64((d + time.Millisecond - 1) / time.Millisecond), nil
+}
