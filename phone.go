@@ -36,6 +36,17 @@ func parsePhone(input, defaultRegion string) (*phonenumbers.PhoneNumber, error) 
 	region := strings.ToUpper(defaultRegion)
 	if region == "" {
 		region = "ZZ" // unknown region: only international numbers parse
+		if rest, ok := strings.CutPrefix(input, "00"); ok {
+			// ZZ has no international prefix of its own; take the
+			// common 00 (as the doc comment promises) for +.
+			input = "+" + rest
+		} else if c := input[0]; c >= '1' && c <= '9' {
+			// Without a home region a number can only be international:
+			// read "31 6 12345678" as "+31 6 12345678". This also rescues
+			// a "+" that hand-made form encoding (curl -d phone=+31...)
+			// turned into a space.
+			input = "+" + input
+		}
 	}
 	n, err := phonenumbers.Parse(input, region)
 	if err != nil || !phonenumbers.IsValidNumber(n) {

@@ -91,8 +91,10 @@ func (f *flowState) clearPending() {
 func (m *Manager) load(r *http.Request) (*sessions.Session, flowState, error) {
 	sess, err := m.store.New(r, m.cfg.sessionName)
 	if err != nil {
+		// securecookie errors all mean a cookie we cannot read (bad MAC,
+		// bad encoding, too long: the last is not flagged IsDecode).
 		var scErr securecookie.Error
-		if !errors.As(err, &scErr) || !scErr.IsDecode() {
+		if !errors.As(err, &scErr) {
 			return nil, flowState{}, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 		}
 		sess = sessions.NewSession(m.store, m.cfg.sessionName)

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/redisstate"
+	"github.com/gorilla/sessions"
+	"github.com/rbcervilla/redisstore/v9"
+	"github.com/redis/go-redis/v9"
+)
+
+// config is what BirdBank is started with.
+type config struct {
+	APIKey     string             // MESSAGEBIRD_API_KEY; empty: the mock provider
+	SessionKey string             // SESSION_KEY; empty: a random key
+	RedisURL   string             // REDIS_URL; empty: cookie sessions, in-memory limits
+	CodeOut    io.Writer          // where the mock provider prints codes
+	Log        *slog.Logger       // where the app and the library log
+	Provider   twofactor.Provider // overrides the provider chosen from APIKey (tests)
+}
+
+// app is BirdBank's HTTP handler.
+type app struct {
+	http.Handler
+	close []func() error
+}
+
+// Close releases the app's connections.
+func (a *app) Close() error {
+	var errs []error
+	for _, c := range a.close {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
+}
+
+func newApp(cfg config) (*app, error) {
+	a := &app{}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+
+	provider := cfg.Provider
+	switch {
+	case provider != nil:
+	case cfg.APIKey != "":
+		mb, err := twofactor.NewMessageBird(cfg.APIKey, twofactor.MessageBirdConfig{
+			Originator: "BirdBank",
+			Template:   "Your BirdBank verification code is %token.",
+		})
+		if err != nil {
+			return nil, err
+		}
+		provider = mb
+		log.Info("sending real SMS through MessageBird")
+	default:
+		out := cfg.CodeOut
+		if out == nil {
+			out = io.Discard
+		}
+		provider = &twofactor.Mock{OnCode: func(v twofactor.Verification, code string) {
+			// Local development only: a real provider never shows codes.
+			fmt.Fprintf(out, "\n  BirdBank (no MESSAGEBIRD_API_KEY, nothing sent): the code for %s is %s\n\n", twofactor.MaskPhone(v.Phone), code)
+		}}
+		log.Warn("no MESSAGEBIRD_API_KEY: codes are printed to this terminal instead of sent")
+	}
+
+	hashKey, blockKey, err := cookieKeys(cfg.SessionKey)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SessionKey == "" {
+		log.Warn("no SESSION_KEY: using a random key, so sessions end when BirdBank restarts")
+	}
+
+	opts := []twofactor.Option{
+		twofactor.WithLogger(log),
+		// BirdBank runs on plain http://localhost for the demo. A real bank
+		// serves HTTPS and leaves this out, keeping the cookie Secure.
+		twofactor.WithInsecureCookie(),
+		// Offer "call me instead": the code read out in a phone call.
+		twofactor.WithVoice(),
+	}
+	var store sessions.Store
+	if cfg.RedisURL != "" {
+		ropts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		// Bound every Redis call: a slow or dead Redis must not hang requests.
+		ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
+		ropts.ContextTimeoutEnabled = true
+		client := redis.NewClient(ropts)
+		a.close = append(a.close, client.Close)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		rs, err := redisstore.NewRedisStore(ctx, client)
+		if err != nil {
+			_ = client.Close()
+			return nil, fmt.Errorf("connecting to Redis at REDIS_URL: %w", err)
+		}
+		rs.KeyPrefix("birdbank:session:")
+		store = rs
+		state, err := redisstate.New(client, redisstate.WithPrefix("birdbank:"))
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, twofactor.WithState(state))
+		log.Info("sessions and limits live in Redis", "addr", ropts.Addr)
+	} else {
+		cs := sessions.NewCookieStore(hashKey, blockKey)
+		cs.MaxAge(int(twofactor.DefaultMaxAge.Seconds()))
+		store = cs
+	}
+
+	tf, err := twofactor.New(provider, store, opts...)
+	if err != nil {
+		return nil, err
+	}
+
+	csrf := http.NewCrossOriginProtection()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		render(w, http.StatusOK, "home", pageData{Verified: tf.Verified(r)})
+	})
+	mux.Handle("GET /account", tf.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		render(w, http.StatusOK, "account", pageData{Verified: true, Balance: "1,234.56"})
+	})))
+	mux.Handle("POST /logout", csrf.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := tf.Reset(w, r); err != nil {
+			log.Error("logout failed", "err", err)
+			render(w, http.StatusServiceUnavailable, "error", pageData{Message: "We couldn't log you out just now. Please try again in a moment."})
+			return
+		}
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+	})))
+	mux.Handle("/2fa/", tf.Handler())
+	// Known paths, wrong method: say so rather than "not found".
+	mux.HandleFunc("/account", methodNotAllowed("GET, HEAD"))
+	mux.HandleFunc("/logout", methodNotAllowed("POST"))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		render(w, http.StatusNotFound, "error", pageData{Message: "There's no page here."})
+	})
+	a.Handler = mux
+	return a, nil
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		render(w, http.StatusMethodNotAllowed, "error", pageData{Message: "That page can't be used this way."})
+	}
+}
+
+// cookieKeys derives the cookie signing and encryption keys from
+// SESSION_KEY, or makes random ones when it is empty.
+func cookieKeys(secret string) (hashKey, blockKey []byte, err error) {
+	if secret == "" {
+		hashKey, blockKey = make([]byte, 32), make([]byte, 32)
+		_, _ = rand.Read(hashKey)
+		_, _ = rand.Read(blockKey)
+		return hashKey, blockKey, nil
+	}
+	if len(secret) < 32 {
+		return nil, nil, errors.New("SESSION_KEY must be at least 32 characters (try: openssl rand -hex 32)")
+	}
+	if hashKey, err = hkdf.Key(sha256.New, []byte(secret), nil, "birdbank session signing", 32); err != nil {
+		return nil, nil, err
+	}
+	if blockKey, err = hkdf.Key(sha256.New, []byte(secret), nil, "birdbank session encryption", 32); err != nil {
+		return nil, nil, err
+	}
+	return hashKey, blockKey, nil
+}
+
+type pageData struct {
+	Verified bool
+	Balance  string
+	Message  string
+}
+
+var pages = template.Must(template.New("").Parse(`
+{{define "top"}}<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>BirdBank</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;color:#1f1f1f}
+header{display:flex;justify-content:space-between;align-items:center}a{color:#0b57d0}
+.balance{font-size:2rem;font-weight:700}button{padding:.5rem 1rem;font-size:1rem}</style>
+</head><body><header><h1>🐦 BirdBank</h1>{{if .Verified}}<form method="post" action="/logout"><button type="submit">Log out</button></form>{{end}}</header><main>{{end}}
+{{define "bottom"}}</main></body></html>{{end}}
+{{define "home"}}{{template "top" .}}
+<p>Welcome to BirdBank, the bank that keeps your nest egg safe.</p>
+<p><a href="/account">Go to your account</a> — we'll text you a code first.</p>
+{{template "bottom" .}}{{end}}
+{{define "account"}}{{template "top" .}}
+<h2>Your account</h2>
+<p>Current balance</p>
+<p class="balance">{{.Balance}} EUR</p>
+{{template "bottom" .}}{{end}}
+{{define "error"}}{{template "top" .}}
+<p role="alert">{{.Message}}</p>
+<p><a href="/">Back to BirdBank</a></p>
+{{template "bottom" .}}{{end}}
+`))
+
+func render(w http.ResponseWriter, status int, name string, d pageData) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.WriteHeader(status)
+	_ = pages.ExecuteTemplate(w, name, d)
+}

@@ -1,0 +1,85 @@
+// Command birdbank is BirdBank, a fictitious online bank that protects its
+// account page with SMS two-factor authentication from twofactor.
+//
+//	go run ./examples/birdbank
+//
+// then open http://localhost:8080/account. Without MESSAGEBIRD_API_KEY the
+// codes are not sent but printed to this terminal, so the whole flow works
+// with no account. Settings come from the environment or a .env file:
+//
+//	PORT                 port to listen on (default 8080)
+//	MESSAGEBIRD_API_KEY  live MessageBird key: send real SMS
+//	SESSION_KEY          secret for the session cookies (at least 32 characters);
+//	                     without it a random key is made, and sessions end at restart
+//	REDIS_URL            redis://host:port/db: keep sessions and limits in Redis,
+//	                     so several BirdBank servers can share them
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(log); err != nil {
+		log.Error("birdbank stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(log *slog.Logger) error {
+	// Like the tutorial: settings may come from a .env file.
+	if err := godotenv.Load(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reading .env: %w", err)
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	app, err := newApp(config{
+		APIKey:     os.Getenv("MESSAGEBIRD_API_KEY"),
+		SessionKey: os.Getenv("SESSION_KEY"),
+		RedisURL:   os.Getenv("REDIS_URL"),
+		CodeOut:    os.Stdout,
+		Log:        log,
+	})
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+
+	srv := &http.Server{
+		Addr:              net.JoinHostPort("", port),
+		Handler:           app,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.Info("BirdBank is open", "url", "http://localhost:"+port+"/account")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdown)
+}
