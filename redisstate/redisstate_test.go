@@ -284,7 +284,7 @@ func TestServerDownAndBack(t *testing.T) {
 			}
 
 			srv.Stop()
-			wantUnavailable(t, s, timeout+200*time.Millisecond)
+			wantUnavailable(t, s, timeout+time.Second) // generous: the point is "bounded", not "fast"
 
 			srv.Restart()
 			waitWorking(t, s)
@@ -311,14 +311,14 @@ func TestPausedServer(t *testing.T) {
 
 	// Every client, including admin, hangs for the pause; a paused server
 	// cannot be unpaused, so the pause must outlast the calls below.
-	pause := 3 * time.Second
+	pause := 8 * time.Second
 	if err := admin.Do(t.Context(), "CLIENT", "PAUSE", pause.Milliseconds(), "ALL").Err(); err != nil {
 		t.Fatal(err)
 	}
 	paused := time.Now()
 	for i, s := range states {
 		t.Logf("client %d (ContextTimeoutEnabled=%v)", i, i == 1)
-		wantUnavailable(t, s, timeout+250*time.Millisecond)
+		wantUnavailable(t, s, 600*time.Millisecond) // far below the pause, with room for a loaded CI machine
 		if _, _, err := s.Incr(t.Context(), "k", 1, time.Minute); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Incr on a paused server: err = %v, want one matching context.DeadlineExceeded", err)
 		}
