@@ -81,7 +81,7 @@ func newApp(cfg config) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.SessionKey == "" {
+	if cfg.SessionKey == "" && cfg.RedisURL == "" {
 		log.Warn("no SESSION_KEY: using a random key, so sessions end when BirdBank restarts")
 	}
 
@@ -97,7 +97,8 @@ func newApp(cfg config) (*app, error) {
 	if cfg.RedisURL != "" {
 		ropts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
-			return nil, fmt.Errorf("REDIS_URL: %w", err)
+			// go-redis repeats the URL, password included, in its error.
+			return nil, errors.New("REDIS_URL is not a valid Redis URL (want redis://[:password@]host:port/db)")
 		}
 		// Bound every Redis call: a slow or dead Redis must not hang requests.
 		ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second

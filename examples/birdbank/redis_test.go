@@ -281,10 +281,14 @@ func TestRedisURLErrors(t *testing.T) {
 		"http://127.0.0.1:6379/0",
 		"redis://127.0.0.1:6379/zero",
 		"redis://127.0.0.1:notaport/0",
+		"redis://:s3cret@127.0.0.1:notaport/0",
 	} {
 		a, err := newApp(config{RedisURL: bad, Provider: &twofactor.Mock{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err == nil || a != nil || !strings.Contains(err.Error(), "REDIS_URL") {
 			t.Errorf("REDIS_URL=%q: newApp = %v, %v; want an error naming REDIS_URL", bad, a, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("the error repeats the Redis password: %v", err)
 		}
 	}
 
