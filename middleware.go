@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -44,6 +46,9 @@ type Manager struct {
 func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, error) {
 	if provider == nil {
 		return nil, errors.New("twofactor: nil provider")
+	}
+	if v := reflect.ValueOf(provider); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, errors.New("twofactor: nil provider") // a typed nil, such as a (*Mock)(nil)
 	}
 	cfg := defaultConfig()
 	for _, opt := range opts {
@@ -376,7 +381,9 @@ func (m *Manager) serveRestart(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, fs, ferr)
 		return
 	}
+	sentAt := fs.SentAt
 	fs.clearPending()
+	fs.SentAt = sentAt // the resend cooldown still runs: the phone page shows it
 	if fs.VerifiedAt == 0 {
 		fs.Phone, fs.Channel = "", ""
 	}
@@ -427,7 +434,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	}{
 		{cooldownKey(fs.FlowID), Limit{N: 1, Per: m.cfg.resendCooldown}},
 		{phoneSendsKey(info.e164), m.cfg.phoneSends},
-		{ipSendsKey(ip), m.cfg.ipSends},
+		{ipSendsKey(ipBucket(ip)), m.cfg.ipSends},
 	}
 	for _, lim := range limits {
 		if !lim.l.enabled() {
@@ -453,6 +460,14 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	v, err := m.provider.Send(pctx, Request{Phone: info.e164, Channel: ch, Language: m.language(r)})
 	if err != nil {
 		m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
+		// No code is waiting, so the page's "try again in a moment" must
+		// not meet this session's resend cooldown. The per-number and
+		// per-IP windows keep counting: a timed-out send may have gone out.
+		if m.cfg.resendCooldown > 0 {
+			if derr := m.cfg.state.Delete(ctx, cooldownKey(fs.FlowID)); derr != nil {
+				m.log.Error("twofactor: state backend failed", "err", derr)
+			}
+		}
 		if errors.Is(err, ErrInvalidPhone) {
 			m.fail(w, r, fs, errPhone)
 			return
@@ -466,7 +481,12 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	if v.ExpiresAt.IsZero() {
 		fs.ExpiresAt = now.Add(DefaultValidity).Unix()
 	}
-	fs.Subject = m.subject(r)
+	if s := m.subject(r); s != fs.Subject {
+		// The session's verified state (if any) belongs to another user:
+		// relabelling the session must not hand it to this one.
+		fs.VerifiedAt, fs.Grant = 0, ""
+		fs.Subject = s
+	}
 	if err := m.save(w, r, sess, fs); err != nil {
 		m.fail(w, r, fs, errStore)
 		return
@@ -526,6 +546,8 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n > int64(m.cfg.maxAttempts) {
+		// Refused without asking the provider; still a failure to audit.
+		m.emit(r, Event{Type: EventCheckFailed, Subject: fs.Subject, Phone: fs.Phone, Err: ErrTooManyAttempts})
 		m.fail(w, r, fs, errTooMany)
 		return
 	}
@@ -655,6 +677,21 @@ func (m *Manager) clientIP(r *http.Request) string {
 	return addr.String()
 }
 
+// ipBucket is what the per-IP send window counts: the address itself for
+// IPv4, its /64 for IPv6, since one subscriber is usually given a whole
+// /64 and could otherwise rotate through its addresses to reset the window.
+func ipBucket(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() {
+		return ip
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
 func (m *Manager) trusted(a netip.Addr) bool {
 	for _, p := range m.cfg.trustedProxies {
 		if p.Contains(a) {
@@ -673,16 +710,28 @@ type input struct {
 
 // readInput reads a flow POST body of at most DefaultMaxBody bytes.
 func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
-	r.Body = http.MaxBytesReader(w, r.Body, DefaultMaxBody)
 	var in input
+	if r.ContentLength > DefaultMaxBody {
+		return in, errTooLarge // even where the body would go unread
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, DefaultMaxBody)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var err error
 	switch ct {
 	case "application/json":
-		dec := json.NewDecoder(r.Body)
-		err = dec.Decode(&in)
+		// Read it all, so an oversized body is refused whatever its
+		// first bytes are, and a body of more than one value is refused.
+		var b []byte
+		if b, err = io.ReadAll(r.Body); err == nil {
+			err = json.Unmarshal(b, &in)
+		}
 	case "application/x-www-form-urlencoded", "multipart/form-data", "":
-		if err = r.ParseForm(); err == nil {
+		if ct == "multipart/form-data" {
+			err = r.ParseMultipartForm(DefaultMaxBody) // ParseForm leaves multipart bodies unread
+		} else {
+			err = r.ParseForm()
+		}
+		if err == nil {
 			in = input{Phone: r.PostForm.Get("phone"), Code: r.PostForm.Get("code"), Channel: Channel(r.PostForm.Get("channel"))}
 		}
 	default:
@@ -730,9 +779,10 @@ func safeReturn(s string) (string, bool) {
 	if s == "" || len(s) > 2048 || !strings.HasPrefix(s, "/") {
 		return "", false
 	}
-	// Look through up to three layers of percent-encoding for tricks.
+	// Look through up to three layers of percent-encoding for tricks;
+	// a target still encoded after those is refused, not let through.
 	cur := s
-	for range 3 {
+	for layer := 0; ; layer++ {
 		if !utf8.ValidString(cur) || strings.HasPrefix(cur, "//") || strings.ContainsAny(cur, "\\") {
 			return "", false
 		}
@@ -747,6 +797,9 @@ func safeReturn(s string) (string, bool) {
 		}
 		if next == cur {
 			break
+		}
+		if layer == 3 {
+			return "", false
 		}
 		cur = next
 	}
@@ -825,7 +878,11 @@ var (
 )
 
 func errWrongCode(left int64) *flowError {
-	return &flowError{status: http.StatusBadRequest, code: "invalid_code", msg: "err_wrong_code", arg: left}
+	msg := "err_wrong_code"
+	if left == 1 {
+		msg = "err_wrong_one" // "1 try left", not "1 tries left"
+	}
+	return &flowError{status: http.StatusBadRequest, code: "invalid_code", msg: msg, arg: left}
 }
 
 func errMalformed(n int) *flowError {
@@ -878,9 +935,9 @@ func (m *Manager) data(r *http.Request, fs flowState) *pageData {
 		Voice:      m.cfg.voice,
 		KnownPhone: m.cfg.phoneLookup != nil,
 	}
+	d.ResendIn = m.resendIn(fs) // also after "use another number": the cooldown holds
 	if m.pending(r, fs) {
 		d.Phone = MaskPhone(fs.Phone)
-		d.ResendIn = m.resendIn(fs)
 		d.Channel = fs.Channel
 	} else if m.cfg.phoneLookup != nil {
 		if p, err := m.cfg.phoneLookup(r); err == nil && p != "" {

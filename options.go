@@ -228,6 +228,11 @@ func WithDefaultRegion(region string) Option {
 // codes such as "NL", "BE"). Default: every region.
 func WithAllowedRegions(regions ...string) Option {
 	return func(c *config) error {
+		if len(regions) == 0 {
+			// An empty list would refuse every number: a configuration
+			// mistake (an unset environment variable), not a wish.
+			return errors.New("twofactor: no allowed regions given")
+		}
 		c.allowedRegions = make(map[string]bool, len(regions))
 		for _, r := range regions {
 			if len(r) != 2 {
@@ -295,7 +300,8 @@ func WithPhoneSendLimit(l Limit) Option {
 }
 
 // WithIPSendLimit limits codes requested from one client IP. Default 20 per
-// hour. A zero Limit disables it.
+// hour. An IPv6 client counts per /64 network, the block one subscriber is
+// usually given. A zero Limit disables it.
 func WithIPSendLimit(l Limit) Option {
 	return func(c *config) error { c.ipSends = l; return nil }
 }

@@ -174,6 +174,7 @@ var messages = map[string]dict{
 		"err_expired":      "That code has expired. Please ask for a new one.",
 		"err_used":         "That code can't be used any more. Please ask for a new one.",
 		"err_wrong_code":   "That code isn't right. You have %d tries left.",
+		"err_wrong_one":    "That code isn't right. You have 1 try left.",
 		"err_malformed":    "Please enter the %d-digit code from the message.",
 	},
 	"nl": {
@@ -213,6 +214,7 @@ var messages = map[string]dict{
 		"err_expired":      "Die code is verlopen. Vraag een nieuwe aan.",
 		"err_used":         "Die code kan niet meer gebruikt worden. Vraag een nieuwe aan.",
 		"err_wrong_code":   "Die code klopt niet. U heeft nog %d pogingen.",
+		"err_wrong_one":    "Die code klopt niet. U heeft nog 1 poging.",
 		"err_malformed":    "Vul de code van %d cijfers uit het bericht in.",
 	},
 }

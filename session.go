@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
@@ -93,8 +94,10 @@ func (m *Manager) load(r *http.Request) (*sessions.Session, flowState, error) {
 	if err != nil {
 		// securecookie errors all mean a cookie we cannot read (bad MAC,
 		// bad encoding, too long: the last is not flagged IsDecode).
+		// A missing record (FilesystemStore: the file of an id deleted
+		// at renewal or logout) is no session either, not an outage.
 		var scErr securecookie.Error
-		if !errors.As(err, &scErr) {
+		if !errors.As(err, &scErr) && !errors.Is(err, os.ErrNotExist) {
 			return nil, flowState{}, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 		}
 		sess = sessions.NewSession(m.store, m.cfg.sessionName)
