@@ -33,6 +33,7 @@ type Manager struct {
 	pages    *pages
 	cop      *http.CrossOriginProtection
 	handler  http.Handler
+	gate     *gateCache // decoded cookies of verified sessions; nil unless the store is a *sessions.CookieStore
 }
 
 // New returns a Manager that verifies visitors with provider and keeps their
@@ -74,6 +75,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		cfg.logger = slog.Default()
 	}
 	m := &Manager{cfg: cfg, provider: provider, store: store, codeLen: DefaultCodeLength, log: cfg.logger}
+	m.gate = newGateCache(store, gateCacheSize)
 	if cl, ok := provider.(CodeLengther); ok {
 		m.codeLen = cl.CodeLength()
 	}
@@ -128,6 +130,11 @@ type ctxKey struct{}
 //
 // It has the standard shape func(http.Handler) http.Handler, so it works
 // with net/http's ServeMux, chi and gorilla/mux alike.
+//
+// With a *sessions.CookieStore, Require remembers the decoded contents of
+// up to 10 000 verified cookies, so it does not decrypt the same cookie on
+// every request; the checks above (max age, subject, reset, idle timeout)
+// still run on every request.
 func (m *Manager) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ok, err := m.verified(r)
@@ -168,6 +175,13 @@ func (m *Manager) Verified(r *http.Request) bool {
 }
 
 func (m *Manager) verified(r *http.Request) (bool, error) {
+	if m.gate != nil {
+		return m.gate.verified(m, r) // skips only the cookie decode; see gatecache.go
+	}
+	return m.verifiedUncached(r)
+}
+
+func (m *Manager) verifiedUncached(r *http.Request) (bool, error) {
 	_, fs, err := m.load(r)
 	if err != nil {
 		return false, err

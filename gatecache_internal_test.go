@@ -1,0 +1,146 @@
+package twofactor
+
+// Unit tests of the gate cache's expiry and bound that the HTTP tests in
+// gatecache_test.go cannot reach without waiting for the real clock: the
+// cookie store's own timestamp limit runs on time.Now, as securecookie's
+// check does.
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+)
+
+func newCacheTestManager(t *testing.T, storeMaxAge int, opts ...Option) (*Manager, *sessions.CookieStore) {
+	t.Helper()
+	cs := sessions.NewCookieStore([]byte("test hash key, 32 bytes long...."), []byte("test block key, 32 bytes long..."))
+	cs.MaxAge(storeMaxAge)
+	m, err := New(&Mock{}, cs, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.gate == nil {
+		t.Fatal("no gate cache for a cookie store")
+	}
+	return m, cs
+}
+
+// encodedCookie is a cookie value as the store writes it, made now.
+func encodedCookie(t *testing.T, cs *sessions.CookieStore, fs flowState) string {
+	t.Helper()
+	values := map[any]any{}
+	fs.write(values)
+	v, err := securecookie.EncodeMulti(DefaultSessionName, values, cs.Codecs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestGateCacheCookieLimit(t *testing.T) {
+	now := time.Now()
+	verified := flowState{FlowID: randomID(), VerifiedAt: now.Unix(), Grant: randomID(), Return: "/account"}
+	for _, c := range []struct {
+		name        string
+		storeMaxAge int           // CookieStore.MaxAge
+		limit       time.Duration // how long the entry may live from the cookie's timestamp
+	}{
+		{"store max age below the manager's", 600, 600 * time.Second},
+		{"store max age above the manager's", 86400 * 30, DefaultMaxAge},
+		{"store max age 0 (no timestamp limit)", 0, DefaultMaxAge},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, cs := newCacheTestManager(t, c.storeMaxAge)
+			value := encodedCookie(t, cs, verified)
+			ts, ok := cookieTimestamp(value)
+			if !ok || ts < now.Unix()-1 || ts > time.Now().Unix() {
+				t.Fatalf("cookieTimestamp = %d, %t; want about %d", ts, ok, now.Unix())
+			}
+			key := cookieKey(value)
+			m.gate.add(m, key, value, verified)
+			sh := m.gate.shard(key)
+			end := time.Unix(ts, 0).Add(c.limit)
+			if fs, ok := sh.get(key, end.Add(-time.Second), now); !ok || fs.Grant != verified.Grant || fs.Return != "" {
+				t.Fatalf("get before the limit = %+v, %t; want the entry without its return path", fs, ok)
+			}
+			if _, ok := sh.get(key, end, now); ok {
+				t.Fatal("entry served at the cookie's limit")
+			}
+			if st := m.gate.stats(); st.Len != 0 {
+				t.Fatalf("stats %+v: expired entry kept", st)
+			}
+		})
+	}
+	t.Run("manager's max age from the verification", func(t *testing.T) {
+		m, cs := newCacheTestManager(t, 86400*30, WithMaxAge(time.Hour))
+		old := verified
+		old.VerifiedAt = now.Add(-50 * time.Minute).Unix() // the cookie is newer than the verification
+		value := encodedCookie(t, cs, old)
+		key := cookieKey(value)
+		m.gate.add(m, key, value, old)
+		sh := m.gate.shard(key)
+		if _, ok := sh.get(key, now, now.Add(9*time.Minute)); !ok {
+			t.Fatal("entry refused before verified-at + max age")
+		}
+		if _, ok := sh.get(key, now, now.Add(10*time.Minute)); ok {
+			t.Fatal("entry served at verified-at + max age")
+		}
+	})
+	t.Run("unverified or unreadable", func(t *testing.T) {
+		m, cs := newCacheTestManager(t, 86400*30)
+		for _, fs := range []flowState{{FlowID: randomID()}, {FlowID: randomID(), VerifiedAt: now.Unix()}, {FlowID: randomID(), Grant: randomID()}} {
+			value := encodedCookie(t, cs, fs)
+			m.gate.add(m, cookieKey(value), value, fs)
+		}
+		for _, value := range []string{"", "!!!", base64.URLEncoding.EncodeToString([]byte("x|y|z")), base64.URLEncoding.EncodeToString([]byte("|y|z"))} {
+			m.gate.add(m, cookieKey(value), value, verified)
+		}
+		if st := m.gate.stats(); st.Len != 0 {
+			t.Fatalf("stats %+v, want nothing cached", st)
+		}
+	})
+}
+
+func TestGateCacheDefaultBound(t *testing.T) {
+	m, cs := newCacheTestManager(t, 86400*30)
+	if st := m.gate.stats(); st.Cap > gateCacheSize || st.Cap < gateCacheSize*99/100 {
+		t.Fatalf("stats %+v, want a capacity of about %d", st, gateCacheSize)
+	}
+	value := encodedCookie(t, cs, flowState{VerifiedAt: time.Now().Unix(), Grant: randomID()})
+	fs := flowState{VerifiedAt: time.Now().Unix(), Grant: randomID()}
+	for i := range 3 * gateCacheSize {
+		// Distinct keys, one real value for the timestamp.
+		m.gate.add(m, gateKey(sha256.Sum256(fmt.Appendf(nil, "%d", i))), value, fs)
+	}
+	st := m.gate.stats()
+	if st.Len > gateCacheSize || st.Len < st.Cap*9/10 || st.Evictions < 2*gateCacheSize {
+		t.Fatalf("stats %+v after %d adds, want at most %d entries and the rest evicted", st, 3*gateCacheSize, gateCacheSize)
+	}
+}
+
+func TestGateCacheOnlyForCookieStores(t *testing.T) {
+	cs := sessions.NewCookieStore([]byte("test hash key, 32 bytes long...."))
+	for _, c := range []struct {
+		name     string
+		store    sessions.Store
+		capacity int
+		want     bool
+	}{
+		{"cookie store", cs, gateCacheSize, true},
+		{"cookie store, capacity 0", cs, 0, false},
+		{"typed nil cookie store", (*sessions.CookieStore)(nil), gateCacheSize, false},
+		{"filesystem store", sessions.NewFilesystemStore(t.TempDir(), []byte("test hash key, 32 bytes long....")), gateCacheSize, false},
+	} {
+		if got := newGateCache(c.store, c.capacity) != nil; got != c.want {
+			t.Errorf("%s: cache made = %t, want %t", c.name, got, c.want)
+		}
+	}
+	if c := newGateCache(cs, 3); c == nil || c.stats().Cap != 3 {
+		t.Errorf("capacity 3: %+v", c)
+	}
+}
