@@ -139,8 +139,7 @@ func (m *Manager) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ok, err := m.verified(r)
 		if err != nil {
-			m.log.Error("twofactor: gate cannot read session", "err", err)
-			m.fail(w, r, flowState{}, errStore)
+			m.storeFailed(w, r, flowState{}, err)
 			return
 		}
 		if ok {
@@ -240,7 +239,7 @@ func ipSendsKey(ip string) string      { return "ip:" + ip }
 func (m *Manager) servePage(w http.ResponseWriter, r *http.Request) {
 	sess, fs, err := m.load(r)
 	if err != nil {
-		m.fail(w, r, flowState{}, errStore)
+		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
 	if next := r.URL.Query().Get("next"); next != "" || r.URL.Query().Has("next") {
@@ -252,13 +251,13 @@ func (m *Manager) servePage(w http.ResponseWriter, r *http.Request) {
 		if fs.Return != ret {
 			fs.Return = ret
 			if err := m.save(w, r, sess, fs); err != nil {
-				m.fail(w, r, fs, errStore)
+				m.storeFailed(w, r, fs, err)
 				return
 			}
 		}
 	}
 	if ok, err := m.grantValid(r, fs); err != nil {
-		m.fail(w, r, fs, errStore)
+		m.storeFailed(w, r, fs, err)
 		return
 	} else if ok {
 		http.Redirect(w, r, m.returnTo(fs), http.StatusSeeOther)
@@ -275,12 +274,12 @@ func (m *Manager) servePage(w http.ResponseWriter, r *http.Request) {
 func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
 	_, fs, err := m.load(r)
 	if err != nil {
-		m.fail(w, r, flowState{}, errStore)
+		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
 	ok, err := m.grantValid(r, fs)
 	if err != nil {
-		m.fail(w, r, fs, errStore)
+		m.storeFailed(w, r, fs, err)
 		return
 	}
 	st := map[string]any{"verified": ok, "pending": m.pending(r, fs)}
@@ -336,7 +335,7 @@ func (m *Manager) returnTo(fs flowState) string {
 func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request) {
 	sess, fs, err := m.load(r)
 	if err != nil {
-		m.fail(w, r, flowState{}, errStore)
+		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
 	in, ferr := readInput(w, r)
@@ -359,7 +358,7 @@ func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request) {
 func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request) {
 	sess, fs, err := m.load(r)
 	if err != nil {
-		m.fail(w, r, flowState{}, errStore)
+		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
 	in, ferr := readInput(w, r)
@@ -388,7 +387,7 @@ func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request) {
 func (m *Manager) serveRestart(w http.ResponseWriter, r *http.Request) {
 	sess, fs, err := m.load(r)
 	if err != nil {
-		m.fail(w, r, flowState{}, errStore)
+		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
 	if _, ferr := readInput(w, r); ferr != nil {
@@ -402,7 +401,7 @@ func (m *Manager) serveRestart(w http.ResponseWriter, r *http.Request) {
 		fs.Phone, fs.Channel = "", ""
 	}
 	if err := m.save(w, r, sess, fs); err != nil {
-		m.fail(w, r, fs, errStore)
+		m.storeFailed(w, r, fs, err)
 		return
 	}
 	if wantsJSON(r) {
@@ -456,14 +455,17 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		}
 		n, ttl, err := m.cfg.state.Incr(ctx, lim.key, 1, lim.l.Per)
 		if err != nil {
-			m.log.Error("twofactor: state backend failed", "err", err)
-			m.fail(w, r, fs, errStore)
+			m.storeFailed(w, r, fs, err)
 			return
 		}
 		if n > int64(lim.l.N) {
 			m.log.Warn("twofactor: send rate-limited", "phone", info.masked, "ip", ip, "limit", lim.key[:strings.IndexByte(lim.key, ':')])
 			m.emit(r, Event{Type: EventRateLimited, Subject: m.subject(r), Phone: info.e164})
 			fe := *errSendLimited
+			if lim.key == cooldownKey(fs.FlowID) {
+				fe.msg = "err_cooldown" // one code was just sent: say how long to wait
+				fe.arg = int64((ttl + time.Second - 1) / time.Second)
+			}
 			fe.retryAfter = ttl
 			m.fail(w, r, fs, &fe)
 			return
@@ -502,7 +504,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		fs.Subject = s
 	}
 	if err := m.save(w, r, sess, fs); err != nil {
-		m.fail(w, r, fs, errStore)
+		m.storeFailed(w, r, fs, err)
 		return
 	}
 	m.log.Info("twofactor: code sent", "phone", info.masked, "channel", string(ch), "ip", ip)
@@ -525,7 +527,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess, fs, err := m.load(r)
 	if err != nil {
-		m.fail(w, r, flowState{}, errStore)
+		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
 	in, ferr := readInput(w, r)
@@ -556,7 +558,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request) {
 	validity := time.Unix(fs.ExpiresAt, 0).Sub(m.cfg.now()) + time.Minute
 	n, _, err := m.cfg.state.Incr(ctx, attemptsKey(fs.PendingID), 1, validity)
 	if err != nil {
-		m.fail(w, r, fs, errStore)
+		m.storeFailed(w, r, fs, err)
 		return
 	}
 	if n > int64(m.cfg.maxAttempts) {
@@ -568,7 +570,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request) {
 	acct := accountKey(m.account(r, fs))
 	an, attl, err := m.cfg.state.Incr(ctx, acct, 1, m.cfg.accountAttempts.Per)
 	if err != nil {
-		m.fail(w, r, fs, errStore)
+		m.storeFailed(w, r, fs, err)
 		return
 	}
 	if an > int64(m.cfg.accountAttempts.N) {
@@ -587,7 +589,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request) {
 		// submissions succeed once.
 		first, serr := m.cfg.state.SetNX(ctx, usedKey(fs.PendingID), validity)
 		if serr != nil {
-			m.fail(w, r, fs, errStore)
+			m.storeFailed(w, r, fs, serr)
 			return
 		}
 		if !first {
@@ -604,7 +606,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	grant := randomID()
 	if _, err := m.cfg.state.SetNX(ctx, grantKey(grant), m.cfg.idleTimeout); err != nil {
-		m.fail(w, r, fs, errStore)
+		m.storeFailed(w, r, fs, err)
 		return
 	}
 	ret := m.returnTo(fs)
@@ -614,7 +616,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request) {
 	fs.FlowID = randomID()
 	if err := m.renew(w, r, sess, fs); err != nil {
 		_ = m.cfg.state.Delete(ctx, grantKey(grant))
-		m.fail(w, r, fs, errStore)
+		m.storeFailed(w, r, fs, err)
 		return
 	}
 	m.log.Info("twofactor: verified", "phone", MaskPhone(fs.Phone))
@@ -903,6 +905,13 @@ func errMalformed(n int) *flowError {
 	return &flowError{status: http.StatusBadRequest, code: "malformed_code", msg: "err_malformed", arg: int64(n)}
 }
 
+// storeFailed logs a session store or state backend failure and answers
+// 503: the flow and the gate fail closed.
+func (m *Manager) storeFailed(w http.ResponseWriter, r *http.Request, fs flowState, err error) {
+	m.log.Error("twofactor: session store or state backend failed", "path", r.URL.Path, "err", err)
+	m.fail(w, r, fs, errStore)
+}
+
 // fail answers with fe: a JSON error for API clients, else the page the
 // visitor is at with the message on it.
 func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fs flowState, fe *flowError) {
@@ -926,6 +935,7 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fs flowState, fe 
 	if fe == errRequired {
 		d.Link = m.cfg.prefix
 	}
+	setSecurityHeaders(w.Header()) // also for the gate's pages, served outside Handler
 	m.render(w, r, fe.status, page, d)
 }
 
@@ -965,12 +975,17 @@ func (m *Manager) data(r *http.Request, fs flowState) *pageData {
 // framing (clickjacking), no referrer leaking the flow's URLs.
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hd := w.Header()
-		hd.Set("Cache-Control", "no-store")
-		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("X-Content-Type-Options", "nosniff")
-		hd.Set("Referrer-Policy", "same-origin")
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		setSecurityHeaders(w.Header())
 		h.ServeHTTP(w, r)
 	})
+}
+
+// setSecurityHeaders sets the headers of securityHeaders; the gate's own
+// error pages carry them too.
+func setSecurityHeaders(hd http.Header) {
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 }

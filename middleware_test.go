@@ -543,7 +543,7 @@ func TestFlowResend(t *testing.T) {
 		a := a.in(t)
 		a.clock.Advance(10 * time.Second)
 		res := a.post("/2fa/resend", nil)
-		wantBody(t, res, http.StatusTooManyRequests, "Too many codes requested")
+		wantBody(t, res, http.StatusTooManyRequests, "Please wait 20 seconds before asking for a new one")
 		if ra := res.header.Get("Retry-After"); ra != "20" {
 			t.Errorf("Retry-After %q, want 20", ra)
 		}

@@ -722,7 +722,7 @@ func TestSecurity_ResendCooldown429RetryAfter(t *testing.T) {
 	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "30" {
 		t.Errorf("resend at once: %v, want 429 with Retry-After 30", r)
 	}
-	if !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || !strings.Contains(r.body, "Too many codes requested") {
+	if !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || !strings.Contains(r.body, "Please wait 30 seconds before asking for a new one") {
 		t.Errorf("429 is not the friendly page: %v", r)
 	}
 	e.clock.Advance(10 * time.Second)
@@ -2006,8 +2006,9 @@ func TestSecurity_CookieAttributes(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		e := secNew(t, secSetup{})
 		c := e.client()
-		check(t, "after next", setCookie(t, c.get("/2fa/?next=/account")), true, http.SameSiteLaxMode, twofactor.DefaultMaxAge)
-		check(t, "after send", setCookie(t, c.send(secPhone)), true, http.SameSiteLaxMode, twofactor.DefaultMaxAge)
+		// Until verified, the session lives an hour at most.
+		check(t, "after next", setCookie(t, c.get("/2fa/?next=/account")), true, http.SameSiteLaxMode, time.Hour)
+		check(t, "after send", setCookie(t, c.send(secPhone)), true, http.SameSiteLaxMode, time.Hour)
 		check(t, "after verification", setCookie(t, c.check(e.code(secPhone))), true, http.SameSiteLaxMode, twofactor.DefaultMaxAge)
 		gone := setCookie(t, c.post("/logout", nil))
 		if gone.MaxAge >= 0 {

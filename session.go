@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
@@ -131,10 +132,21 @@ func (m *Manager) cookieOptions(maxAge int) *sessions.Options {
 	}
 }
 
+// unverifiedMaxAge bounds the life of a session that holds no
+// verification: longer than any code's validity and cooldown, far shorter
+// than a verification lasts.
+const unverifiedMaxAge = time.Hour
+
 // save writes fs into sess and saves it with the library's cookie options.
 func (m *Manager) save(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState) error {
 	fs.write(sess.Values)
-	sess.Options = m.cookieOptions(int(m.cfg.maxAge.Seconds()))
+	maxAge := m.cfg.maxAge
+	if fs.VerifiedAt == 0 {
+		// Nothing verified yet: a visitor who never finishes the flow
+		// should not leave a session (or a server-side record) for 12 h.
+		maxAge = min(maxAge, unverifiedMaxAge)
+	}
+	sess.Options = m.cookieOptions(int(maxAge.Seconds()))
 	if err := m.store.Save(r, w, sess); err != nil {
 		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 	}
