@@ -100,10 +100,10 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	mux.HandleFunc("GET "+p+"{$}", m.servePage)
 	mux.HandleFunc("GET "+p+"status", m.serveStatus)
 	mux.HandleFunc("GET "+p+"style.css", m.pages.serveCSS)
-	mux.HandleFunc("POST "+p+"send", m.serveSend)
-	mux.HandleFunc("POST "+p+"resend", m.serveResend)
-	mux.HandleFunc("POST "+p+"check", m.serveCheck)
-	mux.HandleFunc("POST "+p+"restart", m.serveRestart)
+	mux.HandleFunc("POST "+p+"send", m.post(m.serveSend))
+	mux.HandleFunc("POST "+p+"resend", m.post(m.serveResend))
+	mux.HandleFunc("POST "+p+"check", m.post(m.serveCheck))
+	mux.HandleFunc("POST "+p+"restart", m.post(m.serveRestart))
 	m.handler = m.cop.Handler(mux)
 	return m, nil
 }
@@ -330,24 +330,46 @@ func (m *Manager) returnTo(fs flowState) string {
 	return "/"
 }
 
+// postHandler serves a flow POST, given the session and the body read.
+type postHandler func(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input)
+
+// post loads the session and reads the body of a flow POST, answering the
+// failure of either itself.
+func (m *Manager) post(h postHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, fs, err := m.load(r)
+		if err != nil {
+			m.storeFailed(w, r, flowState{}, err)
+			return
+		}
+		in, ferr := readInput(w, r)
+		if ferr != nil {
+			m.fail(w, r, fs, ferr)
+			return
+		}
+		h(w, r, sess, fs, in)
+	}
+}
+
+// phoneOnFile returns the number of known-number mode, answering the
+// request itself when there is none.
+func (m *Manager) phoneOnFile(w http.ResponseWriter, r *http.Request, fs flowState) (string, bool) {
+	phone, err := m.cfg.phoneLookup(r)
+	if err != nil || phone == "" {
+		m.log.Warn("twofactor: no phone number on file", "err", err)
+		m.fail(w, r, fs, errNoNumber)
+		return "", false
+	}
+	return phone, true
+}
+
 // serveSend sends a code to the number typed (or, in known-number mode, to
 // the number on file).
-func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request) {
-	sess, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
-	}
-	in, ferr := readInput(w, r)
-	if ferr != nil {
-		m.fail(w, r, fs, ferr)
-		return
-	}
+func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
 	phone := in.Phone
 	if m.cfg.phoneLookup != nil {
-		if phone, err = m.cfg.phoneLookup(r); err != nil || phone == "" {
-			m.log.Warn("twofactor: no phone number on file", "err", err)
-			m.fail(w, r, fs, errNoNumber)
+		var ok bool
+		if phone, ok = m.phoneOnFile(w, r, fs); !ok {
 			return
 		}
 	}
@@ -355,21 +377,11 @@ func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveResend sends a new code to the number of the last one.
-func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request) {
-	sess, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
-	}
-	in, ferr := readInput(w, r)
-	if ferr != nil {
-		m.fail(w, r, fs, ferr)
-		return
-	}
+func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
 	phone := fs.Phone
 	if m.cfg.phoneLookup != nil {
-		if phone, err = m.cfg.phoneLookup(r); err != nil || phone == "" {
-			m.fail(w, r, fs, errNoNumber)
+		var ok bool
+		if phone, ok = m.phoneOnFile(w, r, fs); !ok {
 			return
 		}
 	} else if phone == "" || (m.cfg.subject != nil && m.cfg.subject(r) != fs.Subject) {
@@ -384,16 +396,7 @@ func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveRestart forgets the number typed, so the visitor can use another.
-func (m *Manager) serveRestart(w http.ResponseWriter, r *http.Request) {
-	sess, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
-	}
-	if _, ferr := readInput(w, r); ferr != nil {
-		m.fail(w, r, fs, ferr)
-		return
-	}
+func (m *Manager) serveRestart(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, _ input) {
 	sentAt := fs.SentAt
 	fs.clearPending()
 	fs.SentAt = sentAt // the resend cooldown still runs: the phone page shows it
@@ -523,18 +526,8 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 }
 
 // serveCheck checks the code typed.
-func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request) {
+func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
 	ctx := r.Context()
-	sess, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
-	}
-	in, ferr := readInput(w, r)
-	if ferr != nil {
-		m.fail(w, r, fs, ferr)
-		return
-	}
 	if !m.pending(r, fs) {
 		if fs.PendingID != "" && (m.cfg.subject == nil || m.cfg.subject(r) == fs.Subject) {
 			m.fail(w, r, fs, errExpired)
