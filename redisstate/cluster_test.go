@@ -665,7 +665,7 @@ func TestRedisDownFailsClosed(t *testing.T) {
 
 	c.redis.Stop()
 	outage(t, c, v, fresh)
-	if !strings.Contains(c.logs.String(), "gate cannot read session") {
+	if !strings.Contains(c.logs.String(), "session store or state backend failed") || !strings.Contains(c.logs.String(), "path=/account") {
 		t.Error("the gate logged no error for the outage")
 	}
 
