@@ -267,7 +267,11 @@ func (m *Manager) servePage(w http.ResponseWriter, r *http.Request) {
 		m.serveStatus(w, r)
 		return
 	}
-	m.render(w, r, http.StatusOK, m.pageFor(r, fs), m.data(r, fs))
+	d := m.data(r, fs)
+	if m.awaiting(r, fs) && !m.pending(r, fs) {
+		d.Error = d.T.format(errExpired.msg, 0) // say so now, not after a typed code
+	}
+	m.render(w, r, http.StatusOK, m.pageFor(r, fs), d)
 }
 
 // serveStatus answers where the flow stands, as JSON.
@@ -317,10 +321,17 @@ func (m *Manager) resendIn(fs flowState) int {
 }
 
 func (m *Manager) pageFor(r *http.Request, fs flowState) string {
-	if m.pending(r, fs) {
+	if m.awaiting(r, fs) {
 		return "code.html"
 	}
 	return "phone.html"
+}
+
+// awaiting reports whether this visitor was sent a code, expired or not:
+// the code page then stays, so an expired code can be resent to the same
+// number without typing it again.
+func (m *Manager) awaiting(r *http.Request, fs flowState) bool {
+	return fs.PendingID != "" && fs.Phone != "" && (m.cfg.subject == nil || m.cfg.subject(r) == fs.Subject)
 }
 
 func (m *Manager) returnTo(fs flowState) string {
@@ -529,7 +540,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
 	ctx := r.Context()
 	if !m.pending(r, fs) {
-		if fs.PendingID != "" && (m.cfg.subject == nil || m.cfg.subject(r) == fs.Subject) {
+		if m.awaiting(r, fs) {
 			m.fail(w, r, fs, errExpired)
 			return
 		}
@@ -953,7 +964,7 @@ func (m *Manager) data(r *http.Request, fs flowState) *pageData {
 		KnownPhone: m.cfg.phoneLookup != nil,
 	}
 	d.ResendIn = m.resendIn(fs) // also after "use another number": the cooldown holds
-	if m.pending(r, fs) {
+	if m.awaiting(r, fs) {
 		d.Phone = MaskPhone(fs.Phone)
 		d.Channel = fs.Channel
 	} else if m.cfg.phoneLookup != nil {

@@ -516,8 +516,17 @@ func TestFlowCodeErrors(t *testing.T) {
 		code := a.sendCode(testPhone)
 		a.clock.Advance(twofactor.DefaultValidity + time.Second)
 		wantBody(t, a.post("/2fa/check", url.Values{"code": {code}}), http.StatusBadRequest, "That code has expired")
-		wantBody(t, a.get("/2fa/"), http.StatusOK, "Verify your phone") // back to the start
+		// The code page stays, says so at once, and a resend goes to the
+		// same number without typing it again.
+		page := a.get("/2fa/")
+		wantBody(t, page, http.StatusOK, "That code has expired")
+		wantBody(t, page, http.StatusOK, "Enter your code")
 		wantRedirect(t, a.get("/account"), "/2fa/?next=%2Faccount")
+		wantRedirect(t, a.post("/2fa/resend", nil), "/2fa/")
+		if a.mock.Sends() != 2 {
+			t.Fatalf("Mock.Sends() = %d after the resend, want 2", a.mock.Sends())
+		}
+		wantRedirect(t, a.post("/2fa/check", url.Values{"code": {a.codes.last(t).code}}), "/account")
 	})
 	t.Run("no code sent", func(t *testing.T) {
 		a := newFlowApp(t)
