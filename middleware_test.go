@@ -23,6 +23,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/go-twofactor/twofactor/internal/testkit"
+
 	"github.com/gorilla/sessions"
 
 	"github.com/go-twofactor/twofactor"
@@ -43,11 +45,11 @@ type flowApp struct {
 	m      *twofactor.Manager
 	mock   *twofactor.Mock
 	codes  *mockRecorder
-	clock  *fakeClock
+	clock  *testkit.Clock
 	srv    *httptest.Server
 	jar    *cookiejar.Jar
 	client *http.Client
-	logs   *syncBuffer
+	logs   *testkit.Buffer
 }
 
 // appSetup changes what newFlowApp builds; zero fields take the defaults
@@ -68,7 +70,7 @@ func newFlowAppWith(t *testing.T, s appSetup) *flowApp {
 	mock, rec, clock := newTestMock()
 	state := twofactor.NewMemoryState()
 	state.Now = clock.Now
-	logs := &syncBuffer{}
+	logs := &testkit.Buffer{}
 	if s.prefix == "" {
 		s.prefix = twofactor.DefaultPrefix
 	}
@@ -287,24 +289,6 @@ func inputs(page string) map[string]map[string]string {
 		all[attrs["name"]] = attrs
 	}
 	return all
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes (the log).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestGate(t *testing.T) {

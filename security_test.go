@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-twofactor/twofactor/internal/testkit"
+
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 	messagebird "github.com/messagebird/go-rest-api/v9"
@@ -46,24 +48,6 @@ const (
 )
 
 var secT0 = time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
-
-// secClock is a clock that moves only when told to.
-type secClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *secClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *secClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // secProvider wraps the Mock and counts every call that reaches the
 // provider, well-formed or not (Mock.Checks counts only well-formed codes).
@@ -125,7 +109,7 @@ type secSetup struct {
 	provider        func(*secProvider) twofactor.Provider        // replaces the provider
 	mockMaxAttempts int                                          // the Mock's own cap; 0 means its default
 	subject         bool                                         // WithSubject from the X-Test-User header
-	logger          func(*secBuffer) *slog.Logger                // nil: a text logger into e.logs
+	logger          func(*testkit.Buffer) *slog.Logger           // nil: a text logger into e.logs
 }
 
 // secEnv is an app under attack: the flow at /2fa/, the gated handler at
@@ -133,13 +117,13 @@ type secSetup struct {
 // calling Reset, and a public home page at /.
 type secEnv struct {
 	t     *testing.T
-	clock *secClock
+	clock *testkit.Clock
 	mock  *twofactor.Mock
 	prov  *secProvider
 	state *twofactor.MemoryState
 	m     *twofactor.Manager
 	srv   *httptest.Server
-	logs  *secBuffer
+	logs  *testkit.Buffer
 	hits  atomic.Int64 // requests that reached the gated handler
 
 	mu     sync.Mutex
@@ -149,29 +133,11 @@ type secEnv struct {
 	pages  []string // status line, headers and body of every response
 }
 
-// secBuffer is a concurrency-safe buffer for log output.
-type secBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *secBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *secBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func secSubject(r *http.Request) string { return r.Header.Get("X-Test-User") }
 
 func secNew(t *testing.T, s secSetup) *secEnv {
 	t.Helper()
-	e := &secEnv{t: t, clock: &secClock{now: secT0}, codes: map[string]string{}, logs: &secBuffer{}}
+	e := &secEnv{t: t, clock: testkit.NewClock(secT0), codes: map[string]string{}, logs: &testkit.Buffer{}}
 	e.mock = &twofactor.Mock{MaxAttempts: s.mockMaxAttempts, Now: e.clock.Now}
 	e.prov = &secProvider{mock: e.mock, codes: map[string]string{}}
 	e.mock.OnCode = func(v twofactor.Verification, code string) {
@@ -236,7 +202,7 @@ func secNew(t *testing.T, s secSetup) *secEnv {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "home") })
 	// The server's own log: aborted TLS handshakes at shutdown are noise,
 	// but a recovered handler panic must fail the test.
-	srvLog := &secBuffer{}
+	srvLog := &testkit.Buffer{}
 	e.srv = httptest.NewUnstartedServer(mux)
 	e.srv.Config.ErrorLog = log.New(srvLog, "", 0)
 	e.srv.StartTLS()
@@ -1577,7 +1543,7 @@ func TestSecurity_NoSecretsInLogsOrPages(t *testing.T) {
 	}
 	e := secNew(t, secSetup{
 		provider: func(*secProvider) twofactor.Provider { return mb },
-		logger: func(b *secBuffer) *slog.Logger {
+		logger: func(b *testkit.Buffer) *slog.Logger {
 			// No timestamps: their digits could look like a code by chance.
 			return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
 				if a.Key == slog.TimeKey {

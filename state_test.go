@@ -2,34 +2,17 @@ package twofactor_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-twofactor/twofactor/internal/testkit"
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/internal/statetest"
 )
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newMemoryState() (*twofactor.MemoryState, *fakeClock) {
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+func newMemoryState() (*twofactor.MemoryState, *testkit.Clock) {
+	clock := testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	s := twofactor.NewMemoryState()
 	s.Now = clock.Now
 	return s, clock

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-twofactor/twofactor/internal/testkit"
+
 	"github.com/go-twofactor/twofactor"
 )
 
@@ -40,8 +42,8 @@ func (rec *mockRecorder) last(t *testing.T) sentCode {
 }
 
 // newTestMock returns a Mock on a fake clock that records its codes.
-func newTestMock() (*twofactor.Mock, *mockRecorder, *fakeClock) {
-	clock := &fakeClock{now: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}
+func newTestMock() (*twofactor.Mock, *mockRecorder, *testkit.Clock) {
+	clock := testkit.NewClock(time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC))
 	rec := &mockRecorder{}
 	return &twofactor.Mock{OnCode: rec.onCode, Now: clock.Now}, rec, clock
 }
@@ -139,7 +141,7 @@ func TestMockSendRefuses(t *testing.T) {
 
 func TestMockCheck(t *testing.T) {
 	// send starts a verification and returns the Mock, its id and code.
-	send := func(t *testing.T) (*twofactor.Mock, *fakeClock, string, string) {
+	send := func(t *testing.T) (*twofactor.Mock, *testkit.Clock, string, string) {
 		m, rec, clock := newTestMock()
 		v, err := m.Send(t.Context(), twofactor.Request{Phone: "+31612345678"})
 		if err != nil {

@@ -9,7 +9,6 @@ package redisstate_test
 // account.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +24,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-twofactor/twofactor/internal/testkit"
 
 	"github.com/rbcervilla/redisstore/v9"
 	"github.com/redis/go-redis/v9"
@@ -82,24 +83,6 @@ func wrongCode(code string) string {
 	b := []byte(code)
 	b[len(b)-1] = '0' + (b[len(b)-1]-'0'+1)%10
 	return string(b)
-}
-
-// logBuffer is a log destination safe for concurrent writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // appClient returns a go-redis client for srv configured as an app server
@@ -170,7 +153,7 @@ type cluster struct {
 	admin *redis.Client // the test's own look into Redis
 	mock  *twofactor.Mock
 	codes *codeBook
-	logs  *logBuffer
+	logs  *testkit.Buffer
 	apps  []*appServer
 	front *httptest.Server
 	url   *url.URL
@@ -181,7 +164,7 @@ type cluster struct {
 func newCluster(t *testing.T, timeout time.Duration, opts ...twofactor.Option) *cluster {
 	t.Helper()
 	srv := redistest.Start(t)
-	c := &cluster{redis: srv, admin: appClient(t, srv, calmTimeout), codes: &codeBook{}, logs: &logBuffer{}}
+	c := &cluster{redis: srv, admin: appClient(t, srv, calmTimeout), codes: &codeBook{}, logs: &testkit.Buffer{}}
 	c.mock = &twofactor.Mock{OnCode: c.codes.record}
 	for _, name := range []string{"A", "B"} {
 		c.apps = append(c.apps, newAppServer(t, name, srv, timeout, c.mock, c.logs, opts...))

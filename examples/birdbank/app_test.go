@@ -9,32 +9,23 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/go-twofactor/twofactor/internal/testkit"
 )
 
 // codeLog collects what the mock provider prints to the terminal.
-type codeLog struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (c *codeLog) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
+type codeLog struct{ testkit.Buffer }
 
 var codeLine = regexp.MustCompile(`the code for (.+?) is (\d{6,10})\n`)
 
 // last returns the last code printed, as a newcomer reads it off the terminal.
 func (c *codeLog) last(t *testing.T) string {
 	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := codeLine.FindAllStringSubmatch(c.buf.String(), -1)
+	out := c.String()
+	m := codeLine.FindAllStringSubmatch(out, -1)
 	if len(m) == 0 {
-		t.Fatalf("no code printed; terminal shows %q", c.buf.String())
+		t.Fatalf("no code printed; terminal shows %q", out)
 	}
 	return m[len(m)-1][2]
 }
@@ -111,7 +102,7 @@ func TestNewcomerFlow(t *testing.T) {
 	if strings.Contains(page, "12345678") {
 		t.Fatal("code page shows the full phone number")
 	}
-	terminal := codes.buf.String()
+	terminal := codes.String()
 	if strings.Contains(terminal, "+31612345678") {
 		t.Fatalf("terminal shows the full number: %q", terminal)
 	}
