@@ -119,7 +119,7 @@ func TestGateCacheSubject(t *testing.T) {
 	}
 	wantRedirect(t, as("alice")(), "/2fa/?next=%2Faccount")
 	wantRedirect(t, a.post("/2fa/send", url.Values{"phone": {testPhone}}, "X-User", "alice"), "/2fa/")
-	code := a.codes.last(t).code
+	code := a.codes.Last(t).Code
 	wantRedirect(t, a.post("/2fa/check", url.Values{"code": {code}}, "X-User", "alice"), "/")
 	wantStatus(t, wantNoCacheHit(t, a, as("alice")), http.StatusOK)
 	wantStatus(t, wantCacheHit(t, a, as("alice")), http.StatusOK)

@@ -44,7 +44,7 @@ type flowApp struct {
 	t      *testing.T
 	m      *twofactor.Manager
 	mock   *twofactor.Mock
-	codes  *mockRecorder
+	codes  *testkit.Codes
 	clock  *testkit.Clock
 	srv    *httptest.Server
 	jar    *cookiejar.Jar
@@ -186,7 +186,7 @@ func (a *flowApp) sendCode(phone string) string {
 	wantRedirect(a.t, res, "/2fa/?next=%2Faccount")
 	wantStatus(a.t, a.get(res.header.Get("Location")), http.StatusOK)
 	wantRedirect(a.t, a.post("/2fa/send", url.Values{"phone": {phone}}), "/2fa/")
-	return a.codes.last(a.t).code
+	return a.codes.Last(a.t).Code
 }
 
 // verify runs the whole phone-entry flow and checks the gate lets the
@@ -359,14 +359,14 @@ func TestFlowPhoneEntry(t *testing.T) {
 	}
 
 	wantRedirect(t, a.post("/2fa/send", url.Values{"phone": {testPhoneTyped}}), "/2fa/")
-	sent := a.codes.last(t)
-	if sent.v.Phone != testPhone || a.mock.Sends() != 1 {
-		t.Fatalf("Mock sent %d codes, last to %q; want 1 to %s", a.mock.Sends(), sent.v.Phone, testPhone)
+	sent := a.codes.Last(t)
+	if sent.Verification.Phone != testPhone || a.mock.Sends() != 1 {
+		t.Fatalf("Mock sent %d codes, last to %q; want 1 to %s", a.mock.Sends(), sent.Verification.Phone, testPhone)
 	}
 
 	page = a.get("/2fa/")
 	wantBody(t, page, http.StatusOK, "<title>Enter your code</title>", "We've sent a code by SMS to "+testPhoneMasked, "You can ask for a new code in 30 seconds")
-	for _, full := range []string{"612345678", "6 12345678", sent.code} {
+	for _, full := range []string{"612345678", "6 12345678", sent.Code} {
 		if strings.Contains(page.text, full) {
 			t.Errorf("code page shows %q", full)
 		}
@@ -383,12 +383,12 @@ func TestFlowPhoneEntry(t *testing.T) {
 			t.Errorf("code page lacks a form with %s", action)
 		}
 	}
-	if strings.Contains(page.body, sent.v.ID) {
+	if strings.Contains(page.body, sent.Verification.ID) {
 		t.Error("the verification id is on the page")
 	}
 
 	// The code with spaces, as people type it from an SMS.
-	wantRedirect(t, a.post("/2fa/check", url.Values{"code": {sent.code[:3] + " " + sent.code[3:]}}), "/account")
+	wantRedirect(t, a.post("/2fa/check", url.Values{"code": {sent.Code[:3] + " " + sent.Code[3:]}}), "/account")
 	wantBody(t, a.get("/account"), http.StatusOK, testBalance)
 	wantRedirect(t, a.get("/2fa/"), "/") // nothing left to do in the flow
 
@@ -396,7 +396,7 @@ func TestFlowPhoneEntry(t *testing.T) {
 		t.Errorf("Mock.Sends() = %d, want 1", a.mock.Sends())
 	}
 	logs := a.logs.String()
-	for _, secret := range []string{"612345678", sent.code, sent.v.ID} {
+	for _, secret := range []string{"612345678", sent.Code, sent.Verification.ID} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("log holds %q:\n%s", secret, logs)
 		}
@@ -416,10 +416,10 @@ func TestFlowRestart(t *testing.T) {
 		t.Fatal("no phone input after restart")
 	}
 	wantRedirect(t, a.post("/2fa/send", url.Values{"phone": {"+32 470 12 34 56"}}), "/2fa/")
-	if got := a.codes.last(t).v.Phone; got != "+32470123456" {
+	if got := a.codes.Last(t).Verification.Phone; got != "+32470123456" {
 		t.Fatalf("code went to %s, want the new number", got)
 	}
-	wantRedirect(t, a.post("/2fa/check", url.Values{"code": {a.codes.last(t).code}}), "/account")
+	wantRedirect(t, a.post("/2fa/check", url.Values{"code": {a.codes.Last(t).Code}}), "/account")
 }
 
 func TestFlowKnownNumber(t *testing.T) {
@@ -437,16 +437,16 @@ func TestFlowKnownNumber(t *testing.T) {
 
 	// A number in the form is ignored: the code goes to the number on file.
 	wantRedirect(t, a.post("/2fa/send", url.Values{"phone": {testPhone}}), "/2fa/")
-	sent := a.codes.last(t)
-	if sent.v.Phone != "+31687654321" {
-		t.Fatalf("code went to %s, want the number on file", sent.v.Phone)
+	sent := a.codes.Last(t)
+	if sent.Verification.Phone != "+31687654321" {
+		t.Fatalf("code went to %s, want the number on file", sent.Verification.Phone)
 	}
 	page = a.get("/2fa/")
 	wantBody(t, page, http.StatusOK, "+31 6 •••••321")
 	if strings.Contains(page.body, `action="/2fa/restart"`) {
 		t.Error(`known-number code page offers "use another number"`)
 	}
-	wantRedirect(t, a.post("/2fa/check", url.Values{"code": {sent.code}}), "/account")
+	wantRedirect(t, a.post("/2fa/check", url.Values{"code": {sent.Code}}), "/account")
 	wantBody(t, a.get("/account"), http.StatusOK, testBalance)
 
 	t.Run("no number on file", func(t *testing.T) {
@@ -510,7 +510,7 @@ func TestFlowCodeErrors(t *testing.T) {
 		if a.mock.Sends() != 2 {
 			t.Fatalf("Mock.Sends() = %d after the resend, want 2", a.mock.Sends())
 		}
-		wantRedirect(t, a.post("/2fa/check", url.Values{"code": {a.codes.last(t).code}}), "/account")
+		wantRedirect(t, a.post("/2fa/check", url.Values{"code": {a.codes.Last(t).Code}}), "/account")
 	})
 	t.Run("no code sent", func(t *testing.T) {
 		a := newFlowApp(t)
@@ -549,14 +549,14 @@ func TestFlowResend(t *testing.T) {
 		a := a.in(t)
 		a.clock.Advance(21 * time.Second)
 		wantRedirect(t, a.post("/2fa/resend", nil), "/2fa/")
-		sent := a.codes.last(t)
-		if a.mock.Sends() != 2 || sent.v.Phone != testPhone {
-			t.Fatalf("resend: %d sends, last to %s", a.mock.Sends(), sent.v.Phone)
+		sent := a.codes.Last(t)
+		if a.mock.Sends() != 2 || sent.Verification.Phone != testPhone {
+			t.Fatalf("resend: %d sends, last to %s", a.mock.Sends(), sent.Verification.Phone)
 		}
-		if old != sent.code { // one chance in a million they are the same
+		if old != sent.Code { // one chance in a million they are the same
 			wantBody(t, a.post("/2fa/check", url.Values{"code": {old}}), http.StatusBadRequest, "That code isn't right")
 		}
-		wantRedirect(t, a.post("/2fa/check", url.Values{"code": {sent.code}}), "/account")
+		wantRedirect(t, a.post("/2fa/check", url.Values{"code": {sent.Code}}), "/account")
 	})
 }
 
@@ -593,19 +593,19 @@ func TestSendOptions(t *testing.T) {
 				}
 				return
 			}
-			sent := a.codes.last(t)
-			if sent.v.Phone != tt.to || sent.v.Channel != tt.channel {
-				t.Fatalf("code went to %s by %s, want %s by %s", sent.v.Phone, sent.v.Channel, tt.to, tt.channel)
+			sent := a.codes.Last(t)
+			if sent.Verification.Phone != tt.to || sent.Verification.Channel != tt.channel {
+				t.Fatalf("code went to %s by %s, want %s by %s", sent.Verification.Phone, sent.Verification.Channel, tt.to, tt.channel)
 			}
 			if tt.channel == twofactor.Voice {
 				wantBody(t, a.get("/2fa/"), http.StatusOK, "We're calling you with a code at")
 				a.clock.Advance(time.Minute)
 				wantRedirect(t, a.post("/2fa/resend", nil), "/2fa/")
-				if got := a.codes.last(t).v.Channel; got != twofactor.Voice {
+				if got := a.codes.Last(t).Verification.Channel; got != twofactor.Voice {
 					t.Errorf("resend went by %s, want the channel of the first code", got)
 				}
 			}
-			wantRedirect(t, a.post("/2fa/check", url.Values{"code": {a.codes.last(t).code}}), "/")
+			wantRedirect(t, a.post("/2fa/check", url.Values{"code": {a.codes.Last(t).Code}}), "/")
 		})
 	}
 }
@@ -918,7 +918,7 @@ func TestJSONAPI(t *testing.T) {
 		t.Fatalf("status %v, want pending with the masked number", st)
 	}
 
-	code := a.codes.last(t).code
+	code := a.codes.Last(t).Code
 	msg := wantJSONError(t, a.postJSON("/2fa/check", map[string]string{"code": wrongCode(code)}), http.StatusBadRequest, "invalid_code")
 	if !strings.Contains(msg, "2 tries left") {
 		t.Errorf("message %q", msg)
@@ -962,7 +962,7 @@ func TestCrossOriginPosts(t *testing.T) {
 				return
 			}
 			wantRedirect(t, res, "/2fa/")
-			code := a.codes.last(t).code
+			code := a.codes.Last(t).Code
 			wantStatus(t, a.post("/2fa/check", url.Values{"code": {code}}, tt.hdr...), http.StatusSeeOther)
 		})
 	}
@@ -1010,7 +1010,7 @@ func TestProviderFailure(t *testing.T) {
 		// back, trying again works, no cooldown for codes never sent.
 		a.mock.Fail = nil
 		wantRedirect(t, a.post("/2fa/send", url.Values{"phone": {testPhone}}), "/2fa/")
-		wantRedirect(t, a.post("/2fa/check", url.Values{"code": {a.codes.last(t).code}}), "/account")
+		wantRedirect(t, a.post("/2fa/check", url.Values{"code": {a.codes.Last(t).Code}}), "/account")
 	})
 	t.Run("check", func(t *testing.T) {
 		a := newFlowApp(t)
@@ -1236,7 +1236,7 @@ func TestCustomPrefix(t *testing.T) {
 	wantBody(t, a.get("/verify/?next=%2Faccount"), http.StatusOK, `action="/verify/send"`, `href="/verify/style.css"`)
 	wantRedirect(t, a.post("/verify/send", url.Values{"phone": {testPhone}}), "/verify/")
 	wantBody(t, a.get("/verify/"), http.StatusOK, `action="/verify/check"`, `action="/verify/resend"`)
-	wantRedirect(t, a.post("/verify/check", url.Values{"code": {a.codes.last(t).code}}), "/account")
+	wantRedirect(t, a.post("/verify/check", url.Values{"code": {a.codes.Last(t).Code}}), "/account")
 	wantStatus(t, a.get("/account"), http.StatusOK)
 	wantStatus(t, a.get("/2fa/"), http.StatusNotFound)
 }

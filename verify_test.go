@@ -13,39 +13,11 @@ import (
 	"github.com/go-twofactor/twofactor"
 )
 
-// mockRecorder collects the codes a Mock hands to OnCode.
-type mockRecorder struct {
-	mu   sync.Mutex
-	sent []sentCode
-}
-
-type sentCode struct {
-	v    twofactor.Verification
-	code string
-}
-
-func (rec *mockRecorder) onCode(v twofactor.Verification, code string) {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	rec.sent = append(rec.sent, sentCode{v, code})
-}
-
-// last returns the latest code sent; it fails the test if none was.
-func (rec *mockRecorder) last(t *testing.T) sentCode {
-	t.Helper()
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.sent) == 0 {
-		t.Fatal("the Mock sent no code")
-	}
-	return rec.sent[len(rec.sent)-1]
-}
-
 // newTestMock returns a Mock on a fake clock that records its codes.
-func newTestMock() (*twofactor.Mock, *mockRecorder, *testkit.Clock) {
+func newTestMock() (*twofactor.Mock, *testkit.Codes, *testkit.Clock) {
 	clock := testkit.NewClock(time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC))
-	rec := &mockRecorder{}
-	return &twofactor.Mock{OnCode: rec.onCode, Now: clock.Now}, rec, clock
+	rec := &testkit.Codes{}
+	return &twofactor.Mock{OnCode: rec.Record, Now: clock.Now}, rec, clock
 }
 
 // wrongCode returns a code of the same length that differs from code.
@@ -75,18 +47,18 @@ func TestMockSend(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Digits %d: Send: %v", digits, err)
 			}
-			got := rec.last(t)
-			if got.v != v {
-				t.Errorf("OnCode got %+v, Send returned %+v", got.v, v)
+			got := rec.Last(t)
+			if got.Verification != v {
+				t.Errorf("OnCode got %+v, Send returned %+v", got.Verification, v)
 			}
-			if len(got.code) != want || !isDigits(got.code) {
-				t.Errorf("Digits %d: code %q is not %d digits", digits, got.code, want)
+			if len(got.Code) != want || !isDigits(got.Code) {
+				t.Errorf("Digits %d: code %q is not %d digits", digits, got.Code, want)
 			}
 			if v.ID == "" || ids[v.ID] {
 				t.Errorf("verification id %q empty or repeated", v.ID)
 			}
 			ids[v.ID] = true
-			codes[got.code] = true
+			codes[got.Code] = true
 			if v.Phone != "+31612345678" || v.Channel != twofactor.SMS {
 				t.Errorf("verification = %+v, want phone +31612345678 and channel sms", v)
 			}
@@ -132,7 +104,7 @@ func TestMockSendRefuses(t *testing.T) {
 			if err == nil || (tt.want != nil && !errors.Is(err, tt.want)) {
 				t.Fatalf("Send = %v, want an error matching %v", err, tt.want)
 			}
-			if len(rec.sent) != 0 || m.Sends() != 0 {
+			if rec.Len() != 0 || m.Sends() != 0 {
 				t.Errorf("a refused Send still produced a code")
 			}
 		})
@@ -147,7 +119,7 @@ func TestMockCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return m, clock, v.ID, rec.last(t).code
+		return m, clock, v.ID, rec.Last(t).Code
 	}
 	check := func(t *testing.T, m *twofactor.Mock, id, code string, want error) {
 		t.Helper()
@@ -181,7 +153,7 @@ func TestMockCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		code := rec.last(t).code
+		code := rec.Last(t).Code
 		check(t, m, v.ID, wrongCode(code), twofactor.ErrInvalidCode)
 		check(t, m, v.ID, code, twofactor.ErrAlreadyUsed)
 	})
@@ -201,7 +173,7 @@ func TestMockCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock.Advance(time.Minute + time.Second)
-		check(t, m, v.ID, rec.last(t).code, twofactor.ErrExpired)
+		check(t, m, v.ID, rec.Last(t).Code, twofactor.ErrExpired)
 	})
 	t.Run("unknown id", func(t *testing.T) {
 		m, _, id, code := send(t)
@@ -249,7 +221,7 @@ func TestMockParallelGuesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := rec.last(t).code
+	code := rec.Last(t).Code
 	const n = 100
 	errs := make(chan error, n)
 	var wg sync.WaitGroup

@@ -56,28 +56,6 @@ const (
 	recoverDeadline = 10 * time.Second
 )
 
-// codeBook keeps the codes the shared Mock "sends".
-type codeBook struct {
-	mu    sync.Mutex
-	codes []string
-}
-
-func (b *codeBook) record(_ twofactor.Verification, code string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.codes = append(b.codes, code)
-}
-
-func (b *codeBook) last(t *testing.T) string {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.codes) == 0 {
-		t.Fatal("no code sent")
-	}
-	return b.codes[len(b.codes)-1]
-}
-
 // wrongCode returns a well-formed code that is not code.
 func wrongCode(code string) string {
 	b := []byte(code)
@@ -152,7 +130,7 @@ type cluster struct {
 	redis *redistest.Server
 	admin *redis.Client // the test's own look into Redis
 	mock  *twofactor.Mock
-	codes *codeBook
+	codes *testkit.Codes
 	logs  *testkit.Buffer
 	apps  []*appServer
 	front *httptest.Server
@@ -164,8 +142,8 @@ type cluster struct {
 func newCluster(t *testing.T, timeout time.Duration, opts ...twofactor.Option) *cluster {
 	t.Helper()
 	srv := redistest.Start(t)
-	c := &cluster{redis: srv, admin: appClient(t, srv, calmTimeout), codes: &codeBook{}, logs: &testkit.Buffer{}}
-	c.mock = &twofactor.Mock{OnCode: c.codes.record}
+	c := &cluster{redis: srv, admin: appClient(t, srv, calmTimeout), codes: &testkit.Codes{}, logs: &testkit.Buffer{}}
+	c.mock = &twofactor.Mock{OnCode: c.codes.Record}
 	for _, name := range []string{"A", "B"} {
 		c.apps = append(c.apps, newAppServer(t, name, srv, timeout, c.mock, c.logs, opts...))
 	}
@@ -311,7 +289,7 @@ func (v *visitor) sendCode(gate, send int) string {
 	if got := v.c.mock.Sends(); got != sends+1 {
 		v.t.Fatalf("provider sent %d codes, want %d", got-sends, 1)
 	}
-	return v.c.codes.last(v.t)
+	return v.c.codes.Last(v.t).Code
 }
 
 // verify runs the flow, the code sent through app send and checked through
@@ -498,7 +476,7 @@ func TestAttemptCapAcrossServers(t *testing.T) {
 	// both servers: one more wrong guess is allowed (the 4th), then the
 	// account is locked on either server, even for the right code.
 	wantRedirect(t, v.post(B, "/2fa/resend", url.Values{}), "/2fa/")
-	code = c.codes.last(t)
+	code = c.codes.Last(t).Code
 	if status, errCode, err := v.checkJSON(B, wrongCode(code)); err != nil || errCode != "invalid_code" {
 		t.Fatalf("wrong guess %d on B = %d %q, %v; want invalid_code", perAccount, status, errCode, err)
 	}

@@ -15,7 +15,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/internal/redistest"
+	"github.com/go-twofactor/twofactor/internal/testkit"
 )
 
 const (
@@ -31,28 +31,6 @@ const (
 	// redisBound is the most a request may take while Redis is down.
 	redisBound = 5 * time.Second
 )
-
-// redisCodes keeps the codes the shared mock provider "sends".
-type redisCodes struct {
-	mu    sync.Mutex
-	codes []string
-}
-
-func (c *redisCodes) record(_ twofactor.Verification, code string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.codes = append(c.codes, code)
-}
-
-func (c *redisCodes) last(t *testing.T) string {
-	t.Helper()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.codes) == 0 {
-		t.Fatal("no code sent")
-	}
-	return c.codes[len(c.codes)-1]
-}
 
 // startRedisApp starts a BirdBank with REDIS_URL set to redisURL.
 func startRedisApp(t *testing.T, redisURL string, p twofactor.Provider) *httptest.Server {
@@ -138,7 +116,7 @@ func (v *redisVisitor) cookie(base string) string {
 
 // signIn walks BirdBank's flow at base: /account, the phone page, the code
 // page, back on /account with the balance.
-func (v *redisVisitor) signIn(base string, codes *redisCodes) {
+func (v *redisVisitor) signIn(base string, codes *testkit.Codes) {
 	v.t.Helper()
 	p := v.do(base, http.MethodGet, "/account", nil)
 	if p.status != http.StatusOK || p.path != "/2fa/" || !strings.Contains(p.body, `name="phone"`) || strings.Contains(p.body, redisBalance) {
@@ -148,7 +126,7 @@ func (v *redisVisitor) signIn(base string, codes *redisCodes) {
 	if p.status != http.StatusOK || !strings.Contains(p.body, `name="code"`) {
 		v.t.Fatalf("after sending: %s %d\n%s", p.path, p.status, p.body)
 	}
-	p = v.do(base, http.MethodPost, "/2fa/check", url.Values{"code": {codes.last(v.t)}})
+	p = v.do(base, http.MethodPost, "/2fa/check", url.Values{"code": {codes.Last(v.t).Code}})
 	if p.status != http.StatusOK || p.path != "/account" || !strings.Contains(p.body, redisBalance) {
 		v.t.Fatalf("after the code: %s %d\n%s", p.path, p.status, p.body)
 	}
@@ -179,8 +157,8 @@ func redisAdmin(t *testing.T, srv *redistest.Server) *redis.Client {
 // everything BirdBank keeps in Redis expires.
 func TestRedisURLSharedSessions(t *testing.T) {
 	srv := redistest.Start(t)
-	codes := &redisCodes{}
-	mock := &twofactor.Mock{OnCode: codes.record}
+	codes := &testkit.Codes{}
+	mock := &twofactor.Mock{OnCode: codes.Record}
 	one := startRedisApp(t, srv.URL(), mock)
 	two := startRedisApp(t, srv.URL(), mock)
 	admin := redisAdmin(t, srv)
@@ -232,8 +210,8 @@ func TestRedisURLSharedSessions(t *testing.T) {
 // showing it, quickly; when Redis is back, the same BirdBank works again.
 func TestRedisURLOutage(t *testing.T) {
 	srv := redistest.Start(t)
-	codes := &redisCodes{}
-	bank := startRedisApp(t, srv.URL(), &twofactor.Mock{OnCode: codes.record})
+	codes := &testkit.Codes{}
+	bank := startRedisApp(t, srv.URL(), &twofactor.Mock{OnCode: codes.Record})
 	v := newRedisVisitor(t)
 	v.signIn(bank.URL, codes)
 

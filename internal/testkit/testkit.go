@@ -4,7 +4,10 @@ package testkit
 import (
 	"bytes"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/go-twofactor/twofactor"
 )
 
 // Clock is a clock that moves only when told to, so tests of expiry and
@@ -50,4 +53,42 @@ func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Codes records the codes a twofactor.Mock hands to its OnCode, standing in
+// for the phone that would receive them. It is safe for concurrent use.
+type Codes struct {
+	mu   sync.Mutex
+	sent []Sent
+}
+
+// Sent is one code and the verification it belongs to.
+type Sent struct {
+	Verification twofactor.Verification
+	Code         string
+}
+
+// Record is a twofactor.Mock OnCode function.
+func (c *Codes) Record(v twofactor.Verification, code string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sent = append(c.sent, Sent{v, code})
+}
+
+// Last returns the latest code sent; it fails the test if none was.
+func (c *Codes) Last(t testing.TB) Sent {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.sent) == 0 {
+		t.Fatal("the Mock sent no code")
+	}
+	return c.sent[len(c.sent)-1]
+}
+
+// Len returns how many codes were sent.
+func (c *Codes) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sent)
 }
