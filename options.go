@@ -160,7 +160,8 @@ func WithInsecureCookie() Option {
 
 // WithMaxAge sets how long a verification lasts before the visitor must
 // verify again, checked on the server whatever the cookie says. It is also
-// the session cookie's Max-Age. Default 12 hours; at most 30 days.
+// the Max-Age of a verified session's cookie (an unverified session's lives
+// an hour at most). Default 12 hours; at most 30 days.
 func WithMaxAge(d time.Duration) Option {
 	return func(c *config) error {
 		if d < time.Minute || d > 30*24*time.Hour {
