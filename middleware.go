@@ -487,7 +487,11 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	}
 	pctx, cancel := context.WithTimeout(ctx, m.cfg.providerTimeout)
 	defer cancel()
-	v, err := m.provider.Send(pctx, Request{Phone: info.e164, Channel: ch, Language: m.language(r)})
+	req := Request{Phone: info.e164, Channel: ch}
+	if ch == Voice {
+		req.Language = voiceLocales[m.language(r)] // the call speaks the page's language
+	}
+	v, err := m.provider.Send(pctx, req)
 	if err != nil {
 		m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
 		// No code is waiting, so the page's "try again in a moment" must
@@ -535,6 +539,10 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	}
 	http.Redirect(w, r, m.cfg.prefix, http.StatusSeeOther)
 }
+
+// voiceLocales maps page languages to the locales voice providers speak
+// (MessageBird wants a region: "nl-nl", not "nl").
+var voiceLocales = map[string]string{"en": "en-gb", "nl": "nl-nl"}
 
 // serveCheck checks the code typed.
 func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {

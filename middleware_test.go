@@ -1156,6 +1156,41 @@ func TestPagesLanguage(t *testing.T) {
 	wantBody(t, a.post("/2fa/send", url.Values{"phone": {"hallo"}}, "Accept-Language", "nl"), http.StatusBadRequest, "Dat lijkt geen geldig mobiel nummer")
 }
 
+// requestRecorder is a Provider that keeps every Request it is sent and
+// passes it on to a Mock.
+type requestRecorder struct {
+	*twofactor.Mock
+	mu   sync.Mutex
+	reqs []twofactor.Request
+}
+
+func (p *requestRecorder) Send(ctx context.Context, req twofactor.Request) (twofactor.Verification, error) {
+	p.mu.Lock()
+	p.reqs = append(p.reqs, req)
+	p.mu.Unlock()
+	return p.Mock.Send(ctx, req)
+}
+
+// The provider gets a voice locale it can speak, only for calls: a bare
+// page language such as "nl" is not one MessageBird accepts.
+func TestSendLanguage(t *testing.T) {
+	for _, tt := range []struct {
+		accept, channel, want string
+	}{
+		{"nl-NL,nl", "voice", "nl-nl"},
+		{"en-US", "voice", "en-gb"},
+		{"fr", "voice", "en-gb"},
+		{"nl", "", ""},
+	} {
+		rec := &requestRecorder{Mock: &twofactor.Mock{}}
+		a := newFlowAppWith(t, appSetup{provider: rec, opts: []twofactor.Option{twofactor.WithVoice()}})
+		wantRedirect(t, a.post("/2fa/send", url.Values{"phone": {testPhone}, "channel": {tt.channel}}, "Accept-Language", tt.accept), "/2fa/")
+		if len(rec.reqs) != 1 || rec.reqs[0].Language != tt.want {
+			t.Errorf("Accept-Language %q, channel %q: requests %+v, want one with Language %q", tt.accept, tt.channel, rec.reqs, tt.want)
+		}
+	}
+}
+
 func TestTemplatesOverride(t *testing.T) {
 	fsys := fstest.MapFS{"phone.html": {Data: []byte(`{{define "title"}}Welcome to BirdBank{{end}}{{define "content"}}<input name="phone" type="tel">{{end}}`)}}
 	a := newFlowApp(t, twofactor.WithTemplates(fsys))
