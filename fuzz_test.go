@@ -122,16 +122,16 @@ func FuzzParsePhone(f *testing.F) {
 
 var (
 	fuzzDigits = regexp.MustCompile(`^[0-9]*$`)
-	fuzzID     = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
+	fuzzID     = regexp.MustCompile(`^[0-9A-Za-z_-]{1,128}$`)
 )
 
-// FuzzValidCode: validCode accepts exactly n ASCII digits, validID 1 to 64
-// ASCII letters and digits; both are then safe to paste into a URL.
+// FuzzValidCode: validCode accepts exactly n ASCII digits, validID 1 to 128
+// ASCII letters, digits, "_" and "-"; both are then safe to paste into a URL.
 func FuzzValidCode(f *testing.F) {
 	for _, s := range []string{
 		"123456", "1234567890", "12345", "12345678901", "123456&token=1", "../x", "%2F", "١٢٣٤٥٦", "１２３４５６",
 		"12345\x00", "123456\n", " 123456", "+12345", "abcdef", "", "4e213b01155d1e35a9d9571v00162985",
-		"abc/../def", "abc?token=1", strings.Repeat("a", 64), strings.Repeat("a", 65),
+		"abc/../def", "abc?token=1", strings.Repeat("a", 128), strings.Repeat("a", 129), "vrf_01-ab",
 	} {
 		f.Add(s, 6)
 	}

@@ -160,11 +160,22 @@ func (m *MessageBird) Send(ctx context.Context, req Request) (Verification, erro
 	if ch != SMS && ch != Voice {
 		return Verification{}, fmt.Errorf("twofactor: unsupported channel %q", ch)
 	}
+	tmpl := m.cfg.Template
+	if req.Message != "" {
+		if !strings.Contains(req.Message, CodePlaceholder) || strings.Contains(req.Message, "%token") {
+			return Verification{}, fmt.Errorf("twofactor: Request.Message must contain %s and no %%token", CodePlaceholder)
+		}
+		tmpl = strings.ReplaceAll(req.Message, CodePlaceholder, "%token")
+	}
+	wireType := "sms"
+	if ch == Voice {
+		wireType = "tts" // MessageBird's name for a voice call
+	}
 	body := mbCreate{
 		Recipient:   req.Phone[1:], // MessageBird takes the number's digits
 		Originator:  m.cfg.Originator,
-		Type:        string(ch),
-		Template:    m.cfg.Template,
+		Type:        wireType,
+		Template:    tmpl,
 		Timeout:     int(m.cfg.Validity / time.Second),
 		TokenLength: m.cfg.CodeLength,
 		MaxAttempts: m.cfg.MaxAttempts,

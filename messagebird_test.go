@@ -227,6 +227,32 @@ func TestMessageBirdSendConfigAndOverrides(t *testing.T) {
 	}
 }
 
+// A Request.Message becomes the template, its placeholder MessageBird's
+// %token; a message without the placeholder is refused before any call.
+func TestMessageBirdSendMessage(t *testing.T) {
+	f := newFakeMB(t, mbReply(http.StatusCreated, `{"id":"abc123","recipient":"31612345678","status":"sent"}`))
+	m := f.provider(t, MessageBirdConfig{})
+	msg := "BirdBank: confirm EUR 500.00 to NL91…4300. Code: {code}\n\n@bank.example #{code}"
+	if _, err := m.Send(context.Background(), Request{Phone: "+31612345678", Message: msg}); err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(f.requests()[0].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if want := "BirdBank: confirm EUR 500.00 to NL91…4300. Code: %token\n\n@bank.example #%token"; body["template"] != want {
+		t.Errorf("template = %q, want %q", body["template"], want)
+	}
+	for _, bad := range []string{"no placeholder", "Code: {code} %token"} {
+		if _, err := m.Send(context.Background(), Request{Phone: "+31612345678", Message: bad}); err == nil {
+			t.Errorf("Send(Message %q) = nil error", bad)
+		}
+	}
+	if n := len(f.requests()); n != 1 {
+		t.Errorf("server saw %d requests, want 1", n)
+	}
+}
+
 func TestMessageBirdCheckRequest(t *testing.T) {
 	f := newFakeMB(t, mbReply(http.StatusOK, mbStatus("verified")))
 	m := f.provider(t, MessageBirdConfig{})
@@ -334,7 +360,7 @@ func TestMessageBirdRejectsMalformedInputWithoutRequest(t *testing.T) {
 	f := newFakeMB(t, mbReply(http.StatusOK, mbStatus("verified")))
 	m := f.provider(t, MessageBirdConfig{})
 	ctx := context.Background()
-	for _, id := range []string{"", "../x", "%2F", "abc?token=1", "abc&token=1", "a b", "abc/def", strings.Repeat("a", 65)} {
+	for _, id := range []string{"", "../x", "%2F", "abc?token=1", "abc&token=1", "a b", "abc/def", strings.Repeat("a", 129)} {
 		if err := m.Check(ctx, id, "123456"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Check(%q, ok code) = %v, want ErrNotFound", id, err)
 		}

@@ -774,7 +774,7 @@ func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
 	case !utf8.ValidString(in.Phone) || !utf8.ValidString(in.Code) || !utf8.ValidString(string(in.Channel)):
 		return in, errBadInput
 	}
-	if in.Channel == "voice" {
+	if in.Channel == "tts" { // MessageBird's name, accepted as before
 		in.Channel = Voice
 	}
 	return in, nil

@@ -34,7 +34,7 @@ type pageData struct {
 	Phone      string // masked number the code goes to
 	KnownPhone bool   // known-number mode: no number input
 	CodeLength int    // digits in a code
-	Channel    string // "sms" or "tts" for the pending code
+	Channel    string // "sms" or "voice" for the pending code
 	ResendIn   int    // seconds until a resend is allowed
 	Voice      bool   // "call me instead" is offered
 	Link       string // where the message page's link goes

@@ -1340,7 +1340,7 @@ func TestSecurity_CodeAndIDValidatedBeforeProvider(t *testing.T) {
 	t.Run("verification id", func(t *testing.T) {
 		e := secNew(t, secSetup{})
 		c := e.client()
-		for i, id := range []string{"abc/../def", "abc?token=1", "abc&token=123456", "../verify", "a%2Fb", "ab cd", strings.Repeat("a", 65)} {
+		for i, id := range []string{"abc/../def", "abc?token=1", "abc&token=123456", "../verify", "a%2Fb", "ab cd", strings.Repeat("a", 129)} {
 			e.prov.badID = id
 			code := c.mustSend(fmt.Sprintf("+316123420%02d", i))
 			e.clock.Advance(31 * time.Second)

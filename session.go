@@ -18,7 +18,7 @@ type flowState struct {
 	FlowID     string // random id of this browser's flow, keys the resend cooldown
 	PendingID  string // provider's verification id of the code on its way
 	Phone      string // E.164 number the code went to (or the verified number)
-	Channel    string // "sms" or "tts"
+	Channel    string // "sms" or "voice"
 	SentAt     int64  // unix seconds
 	ExpiresAt  int64  // unix seconds, the pending code's expiry
 	Subject    string // the app's user the pending or verified state belongs to

@@ -39,8 +39,9 @@ type Channel string
 const (
 	// SMS sends the code as a text message. It is the default.
 	SMS Channel = "sms"
-	// Voice reads the code out in a phone call (MessageBird type "tts").
-	Voice Channel = "tts"
+	// Voice reads the code out in a phone call. Each provider maps it to
+	// its own wire value (MessageBird "tts", Twilio "call").
+	Voice Channel = "voice"
 )
 
 // Request is what Provider.Send needs to start a verification.
@@ -52,7 +53,19 @@ type Request struct {
 	// Language is an optional language for the voice message, such as
 	// "en-gb" or "nl-nl"; providers fall back to their own default.
 	Language string
+	// Message is an optional text for the SMS, with CodePlaceholder where
+	// the code goes. Providers that take the message text (MessageBird)
+	// send it; providers that write their own text (Bird, Twilio) ignore it.
+	Message string
+	// Amount and Payee, when set, name the transaction the code confirms
+	// (PSD2 dynamic linking), such as "EUR 500.00" and "NL91…4300".
+	// Providers that bind a code to a transaction (Twilio) pass them on.
+	Amount string
+	Payee  string
 }
+
+// CodePlaceholder marks where the code goes in Request.Message.
+const CodePlaceholder = "{code}"
 
 // Verification is a started verification: a code is on its way to Phone.
 type Verification struct {
@@ -103,16 +116,16 @@ func validCode(code string, n int) bool {
 	return true
 }
 
-// validID reports whether id looks like a verification id: 1 to 64 ASCII
-// letters or digits. Anything else could change the meaning of the URL the
-// MessageBird SDK builds from it.
+// validID reports whether id looks like a verification id: 1 to 128 ASCII
+// letters, digits, "_" or "-". Anything else could change the meaning of a
+// URL a provider builds from it.
 func validID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
+	if len(id) == 0 || len(id) > 128 {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-') {
 			return false
 		}
 	}
