@@ -138,3 +138,12 @@ func (s *MemoryState) Len() int {
 	defer s.mu.Unlock()
 	return len(s.items)
 }
+
+// State keys. The state backend namespaces them further.
+func grantKey(g string) string         { return "grant:" + g }
+func attemptsKey(id string) string     { return "attempts:" + id }
+func usedKey(id string) string         { return "used:" + id }
+func accountKey(acct string) string    { return "account:" + acct }
+func cooldownKey(flow string) string   { return "cooldown:" + flow }
+func phoneSendsKey(e164 string) string { return "phone:" + e164 }
+func ipSendsKey(ip string) string      { return "ip:" + ip }

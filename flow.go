@@ -1,0 +1,166 @@
+package twofactor
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gorilla/sessions"
+)
+
+// servePage shows the step the visitor is at.
+func (m *Manager) servePage(w http.ResponseWriter, r *http.Request) {
+	sess, fs, err := m.load(r)
+	if err != nil {
+		m.storeFailed(w, r, flowState{}, err)
+		return
+	}
+	if next := r.URL.Query().Get("next"); next != "" || r.URL.Query().Has("next") {
+		ret, ok := safeReturn(next)
+		if !ok {
+			m.fail(w, r, fs, errBadReturn)
+			return
+		}
+		if fs.Return != ret {
+			fs.Return = ret
+			if err := m.save(w, r, sess, fs); err != nil {
+				m.storeFailed(w, r, fs, err)
+				return
+			}
+		}
+	}
+	if ok, err := m.grantValid(r, fs); err != nil {
+		m.storeFailed(w, r, fs, err)
+		return
+	} else if ok {
+		http.Redirect(w, r, m.returnTo(fs), http.StatusSeeOther)
+		return
+	}
+	if wantsJSON(r) {
+		m.serveStatus(w, r)
+		return
+	}
+	d := m.data(r, fs)
+	if m.awaiting(r, fs) && !m.pending(r, fs) {
+		d.Error = d.T.format(errExpired.msg, 0) // say so now, not after a typed code
+	}
+	m.render(w, r, http.StatusOK, m.pageFor(r, fs), d)
+}
+
+// serveStatus answers where the flow stands, as JSON.
+func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
+	_, fs, err := m.load(r)
+	if err != nil {
+		m.storeFailed(w, r, flowState{}, err)
+		return
+	}
+	ok, err := m.grantValid(r, fs)
+	if err != nil {
+		m.storeFailed(w, r, fs, err)
+		return
+	}
+	st := map[string]any{"verified": ok, "pending": m.pending(r, fs)}
+	if fs.Phone != "" {
+		st["phone"] = MaskPhone(fs.Phone)
+	}
+	if m.pending(r, fs) {
+		st["expires_at"] = time.Unix(fs.ExpiresAt, 0).UTC().Format(time.RFC3339)
+		st["resend_after"] = m.resendIn(fs)
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// pending reports whether a code is on its way for this visitor.
+func (m *Manager) pending(r *http.Request, fs flowState) bool {
+	if fs.PendingID == "" {
+		return false
+	}
+	if m.cfg.subject != nil && m.cfg.subject(r) != fs.Subject {
+		return false
+	}
+	return m.cfg.now().Before(time.Unix(fs.ExpiresAt, 0))
+}
+
+// resendIn is how many seconds until another code may be sent.
+func (m *Manager) resendIn(fs flowState) int {
+	if fs.SentAt == 0 {
+		return 0
+	}
+	left := time.Unix(fs.SentAt, 0).Add(m.cfg.resendCooldown).Sub(m.cfg.now())
+	if left <= 0 {
+		return 0
+	}
+	return int((left + time.Second - 1) / time.Second)
+}
+
+func (m *Manager) pageFor(r *http.Request, fs flowState) string {
+	if m.awaiting(r, fs) {
+		return "code.html"
+	}
+	return "phone.html"
+}
+
+// awaiting reports whether this visitor was sent a code, expired or not:
+// the code page then stays, so an expired code can be resent to the same
+// number without typing it again.
+func (m *Manager) awaiting(r *http.Request, fs flowState) bool {
+	return fs.PendingID != "" && fs.Phone != "" && (m.cfg.subject == nil || m.cfg.subject(r) == fs.Subject)
+}
+
+func (m *Manager) returnTo(fs flowState) string {
+	if ret, ok := safeReturn(fs.Return); ok {
+		return ret
+	}
+	return "/"
+}
+
+// postHandler serves a flow POST, given the session and the body read.
+type postHandler func(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input)
+
+// post loads the session and reads the body of a flow POST, answering the
+// failure of either itself.
+func (m *Manager) post(h postHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		sess, fs, err := m.load(r)
+		if err != nil {
+			m.storeFailed(w, r, flowState{}, err)
+			return
+		}
+		in, ferr := readInput(w, r)
+		if ferr != nil {
+			m.fail(w, r, fs, ferr)
+			return
+		}
+		h(w, r, sess, fs, in)
+	}
+}
+
+// phoneOnFile returns the number of known-number mode, answering the
+// request itself when there is none.
+func (m *Manager) phoneOnFile(w http.ResponseWriter, r *http.Request, fs flowState) (string, bool) {
+	phone, err := m.cfg.phoneLookup(r)
+	if err != nil || phone == "" {
+		m.log.Warn("twofactor: no phone number on file", "err", err)
+		m.fail(w, r, fs, errNoNumber)
+		return "", false
+	}
+	return phone, true
+}
+
+// serveRestart forgets the number typed, so the visitor can use another.
+func (m *Manager) serveRestart(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, _ input) {
+	sentAt := fs.SentAt
+	fs.clearPending()
+	fs.SentAt = sentAt // the resend cooldown still runs: the phone page shows it
+	if fs.VerifiedAt == 0 {
+		fs.Phone, fs.Channel = "", ""
+	}
+	if err := m.save(w, r, sess, fs); err != nil {
+		m.storeFailed(w, r, fs, err)
+		return
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "restarted"})
+		return
+	}
+	http.Redirect(w, r, m.cfg.prefix, http.StatusSeeOther)
+}

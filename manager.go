@@ -1,0 +1,115 @@
+package twofactor
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"reflect"
+
+	"github.com/gorilla/sessions"
+)
+
+// Manager gates routes behind SMS verification and serves the flow that
+// verifies visitors. Create one with New; it is safe for concurrent use.
+type Manager struct {
+	cfg      config
+	provider Provider
+	store    sessions.Store
+	codeLen  int
+	log      *slog.Logger
+	pages    *pages
+	cop      *http.CrossOriginProtection
+	handler  http.Handler
+	gate     *gateCache // decoded cookies of verified sessions; nil unless the store is a *sessions.CookieStore
+}
+
+// New returns a Manager that verifies visitors with provider and keeps their
+// flow in store, under the session name set by WithSessionName. Any
+// gorilla/sessions store works. A nil store means a cookie store with
+// random signing and encryption keys made now: sessions then do not survive
+// a restart and are not shared between servers, so pass your own store in
+// production.
+//
+// New returns an error, never panics, for bad configuration.
+func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, error) {
+	if provider == nil {
+		return nil, errors.New("twofactor: nil provider")
+	}
+	if v := reflect.ValueOf(provider); v.Kind() == reflect.Pointer && v.IsNil() {
+		return nil, errors.New("twofactor: nil provider") // a typed nil, such as a (*Mock)(nil)
+	}
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if store == nil {
+		hashKey, blockKey := make([]byte, 32), make([]byte, 32)
+		_, _ = rand.Read(hashKey)
+		_, _ = rand.Read(blockKey)
+		cs := sessions.NewCookieStore(hashKey, blockKey)
+		cs.MaxAge(int(cfg.maxAge.Seconds()))
+		store = cs
+	}
+	if cfg.state == nil {
+		cfg.state = NewMemoryState()
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	m := &Manager{cfg: cfg, provider: provider, store: store, codeLen: DefaultCodeLength, log: cfg.logger}
+	m.gate = newGateCache(store, gateCacheSize)
+	if cl, ok := provider.(CodeLengther); ok {
+		m.codeLen = cl.CodeLength()
+	}
+	if m.codeLen < minCodeLength || m.codeLen > maxCodeLength {
+		return nil, fmt.Errorf("twofactor: provider code length %d is not 6 to 10", m.codeLen)
+	}
+	var err error
+	if m.pages, err = loadPages(cfg.templates); err != nil {
+		return nil, err
+	}
+	m.cop = http.NewCrossOriginProtection()
+	for _, o := range cfg.trustedOrigins {
+		if err := m.cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("twofactor: %w", err)
+		}
+	}
+	m.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.fail(w, r, flowState{}, errCrossOrigin)
+	}))
+	mux := http.NewServeMux()
+	p := cfg.prefix
+	mux.HandleFunc("GET "+p+"{$}", m.servePage)
+	mux.HandleFunc("GET "+p+"status", m.serveStatus)
+	mux.HandleFunc("GET "+p+"style.css", m.pages.serveCSS)
+	mux.HandleFunc("POST "+p+"send", m.post(m.serveSend))
+	mux.HandleFunc("POST "+p+"resend", m.post(m.serveResend))
+	mux.HandleFunc("POST "+p+"check", m.post(m.serveCheck))
+	mux.HandleFunc("POST "+p+"restart", m.post(m.serveRestart))
+	m.handler = m.cop.Handler(mux)
+	return m, nil
+}
+
+// Handler returns the handler of the verification flow. Mount it at the
+// prefix (default "/2fa/"): mux.Handle("/2fa/", m.Handler()).
+//
+// Pages: GET prefix (phone or code page), POST prefix+"send", "resend",
+// "check", "restart", GET prefix+"status". Every endpoint answers JSON when
+// the request asks for it (Accept: application/json or a JSON body).
+func (m *Manager) Handler() http.Handler {
+	return securityHeaders(m.handler)
+}
+
+func (m *Manager) subject(r *http.Request) string {
+	if m.cfg.subject == nil {
+		return ""
+	}
+	return m.cfg.subject(r)
+}

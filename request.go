@@ -1,0 +1,170 @@
+package twofactor
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// clientIP is the connection's address, or with trusted proxies the
+// right-most X-Forwarded-For address that is not one of them.
+func (m *Manager) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	addr = addr.Unmap()
+	if !m.trusted(addr) {
+		return addr.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		a = a.Unmap()
+		if !m.trusted(a) {
+			return a.String()
+		}
+		addr = a
+	}
+	return addr.String()
+}
+
+// ipBucket is what the per-IP send window counts: the address itself for
+// IPv4, its /64 for IPv6, since one subscriber is usually given a whole
+// /64 and could otherwise rotate through its addresses to reset the window.
+func ipBucket(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() {
+		return ip
+	}
+	p, err := a.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
+func (m *Manager) trusted(a netip.Addr) bool {
+	for _, p := range m.cfg.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// input is what a flow POST carries, from a form or a JSON body.
+type input struct {
+	Phone   string  `json:"phone"`
+	Code    string  `json:"code"`
+	Channel Channel `json:"channel"`
+}
+
+// readInput reads a flow POST body of at most DefaultMaxBody bytes.
+func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
+	var in input
+	if r.ContentLength > DefaultMaxBody {
+		return in, errTooLarge // even where the body would go unread
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, DefaultMaxBody)
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var err error
+	switch ct {
+	case "application/json":
+		// Read it all, so an oversized body is refused whatever its
+		// first bytes are, and a body of more than one value is refused.
+		var b []byte
+		if b, err = io.ReadAll(r.Body); err == nil {
+			err = json.Unmarshal(b, &in)
+		}
+	case "application/x-www-form-urlencoded", "multipart/form-data", "":
+		if ct == "multipart/form-data" {
+			err = r.ParseMultipartForm(DefaultMaxBody) // ParseForm leaves multipart bodies unread
+		} else {
+			err = r.ParseForm()
+		}
+		if err == nil {
+			in = input{Phone: r.PostForm.Get("phone"), Code: r.PostForm.Get("code"), Channel: Channel(r.PostForm.Get("channel"))}
+		}
+	default:
+		return in, errUnsupported
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return in, errTooLarge
+	case err != nil:
+		return in, errBadInput
+	case !utf8.ValidString(in.Phone) || !utf8.ValidString(in.Code) || !utf8.ValidString(string(in.Channel)):
+		return in, errBadInput
+	}
+	if in.Channel == "tts" { // MessageBird's name, accepted as before
+		in.Channel = Voice
+	}
+	return in, nil
+}
+
+// wantsJSON reports whether the client asked for JSON rather than pages.
+func wantsJSON(r *http.Request) bool {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "application/json" {
+		return true
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part)); mt == "application/json" {
+			return true
+		}
+	}
+	return false
+}
+
+// safeReturn reports whether s is a local path to send a visitor back to,
+// and returns it. Anything that a browser could read as another origin
+// (//host, /\host, scheme:, encoded forms of these) is refused.
+func safeReturn(s string) (string, bool) {
+	if s == "" || len(s) > 2048 || !strings.HasPrefix(s, "/") {
+		return "", false
+	}
+	// Look through up to three layers of percent-encoding for tricks;
+	// a target still encoded after those is refused, not let through.
+	cur := s
+	for layer := 0; ; layer++ {
+		if !utf8.ValidString(cur) || strings.HasPrefix(cur, "//") || strings.ContainsAny(cur, "\\") {
+			return "", false
+		}
+		for _, c := range cur {
+			if c < 0x20 || c == 0x7f {
+				return "", false
+			}
+		}
+		next, err := url.PathUnescape(cur)
+		if err != nil {
+			return "", false
+		}
+		if next == cur {
+			break
+		}
+		if layer == 3 {
+			return "", false
+		}
+		cur = next
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	return s, true
+}
