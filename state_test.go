@@ -8,7 +8,7 @@ import (
 	"github.com/go-twofactor/twofactor/internal/testkit"
 
 	"github.com/go-twofactor/twofactor"
-	"github.com/go-twofactor/twofactor/internal/statetest"
+	"github.com/go-twofactor/twofactor/statetest"
 )
 
 func newMemoryState() (*twofactor.MemoryState, *testkit.Clock) {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/internal/redistest"
-	"github.com/go-twofactor/twofactor/internal/statetest"
+	"github.com/go-twofactor/twofactor/statetest"
 	"github.com/go-twofactor/twofactor/redisstate"
 )
 
