@@ -26,8 +26,21 @@ type State interface {
 	// Touch reports whether key exists and, if it does, sets its time to live
 	// to ttl from now.
 	Touch(ctx context.Context, key string, ttl time.Duration) (bool, error)
-	// Delete removes key. Removing a missing key is not an error.
+	// Delete removes key, whether it holds a counter or a map. Removing a
+	// missing key is not an error.
 	Delete(ctx context.Context, key string) error
+
+	// SetField sets field of the map at key to value and gives the whole
+	// map the time to live ttl from now. A missing map is created. The
+	// library keeps small records this way (remembered devices, the grants
+	// of a subject): a few fields of at most a few hundred bytes each.
+	SetField(ctx context.Context, key, field, value string, ttl time.Duration) error
+	// Fields returns every field of the map at key; an empty map when there
+	// is none.
+	Fields(ctx context.Context, key string) (map[string]string, error)
+	// DeleteField removes field from the map at key and reports whether it
+	// was there. The last field gone, the map is gone.
+	DeleteField(ctx context.Context, key, field string) (bool, error)
 }
 
 // MemoryState is a State held in this process's memory. It suits apps that
@@ -46,6 +59,7 @@ type MemoryState struct {
 
 type memItem struct {
 	n       int64
+	fields  map[string]string // for SetField; nil for counters and marks
 	expires time.Time
 }
 
@@ -130,6 +144,49 @@ func (s *MemoryState) Delete(_ context.Context, key string) error {
 	defer s.mu.Unlock()
 	delete(s.items, key)
 	return nil
+}
+
+// SetField implements State.
+func (s *MemoryState) SetField(_ context.Context, key, field, value string, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	it, ok := s.get(key, now)
+	if !ok || it.fields == nil {
+		it = memItem{fields: make(map[string]string)}
+	}
+	it.fields[field] = value
+	it.expires = now.Add(ttl)
+	s.put(key, it, now)
+	return nil
+}
+
+// Fields implements State.
+func (s *MemoryState) Fields(_ context.Context, key string) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, _ := s.get(key, s.now())
+	out := make(map[string]string, len(it.fields))
+	for f, v := range it.fields {
+		out[f] = v
+	}
+	return out, nil
+}
+
+// DeleteField implements State.
+func (s *MemoryState) DeleteField(_ context.Context, key, field string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.get(key, s.now())
+	if !ok {
+		return false, nil
+	}
+	_, had := it.fields[field]
+	delete(it.fields, field)
+	if len(it.fields) == 0 {
+		delete(s.items, key)
+	}
+	return had, nil
 }
 
 // Len returns the number of keys held, live or not yet swept.

@@ -107,12 +107,16 @@ func New(client redis.UniversalClient, opts ...Option) (*State, error) {
 func (s *State) key(k string) string { return s.prefix + "{" + k + "}" }
 
 // incrScript adds to a counter and gives it a time to live if it has none:
-// a new counter, or one someone left without expiry. It returns the new
-// value and the time to live in milliseconds.
+// a new counter, or one someone left without expiry. A counter in its last
+// millisecond (PTTL 0) belongs to a window that is over: it starts afresh.
+// It returns the new value and the time to live in milliseconds.
 var incrScript = redis.NewScript(`
-local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
+if ttl == 0 then
+	redis.call('DEL', KEYS[1])
+end
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if ttl <= 0 then
 	redis.call('PEXPIRE', KEYS[1], ARGV[2])
 	ttl = tonumber(ARGV[2])
 end
@@ -190,6 +194,61 @@ func (s *State) Delete(ctx context.Context, key string) error {
 		return fail("delete", err)
 	}
 	return nil
+}
+
+// setFieldScript sets one field of a hash and the hash's time to live in
+// one atomic step, so the hash never exists without one.
+var setFieldScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`)
+
+// SetField implements twofactor.State with HSET and PEXPIRE in a Lua
+// script.
+func (s *State) SetField(ctx context.Context, key, field, value string, ttl time.Duration) error {
+	ms, err := millis(ttl)
+	if err != nil {
+		return fail("setfield", err)
+	}
+	err = s.do(ctx, func(ctx context.Context) error {
+		return setFieldScript.Run(ctx, s.client, []string{s.key(key)}, field, value, ms).Err()
+	})
+	if err != nil {
+		return fail("setfield", err)
+	}
+	return nil
+}
+
+// Fields implements twofactor.State with HGETALL.
+func (s *State) Fields(ctx context.Context, key string) (map[string]string, error) {
+	var m map[string]string
+	err := s.do(ctx, func(ctx context.Context) error {
+		var err error
+		m, err = s.client.HGetAll(ctx, s.key(key)).Result()
+		return err
+	})
+	if err != nil {
+		return nil, fail("fields", err)
+	}
+	if m == nil {
+		m = map[string]string{}
+	}
+	return m, nil
+}
+
+// DeleteField implements twofactor.State with HDEL.
+func (s *State) DeleteField(ctx context.Context, key, field string) (bool, error) {
+	var n int64
+	err := s.do(ctx, func(ctx context.Context) error {
+		var err error
+		n, err = s.client.HDel(ctx, s.key(key), field).Result()
+		return err
+	})
+	if err != nil {
+		return false, fail("deletefield", err)
+	}
+	return n > 0, nil
 }
 
 // do runs fn under the State's timeout and returns when fn does or the

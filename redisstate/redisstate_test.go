@@ -13,8 +13,8 @@ import (
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/internal/redistest"
-	"github.com/go-twofactor/twofactor/statetest"
 	"github.com/go-twofactor/twofactor/redisstate"
+	"github.com/go-twofactor/twofactor/statetest"
 )
 
 // client returns a go-redis client for srv, closed when the test ends.
@@ -154,6 +154,9 @@ func TestEveryKeyHasTTL(t *testing.T) {
 		{"Touch missing", func() error { _, err := s.Touch(ctx, "missing", time.Hour); return err }},
 		{"Delete", func() error { return s.Delete(ctx, "a") }},
 		{"Incr after Delete", func() error { _, _, err := s.Incr(ctx, "a", 1, time.Minute); return err }},
+		{"SetField", func() error { return s.SetField(ctx, "h", "f", "v", time.Minute) }},
+		{"SetField again", func() error { return s.SetField(ctx, "h", "g", "w", time.Hour) }},
+		{"DeleteField", func() error { _, err := s.DeleteField(ctx, "h", "f"); return err }},
 	}
 	for _, op := range ops {
 		if err := op.do(); err != nil {
@@ -203,6 +206,7 @@ func TestNonPositiveTTL(t *testing.T) {
 	_, _, checks["Incr"] = s.Incr(ctx, "a", 1, 0)
 	_, checks["SetNX"] = s.SetNX(ctx, "b", -time.Second)
 	_, checks["Touch"] = s.Touch(ctx, "c", 0)
+	checks["SetField"] = s.SetField(ctx, "d", "f", "v", 0)
 	for op, err := range checks {
 		if !errors.Is(err, twofactor.ErrStoreUnavailable) {
 			t.Errorf("%s with a non-positive ttl: err = %v, want one matching ErrStoreUnavailable", op, err)
@@ -220,6 +224,9 @@ func call(ctx context.Context, s twofactor.State) map[string]error {
 	_, errs["SetNX"] = s.SetNX(ctx, "m", time.Minute)
 	_, errs["Touch"] = s.Touch(ctx, "m", time.Minute)
 	errs["Delete"] = s.Delete(ctx, "k")
+	errs["SetField"] = s.SetField(ctx, "h", "f", "v", time.Minute)
+	_, errs["Fields"] = s.Fields(ctx, "h")
+	_, errs["DeleteField"] = s.DeleteField(ctx, "h", "f")
 	return errs
 }
 
@@ -227,7 +234,7 @@ func call(ctx context.Context, s twofactor.State) map[string]error {
 // ErrStoreUnavailable within limit.
 func wantUnavailable(t *testing.T, s twofactor.State, limit time.Duration) {
 	t.Helper()
-	for _, op := range []string{"Incr", "SetNX", "Touch", "Delete"} {
+	for _, op := range []string{"Incr", "SetNX", "Touch", "Delete", "SetField", "Fields", "DeleteField"} {
 		start := time.Now()
 		var err error
 		switch op {
@@ -239,6 +246,12 @@ func wantUnavailable(t *testing.T, s twofactor.State, limit time.Duration) {
 			_, err = s.Touch(t.Context(), "m", time.Minute)
 		case "Delete":
 			err = s.Delete(t.Context(), "k")
+		case "SetField":
+			err = s.SetField(t.Context(), "h", "f", "v", time.Minute)
+		case "Fields":
+			_, err = s.Fields(t.Context(), "h")
+		case "DeleteField":
+			_, err = s.DeleteField(t.Context(), "h", "f")
 		}
 		elapsed := time.Since(start)
 		if !errors.Is(err, twofactor.ErrStoreUnavailable) {

@@ -1,10 +1,17 @@
 // Package statetest is a conformance suite for implementations of
-// twofactor.State. Every State the library ships runs it; an app with its own
-// State can copy the idea.
+// twofactor.State. Every State the library ships runs it, and an app that
+// writes its own State (SQL, Memcached, …) runs it the same way:
+//
+//	func TestConformance(t *testing.T) {
+//		statetest.Run(t, func(t *testing.T) (twofactor.State, func(time.Duration)) {
+//			return newMyState(t), nil // nil: the State runs on real time
+//		})
+//	}
 package statetest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +59,12 @@ func Run(t *testing.T, newState Factory) {
 		{"KeysIndependent", testKeysIndependent},
 		{"ConcurrentIncr", testConcurrentIncr},
 		{"ConcurrentSetNX", testConcurrentSetNX},
+		{"FieldsMissing", testFieldsMissing},
+		{"SetFieldAndFields", testSetFieldAndFields},
+		{"DeleteField", testDeleteField},
+		{"FieldsExpire", testFieldsExpire},
+		{"FieldsDelete", testFieldsDelete},
+		{"ConcurrentSetField", testConcurrentSetField},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -384,5 +397,111 @@ func testConcurrentSetNX(t *testing.T, c *checker) {
 	})
 	if len(won) != 1 {
 		t.Errorf("%d concurrent SetNX: goroutines %v reported creating the key, want exactly one", goroutines, won)
+	}
+}
+
+func (c *checker) fields(key string) map[string]string {
+	c.t.Helper()
+	m, err := c.s.Fields(c.ctx, key)
+	if err != nil {
+		c.t.Fatalf("Fields(%q): %v", key, err)
+	}
+	if m == nil {
+		c.t.Fatalf("Fields(%q) = nil map, want an empty one", key)
+	}
+	return m
+}
+
+func (c *checker) setField(key, field, value string, ttl time.Duration) {
+	c.t.Helper()
+	if err := c.s.SetField(c.ctx, key, field, value, ttl); err != nil {
+		c.t.Fatalf("SetField(%q, %q): %v", key, field, err)
+	}
+}
+
+func (c *checker) wantFields(key string, want map[string]string) {
+	c.t.Helper()
+	got := c.fields(key)
+	if len(got) != len(want) {
+		c.t.Fatalf("Fields(%q) = %v, want %v", key, got, want)
+	}
+	for f, v := range want {
+		if got[f] != v {
+			c.t.Fatalf("Fields(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
+
+func testFieldsMissing(t *testing.T, c *checker) {
+	c.wantFields("m", map[string]string{})
+	if had, err := c.s.DeleteField(c.ctx, "m", "x"); err != nil || had {
+		t.Fatalf("DeleteField on a missing map = %v, %v; want false, nil", had, err)
+	}
+}
+
+func testSetFieldAndFields(t *testing.T, c *checker) {
+	c.setField("m", "a", "1", Long)
+	c.setField("m", "b", `{"name":"Firefox on Linux"}`, Long)
+	c.setField("m", "a", "2", Long) // overwrite
+	c.wantFields("m", map[string]string{"a": "2", "b": `{"name":"Firefox on Linux"}`})
+	c.wantFields("other", map[string]string{})
+}
+
+func testDeleteField(t *testing.T, c *checker) {
+	c.setField("m", "a", "1", Long)
+	c.setField("m", "b", "2", Long)
+	for _, tt := range []struct {
+		field string
+		had   bool
+	}{{"a", true}, {"a", false}, {"zz", false}} {
+		had, err := c.s.DeleteField(c.ctx, "m", tt.field)
+		if err != nil || had != tt.had {
+			t.Fatalf("DeleteField(%q) = %v, %v; want %v", tt.field, had, err, tt.had)
+		}
+	}
+	c.wantFields("m", map[string]string{"b": "2"})
+	if had, err := c.s.DeleteField(c.ctx, "m", "b"); err != nil || !had {
+		t.Fatalf("DeleteField(last) = %v, %v", had, err)
+	}
+	c.wantFields("m", map[string]string{})
+	// The map is gone: a counter of the same name starts afresh.
+	c.wantIncr("m", 1, Long, 1)
+}
+
+func testFieldsExpire(t *testing.T, c *checker) {
+	c.setField("m", "a", "1", Short)
+	c.afterExpiry(Short, "map m", func() bool { return len(c.fields("m")) == 0 })
+	// A write gives the whole map the new time to live.
+	c.setField("n", "a", "1", Short)
+	c.setField("n", "b", "2", Long)
+	c.wantFields("n", map[string]string{"a": "1", "b": "2"})
+}
+
+func testFieldsDelete(t *testing.T, c *checker) {
+	c.setField("m", "a", "1", Long)
+	c.del("m")
+	c.wantFields("m", map[string]string{})
+}
+
+func testConcurrentSetField(t *testing.T, c *checker) {
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- c.s.SetField(c.ctx, "m", fmt.Sprint(i), "v", Long)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(c.fields("m")); got != n {
+		t.Fatalf("%d fields after %d parallel SetField, want %d", got, n, n)
 	}
 }
