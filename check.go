@@ -82,28 +82,52 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 	if _, _, err := m.cfg.state.Incr(ctx, acct, -1, m.cfg.accountAttempts.Per); err != nil {
 		m.log.Error("twofactor: state backend failed", "err", err)
 	}
-	grant := randomID()
-	if _, err := m.cfg.state.SetNX(ctx, grantKey(grant), m.cfg.idleTimeout); err != nil {
-		m.storeFailed(w, r, fs, err)
-		return
+	method := MethodSMS
+	if Channel(fs.Channel) == Voice {
+		method = MethodVoice
 	}
-	ret := m.returnTo(fs)
+	phone, purpose := fs.Phone, fs.Purpose
 	fs.clearPending()
-	fs.VerifiedAt, fs.Grant, fs.Return = m.cfg.now().Unix(), grant, ""
-	fs.Subject = m.subject(r)
-	fs.FlowID = randomID()
-	if err := m.renew(w, r, sess, fs); err != nil {
-		_ = m.cfg.state.Delete(ctx, grantKey(grant))
-		m.storeFailed(w, r, fs, err)
+	fs.Purpose = ""
+	if fe := m.savePhone(r, fs, phone, purpose); fe != nil {
+		// The code is used up; the number was not saved. Say so, and let
+		// the visitor start again.
+		fs.Phone = ""
+		if err := m.save(w, r, sess, fs); err != nil {
+			m.log.Error("twofactor: session store failed", "err", err)
+		}
+		m.fail(w, r, fs, fe)
 		return
 	}
-	m.log.Info("twofactor: verified", "phone", MaskPhone(fs.Phone))
-	m.emit(r, Event{Type: EventVerified, Subject: fs.Subject, Phone: fs.Phone})
-	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "verified", "redirect": ret})
-		return
+	m.verifyAndRedirect(w, r, sess, fs, method, phone, in.Remember)
+}
+
+// savePhone hands a newly proved number to the app (WithEnrolment) for an
+// enrolment or a number change. A change also signs the user out of every
+// other session and forgets their remembered devices: whoever held the old
+// number must not keep access through them.
+func (m *Manager) savePhone(r *http.Request, fs flowState, phone, purpose string) *flowError {
+	if purpose == "" {
+		return nil
 	}
-	http.Redirect(w, r, ret, http.StatusSeeOther)
+	subject := m.subject(r)
+	if m.cfg.enrol == nil || subject == "" || (purpose == purposeChange && (fs.VerifiedAt == 0 || fs.Subject != subject)) {
+		return errNoPending
+	}
+	if err := m.cfg.enrol(r, phone); err != nil {
+		m.log.Error("twofactor: saving the verified number failed", "phone", MaskPhone(phone), "err", err)
+		return errSavePhone
+	}
+	if purpose == purposeEnrol {
+		m.emit(r, Event{Type: EventEnrolled, Subject: subject, Phone: phone})
+		return nil
+	}
+	if err := m.SignOutEverywhere(r.Context(), subject); err != nil {
+		m.log.Error("twofactor: signing out other sessions after a number change failed", "err", err)
+		return errStore
+	}
+	m.emit(r, Event{Type: EventNumberChanged, Subject: subject, Phone: phone})
+	return nil
 }
 
 func (m *Manager) checkFailed(w http.ResponseWriter, r *http.Request, fs flowState, err error, left int64) {

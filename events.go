@@ -5,14 +5,16 @@ import (
 	"time"
 )
 
-// Event is a security-relevant moment in the flow, passed to the function
-// set with WithEvents.
+// Event is a security-relevant moment, passed to the function set with
+// WithEvents.
 type Event struct {
 	Type    EventType
 	Time    time.Time
 	Subject string // the app's user, if WithSubject is set
 	Phone   string // full E.164 number: the app decides what to keep; the library's logs mask it
-	IP      string // client IP as found by the trusted-proxy rules
+	IP      string // client IP as found by the trusted-proxy rules; "" for calls without a request
+	Method  Method // for EventVerified: how
+	Device  string // for EventDeviceRemembered and EventDeviceRevoked: the device's ID
 	Err     error  // for EventCheckFailed: the reason, matching a sentinel error
 }
 
@@ -21,19 +23,37 @@ type EventType string
 
 // Event types.
 const (
-	EventCodeSent    EventType = "code_sent"
-	EventVerified    EventType = "verified"
-	EventCheckFailed EventType = "check_failed"
-	EventLocked      EventType = "locked"
-	EventRateLimited EventType = "rate_limited"
-	EventReset       EventType = "reset"
+	EventCodeSent            EventType = "code_sent"
+	EventVerified            EventType = "verified" // by any method: see Event.Method
+	EventCheckFailed         EventType = "check_failed"
+	EventLocked              EventType = "locked"
+	EventRateLimited         EventType = "rate_limited"
+	EventReset               EventType = "reset"
+	EventEnrolled            EventType = "enrolled"              // a first number proved and handed to WithEnrolment
+	EventNumberChanged       EventType = "number_changed"        // a new number proved; other sessions signed out
+	EventRecoveryCodeUsed    EventType = "recovery_code_used"    // a recovery code verified a session
+	EventRecoveryCodesNew    EventType = "recovery_codes_new"    // a new set replaced the old one
+	EventDeviceRemembered    EventType = "device_remembered"     // "remember this device" was ticked
+	EventDeviceRevoked       EventType = "device_revoked"        // one remembered device forgotten
+	EventSignedOutEverywhere EventType = "signed_out_everywhere" // every session and device of a subject revoked
+	EventUnlocked            EventType = "unlocked"              // lockout and send windows cleared
 )
 
+// emit passes e, stamped with the time and r's client IP, to the app.
 func (m *Manager) emit(r *http.Request, e Event) {
 	if m.cfg.events == nil {
 		return
 	}
-	e.Time = m.cfg.now()
 	e.IP = m.clientIP(r)
+	m.emitCtx(e)
+}
+
+// emitCtx passes e, stamped with the time, to the app: for calls made
+// outside a visitor's request.
+func (m *Manager) emitCtx(e Event) {
+	if m.cfg.events == nil {
+		return
+	}
+	e.Time = m.cfg.now()
 	m.cfg.events(e)
 }

@@ -6,7 +6,10 @@ package twofactor
 // SetGateCacheCapacity replaces m's gate cache by an empty one of capacity
 // entries; 0 turns the cache off. Call it before m serves requests.
 func SetGateCacheCapacity(m *Manager, capacity int) {
-	m.gate = newGateCache(m.store, capacity)
+	m.gateCache = nil
+	if m.cookieStore != nil {
+		m.gateCache = newGateCache(capacity)
+	}
 }
 
 // GateCacheStats describes m's gate cache.
@@ -17,10 +20,10 @@ type GateCacheStats struct {
 
 // GateCacheStatsOf returns the state of m's gate cache.
 func GateCacheStatsOf(m *Manager) GateCacheStats {
-	if m.gate == nil {
+	if m.gateCache == nil {
 		return GateCacheStats{}
 	}
-	st := m.gate.stats()
+	st := m.gateCache.stats()
 	return GateCacheStats{Enabled: true, Len: st.Len, Cap: st.Cap, Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions}
 }
 

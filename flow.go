@@ -2,6 +2,7 @@ package twofactor
 
 import (
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -28,22 +29,59 @@ func (m *Manager) servePage(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if ok, err := m.grantValid(r, fs); err != nil {
+	ok, err := m.grantValid(r, fs)
+	if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
-	} else if ok {
+	}
+	stepUp := r.URL.Query().Get("stepup") == "1"
+	if ok && !stepUp && !m.pending(r, fs) {
 		http.Redirect(w, r, m.returnTo(fs), http.StatusSeeOther)
 		return
+	}
+	if !ok && !m.awaiting(r, fs) && m.signInByDevice(w, r, sess, fs) {
+		return // answered: back where the visitor was going, or a failure page
 	}
 	if wantsJSON(r) {
 		m.serveStatus(w, r)
 		return
 	}
 	d := m.data(r, fs)
+	d.StepUp = ok
 	if m.awaiting(r, fs) && !m.pending(r, fs) {
 		d.Error = d.T.format(errExpired.msg, 0) // say so now, not after a typed code
 	}
 	m.render(w, r, http.StatusOK, m.pageFor(r, fs), d)
+}
+
+// changeFreshness is how recent a verification must be to start changing
+// the number: the number is the second factor itself, so changing it wants
+// a step-up first.
+const changeFreshness = 10 * time.Minute
+
+// serveChange shows the form for a new number to a verified visitor, after
+// a step-up if the verification is not fresh.
+func (m *Manager) serveChange(w http.ResponseWriter, r *http.Request) {
+	_, fs, err := m.load(r)
+	if err != nil {
+		m.storeFailed(w, r, flowState{}, err)
+		return
+	}
+	ok, err := m.grantValid(r, fs)
+	switch {
+	case err != nil:
+		m.storeFailed(w, r, fs, err)
+		return
+	case !ok || m.cfg.subject == nil || fs.Subject == "":
+		m.fail(w, r, fs, errRequired)
+		return
+	case !fs.record().fresh(m.cfg.now(), changeFreshness):
+		http.Redirect(w, r, m.cfg.prefix+"?stepup=1&next="+url.QueryEscape(m.cfg.prefix+"change"), http.StatusSeeOther)
+		return
+	}
+	d := m.data(r, fs)
+	d.Change, d.KnownPhone, d.Phone = true, false, ""
+	m.render(w, r, http.StatusOK, "phone.html", d)
 }
 
 // serveStatus answers where the flow stands, as JSON.
@@ -59,8 +97,14 @@ func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := map[string]any{"verified": ok, "pending": m.pending(r, fs)}
-	if fs.Phone != "" {
+	if m.awaiting(r, fs) {
 		st["phone"] = MaskPhone(fs.Phone)
+	} else if ok && fs.VerifiedPhone != "" {
+		st["phone"] = MaskPhone(fs.VerifiedPhone)
+	}
+	if ok {
+		st["method"] = fs.Method
+		st["verified_at"] = time.Unix(fs.VerifiedAt, 0).UTC().Format(time.RFC3339)
 	}
 	if m.pending(r, fs) {
 		st["expires_at"] = time.Unix(fs.ExpiresAt, 0).UTC().Format(time.RFC3339)
@@ -151,9 +195,7 @@ func (m *Manager) serveRestart(w http.ResponseWriter, r *http.Request, sess *ses
 	sentAt := fs.SentAt
 	fs.clearPending()
 	fs.SentAt = sentAt // the resend cooldown still runs: the phone page shows it
-	if fs.VerifiedAt == 0 {
-		fs.Phone, fs.Channel = "", ""
-	}
+	fs.Phone, fs.Channel, fs.Purpose = "", "", ""
 	if err := m.save(w, r, sess, fs); err != nil {
 		m.storeFailed(w, r, fs, err)
 		return

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
-	"net/http"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/gorilla/sessions"
 )
 
 // The gate's cache of decoded cookies.
@@ -29,12 +26,12 @@ import (
 // makes a different key, which misses and goes to the store.
 //
 // When an entry goes: when the cookie store itself would stop accepting
-// the cookie (its securecookie timestamp is older than the store's max age,
-// on the real clock as securecookie counts it), when the verification is
-// older than the Manager's max age, when grantValid refuses it, or when its
-// shard is full and it is picked for eviction. The limit on the cookie's
-// timestamp is the store's Options.MaxAge, which CookieStore.MaxAge sets on
-// the store's codecs too, capped by the Manager's max age.
+// the cookie (its securecookie timestamp is older than the smallest max age
+// of the store's codecs, on the real clock as securecookie counts it), when
+// the verification is older than the Manager's max age, when the gate
+// refuses it, or when its shard is full and it is picked for eviction. A
+// store with a codec that is not a *securecookie.SecureCookie, whose max age
+// the gate cannot know, is not cached.
 //
 // Server-side stores (Redis, files) are never cached: their cookie is only
 // an id, and the record it names can change.
@@ -61,8 +58,10 @@ const gateMaxCookie = 4096
 
 type gateKey [sha256.Size]byte
 
+// gateCache is a bounded map from cookie digests to decoded, verified
+// sessions. It knows nothing of cookies, stores or Managers: the gate
+// (middleware.go) decides what enters, for how long, and when to drop it.
 type gateCache struct {
-	store    *sessions.CookieStore
 	perShard int
 	shards   []gateShard
 }
@@ -80,15 +79,14 @@ type gateEntry struct {
 	ends       time.Time // Manager's clock: verified-at + max age
 }
 
-// newGateCache returns a cache of at most capacity entries for store, or
-// nil when store is not a *sessions.CookieStore or capacity is below 1.
-func newGateCache(store sessions.Store, capacity int) *gateCache {
-	cs, ok := store.(*sessions.CookieStore)
-	if !ok || cs == nil || capacity < 1 {
+// newGateCache returns a cache of at most capacity entries, or nil when
+// capacity is below 1.
+func newGateCache(capacity int) *gateCache {
+	if capacity < 1 {
 		return nil
 	}
 	n := min(gateShards, capacity)
-	c := &gateCache{store: cs, perShard: capacity / n, shards: make([]gateShard, n)}
+	c := &gateCache{perShard: capacity / n, shards: make([]gateShard, n)}
 	for i := range c.shards {
 		c.shards[i].entries = make(map[gateKey]gateEntry)
 	}
@@ -99,45 +97,10 @@ func (c *gateCache) shard(k gateKey) *gateShard {
 	return &c.shards[int(k[0])%len(c.shards)]
 }
 
-// verified is Manager.verified with the decode cached.
-func (c *gateCache) verified(m *Manager, r *http.Request) (bool, error) {
-	ck, err := r.Cookie(m.cfg.sessionName) // the same cookie the store reads
-	if err != nil || len(ck.Value) > gateMaxCookie {
-		return m.verifiedUncached(r)
-	}
-	key := cookieKey(ck.Value)
-	sh := c.shard(key)
-	if fs, ok := sh.get(key, time.Now(), m.cfg.now()); ok {
-		ok, err := m.grantValid(r, fs)
-		if !ok && err == nil {
-			sh.drop(key) // revoked, idle, aged out or another subject: decode afresh next time
-		}
-		return ok, err
-	}
-	_, fs, err := m.load(r)
-	if err != nil {
-		return false, err
-	}
-	ok, err := m.grantValid(r, fs)
-	if ok && err == nil {
-		c.add(m, key, ck.Value, fs)
-	}
-	return ok, err
-}
-
-// cookieKey is the SHA-256 of a cookie value of at most gateMaxCookie
-// bytes. The cache keeps digests, not the cookies themselves: fixed-size
-// keys, and no bearer credentials lying in memory. Hashing a copy on the
-// stack spares the hot path an allocation.
-func cookieKey(value string) gateKey {
-	var buf [gateMaxCookie]byte
-	n := copy(buf[:], value)
-	return sha256.Sum256(buf[:n])
-}
-
 // get returns the live entry at k. now is the real clock, mnow the
-// Manager's.
-func (s *gateShard) get(k gateKey, now, mnow time.Time) (flowState, bool) {
+// Manager's; an entry past either of its ends is dropped.
+func (c *gateCache) get(k gateKey, now, mnow time.Time) (flowState, bool) {
+	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.entries[k]
@@ -154,39 +117,33 @@ func (s *gateShard) get(k gateKey, now, mnow time.Time) (flowState, bool) {
 	return e.fs, true
 }
 
-func (s *gateShard) drop(k gateKey) {
+// drop forgets k.
+func (c *gateCache) drop(k gateKey) {
+	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.entries, k)
 }
 
-// add remembers fs, just decoded from the cookie value and accepted by
-// grantValid, under k.
-func (c *gateCache) add(m *Manager, k gateKey, value string, fs flowState) {
-	if fs.VerifiedAt == 0 || fs.Grant == "" {
-		return // only verified sessions; grantValid refuses others anyway
-	}
-	ts, ok := cookieTimestamp(value)
-	if !ok {
-		return
-	}
-	limit := m.cfg.maxAge
-	if o := c.store.Options; o != nil && o.MaxAge > 0 {
-		limit = min(limit, time.Duration(o.MaxAge)*time.Second)
-	}
-	e := gateEntry{
-		cookieEnds: time.Unix(ts, 0).Add(limit),
-		ends:       time.Unix(fs.VerifiedAt, 0).Add(m.cfg.maxAge),
-	}
-	fs.Return = "" // never read by the gate; the one field of any size
-	e.fs = fs
+// put remembers e under k, evicting an entry when k's shard is full.
+func (c *gateCache) put(k gateKey, e gateEntry, now, mnow time.Time) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.entries[k]; !ok && len(s.entries) >= c.perShard {
-		s.evict(time.Now(), m.cfg.now())
+		s.evict(now, mnow)
 	}
 	s.entries[k] = e
+}
+
+// cookieKey is the SHA-256 of a cookie value of at most gateMaxCookie
+// bytes. The cache keeps digests, not the cookies themselves: fixed-size
+// keys, and no bearer credentials lying in memory. Hashing a copy on the
+// stack spares the hot path an allocation.
+func cookieKey(value string) gateKey {
+	var buf [gateMaxCookie]byte
+	n := copy(buf[:], value)
+	return sha256.Sum256(buf[:n])
 }
 
 // evict makes room for one entry: it drops the expired entries among the

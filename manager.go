@@ -22,7 +22,10 @@ type Manager struct {
 	pages    *pages
 	cop      *http.CrossOriginProtection
 	handler  http.Handler
-	gate     *gateCache // decoded cookies of verified sessions; nil unless the store is a *sessions.CookieStore
+	// The gate's cache of decoded cookies of verified sessions, and the
+	// cookie store whose cookies it holds; both nil for other stores.
+	gateCache   *gateCache
+	cookieStore *sessions.CookieStore
 }
 
 // New returns a Manager that verifies visitors with provider and keeps their
@@ -57,6 +60,9 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		cs.MaxAge(int(cfg.maxAge.Seconds()))
 		store = cs
 	}
+	if (cfg.enrol != nil || cfg.recovery != nil || cfg.rememberFor > 0) && cfg.subject == nil {
+		return nil, errors.New("twofactor: WithEnrolment, WithRecoveryCodes and WithRememberDevice need WithSubject: they belong to a user")
+	}
 	if cfg.state == nil {
 		cfg.state = NewMemoryState()
 	}
@@ -64,7 +70,9 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		cfg.logger = slog.Default()
 	}
 	m := &Manager{cfg: cfg, provider: provider, store: store, codeLen: DefaultCodeLength, log: cfg.logger}
-	m.gate = newGateCache(store, gateCacheSize)
+	if cs, ok := store.(*sessions.CookieStore); ok && cs != nil {
+		m.cookieStore, m.gateCache = cs, newGateCache(gateCacheSize)
+	}
 	if cl, ok := provider.(CodeLengther); ok {
 		m.codeLen = cl.CodeLength()
 	}
@@ -93,6 +101,8 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	mux.HandleFunc("POST "+p+"resend", m.post(m.serveResend))
 	mux.HandleFunc("POST "+p+"check", m.post(m.serveCheck))
 	mux.HandleFunc("POST "+p+"restart", m.post(m.serveRestart))
+	mux.HandleFunc("POST "+p+"recover", m.post(m.serveRecover))
+	mux.HandleFunc("GET "+p+"change", m.serveChange)
 	m.handler = m.cop.Handler(mux)
 	return m, nil
 }

@@ -2,84 +2,201 @@ package twofactor
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
 	"net/url"
+	"reflect"
 	"time"
-)
 
-// ctxKey is the context key under which Require records a verified request.
-type ctxKey struct{}
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+)
 
 // Require is middleware that lets a request through only when its session
 // is verified (and, with WithSubject, verified for the same user; within
-// the max age and idle timeout; not reset). Otherwise GET and HEAD requests
-// for pages are redirected into the flow, which brings the visitor back
-// here afterwards; other requests get 401 Unauthorized. If the session
-// store or state backend fails, it answers 503 and lets nothing through.
+// the max age and idle timeout; not reset or signed out). Otherwise GET and
+// HEAD requests for pages are redirected into the flow, which brings the
+// visitor back here afterwards; other requests get 401 Unauthorized. If the
+// session store or state backend fails, it answers 503 and lets nothing
+// through. The handler behind it reads the session's Record with
+// RecordFrom.
 //
 // It has the standard shape func(http.Handler) http.Handler, so it works
 // with net/http's ServeMux, chi and gorilla/mux alike.
 //
 // With a *sessions.CookieStore, Require remembers the decoded contents of
 // up to 10 000 verified cookies, so it does not decrypt the same cookie on
-// every request; the checks above (max age, subject, reset, idle timeout)
-// still run on every request.
+// every request; the checks above (max age, subject, revocation, idle
+// timeout) still run on every request, at the cost of one State call.
 func (m *Manager) Require(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, err := m.verified(r)
-		if err != nil {
-			m.storeFailed(w, r, flowState{}, err)
-			return
-		}
-		if ok {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, true)))
-			return
-		}
-		if wantsJSON(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
-			m.fail(w, r, flowState{}, errRequired)
-			return
-		}
-		target := m.cfg.prefix
-		if ret, ok := safeReturn(r.URL.RequestURI()); ok {
-			target += "?next=" + url.QueryEscape(ret)
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, target, http.StatusSeeOther)
-	})
+	return m.gate(next, 0)
 }
 
-// Verified reports whether Require let r through. It is false for requests
-// that did not pass through Require.
-func Verified(r *http.Request) bool {
-	ok, _ := r.Context().Value(ctxKey{}).(bool)
-	return ok
+// RequireFresh is Require for sensitive actions (step-up): it also wants
+// the verification to be younger than within, made by a code or a recovery
+// code (a remembered device does not count). A visitor who is verified but
+// not freshly enough is sent through the flow again (GET and HEAD) and then
+// back here; other requests get 401 with the code "reverification_required".
+// Abandoning the step-up leaves the session verified for routes behind
+// Require.
+//
+// In known-number mode the new code goes to the number on file; otherwise
+// to the number the session was verified with.
+func (m *Manager) RequireFresh(within time.Duration) func(http.Handler) http.Handler {
+	if within <= 0 {
+		within = time.Nanosecond // never fresh: a misconfiguration fails closed
+	}
+	return func(next http.Handler) http.Handler { return m.gate(next, within) }
+}
+
+// ErrNotVerified is returned by Manager.Check for a session that is not
+// verified (never, or no longer).
+var ErrNotVerified = errors.New("twofactor: session not verified")
+
+// Check reports whether r's session is verified now, by the same rules as
+// Require, and returns its record. The error is nil, ErrNotVerified, or one
+// matching ErrStoreUnavailable when the session store or state backend
+// failed (treat it as not verified). Check refreshes the idle timer as the
+// gate does.
+func (m *Manager) Check(r *http.Request) (Record, error) {
+	fs, ok, err := m.verified(r)
+	switch {
+	case err != nil:
+		return Record{}, err
+	case !ok:
+		return Record{}, ErrNotVerified
+	}
+	return fs.record(), nil
 }
 
 // Verified reports whether r's session is verified now, by the same rules as
 // Require. Store failures count as not verified.
 func (m *Manager) Verified(r *http.Request) bool {
-	ok, err := m.verified(r)
-	return ok && err == nil
+	_, err := m.Check(r)
+	return err == nil
 }
 
-func (m *Manager) verified(r *http.Request) (bool, error) {
-	if m.gate != nil {
-		return m.gate.verified(m, r) // skips only the cookie decode; see gatecache.go
+// gate serves next to verified requests; fresh > 0 also wants the record
+// younger than fresh.
+func (m *Manager) gate(next http.Handler, fresh time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fs, ok, err := m.verified(r)
+		if err != nil {
+			m.storeFailed(w, r, flowState{}, err)
+			return
+		}
+		if ok {
+			rec := fs.record()
+			if fresh == 0 || rec.fresh(m.cfg.now(), fresh) {
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rec)))
+				return
+			}
+		}
+		if wantsJSON(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			fe := errRequired
+			if ok {
+				fe = errStale
+			}
+			m.fail(w, r, flowState{}, fe)
+			return
+		}
+		q := url.Values{}
+		if ret, safe := safeReturn(r.URL.RequestURI()); safe {
+			q.Set("next", ret)
+		}
+		if ok {
+			q.Set("stepup", "1")
+		}
+		target := m.cfg.prefix
+		if len(q) > 0 {
+			target += "?" + q.Encode()
+		}
+		setSecurityHeaders(w.Header())
+		http.Redirect(w, r, target, http.StatusSeeOther)
+	})
+}
+
+// verified loads r's session, through the gate cache when the store is a
+// cookie store, and checks its verified state.
+func (m *Manager) verified(r *http.Request) (flowState, bool, error) {
+	var key gateKey
+	var value string
+	cached := false
+	if m.gateCache != nil {
+		if ck, err := r.Cookie(m.cfg.sessionName); err == nil && len(ck.Value) <= gateMaxCookie {
+			value, key, cached = ck.Value, cookieKey(ck.Value), true
+			if fs, hit := m.gateCache.get(key, time.Now(), m.cfg.now()); hit {
+				ok, err := m.grantValid(r, fs)
+				if !ok && err == nil {
+					m.gateCache.drop(key) // revoked, idle, aged out or another subject: decode afresh next time
+				}
+				return fs, ok, err
+			}
+		}
 	}
-	return m.verifiedUncached(r)
-}
-
-func (m *Manager) verifiedUncached(r *http.Request) (bool, error) {
 	_, fs, err := m.load(r)
 	if err != nil {
-		return false, err
+		return flowState{}, false, err
 	}
-	return m.grantValid(r, fs)
+	ok, err := m.grantValid(r, fs)
+	if ok && err == nil && cached {
+		m.cacheVerified(key, value, fs)
+	}
+	return fs, ok, err
+}
+
+// cacheVerified remembers fs, just decoded from the cookie value and
+// accepted by grantValid, under k, until the cookie store or the Manager
+// would refuse it.
+func (m *Manager) cacheVerified(k gateKey, value string, fs flowState) {
+	if fs.VerifiedAt == 0 || fs.Grant == "" {
+		return // only verified sessions; grantValid refuses others anyway
+	}
+	ts, ok := cookieTimestamp(value)
+	if !ok {
+		return
+	}
+	limit, ok := codecMaxAge(m.cookieStore)
+	if !ok {
+		return
+	}
+	if limit <= 0 || limit > m.cfg.maxAge {
+		limit = m.cfg.maxAge
+	}
+	fs.Return = "" // never read by the gate; the one field of any size
+	e := gateEntry{
+		fs:         fs,
+		cookieEnds: time.Unix(ts, 0).Add(limit),
+		ends:       time.Unix(fs.VerifiedAt, 0).Add(m.cfg.maxAge),
+	}
+	m.gateCache.put(k, e, time.Now(), m.cfg.now())
+}
+
+// codecMaxAge returns the smallest positive max age of the cookie store's
+// codecs (0 when none limits the age), and false when a codec is not a
+// *securecookie.SecureCookie, whose limit the gate cannot know. securecookie
+// has no getter for it, so the field is read by reflection.
+func codecMaxAge(cs *sessions.CookieStore) (time.Duration, bool) {
+	var limit time.Duration
+	for _, c := range cs.Codecs {
+		sc, ok := c.(*securecookie.SecureCookie)
+		if !ok || sc == nil {
+			return 0, false
+		}
+		f := reflect.ValueOf(sc).Elem().FieldByName("maxAge")
+		if !f.IsValid() || !f.CanInt() {
+			return 0, false
+		}
+		if age := time.Duration(f.Int()) * time.Second; age > 0 && (limit == 0 || age < limit) {
+			limit = age
+		}
+	}
+	return limit, true
 }
 
 // grantValid checks a session's verified state against the clock, the
-// subject and the server-side grant, and refreshes the grant's idle timer.
+// subject and the server-side grant, and refreshes the grant's idle timer:
+// one State call.
 func (m *Manager) grantValid(r *http.Request, fs flowState) (bool, error) {
 	if fs.VerifiedAt == 0 || fs.Grant == "" || !validID(fs.Grant) {
 		return false, nil
@@ -94,7 +211,7 @@ func (m *Manager) grantValid(r *http.Request, fs flowState) (bool, error) {
 	}
 	alive, err := m.cfg.state.Touch(r.Context(), grantKey(fs.Grant), m.cfg.idleTimeout)
 	if err != nil {
-		return false, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		return false, storeErr(err)
 	}
 	return alive, nil
 }
@@ -109,9 +226,12 @@ func (m *Manager) Reset(w http.ResponseWriter, r *http.Request) error {
 	}
 	if fs.Grant != "" && validID(fs.Grant) {
 		if err := m.cfg.state.Delete(r.Context(), grantKey(fs.Grant)); err != nil {
-			return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+			return storeErr(err)
+		}
+		if fs.Subject != "" {
+			_, _ = m.cfg.state.DeleteField(r.Context(), subjectGrantsKey(fs.Subject), fs.Grant)
 		}
 	}
-	m.emit(r, Event{Type: EventReset, Subject: fs.Subject, Phone: fs.Phone})
+	m.emit(r, Event{Type: EventReset, Subject: fs.Subject, Phone: fs.VerifiedPhone})
 	return m.destroy(w, r, sess)
 }

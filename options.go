@@ -71,6 +71,9 @@ type config struct {
 	language        func(*http.Request) string
 	trustedOrigins  []string
 	now             func() time.Time
+	enrol           func(*http.Request, string) error
+	recovery        RecoveryStore
+	rememberFor     time.Duration
 }
 
 func defaultConfig() config {
@@ -356,8 +359,8 @@ func WithEvents(f func(Event)) Option {
 }
 
 // WithTemplates overrides the flow's pages and stylesheet with files of the
-// same names from fsys: layout.html, phone.html, code.html, message.html,
-// style.css. Files fsys lacks keep the built-in version. See the built-in
+// same names from fsys: layout.html, parts.html (pieces shared by the
+// pages), phone.html, code.html, message.html, style.css. Files fsys lacks keep the built-in version. See the built-in
 // templates (templates/ in the source) for the data each page receives.
 func WithTemplates(fsys fs.FS) Option {
 	return func(c *config) error {
@@ -400,6 +403,59 @@ func WithClock(now func() time.Time) Option {
 			return errors.New("twofactor: nil clock")
 		}
 		c.now = now
+		return nil
+	}
+}
+
+// WithEnrolment lets users prove a number the app does not have yet, and
+// change the one it has: save receives the request and the number (E.164)
+// a code has just proved, and stores it as the user's number (the subject
+// of WithSubject). It is called at enrolment — in known-number mode, when
+// the lookup finds no number, the flow asks for one instead of stopping —
+// and when a verified user changes their number (GET prefix+"change"),
+// which also signs the user out of every other session and forgets their
+// remembered devices. If save fails, the visitor is told the number was
+// not saved and is not verified. Needs WithSubject.
+func WithEnrolment(save func(r *http.Request, phone string) error) Option {
+	return func(c *config) error {
+		if save == nil {
+			return errors.New("twofactor: nil enrolment func")
+		}
+		c.enrol = save
+		return nil
+	}
+}
+
+// WithRecoveryCodes offers recovery codes: Manager.NewRecoveryCodes makes
+// a set for a user, and the flow's pages offer "use a recovery code"
+// beside the SMS. store keeps their hashes (a table in the app's database;
+// NewMemoryRecoveryStore for demos and tests). Needs WithSubject.
+func WithRecoveryCodes(store RecoveryStore) Option {
+	return func(c *config) error {
+		if store == nil {
+			return errors.New("twofactor: nil recovery store")
+		}
+		c.recovery = store
+		return nil
+	}
+}
+
+// MaxRememberDevice is the longest WithRememberDevice takes.
+const MaxRememberDevice = 90 * 24 * time.Hour
+
+// WithRememberDevice offers "remember this device" on the code page
+// (unticked by default): a browser that ticked it signs in without a code
+// for d (at most 90 days) from then. The device's token is kept in the
+// State, so every server knows it; users list and revoke their devices
+// (Manager.Devices, RevokeDevice), and SignOutEverywhere and a number change
+// revoke them all. A remembered device does not count as fresh for
+// RequireFresh. Needs WithSubject. Default off.
+func WithRememberDevice(d time.Duration) Option {
+	return func(c *config) error {
+		if d < time.Hour || d > MaxRememberDevice {
+			return errors.New("twofactor: remember-device duration must be between an hour and 90 days")
+		}
+		c.rememberFor = d
 		return nil
 	}
 }

@@ -38,6 +38,11 @@ type pageData struct {
 	ResendIn   int    // seconds until a resend is allowed
 	Voice      bool   // "call me instead" is offered
 	Link       string // where the message page's link goes
+	StepUp     bool   // verified already: confirming it's still them
+	Enrol      bool   // known-number mode without a number: asking for one
+	Change     bool   // a verified user giving a new number
+	Recovery   bool   // "use a recovery code" is offered
+	Remember   bool   // "remember this device" is offered
 }
 
 // pick returns name from the app's templates if it has it, else the
@@ -60,6 +65,10 @@ func loadPages(override fs.FS) (*pages, error) {
 	if err != nil {
 		return nil, err
 	}
+	parts, err := pick(override, "parts.html")
+	if err != nil {
+		return nil, err
+	}
 	p := &pages{tmpl: make(map[string]*template.Template)}
 	for _, name := range pageNames {
 		body, err := pick(override, name)
@@ -67,6 +76,9 @@ func loadPages(override fs.FS) (*pages, error) {
 			return nil, err
 		}
 		t, err := template.New("layout.html").Parse(string(layout))
+		if err == nil {
+			_, err = t.New("parts.html").Parse(string(parts))
+		}
 		if err == nil {
 			_, err = t.New(name).Parse(string(body))
 		}
@@ -177,6 +189,15 @@ var messages = map[string]dict{
 		"err_wrong_code":   "That code isn't right. You have %d tries left.",
 		"err_wrong_one":    "That code isn't right. You have 1 try left.",
 		"err_malformed":    "Please enter the %d-digit code from the message.",
+		"stepup_intro":     "To continue, confirm it's still you. We'll send a code to",
+		"enrol_intro":      "Add your mobile number to protect your account. Enter it in international format, starting with + and the country code. We'll text you a code.",
+		"change_title":     "Change your number",
+		"change_intro":     "Enter your new mobile number in international format. We'll text it a code; once you enter it, your other sessions and remembered devices are signed out.",
+		"recovery_label":   "Or use a recovery code",
+		"recovery_button":  "Use recovery code",
+		"remember_label":   "Remember this device",
+		"err_recovery":     "That recovery code isn't valid or has been used.",
+		"err_save_phone":   "Your number was verified but we couldn't save it. Please try again.",
 	},
 	"nl": {
 		"title":            "Bevestig dat u het bent",
@@ -218,5 +239,14 @@ var messages = map[string]dict{
 		"err_wrong_code":   "Die code klopt niet. U heeft nog %d pogingen.",
 		"err_wrong_one":    "Die code klopt niet. U heeft nog 1 poging.",
 		"err_malformed":    "Vul de code van %d cijfers uit het bericht in.",
+		"stepup_intro":     "Bevestig dat u het nog bent om verder te gaan. We sturen een code naar",
+		"enrol_intro":      "Voeg uw mobiele nummer toe om uw account te beveiligen. Vul het in internationaal formaat in, met + en de landcode. We sturen u een code per sms.",
+		"change_title":     "Uw nummer wijzigen",
+		"change_intro":     "Vul uw nieuwe mobiele nummer in internationaal formaat in. We sturen er een code naartoe; zodra u die invult, worden uw andere sessies en onthouden apparaten afgemeld.",
+		"recovery_label":   "Of gebruik een herstelcode",
+		"recovery_button":  "Herstelcode gebruiken",
+		"remember_label":   "Dit apparaat onthouden",
+		"err_recovery":     "Die herstelcode is niet geldig of al gebruikt.",
+		"err_save_phone":   "Uw nummer is bevestigd, maar we konden het niet opslaan. Probeer het opnieuw.",
 	},
 }

@@ -69,9 +69,12 @@ func (m *Manager) trusted(a netip.Addr) bool {
 
 // input is what a flow POST carries, from a form or a JSON body.
 type input struct {
-	Phone   string  `json:"phone"`
-	Code    string  `json:"code"`
-	Channel Channel `json:"channel"`
+	Phone        string  `json:"phone"`
+	Code         string  `json:"code"`
+	Channel      Channel `json:"channel"`
+	Purpose      string  `json:"purpose"`       // "change" for a number change
+	RecoveryCode string  `json:"recovery_code"` // for POST prefix+"recover"
+	Remember     bool    `json:"remember"`      // remember this device after the code
 }
 
 // readInput reads a flow POST body of at most DefaultMaxBody bytes.
@@ -98,7 +101,12 @@ func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
 			err = r.ParseForm()
 		}
 		if err == nil {
-			in = input{Phone: r.PostForm.Get("phone"), Code: r.PostForm.Get("code"), Channel: Channel(r.PostForm.Get("channel"))}
+			f := r.PostForm
+			in = input{
+				Phone: f.Get("phone"), Code: f.Get("code"), Channel: Channel(f.Get("channel")),
+				Purpose: f.Get("purpose"), RecoveryCode: f.Get("recovery_code"),
+				Remember: f.Get("remember") != "" && f.Get("remember") != "0",
+			}
 		}
 	default:
 		return in, errUnsupported
@@ -109,7 +117,8 @@ func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
 		return in, errTooLarge
 	case err != nil:
 		return in, errBadInput
-	case !utf8.ValidString(in.Phone) || !utf8.ValidString(in.Code) || !utf8.ValidString(string(in.Channel)):
+	case !utf8.ValidString(in.Phone) || !utf8.ValidString(in.Code) || !utf8.ValidString(string(in.Channel)) ||
+		!utf8.ValidString(in.RecoveryCode) || (in.Purpose != "" && in.Purpose != purposeChange):
 		return in, errBadInput
 	}
 	if in.Channel == "tts" { // MessageBird's name, accepted as before

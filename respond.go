@@ -2,9 +2,26 @@ package twofactor
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
+)
+
+// JSON bodies of the flow's answers.
+type (
+	verifiedBody struct {
+		Status   string `json:"status"` // "verified"
+		Redirect string `json:"redirect"`
+		Method   string `json:"method"`
+	}
+	errorBody struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -30,6 +47,7 @@ var (
 	errStore       = &flowError{status: http.StatusServiceUnavailable, code: "store_unavailable", msg: "err_store"}
 	errProvider    = &flowError{status: http.StatusServiceUnavailable, code: "provider_unavailable", msg: "err_provider"}
 	errRequired    = &flowError{status: http.StatusUnauthorized, code: "verification_required", msg: "err_required"}
+	errStale       = &flowError{status: http.StatusUnauthorized, code: "reverification_required", msg: "err_required"}
 	errCrossOrigin = &flowError{status: http.StatusForbidden, code: "cross_origin", msg: "err_cross_origin"}
 	errBadReturn   = &flowError{status: http.StatusBadRequest, code: "invalid_return", msg: "err_return"}
 	errBadInput    = &flowError{status: http.StatusBadRequest, code: "bad_request", msg: "err_bad_input"}
@@ -46,6 +64,9 @@ var (
 	errTooMany     = &flowError{status: http.StatusBadRequest, code: "too_many_attempts", msg: "err_too_many"}
 	errExpired     = &flowError{status: http.StatusBadRequest, code: "expired", msg: "err_expired"}
 	errUsed        = &flowError{status: http.StatusBadRequest, code: "code_used", msg: "err_used"}
+	errSavePhone   = &flowError{status: http.StatusServiceUnavailable, code: "number_not_saved", msg: "err_save_phone"}
+	errNoRecovery  = &flowError{status: http.StatusNotFound, code: "recovery_codes_off", msg: "err_bad_input"}
+	errRecovery    = &flowError{status: http.StatusBadRequest, code: "invalid_recovery_code", msg: "err_recovery"}
 )
 
 func errWrongCode(left int64) *flowError {
@@ -58,6 +79,15 @@ func errWrongCode(left int64) *flowError {
 
 func errMalformed(n int) *flowError {
 	return &flowError{status: http.StatusBadRequest, code: "malformed_code", msg: "err_malformed", arg: int64(n)}
+}
+
+// storeErr marks err as a session store or state backend failure, once:
+// backends such as redisstate already wrap ErrStoreUnavailable.
+func storeErr(err error) error {
+	if err == nil || errors.Is(err, ErrStoreUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 }
 
 // storeFailed logs a session store or state backend failure and answers
@@ -76,19 +106,24 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fs flowState, fe 
 	d := m.data(r, fs)
 	d.Error = d.T.format(fe.msg, fe.arg)
 	if wantsJSON(r) {
-		writeJSON(w, fe.status, map[string]any{"error": map[string]any{"code": fe.code, "message": d.Error}})
+		var body errorBody
+		body.Error.Code, body.Error.Message = fe.code, d.Error
+		writeJSON(w, fe.status, body)
 		return
 	}
 	page := "message.html"
 	switch fe {
-	case errStore, errRequired, errCrossOrigin, errBadReturn, errLocked, errNoNumber:
+	case errStore, errRequired, errStale, errCrossOrigin, errBadReturn, errLocked, errSavePhone:
 	default:
 		if fe.status < 500 {
 			page = m.pageFor(r, fs)
 		}
 	}
-	if fe == errRequired {
+	switch fe {
+	case errRequired:
 		d.Link = m.cfg.prefix
+	case errStale:
+		d.Link = m.cfg.prefix + "?stepup=1"
 	}
 	setSecurityHeaders(w.Header()) // also for the gate's pages, served outside Handler
 	m.render(w, r, fe.status, page, d)
@@ -115,13 +150,22 @@ func (m *Manager) data(r *http.Request, fs flowState) *pageData {
 		KnownPhone: m.cfg.phoneLookup != nil,
 	}
 	d.ResendIn = m.resendIn(fs) // also after "use another number": the cooldown holds
-	if m.awaiting(r, fs) {
+	subject := m.subject(r)
+	d.Recovery = m.cfg.recovery != nil && subject != ""
+	d.Remember = m.cfg.rememberFor > 0 && subject != ""
+	switch {
+	case m.awaiting(r, fs):
 		d.Phone = MaskPhone(fs.Phone)
 		d.Channel = fs.Channel
-	} else if m.cfg.phoneLookup != nil {
+	case m.cfg.phoneLookup != nil:
 		if p, err := m.cfg.phoneLookup(r); err == nil && p != "" {
 			d.Phone = MaskPhone(p)
+		} else if m.cfg.enrol != nil && subject != "" {
+			d.KnownPhone, d.Enrol = false, true // no number yet: ask for one
 		}
+	case fs.VerifiedAt != 0 && fs.Subject == subject && fs.VerifiedPhone != "":
+		// Verified and stepping up: the code goes to the verified number.
+		d.KnownPhone, d.Phone = true, MaskPhone(fs.VerifiedPhone)
 	}
 	return d
 }

@@ -10,39 +10,81 @@ import (
 	"github.com/gorilla/sessions"
 )
 
-// serveSend sends a code to the number typed (or, in known-number mode, to
-// the number on file).
+// serveSend sends a code to the number the flow is at: the number typed;
+// in known-number mode the number on file (or, for a user with none, the
+// number typed: enrolment); for a verified visitor stepping up, the number
+// on file or the one verified; for a number change, the new number typed.
 func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
-	phone := in.Phone
-	if m.cfg.phoneLookup != nil {
-		var ok bool
-		if phone, ok = m.phoneOnFile(w, r, fs); !ok {
-			return
-		}
+	phone, purpose, fe, err := m.sendTarget(r, fs, in)
+	switch {
+	case err != nil:
+		m.storeFailed(w, r, fs, err)
+	case fe != nil:
+		m.fail(w, r, fs, fe)
+	default:
+		m.send(w, r, sess, fs, phone, in.Channel, purpose)
 	}
-	m.send(w, r, sess, fs, phone, in.Channel)
 }
 
-// serveResend sends a new code to the number of the last one.
-func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
-	phone := fs.Phone
+// sendTarget decides where a new code goes and what it is for.
+func (m *Manager) sendTarget(r *http.Request, fs flowState, in input) (phone, purpose string, fe *flowError, err error) {
+	verified, err := m.grantValid(r, fs)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if in.Purpose == purposeChange {
+		switch {
+		case !verified || m.cfg.subject == nil || fs.Subject == "":
+			return "", "", errRequired, nil
+		case !fs.record().fresh(m.cfg.now(), changeFreshness):
+			return "", "", errStale, nil
+		}
+		return in.Phone, purposeChange, nil, nil
+	}
+	var onFile string
 	if m.cfg.phoneLookup != nil {
+		if onFile, err = m.cfg.phoneLookup(r); err != nil {
+			m.log.Warn("twofactor: phone lookup failed", "err", err)
+			return "", "", errNoNumber, nil
+		}
+	}
+	switch {
+	case onFile != "":
+		return onFile, "", nil, nil
+	case verified && fs.VerifiedPhone != "":
+		// Step-up proves the number already verified, never a new one.
+		return fs.VerifiedPhone, "", nil, nil
+	case m.cfg.phoneLookup == nil:
+		return in.Phone, "", nil, nil
+	case m.cfg.enrol == nil || m.subject(r) == "":
+		return "", "", errNoNumber, nil
+	}
+	return in.Phone, purposeEnrol, nil, nil
+}
+
+// serveResend sends a new code to the number of the last one, for the
+// same purpose.
+func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
+	if fs.Phone == "" || (m.cfg.subject != nil && m.cfg.subject(r) != fs.Subject) {
+		m.fail(w, r, fs, errNoPending)
+		return
+	}
+	phone := fs.Phone
+	if m.cfg.phoneLookup != nil && fs.Purpose == "" {
 		var ok bool
 		if phone, ok = m.phoneOnFile(w, r, fs); !ok {
 			return
 		}
-	} else if phone == "" || (m.cfg.subject != nil && m.cfg.subject(r) != fs.Subject) {
-		m.fail(w, r, fs, errNoPending)
-		return
 	}
 	ch := in.Channel
 	if ch == "" {
 		ch = Channel(fs.Channel)
 	}
-	m.send(w, r, sess, fs, phone, ch)
+	m.send(w, r, sess, fs, phone, ch, fs.Purpose)
 }
 
-func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, phone string, ch Channel) {
+// send sends a code to phone by ch, for purpose, within every limit.
+func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, phone string, ch Channel, purpose string) {
 	ctx := r.Context()
 	switch ch {
 	case "", SMS:
@@ -127,15 +169,12 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		return
 	}
 	now := m.cfg.now()
-	fs.PendingID, fs.Phone, fs.Channel = v.ID, info.e164, string(ch)
-	fs.SentAt, fs.ExpiresAt = now.Unix(), v.ExpiresAt.Unix()
-	if v.ExpiresAt.IsZero() {
-		fs.ExpiresAt = now.Add(DefaultValidity).Unix()
-	}
+	fs.PendingID, fs.Phone, fs.Channel, fs.Purpose = v.ID, info.e164, string(ch), purpose
+	fs.SentAt, fs.ExpiresAt = now.Unix(), clampExpiry(v.ExpiresAt, now).Unix()
 	if s := m.subject(r); s != fs.Subject {
 		// The session's verified state (if any) belongs to another user:
 		// relabelling the session must not hand it to this one.
-		fs.VerifiedAt, fs.Grant = 0, ""
+		fs.unverify()
 		fs.Subject = s
 	}
 	if err := m.save(w, r, sess, fs); err != nil {
@@ -155,6 +194,21 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		return
 	}
 	http.Redirect(w, r, m.cfg.prefix, http.StatusSeeOther)
+}
+
+// clampExpiry is when the flow stops accepting a code the provider said
+// expires at exp: never later than MaxValidity from now, and the default
+// validity when the provider gave none or one already past. A provider's
+// answer is not trusted beyond reason: a far-future expiry would stretch
+// the attempt counter's window and overflow its arithmetic.
+func clampExpiry(exp, now time.Time) time.Time {
+	switch {
+	case !exp.After(now):
+		return now.Add(DefaultValidity)
+	case exp.After(now.Add(MaxValidity)):
+		return now.Add(MaxValidity)
+	}
+	return exp
 }
 
 // voiceLocales maps page languages to the locales voice providers speak

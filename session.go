@@ -15,16 +15,19 @@ import (
 // strings and int64 values go into the session, so apps never need
 // gob.Register, and any sessions.Store can hold it.
 type flowState struct {
-	FlowID     string // random id of this browser's flow, keys the resend cooldown
-	PendingID  string // provider's verification id of the code on its way
-	Phone      string // E.164 number the code went to (or the verified number)
-	Channel    string // "sms" or "voice"
-	SentAt     int64  // unix seconds
-	ExpiresAt  int64  // unix seconds, the pending code's expiry
-	Subject    string // the app's user the pending or verified state belongs to
-	VerifiedAt int64  // unix seconds; 0 when not verified
-	Grant      string // server-side grant id of the verified state
-	Return     string // local path to go back to after verification
+	FlowID        string // random id of this browser's flow, keys the resend cooldown
+	PendingID     string // provider's verification id of the code on its way
+	Phone         string // E.164 number the pending code went to (or the number typed)
+	Channel       string // "sms" or "voice"
+	SentAt        int64  // unix seconds
+	ExpiresAt     int64  // unix seconds, the pending code's expiry
+	Subject       string // the app's user the pending or verified state belongs to
+	VerifiedAt    int64  // unix seconds; 0 when not verified
+	Method        string // how it was verified: a Method
+	VerifiedPhone string // E.164 number the verification proved, if any
+	Purpose       string // what the pending code is for: "" (sign in, step up), purposeEnrol, purposeChange
+	Grant         string // server-side grant id of the verified state
+	Return        string // local path to go back to after verification
 }
 
 // Session value keys. Short, because the cookie store carries them.
@@ -38,6 +41,9 @@ const (
 	kSubject  = "u"
 	kVerified = "v"
 	kGrant    = "g"
+	kMethod   = "m"
+	kVPhone   = "vn"
+	kPurpose  = "o"
 	kReturn   = "r"
 )
 
@@ -45,16 +51,19 @@ func readFlow(values map[any]any) flowState {
 	str := func(k string) string { s, _ := values[k].(string); return s }
 	num := func(k string) int64 { n, _ := values[k].(int64); return n }
 	return flowState{
-		FlowID:     str(kFlow),
-		PendingID:  str(kPending),
-		Phone:      str(kPhone),
-		Channel:    str(kChannel),
-		SentAt:     num(kSent),
-		ExpiresAt:  num(kExpires),
-		Subject:    str(kSubject),
-		VerifiedAt: num(kVerified),
-		Grant:      str(kGrant),
-		Return:     str(kReturn),
+		FlowID:        str(kFlow),
+		PendingID:     str(kPending),
+		Phone:         str(kPhone),
+		Channel:       str(kChannel),
+		SentAt:        num(kSent),
+		ExpiresAt:     num(kExpires),
+		Subject:       str(kSubject),
+		VerifiedAt:    num(kVerified),
+		Grant:         str(kGrant),
+		Method:        str(kMethod),
+		VerifiedPhone: str(kVPhone),
+		Purpose:       str(kPurpose),
+		Return:        str(kReturn),
 	}
 }
 
@@ -79,12 +88,26 @@ func (f flowState) write(values map[any]any) {
 	set(kSubject, f.Subject)
 	num(kVerified, f.VerifiedAt)
 	set(kGrant, f.Grant)
+	set(kMethod, f.Method)
+	set(kVPhone, f.VerifiedPhone)
+	set(kPurpose, f.Purpose)
 	set(kReturn, f.Return)
 }
+
+// What a pending code is for, besides signing in or stepping up.
+const (
+	purposeEnrol  = "enrol"  // a first number, in known-number mode
+	purposeChange = "change" // a new number for a verified user
+)
 
 // clearPending forgets the code on its way, keeping the number for a resend.
 func (f *flowState) clearPending() {
 	f.PendingID, f.SentAt, f.ExpiresAt = "", 0, 0
+}
+
+// unverify forgets the verified state.
+func (f *flowState) unverify() {
+	f.VerifiedAt, f.Grant, f.Method, f.VerifiedPhone = 0, "", "", ""
 }
 
 // load reads the flow's session. A cookie that does not decode (tampered,
@@ -99,7 +122,7 @@ func (m *Manager) load(r *http.Request) (*sessions.Session, flowState, error) {
 		// at renewal or logout) is no session either, not an outage.
 		var scErr securecookie.Error
 		if !errors.As(err, &scErr) && !errors.Is(err, os.ErrNotExist) {
-			return nil, flowState{}, fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+			return nil, flowState{}, storeErr(err)
 		}
 		sess = sessions.NewSession(m.store, m.cfg.sessionName)
 		sess.IsNew = true
@@ -148,7 +171,7 @@ func (m *Manager) save(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	}
 	sess.Options = m.cookieOptions(int(maxAge.Seconds()))
 	if err := m.store.Save(r, w, sess); err != nil {
-		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		return storeErr(err)
 	}
 	return nil
 }
@@ -163,7 +186,7 @@ func (m *Manager) renew(w http.ResponseWriter, r *http.Request, old *sessions.Se
 		clear(old.Values)
 		// Delete the old record; its Set-Cookie goes nowhere, the new one follows.
 		if err := m.store.Save(r, discardHeaders{}, old); err != nil {
-			return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+			return storeErr(err)
 		}
 	}
 	fresh := sessions.NewSession(m.store, m.cfg.sessionName)
@@ -176,7 +199,7 @@ func (m *Manager) destroy(w http.ResponseWriter, r *http.Request, sess *sessions
 	clear(sess.Values)
 	sess.Options = m.cookieOptions(-1)
 	if err := m.store.Save(r, w, sess); err != nil {
-		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
+		return storeErr(err)
 	}
 	return nil
 }

@@ -204,3 +204,8 @@ func accountKey(acct string) string    { return "account:" + acct }
 func cooldownKey(flow string) string   { return "cooldown:" + flow }
 func phoneSendsKey(e164 string) string { return "phone:" + e164 }
 func ipSendsKey(ip string) string      { return "ip:" + ip }
+
+// Maps (SetField) of a subject: its live grants (for signing out
+// everywhere) and its remembered devices.
+func subjectGrantsKey(subject string) string { return "grants:" + subject }
+func devicesKey(subject string) string       { return "devices:" + subject }

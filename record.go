@@ -1,0 +1,71 @@
+package twofactor
+
+import (
+	"net/http"
+	"time"
+)
+
+// Method says how a session was verified.
+type Method string
+
+// Methods the library writes. An app that grants verification from a
+// factor of its own (Manager.Grant) may use any other short name.
+const (
+	MethodSMS          Method = "sms"           // a code sent by SMS
+	MethodVoice        Method = "voice"         // a code read out in a phone call
+	MethodRecoveryCode Method = "recovery_code" // one of the user's recovery codes
+	MethodDevice       Method = "device"        // a remembered device
+)
+
+// Record is what a verified session carries: who was verified, how, when,
+// and which number, if any, was proved. The gate reads it on every request;
+// the app reads it with RecordFrom or Manager.Check.
+type Record struct {
+	Subject    string    // the app's user (WithSubject); "" without one
+	Method     Method    // how the session was verified
+	VerifiedAt time.Time // when; step-up compares it with the clock
+	Phone      string    // E.164 number that received the code; "" when the method proved none
+}
+
+// MaskedPhone returns Phone masked for display, such as "+31 6•• ••• 678".
+func (rec Record) MaskedPhone() string {
+	if rec.Phone == "" {
+		return ""
+	}
+	return MaskPhone(rec.Phone)
+}
+
+// fresh reports whether rec counts for step-up at now: verified within d,
+// by a method that proved possession just now (a remembered device did not).
+func (rec Record) fresh(now time.Time, d time.Duration) bool {
+	return rec.Method != MethodDevice && now.Sub(rec.VerifiedAt) < d && !rec.VerifiedAt.After(now.Add(time.Minute))
+}
+
+// record is the verification record of a session's state.
+func (fs flowState) record() Record {
+	return Record{
+		Subject:    fs.Subject,
+		Method:     Method(fs.Method),
+		VerifiedAt: time.Unix(fs.VerifiedAt, 0),
+		Phone:      fs.VerifiedPhone,
+	}
+}
+
+// ctxKey is the context key under which the gate records a verified
+// request's Record.
+type ctxKey struct{}
+
+// RecordFrom returns the verification record of a request that Require or
+// RequireFresh let through. ok is false for requests that did not pass
+// through either.
+func RecordFrom(r *http.Request) (rec Record, ok bool) {
+	rec, ok = r.Context().Value(ctxKey{}).(Record)
+	return rec, ok
+}
+
+// Verified reports whether Require (or RequireFresh) let r through. It is
+// false for requests that did not pass through the gate.
+func Verified(r *http.Request) bool {
+	_, ok := RecordFrom(r)
+	return ok
+}

@@ -1,0 +1,222 @@
+package twofactor
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/sessions"
+)
+
+// RecoveryStore keeps the hashes of users' recovery codes: a table in the
+// app's database in a real app. The library never hands it a code, only
+// hashes (hex SHA-256 of the subject and the normalised code); the codes
+// themselves are shown to the user once, by the app, and kept nowhere.
+//
+// Implementations must be safe for concurrent use.
+type RecoveryStore interface {
+	// RecoveryHashes returns the subject's unused hashes (none: nil).
+	RecoveryHashes(ctx context.Context, subject string) ([]string, error)
+	// ReplaceRecoveryHashes makes hashes the subject's only ones: the old
+	// set stops working.
+	ReplaceRecoveryHashes(ctx context.Context, subject string, hashes []string) error
+	// UseRecoveryHash removes hash from the subject's set and reports
+	// whether it was there. It must be atomic: of two concurrent calls for
+	// the same hash, one reports true.
+	UseRecoveryHash(ctx context.Context, subject, hash string) (bool, error)
+}
+
+// Recovery codes: RecoveryCodeCount codes of 12 characters of Crockford's
+// base 32 (60 bits each, from crypto/rand), written in three groups of four
+// such as "7kqm-x2fa-9bne". The alphabet has no i, l, o or u; input is read
+// case-insensitively, without spaces or dashes, with i and l read as 1 and
+// o as 0, so a code read aloud or copied by hand is not mistyped.
+const (
+	RecoveryCodeCount = 10
+	recoveryAlphabet  = "0123456789abcdefghjkmnpqrstvwxyz"
+	recoveryLen       = 12
+)
+
+// NewRecoveryCodes makes a new set of recovery codes for subject, stores
+// their hashes (the old set stops working) and returns the codes, for the
+// app to show the user once. It needs WithRecoveryCodes.
+func (m *Manager) NewRecoveryCodes(ctx context.Context, subject string) ([]string, error) {
+	if m.cfg.recovery == nil {
+		return nil, errors.New("twofactor: NewRecoveryCodes needs WithRecoveryCodes")
+	}
+	if subject == "" {
+		return nil, errors.New("twofactor: NewRecoveryCodes needs a subject")
+	}
+	codes := make([]string, RecoveryCodeCount)
+	hashes := make([]string, RecoveryCodeCount)
+	for i := range codes {
+		raw := randomRecovery()
+		codes[i] = raw[0:4] + "-" + raw[4:8] + "-" + raw[8:12]
+		hashes[i] = recoveryHash(subject, raw)
+	}
+	if err := m.cfg.recovery.ReplaceRecoveryHashes(ctx, subject, hashes); err != nil {
+		return nil, err
+	}
+	m.emitCtx(Event{Type: EventRecoveryCodesNew, Subject: subject})
+	return codes, nil
+}
+
+// randomRecovery returns recoveryLen letters of recoveryAlphabet from
+// crypto/rand, uniformly: 32 letters, 5 random bits each.
+func randomRecovery() string {
+	var buf [recoveryLen]byte
+	_, _ = rand.Read(buf[:]) // crypto/rand.Read never fails (Go 1.24+)
+	for i, c := range buf {
+		buf[i] = recoveryAlphabet[c&31]
+	}
+	return string(buf[:])
+}
+
+// normalizeRecovery reads a typed recovery code: lower case, without
+// spaces and dashes; "" when it cannot be one.
+func normalizeRecovery(s string) string {
+	if len(s) > 64 {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range strings.ToLower(s) {
+		switch c {
+		case 'i', 'l':
+			c = '1'
+		case 'o':
+			c = '0'
+		}
+		switch {
+		case c == ' ' || c == '-':
+		case strings.ContainsRune(recoveryAlphabet, c):
+			b.WriteRune(c)
+		default:
+			return ""
+		}
+	}
+	if b.Len() != recoveryLen {
+		return ""
+	}
+	return b.String()
+}
+
+// recoveryHash is what the store keeps of a code: bound to the subject, so
+// one user's hash says nothing of another's codes.
+func recoveryHash(subject, code string) string {
+	h := sha256.New()
+	h.Write([]byte("twofactor recovery code\x00"))
+	h.Write([]byte(subject))
+	h.Write([]byte{0})
+	h.Write([]byte(code))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// serveRecover verifies the session with a recovery code: counted against
+// the account's attempt limit like a wrong SMS code, compared in constant
+// time with every stored hash, and used up.
+func (m *Manager) serveRecover(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
+	ctx := r.Context()
+	subject := m.subject(r)
+	if m.cfg.recovery == nil || subject == "" {
+		m.fail(w, r, fs, errNoRecovery)
+		return
+	}
+	acct := accountKey("s:" + subject)
+	n, ttl, err := m.cfg.state.Incr(ctx, acct, 1, m.cfg.accountAttempts.Per)
+	if err != nil {
+		m.storeFailed(w, r, fs, err)
+		return
+	}
+	if n > int64(m.cfg.accountAttempts.N) {
+		m.log.Warn("twofactor: account locked", "via", "recovery code")
+		m.emit(r, Event{Type: EventLocked, Subject: subject})
+		fe := *errLocked
+		fe.retryAfter = ttl
+		m.fail(w, r, fs, &fe)
+		return
+	}
+	code := normalizeRecovery(in.RecoveryCode)
+	hashes, err := m.cfg.recovery.RecoveryHashes(ctx, subject)
+	if err != nil {
+		m.storeFailed(w, r, fs, err)
+		return
+	}
+	want := []byte(recoveryHash(subject, code))
+	match := ""
+	for _, h := range hashes { // every hash, whatever matches: constant time
+		if subtle.ConstantTimeCompare([]byte(h), want) == 1 && code != "" {
+			match = h
+		}
+	}
+	used := false
+	if match != "" {
+		if used, err = m.cfg.recovery.UseRecoveryHash(ctx, subject, match); err != nil {
+			m.storeFailed(w, r, fs, err)
+			return
+		}
+	}
+	if !used {
+		m.emit(r, Event{Type: EventCheckFailed, Subject: subject, Err: ErrInvalidCode, Method: MethodRecoveryCode})
+		m.fail(w, r, fs, errRecovery)
+		return
+	}
+	if _, _, err := m.cfg.state.Incr(ctx, acct, -1, m.cfg.accountAttempts.Per); err != nil {
+		m.log.Error("twofactor: state backend failed", "err", err)
+	}
+	m.emit(r, Event{Type: EventRecoveryCodeUsed, Subject: subject, Method: MethodRecoveryCode})
+	m.verifyAndRedirect(w, r, sess, fs, MethodRecoveryCode, "", in.Remember)
+}
+
+// MemoryRecoveryStore is a RecoveryStore in this process's memory, for
+// demos and tests: it forgets everything at a restart. The zero value is
+// ready to use; it is safe for concurrent use.
+type MemoryRecoveryStore struct {
+	mu     sync.Mutex
+	hashes map[string]map[string]bool
+}
+
+// NewMemoryRecoveryStore returns an empty MemoryRecoveryStore.
+func NewMemoryRecoveryStore() *MemoryRecoveryStore { return &MemoryRecoveryStore{} }
+
+// RecoveryHashes implements RecoveryStore.
+func (s *MemoryRecoveryStore) RecoveryHashes(_ context.Context, subject string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for h := range s.hashes[subject] {
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// ReplaceRecoveryHashes implements RecoveryStore.
+func (s *MemoryRecoveryStore) ReplaceRecoveryHashes(_ context.Context, subject string, hashes []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hashes == nil {
+		s.hashes = make(map[string]map[string]bool)
+	}
+	set := make(map[string]bool, len(hashes))
+	for _, h := range hashes {
+		set[h] = true
+	}
+	s.hashes[subject] = set
+	return nil
+}
+
+// UseRecoveryHash implements RecoveryStore.
+func (s *MemoryRecoveryStore) UseRecoveryHash(_ context.Context, subject, hash string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.hashes[subject][hash] {
+		return false, nil
+	}
+	delete(s.hashes[subject], hash)
+	return true, nil
+}
