@@ -110,6 +110,7 @@ type secSetup struct {
 	mockMaxAttempts int                                          // the Mock's own cap; 0 means its default
 	subject         bool                                         // WithSubject from the X-Test-User header
 	logger          func(*testkit.Buffer) *slog.Logger           // nil: a text logger into e.logs
+	routes          func(*http.ServeMux, *twofactor.Manager)     // more routes for the app
 }
 
 // secEnv is an app under attack: the flow at /2fa/, the gated handler at
@@ -200,6 +201,9 @@ func secNew(t *testing.T, s secSetup) *secEnv {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "home") })
+	if s.routes != nil {
+		s.routes(mux, m)
+	}
 	// The server's own log: aborted TLS handshakes at shutdown are noise,
 	// but a recovered handler panic must fail the test.
 	srvLog := &testkit.Buffer{}
