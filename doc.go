@@ -18,6 +18,36 @@
 //     revocations) live server-side in a State: MemoryState in one process,
 //     the redisstate sub-package across several.
 //
+// A verified session carries a Record (who, how, when, which number) that
+// the gate hands to the app (RecordFrom, Manager.Check). On it rest step-up
+// (RequireFresh), enrolment and number changes (WithEnrolment), recovery
+// codes (WithRecoveryCodes, NewRecoveryCodes), remembered devices
+// (WithRememberDevice, Devices, RevokeDevice), other factors (Grant),
+// signing out everywhere (SignOutEverywhere) and support unlocks (Unlock).
+//
+// # Where each idea lives
+//
+//   - verify.go: the provider side: Provider, Request, Verification,
+//     sentinel errors. mock.go: Mock. messagebird.go: MessageBird.
+//   - manager.go: New and the Manager; options.go: every Option and its
+//     default.
+//   - middleware.go: the gate (Require, RequireFresh, Check, Verified,
+//     Reset); gatecache.go: the plain bounded cache of decoded cookies the
+//     gate drives.
+//   - record.go: Record and Method; lifecycle.go: granting verification,
+//     Grant, SignOutEverywhere, Unlock; recovery.go: recovery codes;
+//     devices.go: remembered devices.
+//   - flow.go: the flow's pages and routes; send.go: sending a code;
+//     check.go: checking one; request.go: reading requests (form and JSON
+//     input, client IP, return targets); respond.go: answers (pages, JSON
+//     bodies, flow errors, security headers); pages.go and templates/: the
+//     pages and their texts; events.go: events.
+//   - session.go: what the flow keeps in the session; state.go: the
+//     server-side State, MemoryState and the keys; phone.go: parsing and
+//     masking numbers.
+//   - Sub-packages: redisstate (State on Redis), statetest (the State
+//     conformance suite, for your own backend).
+//
 // A minimal app:
 //
 //	provider, err := twofactor.NewMessageBird(os.Getenv("MESSAGEBIRD_API_KEY"), twofactor.MessageBirdConfig{})
