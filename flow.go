@@ -96,19 +96,18 @@ func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	st := map[string]any{"verified": ok, "pending": m.pending(r, fs)}
+	st := statusBody{Verified: ok, Pending: m.pending(r, fs)}
 	if m.awaiting(r, fs) {
-		st["phone"] = MaskPhone(fs.Phone)
+		st.Phone = MaskPhone(fs.Phone)
 	} else if ok && fs.VerifiedPhone != "" {
-		st["phone"] = MaskPhone(fs.VerifiedPhone)
+		st.Phone = MaskPhone(fs.VerifiedPhone)
 	}
 	if ok {
-		st["method"] = fs.Method
-		st["verified_at"] = time.Unix(fs.VerifiedAt, 0).UTC().Format(time.RFC3339)
+		st.Method, st.VerifiedAt = fs.Method, rfc3339(fs.VerifiedAt)
 	}
-	if m.pending(r, fs) {
-		st["expires_at"] = time.Unix(fs.ExpiresAt, 0).UTC().Format(time.RFC3339)
-		st["resend_after"] = m.resendIn(fs)
+	if st.Pending {
+		resend := m.resendIn(fs)
+		st.ExpiresAt, st.ResendAfter = rfc3339(fs.ExpiresAt), &resend
 	}
 	writeJSON(w, http.StatusOK, st)
 }
@@ -201,7 +200,7 @@ func (m *Manager) serveRestart(w http.ResponseWriter, r *http.Request, sess *ses
 		return
 	}
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "restarted"})
+		writeJSON(w, http.StatusOK, statusOnly{Status: "restarted"})
 		return
 	}
 	http.Redirect(w, r, m.cfg.prefix, http.StatusSeeOther)

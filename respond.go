@@ -9,8 +9,27 @@ import (
 	"time"
 )
 
-// JSON bodies of the flow's answers.
+// JSON bodies of the flow's answers. Times are RFC 3339 in UTC.
 type (
+	statusBody struct { // GET prefix+"status"
+		Verified    bool   `json:"verified"`
+		Pending     bool   `json:"pending"`
+		Phone       string `json:"phone,omitempty"` // masked
+		Method      string `json:"method,omitempty"`
+		VerifiedAt  string `json:"verified_at,omitempty"`
+		ExpiresAt   string `json:"expires_at,omitempty"`
+		ResendAfter *int   `json:"resend_after,omitempty"` // seconds; present while a code is pending
+	}
+	sentBody struct { // a code was sent
+		Status      string `json:"status"` // "code_sent"
+		Phone       string `json:"phone"`  // masked
+		Channel     string `json:"channel"`
+		ExpiresAt   string `json:"expires_at"`
+		ResendAfter int    `json:"resend_after"`
+	}
+	statusOnly struct {
+		Status string `json:"status"`
+	}
 	verifiedBody struct {
 		Status   string `json:"status"` // "verified"
 		Redirect string `json:"redirect"`
@@ -24,12 +43,16 @@ type (
 	}
 )
 
+// writeJSON answers with v as JSON, with the headers every answer carries.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	setSecurityHeaders(w.Header())
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+// rfc3339 formats unix seconds for JSON bodies.
+func rfc3339(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RFC3339) }
 
 // flowError is a failure the visitor sees: a status, a stable code for JSON
 // clients and a message key for pages.

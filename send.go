@@ -184,12 +184,9 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	m.log.Info("twofactor: code sent", "phone", info.masked, "channel", string(ch), "ip", ip)
 	m.emit(r, Event{Type: EventCodeSent, Subject: fs.Subject, Phone: info.e164})
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"status":       "code_sent",
-			"phone":        info.masked,
-			"channel":      string(ch),
-			"expires_at":   time.Unix(fs.ExpiresAt, 0).UTC().Format(time.RFC3339),
-			"resend_after": m.resendIn(fs),
+		writeJSON(w, http.StatusOK, sentBody{
+			Status: "code_sent", Phone: info.masked, Channel: string(ch),
+			ExpiresAt: rfc3339(fs.ExpiresAt), ResendAfter: m.resendIn(fs),
 		})
 		return
 	}
