@@ -2,6 +2,8 @@ package twofactor
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
@@ -31,6 +33,17 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.fail(w, r, fs, errMalformed(m.codeLen))
 		return
 	}
+	if fs.Spent {
+		m.emit(r, Event{Type: EventCheckFailed, Subject: fs.Subject, Phone: fs.Phone, Err: ErrTooManyAttempts})
+		m.fail(w, r, fs, errTooMany)
+		return
+	}
+	if fs.LastWrong != "" && fs.LastWrong == wrongMark(fs.PendingID, code) {
+		// The same wrong code again (a reload that resubmits the form): the
+		// same answer, without counting a try or asking the provider.
+		m.fail(w, r, fs, errWrongCode(fs.Left))
+		return
+	}
 	// Reserve the attempt before asking the provider, so parallel guesses
 	// cannot exceed the caps: per code, then per account.
 	validity := time.Unix(fs.ExpiresAt, 0).Sub(m.cfg.now()) + time.Minute
@@ -41,8 +54,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	if n > int64(m.cfg.maxAttempts) {
 		// Refused without asking the provider; still a failure to audit.
-		m.emit(r, Event{Type: EventCheckFailed, Subject: fs.Subject, Phone: fs.Phone, Err: ErrTooManyAttempts})
-		m.fail(w, r, fs, errTooMany)
+		m.checkFailed(w, r, sess, fs, ErrTooManyAttempts, 0, code)
 		return
 	}
 	acct := accountKey(m.account(r, fs))
@@ -75,7 +87,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		}
 	}
 	if err != nil {
-		m.checkFailed(w, r, fs, err, int64(m.cfg.maxAttempts)-n)
+		m.checkFailed(w, r, sess, fs, err, int64(m.cfg.maxAttempts)-n, code)
 		return
 	}
 	// The correct code was no wrong guess: give the account its try back.
@@ -130,23 +142,40 @@ func (m *Manager) savePhone(r *http.Request, fs flowState, phone, purpose string
 	return nil
 }
 
-func (m *Manager) checkFailed(w http.ResponseWriter, r *http.Request, fs flowState, err error, left int64) {
+func (m *Manager) checkFailed(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, err error, left int64, code string) {
 	m.emit(r, Event{Type: EventCheckFailed, Subject: fs.Subject, Phone: fs.Phone, Err: err})
+	var fe *flowError
 	switch {
 	case errors.Is(err, ErrInvalidCode) && left > 0:
-		m.fail(w, r, fs, errWrongCode(left))
+		fe = errWrongCode(left)
+		fs.LastWrong, fs.Left = wrongMark(fs.PendingID, code), left
 	case errors.Is(err, ErrInvalidCode), errors.Is(err, ErrTooManyAttempts):
-		m.fail(w, r, fs, errTooMany)
+		fe, fs.Spent = errTooMany, true
 	case errors.Is(err, ErrExpired):
-		m.fail(w, r, fs, errExpired)
+		fe = errExpired
 	case errors.Is(err, ErrAlreadyUsed), errors.Is(err, ErrNotFound):
-		m.fail(w, r, fs, errUsed)
+		fe, fs.Spent = errUsed, true
 	case errors.Is(err, ErrMalformedCode):
-		m.fail(w, r, fs, errMalformed(m.codeLen))
+		fe = errMalformed(m.codeLen)
 	default:
 		m.log.Error("twofactor: provider check failed", "err", err)
-		m.fail(w, r, fs, errProvider)
+		fe = errProvider
 	}
+	if fs.LastWrong != "" || fs.Spent {
+		// Remember it, so the page offers the right next step and a reload
+		// costs nothing. A failure to save costs only that convenience.
+		if err := m.save(w, r, sess, fs); err != nil {
+			m.log.Error("twofactor: session store failed", "err", err)
+		}
+	}
+	m.fail(w, r, fs, fe)
+}
+
+// wrongMark identifies a wrong code typed for a verification without
+// keeping the code itself in the session.
+func wrongMark(pendingID, code string) string {
+	h := sha256.Sum256([]byte(pendingID + "\x00" + code))
+	return hex.EncodeToString(h[:8])
 }
 
 // account names whose wrong guesses are counted together: the app's user

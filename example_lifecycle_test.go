@@ -25,6 +25,7 @@ type exampleApp struct {
 	codes  chan string
 	client *http.Client
 	user   string
+	next   string // the hidden "next" of the last page, posted as a browser would
 }
 
 func newExampleApp(routes func(mux *http.ServeMux, tf *twofactor.Manager), opts ...twofactor.Option) *exampleApp {
@@ -53,6 +54,9 @@ func newExampleApp(routes func(mux *http.ServeMux, tf *twofactor.Manager), opts 
 
 // do sends a request as the signed-in user and prints where it ended.
 func (a *exampleApp) do(method, path string, form url.Values) {
+	if form != nil && a.next != "" && form.Get("next") == "" {
+		form.Set("next", a.next)
+	}
 	req, _ := http.NewRequest(method, a.srv.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("X-User", a.user)
 	if form != nil {
@@ -70,6 +74,9 @@ func (a *exampleApp) do(method, path string, form url.Values) {
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	text := string(body)
+	if _, rest, ok := strings.Cut(text, `name="next" value="`); ok {
+		a.next, _, _ = strings.Cut(rest, `"`)
+	}
 	if _, title, ok := strings.Cut(text, "<title>"); ok {
 		text, _, _ = strings.Cut(title, "</title>")
 	}

@@ -57,8 +57,9 @@ func ExampleNew() {
 
 	// The visitor opens the account page and lands in the flow.
 	show(client.Get(srv.URL + "/account"))
-	// They type their number; a code is sent.
-	show(client.PostForm(srv.URL+"/2fa/send", url.Values{"phone": {"+31 6 12345678"}}))
+	// They type their number; a code is sent. (The page's form also carries
+	// where they were going, in a hidden field "next".)
+	show(client.PostForm(srv.URL+"/2fa/send", url.Values{"phone": {"+31 6 12345678"}, "next": {"/account"}}))
 	// They type the code and are back where they were going.
 	show(client.PostForm(srv.URL+"/2fa/check", url.Values{"code": {<-codes}}))
 	// And they stay verified.

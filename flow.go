@@ -21,15 +21,24 @@ func (m *Manager) servePage(w http.ResponseWriter, r *http.Request) {
 			m.fail(w, r, fs, errBadReturn)
 			return
 		}
-		if fs.Return != ret {
+		// A visitor with no session yet costs no server-side record for
+		// looking at a page: the target travels in the page's forms and in
+		// a small cookie of its own (for clients that post the number
+		// alone) until a POST passes its checks. An existing session
+		// remembers it now.
+		switch {
+		case sess.IsNew:
+			m.setReturnCookie(w, ret)
+		case fs.Return != ret:
 			fs.Return = ret
 			if err := m.save(w, r, sess, fs); err != nil {
 				m.storeFailed(w, r, fs, err)
 				return
 			}
 		}
+		fs.Return = ret
 	}
-	ok, err := m.grantValid(r, fs)
+	ok, err := m.grantLive(r, fs)
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
@@ -67,7 +76,7 @@ func (m *Manager) serveChange(w http.ResponseWriter, r *http.Request) {
 		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
-	ok, err := m.grantValid(r, fs)
+	ok, err := m.grantLive(r, fs)
 	switch {
 	case err != nil:
 		m.storeFailed(w, r, fs, err)
@@ -91,7 +100,7 @@ func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
 		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
-	ok, err := m.grantValid(r, fs)
+	ok, err := m.grantLive(r, fs)
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
@@ -172,6 +181,16 @@ func (m *Manager) post(h postHandler) http.HandlerFunc {
 		if ferr != nil {
 			m.fail(w, r, fs, ferr)
 			return
+		}
+		if in.Next != "" {
+			ret, ok := safeReturn(in.Next)
+			if !ok {
+				m.fail(w, r, fs, errBadReturn)
+				return
+			}
+			fs.Return = ret // saved with whatever the handler saves
+		} else if fs.Return == "" {
+			fs.Return = m.returnCookie(r)
 		}
 		h(w, r, sess, fs, in)
 	}

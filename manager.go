@@ -97,13 +97,14 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	mux.HandleFunc("GET "+p+"{$}", m.servePage)
 	mux.HandleFunc("GET "+p+"status", m.serveStatus)
 	mux.HandleFunc("GET "+p+"style.css", m.pages.serveCSS)
+	mux.HandleFunc("GET "+p+"flow.js", m.pages.serveJS)
 	mux.HandleFunc("POST "+p+"send", m.post(m.serveSend))
 	mux.HandleFunc("POST "+p+"resend", m.post(m.serveResend))
 	mux.HandleFunc("POST "+p+"check", m.post(m.serveCheck))
 	mux.HandleFunc("POST "+p+"restart", m.post(m.serveRestart))
 	mux.HandleFunc("POST "+p+"recover", m.post(m.serveRecover))
 	mux.HandleFunc("GET "+p+"change", m.serveChange)
-	m.handler = m.cop.Handler(mux)
+	m.handler = m.cop.Handler(m.routed(mux))
 	return m, nil
 }
 
@@ -123,3 +124,34 @@ func (m *Manager) subject(r *http.Request) string {
 	}
 	return m.cfg.subject(r)
 }
+
+// routed serves the flow's routes, and answers requests for no route (404)
+// or a route with another method (405) in the flow's own voice: a page, or
+// JSON for JSON clients.
+func (m *Manager) routed(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// Ask the mux which it is, without letting it answer.
+		probe := &statusProbe{header: http.Header{}}
+		mux.ServeHTTP(probe, r)
+		fe := errNotFound
+		if probe.status == http.StatusMethodNotAllowed {
+			fe = errMethod
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+		}
+		m.fail(w, r, flowState{}, fe)
+	})
+}
+
+// statusProbe records the status and headers a handler would answer with.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(status int)      { p.status = status }

@@ -167,6 +167,10 @@ func (m *MessageBird) Send(ctx context.Context, req Request) (Verification, erro
 		}
 		tmpl = strings.ReplaceAll(req.Message, CodePlaceholder, "%token")
 	}
+	if req.Origin != "" && ch == SMS {
+		// The origin-bound line must be the message's last line.
+		tmpl += "\n\n@" + req.Origin + " #%token"
+	}
 	wireType := "sms"
 	if ch == Voice {
 		wireType = "tts" // MessageBird's name for a voice call

@@ -196,8 +196,18 @@ func codecMaxAge(cs *sessions.CookieStore) (time.Duration, bool) {
 
 // grantValid checks a session's verified state against the clock, the
 // subject and the server-side grant, and refreshes the grant's idle timer:
-// one State call.
+// one State call. Only the gate refreshes it (a gated request is activity);
+// the flow's own pages and status polling use grantLive, which does not.
 func (m *Manager) grantValid(r *http.Request, fs flowState) (bool, error) {
+	return m.grantCheck(r, fs, true)
+}
+
+// grantLive is grantValid without refreshing the idle timer.
+func (m *Manager) grantLive(r *http.Request, fs flowState) (bool, error) {
+	return m.grantCheck(r, fs, false)
+}
+
+func (m *Manager) grantCheck(r *http.Request, fs flowState, touch bool) (bool, error) {
 	if fs.VerifiedAt == 0 || fs.Grant == "" || !validID(fs.Grant) {
 		return false, nil
 	}
@@ -209,7 +219,13 @@ func (m *Manager) grantValid(r *http.Request, fs flowState) (bool, error) {
 	if m.cfg.subject != nil && m.cfg.subject(r) != fs.Subject {
 		return false, nil
 	}
-	alive, err := m.cfg.state.Touch(r.Context(), grantKey(fs.Grant), m.cfg.idleTimeout)
+	var alive bool
+	var err error
+	if touch {
+		alive, err = m.cfg.state.Touch(r.Context(), grantKey(fs.Grant), m.cfg.idleTimeout)
+	} else {
+		alive, err = m.cfg.state.Exists(r.Context(), grantKey(fs.Grant))
+	}
 	if err != nil {
 		return false, storeErr(err)
 	}

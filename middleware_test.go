@@ -50,7 +50,12 @@ type flowApp struct {
 	jar    *cookiejar.Jar
 	client *http.Client
 	logs   *testkit.Buffer
+	// next is the return target the last page's forms carry (a hidden
+	// field), posted with every form as a browser would.
+	next *string
 }
+
+var hiddenNext = regexp.MustCompile(`<input type="hidden" name="next" value="([^"]*)">`)
 
 // appSetup changes what newFlowApp builds; zero fields take the defaults
 // (the Mock, a cookie store with fixed keys).
@@ -116,7 +121,7 @@ func newFlowAppWith(t *testing.T, s appSetup) *flowApp {
 	client := srv.Client()
 	client.Jar = jar
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &flowApp{t: t, m: m, mock: mock, codes: rec, clock: clock, srv: srv, jar: jar, client: client, logs: logs}
+	return &flowApp{t: t, m: m, mock: mock, codes: rec, clock: clock, srv: srv, jar: jar, client: client, logs: logs, next: new(string)}
 }
 
 // in returns the app for use in subtest t: its helpers then report to t.
@@ -155,6 +160,12 @@ func (a *flowApp) do(method, path string, body io.Reader, hdr ...string) flowRes
 	if err != nil {
 		a.t.Fatal(err)
 	}
+	if method == http.MethodGet && strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		*a.next = ""
+		if m := hiddenNext.FindStringSubmatch(string(b)); m != nil {
+			*a.next = html.UnescapeString(m[1])
+		}
+	}
 	return flowResp{status: res.StatusCode, header: res.Header, body: string(b), text: html.UnescapeString(tag.ReplaceAllString(string(b), "")), cookies: res.Cookies()}
 }
 
@@ -166,6 +177,13 @@ func (a *flowApp) get(path string, hdr ...string) flowResp {
 func (a *flowApp) post(path string, form url.Values, hdr ...string) flowResp {
 	a.t.Helper()
 	hdr = append([]string{"Content-Type", "application/x-www-form-urlencoded"}, hdr...)
+	if _, ok := form["next"]; !ok && *a.next != "" {
+		form = maps.Clone(form)
+		if form == nil {
+			form = url.Values{}
+		}
+		form.Set("next", *a.next)
+	}
 	return a.do(http.MethodPost, path, strings.NewReader(form.Encode()), hdr...)
 }
 
@@ -372,8 +390,10 @@ func TestFlowPhoneEntry(t *testing.T) {
 		}
 	}
 	in = inputs(page.body)
-	if c := in["code"]; c["autocomplete"] != "one-time-code" || c["inputmode"] != "numeric" || c["maxlength"] != "6" {
-		t.Errorf("code input %v, want autocomplete=one-time-code inputmode=numeric maxlength=6", c)
+	// No pattern or maxlength: a code pasted as "123 456" or "123-456" must
+	// reach the server, which reads it.
+	if c := in["code"]; c["autocomplete"] != "one-time-code" || c["inputmode"] != "numeric" || c["maxlength"] != "" || c["pattern"] != "" {
+		t.Errorf("code input %v, want autocomplete=one-time-code inputmode=numeric, no maxlength or pattern", c)
 	}
 	if _, ok := in["phone"]; ok {
 		t.Error("code page has a phone input")
@@ -900,7 +920,9 @@ func TestJSONAPI(t *testing.T) {
 		t.Fatalf("status %v, want not verified, nothing pending", st)
 	}
 
-	res := a.postJSON("/2fa/send", map[string]string{"phone": testPhoneTyped})
+	// A visitor with no session has none written by looking: the return
+	// target travels with the first POST.
+	res := a.postJSON("/2fa/send", map[string]string{"phone": testPhoneTyped, "next": "/account"})
 	wantStatus(t, res, http.StatusOK)
 	sent := decodeJSON(t, res)
 	if sent["status"] != "code_sent" || sent["phone"] != testPhoneMasked || sent["channel"] != "sms" || sent["resend_after"] != 30.0 {
@@ -928,7 +950,7 @@ func TestJSONAPI(t *testing.T) {
 
 	res = a.postJSON("/2fa/check", map[string]string{"code": code})
 	wantStatus(t, res, http.StatusOK)
-	if v := decodeJSON(t, res); v["status"] != "verified" || v["redirect"] != "/account" {
+	if v := decodeJSON(t, res); v["status"] != "verified" || v["redirect"] != "/account" || v["method"] != "sms" {
 		t.Fatalf("check answered %v", v)
 	}
 	if st := decodeJSON(t, a.get("/2fa/status")); st["verified"] != true {
@@ -1004,12 +1026,12 @@ func TestProviderFailure(t *testing.T) {
 			t.Error("provider failure not logged")
 		}
 		wantRedirect(t, a.get("/account"), "/2fa/?next=%2Faccount")
-		wantJSONError(t, a.postJSON("/2fa/send", map[string]string{"phone": testPhone}), http.StatusServiceUnavailable, "provider_unavailable")
+		wantJSONError(t, a.postJSON("/2fa/send", map[string]string{"phone": testPhone, "next": "/account"}), http.StatusServiceUnavailable, "provider_unavailable")
 
 		// The page says "try again in a moment": once the provider is
 		// back, trying again works, no cooldown for codes never sent.
 		a.mock.Fail = nil
-		wantRedirect(t, a.post("/2fa/send", url.Values{"phone": {testPhone}}), "/2fa/")
+		wantRedirect(t, a.post("/2fa/send", url.Values{"phone": {testPhone}, "next": {"/account"}}), "/2fa/")
 		wantRedirect(t, a.post("/2fa/check", url.Values{"code": {a.codes.Last(t).Code}}), "/account")
 	})
 	t.Run("check", func(t *testing.T) {
@@ -1106,8 +1128,10 @@ func TestBadInput(t *testing.T) {
 		{"GET check", "GET", "/2fa/check", "", nil, http.StatusMethodNotAllowed, ""},
 		{"DELETE page", "DELETE", "/2fa/", "", nil, http.StatusMethodNotAllowed, ""},
 		{"non-UTF-8 phone", "POST", "/2fa/send", "phone=%2B3161234567%FF", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, "We couldn't read that request"},
-		{"junk phone", "POST", "/2fa/send", "phone=call+me+maybe", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, "doesn't look like a valid mobile number"},
-		{"national phone", "POST", "/2fa/send", "phone=0612345678", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, "doesn't look like a valid mobile number"},
+		{"junk phone", "POST", "/2fa/send", "phone=call+me+maybe", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, "That isn't a phone number"},
+		{"national phone", "POST", "/2fa/send", "phone=0612345678", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, "Add your country code"},
+		{"national phone of a country chosen", "POST", "/2fa/send", "phone=012&country=nl", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, "doesn't look like a valid mobile number"},
+		{"unknown country", "POST", "/2fa/send", "phone=0612345678&country=XX", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, "We couldn't read that request"},
 		{"landline", "POST", "/2fa/send", "phone=%2B31201234567", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, "only send codes to mobile numbers"},
 		{"no phone", "POST", "/2fa/send", "", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, "valid mobile number"},
 		{"bad form encoding", "POST", "/2fa/send", "phone=%zz", []string{"Content-Type", "application/x-www-form-urlencoded"}, http.StatusBadRequest, ""},
@@ -1153,7 +1177,9 @@ func TestPagesLanguage(t *testing.T) {
 		t.Errorf("Content-Language %q", cl)
 	}
 	wantBody(t, a.get("/2fa/", "Accept-Language", "fr-FR"), http.StatusOK, `<html lang="en">`, "Verify your phone")
-	wantBody(t, a.post("/2fa/send", url.Values{"phone": {"hallo"}}, "Accept-Language", "nl"), http.StatusBadRequest, "Dat lijkt geen geldig mobiel nummer")
+	wantBody(t, a.post("/2fa/send", url.Values{"phone": {"hallo"}}, "Accept-Language", "nl"), http.StatusBadRequest, "Dat is geen telefoonnummer")
+	wantBody(t, a.post("/2fa/send", url.Values{"phone": {"+31 20 123 4567"}}, "Accept-Language", "nl"), http.StatusBadRequest, "alleen codes naar mobiele nummers")
+	wantBody(t, a.post("/2fa/send", url.Values{"phone": {"+31 6"}}, "Accept-Language", "nl"), http.StatusBadRequest, "Dat lijkt geen geldig mobiel nummer")
 }
 
 // requestRecorder is a Provider that keeps every Request it is sent and

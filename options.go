@@ -74,6 +74,8 @@ type config struct {
 	enrol           func(*http.Request, string) error
 	recovery        RecoveryStore
 	rememberFor     time.Duration
+	branding        Branding
+	origin          string
 }
 
 func defaultConfig() config {
@@ -458,4 +460,68 @@ func WithRememberDevice(d time.Duration) Option {
 		c.rememberFor = d
 		return nil
 	}
+}
+
+// Branding is what the flow's pages show of the app: its name and logo
+// above every page, and a link back to the app below it.
+type Branding struct {
+	Name    string // such as "BirdBank"; also ends each page's title
+	LogoURL string // a local path ("/logo.svg") or an https:// URL; shown beside the name
+	HomeURL string // where "Back to Name" goes: a local path or an https:// URL; "" for no link
+}
+
+// WithBranding puts the app's name, logo and a "back to the app" link on
+// every page of the flow. Default none: the pages name no app.
+func WithBranding(b Branding) Option {
+	return func(c *config) error {
+		if len(b.Name) > 60 {
+			return errors.New("twofactor: Branding.Name is longer than 60 bytes")
+		}
+		for _, u := range []string{b.LogoURL, b.HomeURL} {
+			if u == "" {
+				continue
+			}
+			if _, local := safeReturn(u); !local && !strings.HasPrefix(u, "https://") {
+				return fmt.Errorf("twofactor: Branding URL %q must be a local path or https://", u)
+			}
+		}
+		c.branding = b
+		return nil
+	}
+}
+
+// WithSMSOrigin makes codes fill themselves in on this site: host (such as
+// "bank.example", the host name the visitor sees, without scheme or port)
+// ends every SMS whose text the provider lets the app write (MessageBird)
+// with the line "@bank.example #123456". Safari (through
+// autocomplete="one-time-code") and Chrome on Android (the WebOTP API, which
+// the flow's small script uses) then offer the code on that site only.
+// Default none.
+func WithSMSOrigin(host string) Option {
+	return func(c *config) error {
+		if !validHost(host) {
+			return fmt.Errorf("twofactor: SMS origin %q is not a host name such as bank.example", host)
+		}
+		c.origin = strings.ToLower(host)
+		return nil
+	}
+}
+
+// validHost reports whether s is a DNS host name: dot-separated labels of
+// letters, digits and inner hyphens.
+func validHost(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -23,6 +24,7 @@ var pageNames = []string{"phone.html", "code.html", "message.html"}
 type pages struct {
 	tmpl map[string]*template.Template
 	css  []byte
+	js   []byte
 }
 
 // pageData is what every template receives.
@@ -43,6 +45,16 @@ type pageData struct {
 	Change     bool   // a verified user giving a new number
 	Recovery   bool   // "use a recovery code" is offered
 	Remember   bool   // "remember this device" is offered
+	CodeDead   bool   // the code expired or can't be used any more: "send a new code" leads
+	Field      string // the field at fault: "phone", "code" or "recovery_code"
+	PhoneValue string // the number as typed, kept after an error
+	Country    string // preselected country of the phone form ("NL")
+	Countries  []country
+	Next       string // local path to return to, carried by the forms
+	Retry      bool   // the message page's link tries again
+	AppName    string // WithBranding
+	LogoURL    string
+	HomeURL    string
 }
 
 // pick returns name from the app's templates if it has it, else the
@@ -90,13 +102,40 @@ func loadPages(override fs.FS) (*pages, error) {
 	if p.css, err = pick(override, "style.css"); err != nil {
 		return nil, err
 	}
-	return p, nil
+	if p.js, err = pick(override, "flow.js"); err != nil {
+		return nil, err
+	}
+	return p, p.check()
+}
+
+// check executes every page once with sample data of each kind, so that a
+// broken template is an error from New rather than a 500 on a first visit.
+func (p *pages) check() error {
+	samples := []pageData{
+		{Lang: "en", T: messages["en"], Prefix: "/2fa/", CodeLength: 6, Countries: countries("en")},
+		{Lang: "nl", T: messages["nl"], Prefix: "/2fa/", CodeLength: 6, Phone: "+31 6 •••••678", KnownPhone: true, StepUp: true, Voice: true, ResendIn: 30, Recovery: true, Remember: true, Next: "/account", AppName: "App", LogoURL: "/logo.png", HomeURL: "/"},
+		{Lang: "en", T: messages["en"], Prefix: "/2fa/", CodeLength: 6, Error: "x", Field: "phone", PhoneValue: "06", Enrol: true, Change: true, CodeDead: true, Retry: true, Link: "/2fa/", Channel: "voice", Countries: countries("en"), Country: "NL"},
+	}
+	for _, name := range pageNames {
+		for i := range samples {
+			if err := p.tmpl[name].ExecuteTemplate(io.Discard, "layout.html", &samples[i]); err != nil {
+				return fmt.Errorf("twofactor: template %s: %w", name, err)
+			}
+		}
+	}
+	return nil
 }
 
 func (p *pages) serveCSS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(p.css)
+}
+
+func (p *pages) serveJS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(p.js)
 }
 
 // render executes a page into a buffer first, so a template error becomes a
@@ -150,103 +189,127 @@ func matchLanguage(accept string) string {
 // messages holds the page texts. Keys are the same in every language.
 var messages = map[string]dict{
 	"en": {
-		"title":            "Verify it's you",
-		"phone_title":      "Verify your phone",
-		"phone_intro":      "Enter your mobile number in international format, starting with + and the country code. We'll text you a code.",
-		"known_intro":      "We'll send a verification code to",
-		"phone_label":      "Mobile number",
-		"send_button":      "Send code",
-		"call_button":      "Call me instead",
-		"code_title":       "Enter your code",
-		"code_intro":       "We've sent a code by SMS to",
-		"code_intro_voice": "We're calling you with a code at",
-		"code_label":       "Verification code",
-		"check_button":     "Verify",
-		"resend_button":    "Didn't get it? Send a new code",
-		"resend_wait":      "You can ask for a new code in",
-		"seconds":          "seconds",
-		"other_number":     "Use another number",
-		"message_title":    "Verification",
-		"start_over":       "Start verification",
-		"err_store":        "We can't check your session right now. Please try again in a moment.",
-		"err_provider":     "We couldn't reach our messaging service. Please try again in a moment.",
-		"err_required":     "Please verify your phone number to continue.",
-		"err_cross_origin": "This request came from another site and was refused.",
-		"err_return":       "That return address isn't allowed.",
-		"err_bad_input":    "We couldn't read that request. Please use the form.",
-		"err_no_number":    "There's no phone number on file for your account.",
-		"err_no_pending":   "There's no code waiting. Please ask for a new one.",
-		"err_phone":        "That doesn't look like a valid mobile number. Use international format, for example +31 6 12345678.",
-		"err_region":       "We can't send codes to numbers in that country.",
-		"err_number_type":  "We can only send codes to mobile numbers.",
-		"err_no_voice":     "Calls aren't available. Please use SMS.",
-		"err_send_limited": "Too many codes requested. Please wait a little and try again.",
-		"err_cooldown":     "A code is on its way. Please wait %d seconds before asking for a new one.",
-		"err_locked":       "Too many wrong codes. Verification is locked for now; please try again later.",
-		"err_too_many":     "Too many wrong tries for this code. Please ask for a new code.",
-		"err_expired":      "That code has expired. Please ask for a new one.",
-		"err_used":         "That code can't be used any more. Please ask for a new one.",
-		"err_wrong_code":   "That code isn't right. You have %d tries left.",
-		"err_wrong_one":    "That code isn't right. You have 1 try left.",
-		"err_malformed":    "Please enter the %d-digit code from the message.",
-		"stepup_intro":     "To continue, confirm it's still you. We'll send a code to",
-		"enrol_intro":      "Add your mobile number to protect your account. Enter it in international format, starting with + and the country code. We'll text you a code.",
-		"change_title":     "Change your number",
-		"change_intro":     "Enter your new mobile number in international format. We'll text it a code; once you enter it, your other sessions and remembered devices are signed out.",
-		"recovery_label":   "Or use a recovery code",
-		"recovery_button":  "Use recovery code",
-		"remember_label":   "Remember this device",
-		"err_recovery":     "That recovery code isn't valid or has been used.",
-		"err_save_phone":   "Your number was verified but we couldn't save it. Please try again.",
+		"title":             "Verify it's you",
+		"phone_title":       "Verify your phone",
+		"phone_intro":       "Enter your mobile number in international format, starting with + and the country code. We'll text you a code.",
+		"known_intro":       "We'll send a verification code to",
+		"phone_label":       "Mobile number",
+		"send_button":       "Send code",
+		"call_button":       "Call me instead",
+		"code_title":        "Enter your code",
+		"code_intro":        "We've sent a code by SMS to",
+		"code_intro_voice":  "We're calling you with a code at",
+		"code_label":        "Verification code",
+		"check_button":      "Verify",
+		"resend_button":     "Didn't get it? Send a new code",
+		"resend_wait":       "You can ask for a new code in",
+		"seconds":           "seconds",
+		"other_number":      "Use another number",
+		"message_title":     "Verification",
+		"start_over":        "Start verification",
+		"err_store":         "We can't check your session right now. Please try again in a moment.",
+		"err_provider":      "We couldn't reach our messaging service. Please try again in a moment.",
+		"err_required":      "Please verify your phone number to continue.",
+		"err_cross_origin":  "This request came from another site and was refused.",
+		"err_return":        "That return address isn't allowed.",
+		"err_bad_input":     "We couldn't read that request. Please use the form.",
+		"err_no_number":     "There's no phone number on file for your account.",
+		"err_no_pending":    "There's no code waiting. Please ask for a new one.",
+		"err_phone":         "That doesn't look like a valid mobile number. Use international format, for example +31 6 12345678.",
+		"err_region":        "We can't send codes to numbers in that country.",
+		"err_number_type":   "We can only send codes to mobile numbers.",
+		"err_no_voice":      "Calls aren't available. Please use SMS.",
+		"err_send_limited":  "Too many codes requested. Please wait a little and try again.",
+		"err_cooldown":      "A code is on its way. Please wait %d seconds before asking for a new one.",
+		"err_locked":        "Too many wrong codes. Verification is locked for now; please try again later.",
+		"err_too_many":      "Too many wrong tries for this code. Please ask for a new code.",
+		"err_expired":       "That code has expired. Please ask for a new one.",
+		"err_used":          "That code can't be used any more. Please ask for a new one.",
+		"err_wrong_code":    "That code isn't right. You have %d tries left.",
+		"err_wrong_one":     "That code isn't right. You have 1 try left.",
+		"err_malformed":     "Please enter the %d-digit code from the message.",
+		"stepup_intro":      "To continue, confirm it's still you. We'll send a code to",
+		"enrol_intro":       "Add your mobile number to protect your account. Enter it in international format, starting with + and the country code. We'll text you a code.",
+		"change_title":      "Change your number",
+		"change_intro":      "Enter your new mobile number in international format. We'll text it a code; once you enter it, your other sessions and remembered devices are signed out.",
+		"recovery_label":    "Or use a recovery code",
+		"recovery_button":   "Use recovery code",
+		"remember_label":    "Remember this device",
+		"err_recovery":      "That recovery code isn't valid or has been used.",
+		"err_save_phone":    "Your number was verified but we couldn't save it. Please try again.",
+		"dead_intro":        "That code can't be used any more. Get a new one sent to",
+		"new_code_button":   "Send a new code",
+		"country_label":     "Country",
+		"country_none":      "Country…",
+		"try_again":         "Try again",
+		"back_to":           "Back to %s",
+		"back_home":         "Back",
+		"err_phone_country": "Add your country code: choose your country, or start the number with + and the country code.",
+		"err_phone_junk":    "That isn't a phone number. Use digits only, for example 6 12345678.",
+		"err_cooldown_new":  "You can ask for a code for this number in %d seconds.",
+		"err_not_found":     "There's no page here.",
+		"err_method":        "That action isn't available here.",
 	},
 	"nl": {
-		"title":            "Bevestig dat u het bent",
-		"phone_title":      "Bevestig uw telefoonnummer",
-		"phone_intro":      "Vul uw mobiele nummer in internationaal formaat in, met + en de landcode. We sturen u een code per sms.",
-		"known_intro":      "We sturen een verificatiecode naar",
-		"phone_label":      "Mobiel nummer",
-		"send_button":      "Code versturen",
-		"call_button":      "Bel mij liever",
-		"code_title":       "Vul uw code in",
-		"code_intro":       "We hebben een code per sms gestuurd naar",
-		"code_intro_voice": "We bellen u met een code op",
-		"code_label":       "Verificatiecode",
-		"check_button":     "Bevestigen",
-		"resend_button":    "Niets ontvangen? Stuur een nieuwe code",
-		"resend_wait":      "U kunt een nieuwe code aanvragen over",
-		"seconds":          "seconden",
-		"other_number":     "Een ander nummer gebruiken",
-		"message_title":    "Verificatie",
-		"start_over":       "Verificatie starten",
-		"err_store":        "We kunnen uw sessie nu niet controleren. Probeer het zo opnieuw.",
-		"err_provider":     "We konden onze berichtendienst niet bereiken. Probeer het zo opnieuw.",
-		"err_required":     "Bevestig uw telefoonnummer om verder te gaan.",
-		"err_cross_origin": "Dit verzoek kwam van een andere website en is geweigerd.",
-		"err_return":       "Dat terugkeeradres is niet toegestaan.",
-		"err_bad_input":    "We konden dat verzoek niet lezen. Gebruik het formulier.",
-		"err_no_number":    "Er is geen telefoonnummer bekend voor uw account.",
-		"err_no_pending":   "Er staat geen code klaar. Vraag een nieuwe aan.",
-		"err_phone":        "Dat lijkt geen geldig mobiel nummer. Gebruik internationaal formaat, bijvoorbeeld +31 6 12345678.",
-		"err_region":       "We kunnen geen codes sturen naar nummers in dat land.",
-		"err_number_type":  "We kunnen alleen codes naar mobiele nummers sturen.",
-		"err_no_voice":     "Bellen is niet beschikbaar. Gebruik sms.",
-		"err_send_limited": "Te veel codes aangevraagd. Wacht even en probeer het opnieuw.",
-		"err_cooldown":     "Er is een code onderweg. Wacht nog %d seconden voordat u een nieuwe aanvraagt.",
-		"err_locked":       "Te veel verkeerde codes. Verificatie is tijdelijk geblokkeerd; probeer het later opnieuw.",
-		"err_too_many":     "Te vaak een verkeerde code voor deze code. Vraag een nieuwe code aan.",
-		"err_expired":      "Die code is verlopen. Vraag een nieuwe aan.",
-		"err_used":         "Die code kan niet meer gebruikt worden. Vraag een nieuwe aan.",
-		"err_wrong_code":   "Die code klopt niet. U heeft nog %d pogingen.",
-		"err_wrong_one":    "Die code klopt niet. U heeft nog 1 poging.",
-		"err_malformed":    "Vul de code van %d cijfers uit het bericht in.",
-		"stepup_intro":     "Bevestig dat u het nog bent om verder te gaan. We sturen een code naar",
-		"enrol_intro":      "Voeg uw mobiele nummer toe om uw account te beveiligen. Vul het in internationaal formaat in, met + en de landcode. We sturen u een code per sms.",
-		"change_title":     "Uw nummer wijzigen",
-		"change_intro":     "Vul uw nieuwe mobiele nummer in internationaal formaat in. We sturen er een code naartoe; zodra u die invult, worden uw andere sessies en onthouden apparaten afgemeld.",
-		"recovery_label":   "Of gebruik een herstelcode",
-		"recovery_button":  "Herstelcode gebruiken",
-		"remember_label":   "Dit apparaat onthouden",
-		"err_recovery":     "Die herstelcode is niet geldig of al gebruikt.",
-		"err_save_phone":   "Uw nummer is bevestigd, maar we konden het niet opslaan. Probeer het opnieuw.",
+		"title":             "Bevestig dat u het bent",
+		"phone_title":       "Bevestig uw telefoonnummer",
+		"phone_intro":       "Vul uw mobiele nummer in internationaal formaat in, met + en de landcode. We sturen u een code per sms.",
+		"known_intro":       "We sturen een verificatiecode naar",
+		"phone_label":       "Mobiel nummer",
+		"send_button":       "Code versturen",
+		"call_button":       "Bel mij liever",
+		"code_title":        "Vul uw code in",
+		"code_intro":        "We hebben een code per sms gestuurd naar",
+		"code_intro_voice":  "We bellen u met een code op",
+		"code_label":        "Verificatiecode",
+		"check_button":      "Bevestigen",
+		"resend_button":     "Niets ontvangen? Stuur een nieuwe code",
+		"resend_wait":       "U kunt een nieuwe code aanvragen over",
+		"seconds":           "seconden",
+		"other_number":      "Een ander nummer gebruiken",
+		"message_title":     "Verificatie",
+		"start_over":        "Verificatie starten",
+		"err_store":         "We kunnen uw sessie nu niet controleren. Probeer het zo opnieuw.",
+		"err_provider":      "We konden onze berichtendienst niet bereiken. Probeer het zo opnieuw.",
+		"err_required":      "Bevestig uw telefoonnummer om verder te gaan.",
+		"err_cross_origin":  "Dit verzoek kwam van een andere website en is geweigerd.",
+		"err_return":        "Dat terugkeeradres is niet toegestaan.",
+		"err_bad_input":     "We konden dat verzoek niet lezen. Gebruik het formulier.",
+		"err_no_number":     "Er is geen telefoonnummer bekend voor uw account.",
+		"err_no_pending":    "Er staat geen code klaar. Vraag een nieuwe aan.",
+		"err_phone":         "Dat lijkt geen geldig mobiel nummer. Gebruik internationaal formaat, bijvoorbeeld +31 6 12345678.",
+		"err_region":        "We kunnen geen codes sturen naar nummers in dat land.",
+		"err_number_type":   "We kunnen alleen codes naar mobiele nummers sturen.",
+		"err_no_voice":      "Bellen is niet beschikbaar. Gebruik sms.",
+		"err_send_limited":  "Te veel codes aangevraagd. Wacht even en probeer het opnieuw.",
+		"err_cooldown":      "Er is een code onderweg. Wacht nog %d seconden voordat u een nieuwe aanvraagt.",
+		"err_locked":        "Te veel verkeerde codes. Verificatie is tijdelijk geblokkeerd; probeer het later opnieuw.",
+		"err_too_many":      "Te vaak een verkeerde code voor deze code. Vraag een nieuwe code aan.",
+		"err_expired":       "Die code is verlopen. Vraag een nieuwe aan.",
+		"err_used":          "Die code kan niet meer gebruikt worden. Vraag een nieuwe aan.",
+		"err_wrong_code":    "Die code klopt niet. U heeft nog %d pogingen.",
+		"err_wrong_one":     "Die code klopt niet. U heeft nog 1 poging.",
+		"err_malformed":     "Vul de code van %d cijfers uit het bericht in.",
+		"stepup_intro":      "Bevestig dat u het nog bent om verder te gaan. We sturen een code naar",
+		"enrol_intro":       "Voeg uw mobiele nummer toe om uw account te beveiligen. Vul het in internationaal formaat in, met + en de landcode. We sturen u een code per sms.",
+		"change_title":      "Uw nummer wijzigen",
+		"change_intro":      "Vul uw nieuwe mobiele nummer in internationaal formaat in. We sturen er een code naartoe; zodra u die invult, worden uw andere sessies en onthouden apparaten afgemeld.",
+		"recovery_label":    "Of gebruik een herstelcode",
+		"recovery_button":   "Herstelcode gebruiken",
+		"remember_label":    "Dit apparaat onthouden",
+		"err_recovery":      "Die herstelcode is niet geldig of al gebruikt.",
+		"err_save_phone":    "Uw nummer is bevestigd, maar we konden het niet opslaan. Probeer het opnieuw.",
+		"dead_intro":        "Die code kan niet meer gebruikt worden. Laat een nieuwe sturen naar",
+		"new_code_button":   "Nieuwe code sturen",
+		"country_label":     "Land",
+		"country_none":      "Land…",
+		"try_again":         "Opnieuw proberen",
+		"back_to":           "Terug naar %s",
+		"back_home":         "Terug",
+		"err_phone_country": "Voeg uw landcode toe: kies uw land, of begin het nummer met + en de landcode.",
+		"err_phone_junk":    "Dat is geen telefoonnummer. Gebruik alleen cijfers, bijvoorbeeld 6 12345678.",
+		"err_cooldown_new":  "U kunt over %d seconden een code voor dit nummer aanvragen.",
+		"err_not_found":     "Hier is geen pagina.",
+		"err_method":        "Die actie is hier niet beschikbaar.",
 	},
 }

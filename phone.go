@@ -127,3 +127,16 @@ func maskParsed(n *phonenumbers.PhoneNumber) string {
 	}
 	return b.String()
 }
+
+// phoneError tells why a typed number was refused: not a number at all, a
+// national number with no country to read it in, or not a valid number.
+func phoneError(input, region string) *flowError {
+	s := strings.TrimSpace(input)
+	if strings.IndexFunc(s, func(c rune) bool { return !strings.ContainsRune("0123456789 +-().", c) }) >= 0 {
+		return errPhoneJunk
+	}
+	if region == "" && strings.HasPrefix(s, "0") && !strings.HasPrefix(s, "00") {
+		return errPhoneCC
+	}
+	return errPhone
+}

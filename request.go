@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -75,6 +76,63 @@ type input struct {
 	Purpose      string  `json:"purpose"`       // "change" for a number change
 	RecoveryCode string  `json:"recovery_code"` // for POST prefix+"recover"
 	Remember     bool    `json:"remember"`      // remember this device after the code
+	Country      string  `json:"country"`       // region of a national number ("NL"); a + number wins
+	Next         string  `json:"next"`          // local path to return to, carried by the forms
+}
+
+// returnTarget is where the visitor is going after the flow: the target
+// the request carries (query or form), else the one in the session. The
+// caller validates it with safeReturn.
+func (m *Manager) returnTarget(r *http.Request, fs flowState) string {
+	if n := r.URL.Query().Get("next"); n != "" {
+		return n
+	}
+	if r.PostForm != nil {
+		if n := r.PostForm.Get("next"); n != "" {
+			return n
+		}
+	}
+	if fs.Return != "" {
+		return fs.Return
+	}
+	return m.returnCookie(r)
+}
+
+// returnCookieName names the cookie that holds a new visitor's return
+// target until their session is written.
+func (m *Manager) returnCookieName() string {
+	name := m.cfg.sessionName + "_next"
+	if !m.cfg.insecureCookie && m.cfg.cookieDomain == "" {
+		name = "__Host-" + name
+	}
+	return name
+}
+
+// setReturnCookie keeps ret, a validated local path, for a visitor with no
+// session: in their browser, not on the server.
+func (m *Manager) setReturnCookie(w http.ResponseWriter, ret string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: m.returnCookieName(), Value: url.QueryEscape(ret), Path: "/",
+		MaxAge: int(unverifiedMaxAge / time.Second), Secure: !m.cfg.insecureCookie,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// returnCookie returns the return target of setReturnCookie, validated
+// again (a cookie is input like any other), or "".
+func (m *Manager) returnCookie(r *http.Request) string {
+	ck, err := r.Cookie(m.returnCookieName())
+	if err != nil {
+		return ""
+	}
+	ret, err := url.QueryUnescape(ck.Value)
+	if err != nil {
+		return ""
+	}
+	if ret, ok := safeReturn(ret); ok {
+		return ret
+	}
+	return ""
 }
 
 // readInput reads a flow POST body of at most DefaultMaxBody bytes.
@@ -106,6 +164,7 @@ func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
 				Phone: f.Get("phone"), Code: f.Get("code"), Channel: Channel(f.Get("channel")),
 				Purpose: f.Get("purpose"), RecoveryCode: f.Get("recovery_code"),
 				Remember: f.Get("remember") != "" && f.Get("remember") != "0",
+				Country:  f.Get("country"), Next: f.Get("next"),
 			}
 		}
 	default:
@@ -118,7 +177,8 @@ func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
 	case err != nil:
 		return in, errBadInput
 	case !utf8.ValidString(in.Phone) || !utf8.ValidString(in.Code) || !utf8.ValidString(string(in.Channel)) ||
-		!utf8.ValidString(in.RecoveryCode) || (in.Purpose != "" && in.Purpose != purposeChange):
+		!utf8.ValidString(in.RecoveryCode) || (in.Purpose != "" && in.Purpose != purposeChange) ||
+		(in.Country != "" && !supportedRegion(in.Country)):
 		return in, errBadInput
 	}
 	if in.Channel == "tts" { // MessageBird's name, accepted as before

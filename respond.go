@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -62,6 +64,7 @@ type flowError struct {
 	msg        string // message key
 	arg        int64  // for messages with a number
 	retryAfter time.Duration
+	field      string // the form field at fault, marked on the page
 }
 
 func (e *flowError) Error() string { return e.code }
@@ -78,9 +81,13 @@ var (
 	errUnsupported = &flowError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", msg: "err_bad_input"}
 	errNoNumber    = &flowError{status: http.StatusConflict, code: "no_phone_number", msg: "err_no_number"}
 	errNoPending   = &flowError{status: http.StatusConflict, code: "no_pending_code", msg: "err_no_pending"}
-	errPhone       = &flowError{status: http.StatusBadRequest, code: "invalid_phone", msg: "err_phone"}
-	errRegion      = &flowError{status: http.StatusBadRequest, code: "region_not_allowed", msg: "err_region"}
-	errNumberType  = &flowError{status: http.StatusBadRequest, code: "unsupported_number", msg: "err_number_type"}
+	errPhone       = &flowError{status: http.StatusBadRequest, code: "invalid_phone", msg: "err_phone", field: "phone"}
+	errPhoneCC     = &flowError{status: http.StatusBadRequest, code: "invalid_phone", msg: "err_phone_country", field: "phone"}
+	errPhoneJunk   = &flowError{status: http.StatusBadRequest, code: "invalid_phone", msg: "err_phone_junk", field: "phone"}
+	errRegion      = &flowError{status: http.StatusBadRequest, code: "region_not_allowed", msg: "err_region", field: "phone"}
+	errNumberType  = &flowError{status: http.StatusBadRequest, code: "unsupported_number", msg: "err_number_type", field: "phone"}
+	errNotFound    = &flowError{status: http.StatusNotFound, code: "not_found", msg: "err_not_found"}
+	errMethod      = &flowError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", msg: "err_method"}
 	errNoVoice     = &flowError{status: http.StatusBadRequest, code: "voice_disabled", msg: "err_no_voice"}
 	errSendLimited = &flowError{status: http.StatusTooManyRequests, code: "rate_limited", msg: "err_send_limited"}
 	errLocked      = &flowError{status: http.StatusTooManyRequests, code: "locked", msg: "err_locked"}
@@ -89,7 +96,7 @@ var (
 	errUsed        = &flowError{status: http.StatusBadRequest, code: "code_used", msg: "err_used"}
 	errSavePhone   = &flowError{status: http.StatusServiceUnavailable, code: "number_not_saved", msg: "err_save_phone"}
 	errNoRecovery  = &flowError{status: http.StatusNotFound, code: "recovery_codes_off", msg: "err_bad_input"}
-	errRecovery    = &flowError{status: http.StatusBadRequest, code: "invalid_recovery_code", msg: "err_recovery"}
+	errRecovery    = &flowError{status: http.StatusBadRequest, code: "invalid_recovery_code", msg: "err_recovery", field: "recovery_code"}
 )
 
 func errWrongCode(left int64) *flowError {
@@ -97,11 +104,11 @@ func errWrongCode(left int64) *flowError {
 	if left == 1 {
 		msg = "err_wrong_one" // "1 try left", not "1 tries left"
 	}
-	return &flowError{status: http.StatusBadRequest, code: "invalid_code", msg: msg, arg: left}
+	return &flowError{status: http.StatusBadRequest, code: "invalid_code", msg: msg, arg: left, field: "code"}
 }
 
 func errMalformed(n int) *flowError {
-	return &flowError{status: http.StatusBadRequest, code: "malformed_code", msg: "err_malformed", arg: int64(n)}
+	return &flowError{status: http.StatusBadRequest, code: "malformed_code", msg: "err_malformed", arg: int64(n), field: "code"}
 }
 
 // storeErr marks err as a session store or state backend failure, once:
@@ -128,6 +135,13 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fs flowState, fe 
 	}
 	d := m.data(r, fs)
 	d.Error = d.T.format(fe.msg, fe.arg)
+	d.Field = fe.field
+	if fe.field == "phone" && r.PostForm != nil {
+		d.PhoneValue = r.PostForm.Get("phone") // keep what was typed
+		if c := r.PostForm.Get("country"); supportedRegion(c) {
+			d.Country = strings.ToUpper(c)
+		}
+	}
 	if wantsJSON(r) {
 		var body errorBody
 		body.Error.Code, body.Error.Message = fe.code, d.Error
@@ -136,7 +150,7 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fs flowState, fe 
 	}
 	page := "message.html"
 	switch fe {
-	case errStore, errRequired, errStale, errCrossOrigin, errBadReturn, errLocked, errSavePhone:
+	case errStore, errRequired, errStale, errCrossOrigin, errBadReturn, errLocked, errSavePhone, errNotFound, errMethod:
 	default:
 		if fe.status < 500 {
 			page = m.pageFor(r, fs)
@@ -147,6 +161,12 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fs flowState, fe 
 		d.Link = m.cfg.prefix
 	case errStale:
 		d.Link = m.cfg.prefix + "?stepup=1"
+	case errStore, errSavePhone, errLocked:
+		// Try again, and still go back where the visitor was going.
+		d.Retry, d.Link = true, m.cfg.prefix
+		if ret, ok := safeReturn(m.returnTarget(r, fs)); ok {
+			d.Link += "?next=" + url.QueryEscape(ret)
+		}
 	}
 	setSecurityHeaders(w.Header()) // also for the gate's pages, served outside Handler
 	m.render(w, r, fe.status, page, d)
@@ -173,6 +193,13 @@ func (m *Manager) data(r *http.Request, fs flowState) *pageData {
 		KnownPhone: m.cfg.phoneLookup != nil,
 	}
 	d.ResendIn = m.resendIn(fs) // also after "use another number": the cooldown holds
+	d.CodeDead = m.awaiting(r, fs) && (fs.Spent || !m.pending(r, fs))
+	d.Countries = countries(lang)
+	d.Country = guessRegion(m.cfg.defaultRegion, r.Header.Get("Accept-Language"))
+	d.AppName, d.LogoURL, d.HomeURL = m.cfg.branding.Name, m.cfg.branding.LogoURL, m.cfg.branding.HomeURL
+	if ret, ok := safeReturn(m.returnTarget(r, fs)); ok {
+		d.Next = ret // the forms carry it: a new visitor's session is written only by a POST
+	}
 	subject := m.subject(r)
 	d.Recovery = m.cfg.recovery != nil && subject != ""
 	d.Remember = m.cfg.rememberFor > 0 && subject != ""
@@ -209,5 +236,5 @@ func setSecurityHeaders(hd http.Header) {
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "same-origin")
-	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 }

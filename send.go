@@ -22,13 +22,13 @@ func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request, sess *sessio
 	case fe != nil:
 		m.fail(w, r, fs, fe)
 	default:
-		m.send(w, r, sess, fs, phone, in.Channel, purpose)
+		m.send(w, r, sess, fs, phone, in.Channel, purpose, in.Country)
 	}
 }
 
 // sendTarget decides where a new code goes and what it is for.
 func (m *Manager) sendTarget(r *http.Request, fs flowState, in input) (phone, purpose string, fe *flowError, err error) {
-	verified, err := m.grantValid(r, fs)
+	verified, err := m.grantLive(r, fs)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -80,11 +80,13 @@ func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request, sess *sess
 	if ch == "" {
 		ch = Channel(fs.Channel)
 	}
-	m.send(w, r, sess, fs, phone, ch, fs.Purpose)
+	m.send(w, r, sess, fs, phone, ch, fs.Purpose, "")
 }
 
-// send sends a code to phone by ch, for purpose, within every limit.
-func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, phone string, ch Channel, purpose string) {
+// send sends a code to phone by ch, for purpose, within every limit. A
+// national number is read as one of region (the visitor's choice), else of
+// the default region.
+func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, phone string, ch Channel, purpose, region string) {
 	ctx := r.Context()
 	switch ch {
 	case "", SMS:
@@ -98,9 +100,12 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.fail(w, r, fs, errBadInput)
 		return
 	}
-	info, err := inspectPhone(phone, m.cfg.defaultRegion)
+	if region == "" {
+		region = m.cfg.defaultRegion
+	}
+	info, err := inspectPhone(phone, region)
 	if err != nil {
-		m.fail(w, r, fs, errPhone)
+		m.fail(w, r, fs, phoneError(phone, region))
 		return
 	}
 	if m.cfg.allowedRegions != nil && !m.cfg.allowedRegions[info.region] {
@@ -138,6 +143,11 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 			if lim.key == cooldownKey(fs.FlowID) {
 				fe.msg = "err_cooldown" // one code was just sent: say how long to wait
 				fe.arg = int64((ttl + time.Second - 1) / time.Second)
+				if fs.PendingID == "" || fs.Phone != info.e164 {
+					// Another number than the code on its way: speak of
+					// this one, and keep it in the field.
+					fe.msg, fe.field = "err_cooldown_new", "phone"
+				}
 			}
 			fe.retryAfter = ttl
 			m.fail(w, r, fs, &fe)
@@ -146,7 +156,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	}
 	pctx, cancel := context.WithTimeout(ctx, m.cfg.providerTimeout)
 	defer cancel()
-	req := Request{Phone: info.e164, Channel: ch}
+	req := Request{Phone: info.e164, Channel: ch, Origin: m.cfg.origin}
 	if ch == Voice {
 		req.Language = voiceLocales[m.language(r)] // the call speaks the page's language
 	}
@@ -169,6 +179,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		return
 	}
 	now := m.cfg.now()
+	fs.clearPending()
 	fs.PendingID, fs.Phone, fs.Channel, fs.Purpose = v.ID, info.e164, string(ch), purpose
 	fs.SentAt, fs.ExpiresAt = now.Unix(), clampExpiry(v.ExpiresAt, now).Unix()
 	if s := m.subject(r); s != fs.Subject {

@@ -26,6 +26,9 @@ type flowState struct {
 	Method        string // how it was verified: a Method
 	VerifiedPhone string // E.164 number the verification proved, if any
 	Purpose       string // what the pending code is for: "" (sign in, step up), purposeEnrol, purposeChange
+	Spent         bool   // the pending code can't be used any more (too many tries, used)
+	LastWrong     string // wrongMark of the last wrong code, so a reload costs no try
+	Left          int64  // tries left after that wrong code
 	Grant         string // server-side grant id of the verified state
 	Return        string // local path to go back to after verification
 }
@@ -44,6 +47,9 @@ const (
 	kMethod   = "m"
 	kVPhone   = "vn"
 	kPurpose  = "o"
+	kSpent    = "x"
+	kWrong    = "w"
+	kLeft     = "l"
 	kReturn   = "r"
 )
 
@@ -63,6 +69,9 @@ func readFlow(values map[any]any) flowState {
 		Method:        str(kMethod),
 		VerifiedPhone: str(kVPhone),
 		Purpose:       str(kPurpose),
+		Spent:         num(kSpent) == 1,
+		LastWrong:     str(kWrong),
+		Left:          num(kLeft),
 		Return:        str(kReturn),
 	}
 }
@@ -91,6 +100,11 @@ func (f flowState) write(values map[any]any) {
 	set(kMethod, f.Method)
 	set(kVPhone, f.VerifiedPhone)
 	set(kPurpose, f.Purpose)
+	if f.Spent {
+		num(kSpent, 1)
+	}
+	set(kWrong, f.LastWrong)
+	num(kLeft, f.Left)
 	set(kReturn, f.Return)
 }
 
@@ -103,6 +117,7 @@ const (
 // clearPending forgets the code on its way, keeping the number for a resend.
 func (f *flowState) clearPending() {
 	f.PendingID, f.SentAt, f.ExpiresAt = "", 0, 0
+	f.Spent, f.LastWrong, f.Left = false, "", 0
 }
 
 // unverify forgets the verified state.

@@ -26,6 +26,8 @@ type State interface {
 	// Touch reports whether key exists and, if it does, sets its time to live
 	// to ttl from now.
 	Touch(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	// Exists reports whether key exists, changing nothing.
+	Exists(ctx context.Context, key string) (bool, error)
 	// Delete removes key, whether it holds a counter or a map. Removing a
 	// missing key is not an error.
 	Delete(ctx context.Context, key string) error
@@ -136,6 +138,14 @@ func (s *MemoryState) Touch(_ context.Context, key string, ttl time.Duration) (b
 	it.expires = now.Add(ttl)
 	s.items[key] = it
 	return true, nil
+}
+
+// Exists implements State.
+func (s *MemoryState) Exists(_ context.Context, key string) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.get(key, s.now())
+	return ok, nil
 }
 
 // Delete implements State.

@@ -60,6 +60,11 @@ type Request struct {
 	// Providers that bind a code to a transaction (Twilio) pass them on.
 	Amount string
 	Payee  string
+	// Origin, when set, is the host of the site the code is for, such as
+	// "bank.example". Providers that take the message text end it with the
+	// origin-bound line "@bank.example #123456", so that Safari and Chrome
+	// on Android offer the code on that site only.
+	Origin string
 }
 
 // CodePlaceholder marks where the code goes in Request.Message.

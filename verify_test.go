@@ -3,8 +3,11 @@ package twofactor_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,10 +23,16 @@ func newTestMock() (*twofactor.Mock, *testkit.Codes, *testkit.Clock) {
 	return &twofactor.Mock{OnCode: rec.Record, Now: clock.Now}, rec, clock
 }
 
-// wrongCode returns a code of the same length that differs from code.
+// wrongCode returns a code of the same length that differs from code, and
+// from the last 98 codes it returned for it: the flow does not count a
+// wrong code typed twice in a row (a reload), so guesses must differ.
 func wrongCode(code string) string {
-	return string('0'+(code[0]-'0'+1)%10) + code[1:]
+	n := int(wrongSeq.Add(1)%99) + 1 // 1 to 99: never the code itself
+	last, _ := strconv.Atoi(code[len(code)-2:])
+	return code[:len(code)-2] + fmt.Sprintf("%02d", (last+n)%100)
 }
+
+var wrongSeq atomic.Int64
 
 func isDigits(s string) bool {
 	return s != "" && strings.Trim(s, "0123456789") == ""

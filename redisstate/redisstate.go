@@ -185,6 +185,20 @@ func (s *State) Touch(ctx context.Context, key string, ttl time.Duration) (bool,
 	return ok, nil
 }
 
+// Exists implements twofactor.State with EXISTS.
+func (s *State) Exists(ctx context.Context, key string) (bool, error) {
+	var n int64
+	err := s.do(ctx, func(ctx context.Context) error {
+		var err error
+		n, err = s.client.Exists(ctx, s.key(key)).Result()
+		return err
+	})
+	if err != nil {
+		return false, fail("exists", err)
+	}
+	return n > 0, nil
+}
+
 // Delete implements twofactor.State with DEL.
 func (s *State) Delete(ctx context.Context, key string) error {
 	err := s.do(ctx, func(ctx context.Context) error {

@@ -223,6 +223,7 @@ func call(ctx context.Context, s twofactor.State) map[string]error {
 	_, _, errs["Incr"] = s.Incr(ctx, "k", 1, time.Minute)
 	_, errs["SetNX"] = s.SetNX(ctx, "m", time.Minute)
 	_, errs["Touch"] = s.Touch(ctx, "m", time.Minute)
+	_, errs["Exists"] = s.Exists(ctx, "m")
 	errs["Delete"] = s.Delete(ctx, "k")
 	errs["SetField"] = s.SetField(ctx, "h", "f", "v", time.Minute)
 	_, errs["Fields"] = s.Fields(ctx, "h")
@@ -234,7 +235,7 @@ func call(ctx context.Context, s twofactor.State) map[string]error {
 // ErrStoreUnavailable within limit.
 func wantUnavailable(t *testing.T, s twofactor.State, limit time.Duration) {
 	t.Helper()
-	for _, op := range []string{"Incr", "SetNX", "Touch", "Delete", "SetField", "Fields", "DeleteField"} {
+	for _, op := range []string{"Incr", "SetNX", "Touch", "Exists", "Delete", "SetField", "Fields", "DeleteField"} {
 		start := time.Now()
 		var err error
 		switch op {
@@ -246,6 +247,8 @@ func wantUnavailable(t *testing.T, s twofactor.State, limit time.Duration) {
 			_, err = s.Touch(t.Context(), "m", time.Minute)
 		case "Delete":
 			err = s.Delete(t.Context(), "k")
+		case "Exists":
+			_, err = s.Exists(t.Context(), "m")
 		case "SetField":
 			err = s.SetField(t.Context(), "h", "f", "v", time.Minute)
 		case "Fields":

@@ -59,6 +59,7 @@ func Run(t *testing.T, newState Factory) {
 		{"KeysIndependent", testKeysIndependent},
 		{"ConcurrentIncr", testConcurrentIncr},
 		{"ConcurrentSetNX", testConcurrentSetNX},
+		{"Exists", testExists},
 		{"FieldsMissing", testFieldsMissing},
 		{"SetFieldAndFields", testSetFieldAndFields},
 		{"DeleteField", testDeleteField},
@@ -504,4 +505,34 @@ func testConcurrentSetField(t *testing.T, c *checker) {
 	if got := len(c.fields("m")); got != n {
 		t.Fatalf("%d fields after %d parallel SetField, want %d", got, n, n)
 	}
+}
+
+func (c *checker) wantExists(key string, want bool) {
+	c.t.Helper()
+	got, err := c.s.Exists(c.ctx, key)
+	if err != nil {
+		c.t.Fatalf("Exists(%q): %v", key, err)
+	}
+	if got != want {
+		c.t.Fatalf("Exists(%q) = %v, want %v", key, got, want)
+	}
+}
+
+func testExists(t *testing.T, c *checker) {
+	c.wantExists("k", false)
+	c.wantSetNX("k", Short, true)
+	c.wantExists("k", true)
+	c.wantIncr("n", 1, Long, 1)
+	c.wantExists("n", true)
+	c.setField("m", "f", "v", Long)
+	c.wantExists("m", true)
+	// Exists changes nothing: the key still expires on time, and a
+	// missing key is not created.
+	c.afterExpiry(Short, "key k after Exists", func() bool {
+		ok, err := c.s.Exists(c.ctx, "k")
+		return err == nil && !ok
+	})
+	c.wantSetNX("k", Long, true)
+	c.del("k")
+	c.wantExists("k", false)
 }

@@ -1,0 +1,76 @@
+package twofactor
+
+import (
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/nyaruka/phonenumbers"
+	"golang.org/x/text/collate"
+	"golang.org/x/text/language"
+	"golang.org/x/text/language/display"
+)
+
+// country is one choice of the phone page's country list.
+type country struct {
+	Region string // two letters, such as "NL"; "" for "none: type the + and code"
+	Code   int    // calling code, such as 31
+	Name   string // in the page's language
+}
+
+var (
+	countriesOnce sync.Once
+	countryLists  map[string][]country // page language → sorted list
+)
+
+// countries returns the country choices in the page language lang, sorted
+// by name: every region the phone number library knows.
+func countries(lang string) []country {
+	countriesOnce.Do(func() {
+		countryLists = make(map[string][]country)
+		for _, l := range []string{"en", "nl"} {
+			tag := language.Make(l)
+			namer := display.Regions(tag)
+			var list []country
+			for region := range phonenumbers.GetSupportedRegions() {
+				r, err := language.ParseRegion(region)
+				name := ""
+				if err == nil {
+					name = namer.Name(r)
+				}
+				if name == "" {
+					name = region
+				}
+				list = append(list, country{Region: region, Code: phonenumbers.GetCountryCodeForRegion(region), Name: name})
+			}
+			c := collate.New(tag)
+			slices.SortFunc(list, func(a, b country) int { return c.CompareString(a.Name, b.Name) })
+			countryLists[l] = list
+		}
+	})
+	return countryLists[lang]
+}
+
+// supportedRegion reports whether region is a two-letter region the phone
+// number library knows.
+func supportedRegion(region string) bool {
+	return len(region) == 2 && phonenumbers.GetSupportedRegions()[strings.ToUpper(region)]
+}
+
+// guessRegion picks the country the phone page preselects: the app's
+// default region, else the region of the visitor's Accept-Language ("nl-NL",
+// or "nl" read as the Netherlands), else none.
+func guessRegion(defaultRegion, acceptLanguage string) string {
+	if defaultRegion != "" {
+		return defaultRegion
+	}
+	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
+	if err != nil || len(tags) == 0 {
+		return ""
+	}
+	r, conf := tags[0].Region()
+	if conf == language.No || !supportedRegion(r.String()) {
+		return ""
+	}
+	return r.String()
+}
