@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"html"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -61,7 +62,7 @@ func (a *app) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		// One answer for a wrong password and an unknown name, and no SMS.
 		a.render(w, r, http.StatusUnauthorized, "login", pageData{
-			Error: "That username and password don't match an account.", Username: r.PostForm.Get("username"), Next: next,
+			Error: "That username and password don't match an account.", Next: next,
 		})
 		return
 	}
@@ -106,7 +107,9 @@ func (a *app) settingsPage(w http.ResponseWriter, r *http.Request, notice string
 	}
 	d := pageData{Devices: devices, Notice: notice}
 	if p := a.users.phone(user); p != "" {
-		d.Phone = twofactor.MaskPhone(p)
+		// Escaped here rather than by the template, which would write the
+		// + as &#43;: the same text to a browser, but not to a grep.
+		d.Phone = template.HTML(html.EscapeString(twofactor.MaskPhone(p)))
 	}
 	a.render(w, r, http.StatusOK, "settings", d)
 }
@@ -191,7 +194,7 @@ type pageData struct {
 	User     string // the signed-in user, "" for none
 	Balance  string
 	Method   string
-	Phone    string // masked
+	Phone    template.HTML // masked, escaped
 	Devices  []twofactor.Device
 	Codes    []string
 	Username string // the name typed, to show it again
