@@ -406,8 +406,8 @@ func TestRecoveryCodes(t *testing.T) {
 	w := ta.visitor()
 	w.login("alice", "alice-password")
 	resp, body = w.post("/2fa/recover", "recovery_code", old[0])
-	if resp.StatusCode < 400 || resp.StatusCode > 499 || resp.Request.URL.Path != "/2fa/recover" {
-		t.Fatalf("an old recovery code: %d at %s, want a 4xx page", resp.StatusCode, resp.Request.URL)
+	if resp.StatusCode < 400 || resp.StatusCode > 499 || resp.Request.URL.Path != "/2fa/recover" || !strings.Contains(body, `role="alert"`) {
+		t.Fatalf("an old recovery code: %d at %s, want a 4xx page with an error", resp.StatusCode, resp.Request.URL)
 	}
 	resp, body = w.post("/2fa/recover", "recovery_code", strings.ToUpper(fresh[3]))
 	expect(t, resp, body, http.StatusOK, "/account", "Signed in as alice")
@@ -468,7 +468,7 @@ func TestSignOutEverywhere(t *testing.T) {
 	for name, v := range map[string]*visitor{"first": first, "second": second} {
 		resp, body = v.get("/account")
 		expect(t, resp, body, http.StatusOK, "/login")
-		resp, body = v.post("/settings/recovery-codes")
+		resp, _ = v.post("/settings/recovery-codes")
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s browser: a settings action after signing out everywhere: %d", name, resp.StatusCode)
 		}

@@ -39,13 +39,13 @@ const (
 
 // Selectors of the flow's controls, by what they do.
 const (
-	phoneInput     = `input[name="phone"]`
-	codeInput      = `input[name="code"]`
-	sendButton     = `form[action$="/send"] button[type="submit"]:not([name])`
-	checkButton    = `form[action$="/check"] button[type="submit"]`
-	recoveryInput  = `form[action$="/recover"] input[name="recovery_code"]`
+	phoneInput       = `input[name="phone"]`
+	codeInput        = `input[name="code"]`
+	sendButton       = `form[action$="/send"] button[type="submit"]:not([name])`
+	checkButton      = `form[action$="/check"] button[type="submit"]`
+	recoveryInput    = `form[action$="/recover"] input[name="recovery_code"]`
 	recoveryRemember = `form[action$="/recover"] input[name="remember"]`
-	recoveryButton = `form[action$="/recover"] button[type="submit"]`
+	recoveryButton   = `form[action$="/recover"] button[type="submit"]`
 )
 
 // chromiumPath finds Debian's Chromium. A missing browser skips the test,
