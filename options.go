@@ -74,6 +74,7 @@ type config struct {
 	enrol           func(*http.Request, string) error
 	recovery        RecoveryStore
 	rememberFor     time.Duration
+	appName         string // names the app in confirmation SMS (WithAppName)
 }
 
 func defaultConfig() config {
