@@ -350,7 +350,7 @@ var transferPages = template.Must(template.Must(pages.Clone()).Parse(`
 {{define "transfer-style"}}<style>label{display:block;margin-top:1rem;font-weight:600}
 input{display:block;width:100%;box-sizing:border-box;padding:.5rem;font-size:1.1rem;margin:.25rem 0}
 form button{margin-top:1rem}.error,[role=alert]{color:#b3261e;font-weight:600}
-dl.transfer{display:grid;grid-template-columns:auto 1fr;gap:.25rem 1rem}dt{color:#5f5f5f}dd{margin:0;font-weight:600;overflow-wrap:anywhere}</style>{{end}}
+dl.transfer{display:grid;grid-template-columns:auto 1fr;gap:.25rem 1rem}dt{color:#5f5f5f}dd{margin:0;font-weight:600;overflow-wrap:anywhere}dd small{font-weight:400;color:#5f5f5f}#intro strong{white-space:nowrap}</style>{{end}}
 {{define "alert"}}{{if .Error}}<p role="alert" id="error" class="error">{{.Error}}</p>{{end}}{{end}}
 {{define "transfer"}}{{template "top" .}}{{template "transfer-style"}}
 <h2>New transfer</h2>
