@@ -426,15 +426,15 @@ func (m *Manager) confirmSendLimits(ctx context.Context, r *http.Request, info p
 		{phoneSendsKey(info.e164), m.cfg.phoneSends},
 		{ipSendsKey(ipBucket(ip)), m.cfg.ipSends},
 	}
-	var counted []string
+	var counted []int // indexes into windows
 	giveBack := func() {
-		for _, k := range counted {
-			if _, _, err := m.cfg.state.Incr(ctx, k, -1, time.Minute); err != nil {
+		for _, i := range counted {
+			if _, _, err := m.cfg.state.Incr(ctx, windows[i].key, -1, windows[i].l.Per); err != nil {
 				m.log.Error("twofactor: state backend failed", "err", err)
 			}
 		}
 	}
-	for _, w := range windows {
+	for i, w := range windows {
 		if !w.l.enabled() {
 			continue
 		}
@@ -443,7 +443,7 @@ func (m *Manager) confirmSendLimits(ctx context.Context, r *http.Request, info p
 			giveBack()
 			return confirmStoreErr(err)
 		}
-		counted = append(counted, w.key)
+		counted = append(counted, i)
 		if n > int64(w.l.N) {
 			giveBack()
 			m.log.Warn("twofactor: send rate-limited", "phone", info.masked, "ip", ip, "limit", w.key[:strings.IndexByte(w.key, ':')])

@@ -577,3 +577,24 @@ func TestConfirmError(t *testing.T) {
 		t.Error("WithAppName took an empty name")
 	}
 }
+
+// A State backend that is down confirms nothing and sends nothing: 503.
+func TestConfirm_StateDown(t *testing.T) {
+	var fs *secFlakyState
+	e := newConfirmEnv(t, secSetup{state: func(m *twofactor.MemoryState) twofactor.State { fs = &secFlakyState{State: m}; return fs }})
+	c := e.client()
+	c.mustVerify(secPhone)
+	conf, code := c.mustStart("1", "NL91ABNA0417164300")
+	fs.down.Store(true)
+	sends := e.mock.Sends()
+	_, r := c.start("1", "NL91ABNA0417164300")
+	secWant(t, "start while the state is down", r, http.StatusServiceUnavailable, "store_unavailable")
+	secWant(t, "confirm while the state is down", c.confirm(conf.ID, code), http.StatusServiceUnavailable, "store_unavailable")
+	if e.mock.Sends() != sends || countEvents(e.secEnv, twofactor.EventConfirmed) != 0 {
+		t.Error("sent or confirmed while the state was down")
+	}
+	fs.down.Store(false)
+	if _, ok := confirmed(t, c.confirm(conf.ID, code)); !ok {
+		t.Error("after the outage the code did not confirm")
+	}
+}
