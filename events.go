@@ -15,7 +15,7 @@ type Event struct {
 	IP      string // client IP as found by the trusted-proxy rules; "" for calls without a request
 	Method  Method // for EventVerified: how
 	Device  string // for EventDeviceRemembered and EventDeviceRevoked: the device's ID
-	Err     error  // for EventCheckFailed: the reason, matching a sentinel error
+	Err     error  // for EventCheckFailed and EventConfirmationFailed: the reason, matching a sentinel error
 }
 
 // EventType says what happened.
@@ -37,6 +37,10 @@ const (
 	EventDeviceRevoked       EventType = "device_revoked"        // one remembered device forgotten
 	EventSignedOutEverywhere EventType = "signed_out_everywhere" // every session and device of a subject revoked
 	EventUnlocked            EventType = "unlocked"              // lockout and send windows cleared
+	EventConfirmationSent    EventType = "confirmation_sent"     // a code for one action went out (StartConfirmation)
+	EventConfirmed           EventType = "confirmed"             // an action's code was right: the action is confirmed, once
+	EventConfirmationFailed  EventType = "confirmation_failed"   // a wrong, used-up or replayed confirmation code; see Event.Err
+	EventConfirmationExpired EventType = "confirmation_expired"  // a confirmation code came back too late
 )
 
 // emit passes e, stamped with the time and r's client IP, to the app.

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Option configures a Manager. Options are applied by New after the safe
@@ -465,7 +466,7 @@ func WithRememberDevice(d time.Duration) Option {
 // Branding is what the flow's pages show of the app: its name and logo
 // above every page, and a link back to the app below it.
 type Branding struct {
-	Name    string // such as "BirdBank"; also ends each page's title
+	Name    string // such as "BirdBank", up to 16 characters: ends each page's title and starts confirmation SMS
 	LogoURL string // a local path ("/logo.svg") or an https:// URL; shown beside the name
 	HomeURL string // where "Back to Name" goes: a local path or an https:// URL; "" for no link
 }
@@ -474,8 +475,8 @@ type Branding struct {
 // every page of the flow. Default none: the pages name no app.
 func WithBranding(b Branding) Option {
 	return func(c *config) error {
-		if len(b.Name) > 60 {
-			return errors.New("twofactor: Branding.Name is longer than 60 bytes")
+		if utf8.RuneCountInString(b.Name) > maxAppName || !oneLine(b.Name) {
+			return fmt.Errorf("twofactor: Branding.Name %q must be one line of at most %d characters (it starts confirmation SMS)", b.Name, maxAppName)
 		}
 		for _, u := range []string{b.LogoURL, b.HomeURL} {
 			if u == "" {

@@ -223,7 +223,7 @@ func TestPageBranding(t *testing.T) {
 			t.Errorf("page lacks %s", want)
 		}
 	}
-	for _, b := range []twofactor.Branding{{LogoURL: "javascript:alert(1)"}, {HomeURL: "//evil.example"}, {HomeURL: "http://plain.example"}, {Name: strings.Repeat("x", 61)}} {
+	for _, b := range []twofactor.Branding{{LogoURL: "javascript:alert(1)"}, {HomeURL: "//evil.example"}, {HomeURL: "http://plain.example"}, {Name: strings.Repeat("x", 17)}} {
 		if _, err := twofactor.New(&twofactor.Mock{}, nil, twofactor.WithBranding(b)); err == nil {
 			t.Errorf("WithBranding(%+v): no error", b)
 		}

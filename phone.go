@@ -49,6 +49,14 @@ func parsePhone(input, defaultRegion string) (*phonenumbers.PhoneNumber, error) 
 		}
 	}
 	n, err := phonenumbers.Parse(input, region)
+	if (err != nil || !phonenumbers.IsValidNumber(n)) && region != "ZZ" {
+		if c := input[0]; c >= '1' && c <= '9' {
+			// Not a national number of region: it may be an international
+			// one whose "+" was lost ("31 6 12345678", or a "+" that form
+			// encoding turned into a space).
+			n, err = phonenumbers.Parse("+"+input, "ZZ")
+		}
+	}
 	if err != nil || !phonenumbers.IsValidNumber(n) {
 		return nil, fmt.Errorf("%w: not a valid number", ErrInvalidPhone)
 	}

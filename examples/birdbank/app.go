@@ -92,6 +92,12 @@ func newApp(cfg config) (*app, error) {
 		twofactor.WithInsecureCookie(),
 		// Offer "call me instead": the code read out in a phone call.
 		twofactor.WithVoice(),
+		// The app's name on the flow's pages and in transfer SMS: "BirdBank:
+		// confirm EUR 500.00 to NL91…4300. Code: …", and a way back.
+		twofactor.WithBranding(twofactor.Branding{Name: "BirdBank", HomeURL: "/"}),
+		// Most BirdBank customers are Dutch: "06 12345678" works as typed,
+		// and the country list starts at the Netherlands.
+		twofactor.WithDefaultRegion("NL"),
 	}
 	var store sessions.Store
 	if cfg.RedisURL != "" {
@@ -148,6 +154,7 @@ func newApp(cfg config) (*app, error) {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	})))
 	mux.Handle("/2fa/", tf.Handler())
+	registerTransfer(mux, tf, csrf, log) // GET/POST /transfer, /transfer/confirm: transfer.go
 	// Known paths, wrong method: say so rather than "not found".
 	mux.HandleFunc("/account", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("/logout", methodNotAllowed("POST"))
@@ -209,6 +216,7 @@ header{display:flex;justify-content:space-between;align-items:center}a{color:#0b
 <h2>Your account</h2>
 <p>Current balance</p>
 <p class="balance">{{.Balance}} EUR</p>
+<p><a href="/transfer">Make a transfer</a></p>
 {{template "bottom" .}}{{end}}
 {{define "error"}}{{template "top" .}}
 <p role="alert">{{.Message}}</p>
