@@ -42,25 +42,31 @@ func (f *mockFake) SetDown(down bool) {
 
 func (f *mockFake) Calls() int { return f.m.Sends() + f.m.Checks() }
 
+// newMockFake returns a Mock on clock and its hooks.
+func newMockFake(clock *testkit.Clock) *mockFake {
+	f := &mockFake{clock: clock}
+	f.m = &twofactor.Mock{
+		Now: clock.Now,
+		OnCode: func(_ twofactor.Verification, code string) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.code = code
+		},
+		Fail: func(string) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.down {
+				return twofactor.ErrUnavailable
+			}
+			return nil
+		},
+	}
+	return f
+}
+
 func TestMockConformance(t *testing.T) {
 	providertest.Run(t, providertest.Harness{New: func(t *testing.T) (twofactor.Provider, providertest.Fake) {
-		f := &mockFake{clock: testkit.NewClock(time.Date(2026, 5, 3, 14, 0, 0, 0, time.UTC))}
-		f.m = &twofactor.Mock{
-			Now: f.clock.Now,
-			OnCode: func(_ twofactor.Verification, code string) {
-				f.mu.Lock()
-				defer f.mu.Unlock()
-				f.code = code
-			},
-			Fail: func(string) error {
-				f.mu.Lock()
-				defer f.mu.Unlock()
-				if f.down {
-					return twofactor.ErrUnavailable
-				}
-				return nil
-			},
-		}
+		f := newMockFake(testkit.NewClock(time.Date(2026, 5, 3, 14, 0, 0, 0, time.UTC)))
 		return f.m, f
 	}})
 }
