@@ -57,11 +57,11 @@ const (
 // provider's circuit. Providers are named by their index in the slice given
 // to NewFailover.
 type FailoverEvent struct {
-	Kind     FailoverEventKind
-	Provider int       // the provider that failed, or whose circuit changed
-	Next     int       // FailoverSwitched only: the provider tried next; else -1
-	Err      error     // FailoverSwitched and FailoverCircuitOpened: the failure
-	At       time.Time // when it happened, by FailoverConfig.Now
+	Kind     FailoverEventKind // what happened
+	Provider int               // the provider that failed, or whose circuit changed
+	Next     int               // FailoverSwitched only: the provider tried next; else -1
+	Err      error             // FailoverSwitched and FailoverCircuitOpened: the failure
+	At       time.Time         // when it happened, by FailoverConfig.Now
 }
 
 // Failover is a Provider made of several. A send goes to the first provider

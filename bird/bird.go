@@ -83,10 +83,11 @@ var ErrWrongRegion = errors.New("bird: wrong region for this key (HTTP 421): use
 // twofactor.ErrRateLimited with errors.Is; RetryAfter is how long Bird asks
 // to wait (zero when it did not say).
 type RateLimitError struct {
-	RetryAfter time.Duration
-	Code       string // Bird's error code, such as "E01003"; may be empty
+	RetryAfter time.Duration // from Retry-After, at most 24 hours; zero if absent
+	Code       string        // Bird's error code, such as "E01003"; may be empty
 }
 
+// Error names the limit, Bird's code and the wait, never Bird's message.
 func (e *RateLimitError) Error() string {
 	s := twofactor.ErrRateLimited.Error() + " (Bird HTTP 429"
 	if e.Code != "" {
@@ -362,6 +363,9 @@ func (p *Provider) do(ctx context.Context, path, idemKey string, in, out any, se
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if err := json.Unmarshal(data, out); err != nil {
+			if ctx.Err() != nil {
+				return unavailable(ctx.Err())
+			}
 			return fmt.Errorf("%w: Bird's answer (HTTP %d) is not the expected JSON", twofactor.ErrUnavailable, resp.StatusCode)
 		}
 		return nil

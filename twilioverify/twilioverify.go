@@ -41,8 +41,9 @@ type Config struct {
 	// AuthToken is the account's auth token.
 	AuthToken string
 	// APIKey is an API key's SID, "SK" and 32 hex digits, used with
-	// APISecret instead of AccountSID and AuthToken.
-	APIKey    string
+	// APISecret instead of AuthToken.
+	APIKey string
+	// APISecret is the API key's secret.
 	APISecret string
 	// ServiceSID is the Verify service's SID, "VA" and 32 hex digits.
 	ServiceSID string

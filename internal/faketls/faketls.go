@@ -78,6 +78,7 @@ func NewServer(t testing.TB, h http.Handler, hosts ...string) *Server {
 			case <-r.Context().Done():
 			case <-s.release:
 			}
+			panic(http.ErrAbortHandler) // no answer at all, not an empty 200
 		case down:
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(http.StatusServiceUnavailable)
