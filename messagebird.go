@@ -206,7 +206,9 @@ func (m *MessageBird) Send(ctx context.Context, req Request) (Verification, erro
 
 // Check asks MessageBird whether code is the code of verification id. A
 // malformed id gives ErrNotFound and a malformed code ErrMalformedCode, both
-// without a call. Only MessageBird's status "verified" counts as success.
+// without a call. Only MessageBird's status "verified" for the id asked
+// counts as success; a "verified" answer that names another (or no) id gives
+// ErrNotFound.
 func (m *MessageBird) Check(ctx context.Context, id, code string) error {
 	if !validID(id) {
 		return ErrNotFound
@@ -220,6 +222,9 @@ func (m *MessageBird) Check(ctx context.Context, id, code string) error {
 	}
 	switch v.Status {
 	case "verified":
+		if v.ID != id {
+			return fmt.Errorf("%w: MessageBird's answer was not for the verification asked", ErrNotFound)
+		}
 		return nil
 	case "expired":
 		return ErrExpired

@@ -740,3 +740,40 @@ func mbConnectProxy(t *testing.T, target string, connects chan<- string) string 
 	})
 	return ln.Addr().String()
 }
+
+// A "verified" answer counts only when it is for the verification asked: an
+// answer naming another id, or none, is not a success.
+func TestMessageBirdCheckVerifiedForAnotherID(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want error // nil means success
+	}{
+		{"same id", mbStatus("verified"), nil},
+		{"other id", `{"id":"0000000000000000000000000000000a","recipient":31612345678,"status":"verified"}`, ErrNotFound},
+		{"id differs in case", `{"id":"` + strings.ToUpper(mbID) + `","status":"verified"}`, ErrNotFound},
+		{"no id", `{"recipient":31612345678,"status":"verified"}`, ErrNotFound},
+		{"empty id", `{"id":"","status":"verified"}`, ErrNotFound},
+		{"null id", `{"id":null,"status":"verified"}`, ErrNotFound},
+		{"other id, not verified", `{"id":"0000000000000000000000000000000a","status":"sent"}`, ErrInvalidCode},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeMB(t, mbReply(http.StatusOK, tt.body))
+			m := f.provider(t, MessageBirdConfig{})
+			err := m.Check(context.Background(), mbID, "123456")
+			if n := len(f.requests()); n != 1 || f.requests()[0].Path != "/verify/"+mbID {
+				t.Fatalf("server saw %+v, want one check of %s", f.requests(), mbID)
+			}
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("Check = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) || errors.Is(err, ErrUnavailable) {
+				t.Fatalf("Check = %v, want only %v", err, tt.want)
+			}
+		})
+	}
+}

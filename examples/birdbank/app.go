@@ -27,7 +27,7 @@ type config struct {
 	RedisURL   string             // REDIS_URL; empty: cookie sessions, in-memory limits
 	CodeOut    io.Writer          // where the mock provider prints codes
 	Log        *slog.Logger       // where the app and the library log
-	Provider   twofactor.Provider // overrides the provider chosen from APIKey (tests)
+	Provider   twofactor.Provider // overrides the provider chosen from APIKey (main: chooseProvider; tests)
 }
 
 // app is BirdBank's HTTP handler.
@@ -56,10 +56,7 @@ func newApp(cfg config) (*app, error) {
 	switch {
 	case provider != nil:
 	case cfg.APIKey != "":
-		mb, err := twofactor.NewMessageBird(cfg.APIKey, twofactor.MessageBirdConfig{
-			Originator: "BirdBank",
-			Template:   "Your BirdBank verification code is %token.",
-		})
+		mb, err := newMessageBird(cfg.APIKey)
 		if err != nil {
 			return nil, err
 		}

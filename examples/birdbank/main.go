@@ -3,12 +3,18 @@
 //
 //	go run ./examples/birdbank
 //
-// then open http://localhost:8080/account. Without MESSAGEBIRD_API_KEY the
-// codes are not sent but printed to this terminal, so the whole flow works
-// with no account. Settings come from the environment or a .env file:
+// then open http://localhost:8080/account. Without MESSAGEBIRD_API_KEY (or
+// another provider's settings, below) the codes are not sent but printed to
+// this terminal, so the whole flow works with no account. Settings come from
+// the environment or a .env file:
 //
 //	PORT                 port to listen on (default 8080)
 //	MESSAGEBIRD_API_KEY  live MessageBird key: send real SMS
+//	BIRD_API_KEY         key of Bird's platform (bk_{region}_…): send through Bird
+//	TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN (or TWILIO_API_KEY, TWILIO_API_SECRET),
+//	TWILIO_VERIFY_SERVICE_SID
+//	                     send through Twilio Verify
+//	                     (several providers set: failover, in the order above)
 //	SESSION_KEY          secret for the session cookies (at least 32 characters);
 //	                     without it a random key is made, and sessions end at restart
 //	REDIS_URL            redis://host:port/db: keep sessions and limits in Redis,
@@ -48,7 +54,12 @@ func run(log *slog.Logger) error {
 	if port == "" {
 		port = "8080"
 	}
+	provider, err := chooseProvider(providerSettingsFrom(os.Getenv), log)
+	if err != nil {
+		return err
+	}
 	app, err := newApp(config{
+		Provider:   provider, // nil without provider settings: the mock
 		APIKey:     os.Getenv("MESSAGEBIRD_API_KEY"),
 		SessionKey: os.Getenv("SESSION_KEY"),
 		RedisURL:   os.Getenv("REDIS_URL"),

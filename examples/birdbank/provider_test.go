@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/go-twofactor/twofactor"
+)
+
+const (
+	envMB       = "live_mbkeys3kr1t1"
+	envBird     = "bk_eu1_birds3kr1t2"
+	envSID      = "AC0123456789abcdef0123456789abcdef"
+	envToken    = "tokens3kr1t3"
+	envKey      = "SKfedcba9876543210fedcba9876543210"
+	envSecret   = "apis3kr1t4"
+	envService  = "VA00112233445566778899aabbccddeeff"
+	mbName      = "MessageBird"
+	birdName    = "Bird (eu1)"
+	twilioName  = "Twilio Verify"
+	secretsHint = "s3kr1t"
+)
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+var (
+	twilioToken = []string{"TWILIO_ACCOUNT_SID", envSID, "TWILIO_AUTH_TOKEN", envToken, "TWILIO_VERIFY_SERVICE_SID", envService}
+	twilioKey   = []string{"TWILIO_API_KEY", envKey, "TWILIO_API_SECRET", envSecret, "TWILIO_VERIFY_SERVICE_SID", envService}
+	mbEnv       = []string{"MESSAGEBIRD_API_KEY", envMB}
+	birdEnv     = []string{"BIRD_API_KEY", envBird}
+)
+
+func join(parts ...[]string) []string {
+	var all []string
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	return all
+}
+
+// Each combination of settings picks its providers, in failover order,
+// without a call to any of them.
+func TestProviderSelection(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   []string
+		names []string
+		types []string
+	}{
+		{"none", nil, nil, nil},
+		{"MessageBird", mbEnv, []string{mbName}, []string{"*twofactor.MessageBird"}},
+		{"Bird", birdEnv, []string{birdName}, []string{"*bird.Provider"}},
+		{"Twilio auth token", twilioToken, []string{twilioName}, []string{"*twilioverify.Provider"}},
+		{"Twilio API key", twilioKey, []string{twilioName}, []string{"*twilioverify.Provider"}},
+		{"Twilio API key and account", join(twilioKey, []string{"TWILIO_ACCOUNT_SID", envSID}), []string{twilioName}, []string{"*twilioverify.Provider"}},
+		{"MessageBird and Bird", join(birdEnv, mbEnv), []string{mbName, birdName}, []string{"*twofactor.MessageBird", "*bird.Provider"}},
+		{"Bird and Twilio", join(twilioToken, birdEnv), []string{birdName, twilioName}, []string{"*bird.Provider", "*twilioverify.Provider"}},
+		{"MessageBird and Twilio", join(twilioKey, mbEnv), []string{mbName, twilioName}, []string{"*twofactor.MessageBird", "*twilioverify.Provider"}},
+		{"all three", join(twilioToken, birdEnv, mbEnv), []string{mbName, birdName, twilioName},
+			[]string{"*twofactor.MessageBird", "*bird.Provider", "*twilioverify.Provider"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := providerSettingsFrom(env(tt.env...))
+			ps, err := s.providers()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names, types []string
+			for _, p := range ps {
+				names = append(names, p.name)
+				types = append(types, reflect.TypeOf(p.Provider).String())
+			}
+			if !reflect.DeepEqual(names, tt.names) || !reflect.DeepEqual(types, tt.types) {
+				t.Errorf("providers = %v %v, want %v %v", names, types, tt.names, tt.types)
+			}
+
+			var logs bytes.Buffer
+			p, err := chooseProvider(s, slog.New(slog.NewTextHandler(&logs, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch len(tt.names) {
+			case 0:
+				if p != nil || logs.Len() != 0 {
+					t.Errorf("no settings: provider %T, logs %q; want nil (the mock) and no log", p, logs.String())
+				}
+			case 1:
+				if p != ps[0].Provider && reflect.TypeOf(p) != reflect.TypeOf(ps[0].Provider) {
+					t.Errorf("provider %T, want %s", p, tt.types[0])
+				}
+				if !strings.Contains(logs.String(), "sending real codes through "+tt.names[0]) {
+					t.Errorf("logs = %q", logs.String())
+				}
+			default:
+				if _, ok := p.(*twofactor.Failover); !ok {
+					t.Errorf("provider %T, want *twofactor.Failover", p)
+				}
+				if want := "failover, in this order: " + strings.Join(tt.names, ", "); !strings.Contains(logs.String(), want) {
+					t.Errorf("logs = %q, want %q", logs.String(), want)
+				}
+			}
+			if strings.Contains(logs.String(), secretsHint) {
+				t.Errorf("logs show a secret: %q", logs.String())
+			}
+		})
+	}
+}
+
+// Incomplete or malformed settings stop BirdBank at start with a clear
+// error that names what is wrong and repeats no secret.
+func TestProviderSettingsErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"Twilio without service", []string{"TWILIO_ACCOUNT_SID", envSID, "TWILIO_AUTH_TOKEN", envToken}, "missing TWILIO_VERIFY_SERVICE_SID"},
+		{"Twilio without token", []string{"TWILIO_ACCOUNT_SID", envSID, "TWILIO_VERIFY_SERVICE_SID", envService}, "missing TWILIO_AUTH_TOKEN"},
+		{"Twilio token without account", []string{"TWILIO_AUTH_TOKEN", envToken, "TWILIO_VERIFY_SERVICE_SID", envService}, "missing TWILIO_ACCOUNT_SID"},
+		{"Twilio key without secret", []string{"TWILIO_API_KEY", envKey, "TWILIO_VERIFY_SERVICE_SID", envService}, "missing TWILIO_API_SECRET"},
+		{"Twilio secret without key", []string{"TWILIO_API_SECRET", envSecret, "TWILIO_VERIFY_SERVICE_SID", envService}, "missing TWILIO_API_KEY"},
+		{"Twilio service only", []string{"TWILIO_VERIFY_SERVICE_SID", envService}, "missing TWILIO_AUTH_TOKEN"},
+		{"Twilio token and key", join(twilioToken, twilioKey), "not both"},
+		{"Twilio bad service", []string{"TWILIO_ACCOUNT_SID", envSID, "TWILIO_AUTH_TOKEN", envToken, "TWILIO_VERIFY_SERVICE_SID", "VA1s3kr1t"}, "ServiceSID"},
+		{"Bird bad key", []string{"BIRD_API_KEY", "live_s3kr1t"}, "BIRD_API_KEY"},
+		{"Bird key of the wrong region form", []string{"BIRD_API_KEY", "bk_europe_s3kr1t"}, "bk_{region}_{secret}"},
+		{"MessageBird bad key", []string{"MESSAGEBIRD_API_KEY", "live s3kr1t"}, "MESSAGEBIRD_API_KEY"},
+		{"a bad one among good ones", join(mbEnv, []string{"TWILIO_API_KEY", envKey}), "incomplete Twilio settings"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			p, err := chooseProvider(providerSettingsFrom(env(tt.env...)), slog.New(slog.NewTextHandler(&logs, nil)))
+			if err == nil || p != nil {
+				t.Fatalf("chooseProvider = %v, %v; want an error", p, err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %q, want it to say %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), secretsHint) || strings.Contains(logs.String(), secretsHint) {
+				t.Errorf("a secret shows: err %q, logs %q", err, logs.String())
+			}
+		})
+	}
+}
+
+// BirdBank starts with each provider: newApp takes what chooseProvider
+// picked (no network call is made at start).
+func TestAppStartsWithEachProvider(t *testing.T) {
+	for _, e := range [][]string{mbEnv, birdEnv, twilioToken, twilioKey, join(mbEnv, birdEnv, twilioToken)} {
+		log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
+		p, err := chooseProvider(providerSettingsFrom(env(e...)), log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := newApp(config{Provider: p, Log: log})
+		if err != nil {
+			t.Fatalf("%v: newApp = %v", e[0], err)
+		}
+		a.Close()
+	}
+}

@@ -1,0 +1,314 @@
+package twofactor
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// FailoverConfig configures NewFailover. The zero value uses the defaults
+// listed with each field.
+type FailoverConfig struct {
+	// Threshold is how many consecutive sends failing with ErrUnavailable
+	// open a provider's circuit. Zero means 3.
+	Threshold int
+	// CoolOff is how long an open circuit keeps its provider out of use;
+	// then the circuit is half-open and one send tries the provider again.
+	// Zero means 30 seconds.
+	CoolOff time.Duration
+	// AttemptTimeout bounds each provider's part of a send. Zero means a
+	// fair share: when the context has a deadline, each provider gets the
+	// time left divided by the number of providers still to try, so a slow
+	// provider leaves time for the next one.
+	AttemptTimeout time.Duration
+	// OnEvent, if set, receives every FailoverEvent: each switch to the
+	// next provider and each change of a circuit. It is called
+	// synchronously, without the Failover's lock held, and must be safe for
+	// concurrent use.
+	OnEvent func(FailoverEvent)
+	// Now returns the current time. Nil means time.Now. Tests use it to
+	// pass the cool-off without sleeping.
+	Now func() time.Time
+}
+
+// FailoverEventKind says what a FailoverEvent reports.
+type FailoverEventKind string
+
+// The kinds of FailoverEvent.
+const (
+	// FailoverSwitched: a send failed at Provider with ErrUnavailable and
+	// goes on at Next.
+	FailoverSwitched FailoverEventKind = "switched"
+	// FailoverCircuitOpened: Provider failed Threshold sends in a row (or
+	// its half-open trial failed) and is out of use for CoolOff.
+	FailoverCircuitOpened FailoverEventKind = "circuit_opened"
+	// FailoverCircuitHalfOpened: CoolOff has passed; one send tries
+	// Provider again.
+	FailoverCircuitHalfOpened FailoverEventKind = "circuit_half_opened"
+	// FailoverCircuitClosed: Provider's trial send got an answer; it is in
+	// use again.
+	FailoverCircuitClosed FailoverEventKind = "circuit_closed"
+)
+
+// FailoverEvent reports a switch between providers or a change of a
+// provider's circuit. Providers are named by their index in the slice given
+// to NewFailover.
+type FailoverEvent struct {
+	Kind     FailoverEventKind // what happened
+	Provider int               // the provider that failed, or whose circuit changed
+	Next     int               // FailoverSwitched only: the provider tried next; else -1
+	Err      error             // FailoverSwitched and FailoverCircuitOpened: the failure
+	At       time.Time         // when it happened, by FailoverConfig.Now
+}
+
+// Failover is a Provider made of several. A send goes to the first provider
+// whose circuit is closed (or half-open and free for its one trial); when
+// that provider fails with ErrUnavailable (an outage, a 5xx, a timeout),
+// the same request goes on to the next one. Any other answer, such as
+// ErrInvalidPhone or ErrRateLimited, is returned as is: it is an answer,
+// not an outage. When no circuit lets a send through, Send returns
+// ErrUnavailable without a call.
+//
+// A check goes to the provider that sent the verification, whatever its
+// circuit: the verification id Failover returns is that provider's id with
+// the provider's index in front ("f1_…"); Check refuses ids it did not make
+// with ErrNotFound. The ids stay within the flow's limits (at most 128 of
+// A-Z a-z 0-9 _ -) as long as each provider's ids have at most 125
+// characters.
+//
+// Each provider has a circuit breaker: Threshold consecutive sends failing
+// with ErrUnavailable open it; after CoolOff it is half-open and one send
+// tries the provider (others skip it meanwhile); an answer closes it,
+// another ErrUnavailable opens it again. Only sends count; a send cut short
+// by the caller's own context does not. Circuits are kept in memory, per
+// process: each app server finds out about an outage by itself.
+//
+// A Failover is safe for concurrent use.
+type Failover struct {
+	providers []Provider
+	cfg       FailoverConfig
+	codeLen   int
+
+	mu       sync.Mutex
+	circuits []circuit
+}
+
+type circuitState int
+
+const (
+	circuitClosed circuitState = iota
+	circuitOpen
+	circuitHalfOpen
+)
+
+type circuit struct {
+	state    circuitState
+	failures int       // consecutive, while closed
+	openedAt time.Time // while open
+	trial    bool      // while half-open: the trial send is under way
+}
+
+var (
+	_ Provider     = (*Failover)(nil)
+	_ CodeLengther = (*Failover)(nil)
+)
+
+// maxFailoverProviders keeps the provider's index one digit in the id.
+const maxFailoverProviders = 10
+
+// NewFailover returns a Failover over providers, tried in their order. It
+// needs 1 to 10 providers, none nil, whose codes have the same length (that
+// of CodeLengther, or DefaultCodeLength), and a valid cfg.
+func NewFailover(providers []Provider, cfg FailoverConfig) (*Failover, error) {
+	if len(providers) == 0 || len(providers) > maxFailoverProviders {
+		return nil, errors.New("twofactor: NewFailover needs 1 to 10 providers")
+	}
+	codeLen := 0
+	for i, p := range providers {
+		if p == nil {
+			return nil, fmt.Errorf("twofactor: NewFailover: provider %d is nil", i)
+		}
+		n := DefaultCodeLength
+		if cl, ok := p.(CodeLengther); ok {
+			n = cl.CodeLength()
+		}
+		if i > 0 && n != codeLen {
+			return nil, fmt.Errorf("twofactor: NewFailover: provider %d sends %d-digit codes, provider 0 %d-digit ones; all must agree", i, n, codeLen)
+		}
+		codeLen = n
+	}
+	if cfg.Threshold < 0 || cfg.CoolOff < 0 || cfg.AttemptTimeout < 0 {
+		return nil, errors.New("twofactor: FailoverConfig: Threshold, CoolOff and AttemptTimeout must not be negative")
+	}
+	cfg.Threshold = cmp.Or(cfg.Threshold, 3)
+	cfg.CoolOff = cmp.Or(cfg.CoolOff, 30*time.Second)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Failover{
+		providers: append([]Provider(nil), providers...),
+		cfg:       cfg,
+		codeLen:   codeLen,
+		circuits:  make([]circuit, len(providers)),
+	}, nil
+}
+
+// CodeLength returns the length of the codes, the same for every provider.
+func (f *Failover) CodeLength() int { return f.codeLen }
+
+// Send sends with the first provider whose circuit lets it, going on to the
+// next on ErrUnavailable, as described on Failover.
+func (f *Failover) Send(ctx context.Context, req Request) (Verification, error) {
+	if err := ctx.Err(); err != nil {
+		return Verification{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	var lastErr error
+	last := -1 // the provider that failed last, for the switch event
+	for i := range f.providers {
+		ok, trial := f.acquire(i)
+		if !ok {
+			continue
+		}
+		if last >= 0 {
+			f.emit(FailoverEvent{Kind: FailoverSwitched, Provider: last, Next: i, Err: lastErr, At: f.cfg.Now()})
+		}
+		actx, cancel := f.attemptContext(ctx, i)
+		v, err := f.providers[i].Send(actx, req)
+		cancel()
+		if err == nil && (len(v.ID) > 125 || !validID(v.ID)) {
+			// The code is on its way, so no other provider may send one;
+			// but the flow could not keep this id.
+			f.release(i, trial, nil)
+			return Verification{}, fmt.Errorf("twofactor: Failover: provider %d returned an id that does not fit", i)
+		}
+		if err == nil {
+			f.release(i, trial, nil)
+			v.ID = "f" + string(rune('0'+i)) + "_" + v.ID
+			return v, nil
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			f.release(i, trial, nil) // an answer, not an outage
+			return Verification{}, err
+		}
+		if ctx.Err() != nil {
+			// The caller gave up; that says nothing about the provider.
+			f.release(i, trial, errSkipped)
+			return Verification{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		}
+		f.release(i, trial, err)
+		lastErr, last = err, i
+	}
+	if lastErr == nil {
+		return Verification{}, fmt.Errorf("%w: every provider's circuit is open", ErrUnavailable)
+	}
+	return Verification{}, lastErr
+}
+
+// Check checks code with the provider that sent verification id.
+func (f *Failover) Check(ctx context.Context, id, code string) error {
+	if len(id) < 4 || len(id) > 128 || id[0] != 'f' || id[2] != '_' || id[1] < '0' || int(id[1]-'0') >= len(f.providers) {
+		return ErrNotFound
+	}
+	return f.providers[id[1]-'0'].Check(ctx, id[3:], code)
+}
+
+// attemptContext returns the context for provider i's part of a send.
+func (f *Failover) attemptContext(ctx context.Context, i int) (context.Context, context.CancelFunc) {
+	if f.cfg.AttemptTimeout > 0 {
+		return context.WithTimeout(ctx, f.cfg.AttemptTimeout)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	left := 0 // providers after i that could still be tried
+	f.mu.Lock()
+	now := f.cfg.Now()
+	for j := i + 1; j < len(f.circuits); j++ {
+		if c := f.circuits[j]; c.state == circuitClosed || c.state == circuitOpen && !now.Before(c.openedAt.Add(f.cfg.CoolOff)) {
+			left++
+		}
+	}
+	f.mu.Unlock()
+	if left == 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, time.Until(deadline)/time.Duration(left+1))
+}
+
+// errSkipped marks an attempt that says nothing about the provider.
+var errSkipped = errors.New("skipped")
+
+// acquire reports whether provider i may take a send now, and whether that
+// send is its half-open trial.
+func (f *Failover) acquire(i int) (ok, trial bool) {
+	var ev *FailoverEvent
+	f.mu.Lock()
+	c := &f.circuits[i]
+	switch c.state {
+	case circuitClosed:
+		ok = true
+	case circuitOpen:
+		now := f.cfg.Now()
+		if !now.Before(c.openedAt.Add(f.cfg.CoolOff)) {
+			c.state, c.trial = circuitHalfOpen, true
+			ok, trial = true, true
+			ev = &FailoverEvent{Kind: FailoverCircuitHalfOpened, Provider: i, Next: -1, At: now}
+		}
+	case circuitHalfOpen:
+		if !c.trial {
+			c.trial = true
+			ok, trial = true, true
+		}
+	}
+	f.mu.Unlock()
+	if ev != nil {
+		f.emit(*ev)
+	}
+	return ok, trial
+}
+
+// release records the outcome of provider i's send: err nil for an answer,
+// ErrUnavailable for a failure, errSkipped for neither.
+func (f *Failover) release(i int, trial bool, err error) {
+	var ev *FailoverEvent
+	f.mu.Lock()
+	c := &f.circuits[i]
+	now := f.cfg.Now()
+	switch {
+	case err == errSkipped:
+		if trial {
+			c.trial = false // let another send try
+		}
+	case trial && err == nil:
+		*c = circuit{}
+		ev = &FailoverEvent{Kind: FailoverCircuitClosed, Provider: i, Next: -1, At: now}
+	case trial:
+		*c = circuit{state: circuitOpen, openedAt: now}
+		ev = &FailoverEvent{Kind: FailoverCircuitOpened, Provider: i, Next: -1, Err: err, At: now}
+	case c.state != circuitClosed:
+		// A send that started before the circuit opened: the circuit
+		// already knows.
+	case err == nil:
+		c.failures = 0
+	default:
+		c.failures++
+		if c.failures >= f.cfg.Threshold {
+			*c = circuit{state: circuitOpen, openedAt: now}
+			ev = &FailoverEvent{Kind: FailoverCircuitOpened, Provider: i, Next: -1, Err: err, At: now}
+		}
+	}
+	f.mu.Unlock()
+	if ev != nil {
+		f.emit(*ev)
+	}
+}
+
+func (f *Failover) emit(ev FailoverEvent) {
+	if f.cfg.OnEvent != nil {
+		f.cfg.OnEvent(ev)
+	}
+}

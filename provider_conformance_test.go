@@ -1,0 +1,164 @@
+package twofactor_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	messagebird "github.com/messagebird/go-rest-api/v9"
+
+	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/faketls"
+	"github.com/go-twofactor/twofactor/internal/testkit"
+	"github.com/go-twofactor/twofactor/providertest"
+)
+
+// mockFake gives the conformance suite its hooks into a Mock.
+type mockFake struct {
+	m     *twofactor.Mock
+	clock *testkit.Clock
+	mu    sync.Mutex
+	code  string
+	down  bool
+}
+
+func (f *mockFake) LastCode() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.code
+}
+
+func (f *mockFake) Expire() { f.clock.Advance(twofactor.MaxValidity + time.Minute) }
+
+func (f *mockFake) SetDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+func (f *mockFake) Calls() int { return f.m.Sends() + f.m.Checks() }
+
+// newMockFake returns a Mock on clock and its hooks.
+func newMockFake(clock *testkit.Clock) *mockFake {
+	f := &mockFake{clock: clock}
+	f.m = &twofactor.Mock{
+		Now: clock.Now,
+		OnCode: func(_ twofactor.Verification, code string) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.code = code
+		},
+		Fail: func(string) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.down {
+				return twofactor.ErrUnavailable
+			}
+			return nil
+		},
+	}
+	return f
+}
+
+func TestMockConformance(t *testing.T) {
+	providertest.Run(t, providertest.Harness{New: func(t *testing.T) (twofactor.Provider, providertest.Fake) {
+		f := newMockFake(testkit.NewClock(time.Date(2026, 5, 3, 14, 0, 0, 0, time.UTC)))
+		return f.m, f
+	}})
+}
+
+// fakeMessageBird is a TLS server that speaks MessageBird's Verify API as
+// far as the provider uses it: codes expire, work once and allow
+// maxAttempts checks.
+type fakeMessageBird struct {
+	*faketls.Server
+	mu  sync.Mutex
+	ver map[string]*fakeMBVerify
+}
+
+type fakeMBVerify struct {
+	code        string
+	expires     time.Time
+	attempts    int
+	maxAttempts int
+	status      string
+}
+
+func newFakeMessageBird(t *testing.T) *fakeMessageBird {
+	f := &fakeMessageBird{ver: map[string]*fakeMBVerify{}}
+	f.Server = faketls.NewServer(t, http.HandlerFunc(f.serve), "rest.messagebird.com")
+	return f
+}
+
+func mbError(w http.ResponseWriter, status, code int, desc string) {
+	faketls.JSON(w, status, map[string]any{"errors": []map[string]any{{"code": code, "description": desc, "parameter": "token"}}})
+}
+
+func (f *fakeMessageBird) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "AccessKey test_key" {
+		mbError(w, http.StatusUnauthorized, 2, "Request not allowed (incorrect access_key)")
+		return
+	}
+	now := f.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/verify":
+		var in struct {
+			Recipient   string
+			Timeout     int
+			TokenLength int
+			MaxAttempts int
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.TokenLength < 6 {
+			mbError(w, 422, 10, "bad request")
+			return
+		}
+		id := faketls.RandomHex(32)
+		v := &fakeMBVerify{code: faketls.RandomDigits(in.TokenLength), expires: now.Add(time.Duration(in.Timeout) * time.Second),
+			maxAttempts: in.MaxAttempts, status: "sent"}
+		f.ver[id] = v
+		f.SetLastCode(v.code)
+		faketls.JSON(w, http.StatusCreated, map[string]any{"id": id, "recipient": in.Recipient, "status": "sent",
+			"validUntilDatetime": v.expires.Format(time.RFC3339)})
+	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/verify/"):
+		id := strings.TrimPrefix(r.URL.Path, "/verify/")
+		v, ok := f.ver[id]
+		switch {
+		case !ok:
+			mbError(w, http.StatusNotFound, 20, "verify object could not be found")
+		case v.status == "verified":
+			mbError(w, 422, 10, "The token has already been processed.")
+		case now.After(v.expires):
+			mbError(w, 422, 10, "The token has expired.")
+		case v.status == "failed":
+			faketls.JSON(w, http.StatusOK, map[string]any{"id": id, "status": "failed"})
+		case r.URL.Query().Get("token") == v.code:
+			v.status = "verified"
+			faketls.JSON(w, http.StatusOK, map[string]any{"id": id, "status": "verified"})
+		default:
+			if v.attempts++; v.attempts >= v.maxAttempts {
+				v.status = "failed"
+			}
+			mbError(w, 422, 10, "The token is invalid. "+strconv.Itoa(v.maxAttempts-v.attempts)+" attempts left")
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func TestMessageBirdConformance(t *testing.T) {
+	providertest.Run(t, providertest.Harness{New: func(t *testing.T) (twofactor.Provider, providertest.Fake) {
+		f := newFakeMessageBird(t)
+		mb, err := twofactor.NewMessageBirdClient(&messagebird.DefaultClient{AccessKey: "test_key", HTTPClient: f.HTTPClient()},
+			twofactor.MessageBirdConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mb, f
+	}})
+}
