@@ -215,3 +215,128 @@ func ExampleWithEnrolment() {
 	// /account 200 number +31 6 •••••321
 	// saved: +31687654321
 }
+
+// A login app: WithSubject names the signed-in user (from the app's own
+// login session; here a header), WithPhoneLookup their number on file. The
+// code goes to that number, and the verification belongs to that user: bob
+// in the same browser is not verified by alice's code.
+func ExampleWithPhoneLookup() {
+	a := newExampleApp(func(mux *http.ServeMux, tf *twofactor.Manager) {
+		mux.Handle("/account", tf.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec, _ := twofactor.RecordFrom(r)
+			fmt.Fprintf(w, "account of %s, code sent to %s", rec.Subject, rec.MaskedPhone())
+		})))
+	}) // newExampleApp sets WithSubject and WithPhoneLookup, as a login app does
+	defer a.srv.Close()
+	a.user = "alice"
+	a.do(http.MethodGet, "/account", nil)
+	a.do(http.MethodPost, "/2fa/send", url.Values{}) // no number typed: the one on file
+	a.do(http.MethodPost, "/2fa/check", url.Values{"code": {<-a.codes}})
+	a.user = "bob" // signs in in the same browser
+	a.do(http.MethodGet, "/account", nil)
+	// Output:
+	// /2fa/ 200 Verify your phone
+	// /2fa/ 200 Enter your code
+	// /account 200 account of alice, code sent to +31 6 •••••678
+	// /2fa/ 200 Verify your phone
+}
+
+// WithEvents receives every security event, for an audit log or to tell
+// the user ("a new device signed in"). Phone numbers are full E.164: the
+// app decides what to keep.
+func ExampleWithEvents() {
+	var events []string
+	a := newExampleApp(func(mux *http.ServeMux, tf *twofactor.Manager) {
+		mux.Handle("/account", tf.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, "account")
+		})))
+	}, twofactor.WithEvents(func(e twofactor.Event) {
+		events = append(events, fmt.Sprintf("%s user=%s method=%s", e.Type, e.Subject, e.Method))
+	}))
+	defer a.srv.Close()
+	a.user = "alice"
+	a.do(http.MethodGet, "/account", nil)
+	a.do(http.MethodPost, "/2fa/send", url.Values{})
+	code := <-a.codes
+	a.do(http.MethodPost, "/2fa/check", url.Values{"code": {"000000"}})
+	a.do(http.MethodPost, "/2fa/check", url.Values{"code": {code}})
+	fmt.Println(strings.Join(events, "\n"))
+	// Output:
+	// /2fa/ 200 Verify your phone
+	// /2fa/ 200 Enter your code
+	// /2fa/check 400 Enter your code
+	// /account 200 account
+	// code_sent user=alice method=
+	// check_failed user=alice method=
+	// verified user=alice method=sms
+}
+
+// Reset at logout revokes the verification on the server: even a copy of
+// the cookie no longer passes the gate.
+func ExampleManager_Reset() {
+	a := newExampleApp(func(mux *http.ServeMux, tf *twofactor.Manager) {
+		mux.Handle("/account", tf.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, "account")
+		})))
+		mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+			if err := tf.Reset(w, r); err != nil {
+				http.Error(w, "try again", http.StatusServiceUnavailable)
+				return
+			}
+			// … end the app's own login session too …
+			http.Redirect(w, r, "/account", http.StatusSeeOther)
+		})
+	})
+	defer a.srv.Close()
+	a.user = "alice"
+	a.do(http.MethodGet, "/account", nil)
+	a.do(http.MethodPost, "/2fa/send", url.Values{})
+	a.do(http.MethodPost, "/2fa/check", url.Values{"code": {<-a.codes}})
+	a.do(http.MethodPost, "/logout", url.Values{})
+	// Output:
+	// /2fa/ 200 Verify your phone
+	// /2fa/ 200 Enter your code
+	// /account 200 account
+	// /2fa/ 200 Verify your phone
+}
+
+// The JSON API: the same flow for single-page and mobile apps. Every
+// answer is JSON when the request asks for it, errors included.
+func Example_jsonAPI() {
+	codes := make(chan string, 1)
+	now := func() time.Time { return time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC) }
+	tf, err := twofactor.New(&twofactor.Mock{OnCode: func(_ twofactor.Verification, c string) { codes <- c }, Now: now}, nil,
+		twofactor.WithLogger(slog.New(slog.DiscardHandler)), twofactor.WithClock(now))
+	if err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/2fa/", tf.Handler())
+	srv := httptest.NewTLSServer(mux)
+	defer srv.Close()
+	client := srv.Client()
+	client.Jar, _ = cookiejar.New(nil)
+	call := func(method, path, body string) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Accept", "application/json")
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		fmt.Print(res.StatusCode, " ", string(b))
+	}
+	call(http.MethodPost, "/2fa/send", `{"phone":"+31612345678","next":"/account"}`)
+	call(http.MethodPost, "/2fa/check", `{"code":"12345"}`)
+	call(http.MethodPost, "/2fa/check", fmt.Sprintf(`{"code":%q}`, <-codes))
+	call(http.MethodGet, "/2fa/nowhere", "")
+	// Output:
+	// 200 {"status":"code_sent","phone":"+31 6 •••••678","channel":"sms","expires_at":"2026-12-01T09:05:00Z","resend_after":30}
+	// 400 {"error":{"code":"malformed_code","message":"Please enter the 6-digit code from the message."}}
+	// 200 {"status":"verified","redirect":"/account","method":"sms"}
+	// 404 {"error":{"code":"not_found","message":"There's no page here."}}
+}
