@@ -36,17 +36,22 @@
 //     gate drives.
 //   - record.go: Record and Method; lifecycle.go: granting verification,
 //     Grant, SignOutEverywhere, Unlock; recovery.go: recovery codes;
-//     devices.go: remembered devices.
+//     devices.go: remembered devices; confirm.go: confirming one action
+//     (a transfer) with a code bound to it.
+//   - failover.go: a Provider made of several, with a circuit breaker each.
 //   - flow.go: the flow's pages and routes; send.go: sending a code;
 //     check.go: checking one; request.go: reading requests (form and JSON
 //     input, client IP, return targets); respond.go: answers (pages, JSON
 //     bodies, flow errors, security headers); pages.go and templates/: the
-//     pages and their texts; events.go: events.
+//     pages and their texts (flow.js: the small optional script);
+//     countries.go: the phone form's country list; events.go: events.
 //   - session.go: what the flow keeps in the session; state.go: the
 //     server-side State, MemoryState and the keys; phone.go: parsing and
 //     masking numbers.
-//   - Sub-packages: redisstate (State on Redis), statetest (the State
-//     conformance suite, for your own backend).
+//   - Sub-packages: bird (Bird's platform Verify API) and twilioverify
+//     (Twilio Verify, on its SDK) are providers with their own dependencies;
+//     redisstate keeps the State in Redis; statetest and providertest are
+//     the conformance suites a State or Provider of your own can run.
 //
 // A minimal app:
 //
