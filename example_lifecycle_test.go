@@ -2,6 +2,7 @@ package twofactor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -339,4 +340,97 @@ func Example_jsonAPI() {
 	// 400 {"error":{"code":"malformed_code","message":"Please enter the 6-digit code from the message."}}
 	// 200 {"status":"verified","redirect":"/account","method":"sms"}
 	// 404 {"error":{"code":"not_found","message":"There's no page here."}}
+}
+
+// Check reads a session's verification record outside the gate, such as
+// in a page that shows more to verified visitors; RecordFrom reads it in a
+// gated handler.
+func ExampleManager_Check() {
+	a := newExampleApp(func(mux *http.ServeMux, tf *twofactor.Manager) {
+		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			rec, err := tf.Check(r)
+			switch {
+			case errors.Is(err, twofactor.ErrNotVerified):
+				fmt.Fprint(w, "home (not verified)")
+			case err != nil:
+				http.Error(w, "try again", http.StatusServiceUnavailable)
+			default:
+				fmt.Fprintf(w, "home (verified by %s, %s)", rec.Method, rec.MaskedPhone())
+			}
+		})
+	})
+	defer a.srv.Close()
+	a.user = "alice"
+	a.do(http.MethodGet, "/", nil)
+	a.do(http.MethodPost, "/2fa/send", url.Values{})
+	a.do(http.MethodPost, "/2fa/check", url.Values{"code": {<-a.codes}})
+	// Output:
+	// / 200 home (not verified)
+	// /2fa/ 200 Enter your code
+	// / 200 home (verified by sms, +31 6 •••••678)
+}
+
+// WithRememberDevice: a browser that ticked "remember this device" signs
+// in without a code; the user lists their devices and revokes one.
+func ExampleManager_Devices() {
+	a := newExampleApp(func(mux *http.ServeMux, tf *twofactor.Manager) {
+		mux.Handle("/account", tf.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec, _ := twofactor.RecordFrom(r)
+			fmt.Fprintf(w, "account, verified by %s", rec.Method)
+		})))
+		mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
+			_ = tf.Reset(w, r)
+			http.Redirect(w, r, "/account", http.StatusSeeOther)
+		})
+	}, twofactor.WithRememberDevice(30*24*time.Hour))
+	defer a.srv.Close()
+	a.user = "alice"
+	a.do(http.MethodGet, "/account", nil)
+	a.do(http.MethodPost, "/2fa/send", url.Values{})
+	a.do(http.MethodPost, "/2fa/check", url.Values{"code": {<-a.codes}, "remember": {"1"}})
+	a.do(http.MethodPost, "/logout", url.Values{}) // back to /account: no code needed
+
+	devices, err := a.tf.Devices(context.Background(), "alice")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(devices), "remembered device:", devices[0].Name)
+	if err := a.tf.RevokeDevice(context.Background(), "alice", devices[0].ID); err != nil {
+		log.Fatal(err)
+	}
+	a.do(http.MethodPost, "/logout", url.Values{}) // now the flow asks for a code
+	// Output:
+	// /2fa/ 200 Verify your phone
+	// /2fa/ 200 Enter your code
+	// /account 200 account, verified by sms
+	// /account 200 account, verified by device
+	// 1 remembered device: Unknown browser
+	// /2fa/ 200 Verify your phone
+}
+
+// Unlock clears a user's lockout after too many wrong codes, for a support
+// desk that has checked who is calling.
+func ExampleManager_Unlock() {
+	a := newExampleApp(func(mux *http.ServeMux, tf *twofactor.Manager) {
+		mux.Handle("/account", tf.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, "account")
+		})))
+	}, twofactor.WithAccountAttempts(twofactor.Limit{N: 1, Per: 24 * time.Hour}))
+	defer a.srv.Close()
+	a.user = "alice"
+	a.do(http.MethodGet, "/account", nil)
+	a.do(http.MethodPost, "/2fa/send", url.Values{})
+	code := <-a.codes
+	a.do(http.MethodPost, "/2fa/check", url.Values{"code": {"000000"}})
+	a.do(http.MethodPost, "/2fa/check", url.Values{"code": {code}}) // locked, even the right code
+	if err := a.tf.Unlock(context.Background(), "alice", ""); err != nil {
+		log.Fatal(err)
+	}
+	a.do(http.MethodPost, "/2fa/check", url.Values{"code": {code}})
+	// Output:
+	// /2fa/ 200 Verify your phone
+	// /2fa/ 200 Enter your code
+	// /2fa/check 400 Enter your code
+	// /2fa/check 429 Enter your code
+	// /account 200 account
 }
