@@ -121,6 +121,8 @@ type ConfirmError struct {
 	Err        error
 }
 
+// Error returns the wrapped error and the code, for logs; pages show their
+// own message.
 func (e *ConfirmError) Error() string {
 	if e.Err == nil {
 		return "twofactor: confirmation: " + e.Code
