@@ -49,6 +49,12 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 			return nil, err
 		}
 	}
+	if cfg.phoneLookup != nil && cfg.subject == nil {
+		// The verification would prove "someone holds the phone of the
+		// user on file" without saying which user: whoever verifies once
+		// could then sign in as anyone and pass the gate.
+		return nil, errors.New("twofactor: WithPhoneLookup needs WithSubject: a code sent to a user's number on file must verify that user only, so the flow must know who the user is")
+	}
 	if store == nil {
 		hashKey, blockKey := make([]byte, 32), make([]byte, 32)
 		_, _ = rand.Read(hashKey)

@@ -424,7 +424,8 @@ func TestFlowRestart(t *testing.T) {
 
 func TestFlowKnownNumber(t *testing.T) {
 	const onFile = "+31 6 8765 4321"
-	a := newFlowApp(t, twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return onFile, nil }))
+	a := newFlowApp(t, twofactor.WithSubject(func(*http.Request) string { return "ann" }),
+		twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return onFile, nil }))
 	res := a.get("/account")
 	page := a.get(res.header.Get("Location"))
 	wantBody(t, page, http.StatusOK, "We'll send a verification code to +31 6 •••••321", "Send code")
@@ -450,7 +451,8 @@ func TestFlowKnownNumber(t *testing.T) {
 	wantBody(t, a.get("/account"), http.StatusOK, testBalance)
 
 	t.Run("no number on file", func(t *testing.T) {
-		a := newFlowApp(t, twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return "", errors.New("no such user") }))
+		a := newFlowApp(t, twofactor.WithSubject(func(*http.Request) string { return "ann" }),
+			twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return "", errors.New("no such user") }))
 		wantBody(t, a.post("/2fa/send", url.Values{"phone": {testPhone}}), http.StatusConflict, "no phone number on file")
 		if a.mock.Sends() != 0 {
 			t.Error("a code was sent without a number on file")
@@ -1238,6 +1240,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"nil state", mock, []twofactor.Option{twofactor.WithState(nil)}},
 		{"nil logger", mock, []twofactor.Option{twofactor.WithLogger(nil)}},
 		{"nil lookup", mock, []twofactor.Option{twofactor.WithPhoneLookup(nil)}},
+		{"phone lookup without subject", mock, []twofactor.Option{twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return "+31612345678", nil })}},
 		{"nil subject", mock, []twofactor.Option{twofactor.WithSubject(nil)}},
 		{"nil templates", mock, []twofactor.Option{twofactor.WithTemplates(nil)}},
 		{"broken template", mock, []twofactor.Option{twofactor.WithTemplates(fstest.MapFS{"code.html": {Data: []byte("{{define")}})}},

@@ -188,6 +188,10 @@ func WithIdleTimeout(d time.Duration) Option {
 // the visitor for a number, the flow sends the code to the number lookup
 // returns for the request (typically the logged-in user's number on file).
 // The pages show that number masked.
+//
+// Known-number mode needs WithSubject, and New refuses it without: the code
+// proves that the visitor holds the phone of the user on file, so the
+// verification must belong to that user and no other.
 func WithPhoneLookup(lookup func(r *http.Request) (string, error)) Option {
 	return func(c *config) error {
 		if lookup == nil {
@@ -202,6 +206,13 @@ func WithPhoneLookup(lookup func(r *http.Request) (string, error)) Option {
 // logged-in user's id for a request ("" when nobody is logged in). A
 // session verified for one subject does not count as verified for another,
 // and failed attempts are counted per subject.
+//
+// With WithSubject alone (visitors type a number), a verification proves that
+// the visitor, signed in as the subject, holds the phone the code went to:
+// some phone, not the one on file for the subject. It still stops a stolen
+// password alone, binds the verification to the subject (a different user
+// in the same browser is not verified), and counts wrong codes per subject.
+// To prove the subject holds the number on file, add WithPhoneLookup.
 func WithSubject(subject func(r *http.Request) string) Option {
 	return func(c *config) error {
 		if subject == nil {
