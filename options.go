@@ -63,6 +63,7 @@ type config struct {
 	phoneSends      Limit
 	ipSends         Limit
 	trustedProxies  []netip.Prefix
+	proxyHeader     string
 	providerTimeout time.Duration
 	logger          *slog.Logger
 	events          func(Event)
@@ -87,6 +88,7 @@ func defaultConfig() config {
 		phoneSends:      DefaultPhoneSends,
 		ipSends:         DefaultIPSends,
 		providerTimeout: DefaultProviderTimeout,
+		proxyHeader:     headerXForwardedFor,
 		now:             time.Now,
 	}
 }
@@ -320,8 +322,9 @@ func WithIPSendLimit(l Limit) Option {
 
 // WithTrustedProxies names the reverse proxies (CIDR prefixes such as
 // "10.0.0.0/8") whose X-Forwarded-For header is believed when finding the
-// client IP. Default none: the client IP is the connection's address, and
-// X-Forwarded-For is ignored.
+// client IP (or the Forwarded header, with WithForwardedHeader). Default
+// none: the client IP is the connection's address, and the headers are
+// ignored.
 func WithTrustedProxies(cidrs ...string) Option {
 	return func(c *config) error {
 		for _, s := range cidrs {
@@ -330,6 +333,32 @@ func WithTrustedProxies(cidrs ...string) Option {
 				return fmt.Errorf("twofactor: trusted proxy: %w", err)
 			}
 			c.trustedProxies = append(c.trustedProxies, p.Masked())
+		}
+		return nil
+	}
+}
+
+const (
+	headerXForwardedFor = "X-Forwarded-For"
+	headerForwarded     = "Forwarded"
+)
+
+// WithForwardedHeader names the header the trusted proxies (see
+// WithTrustedProxies) record the client address in: "X-Forwarded-For" (the
+// default) or "Forwarded" (RFC 7239, its for= parameters). Only the one
+// header is read: a client could write the other one freely. Entries with a
+// port, brackets or quotes are understood; an entry that names no address
+// ("unknown", an obfuscated "_hidden", garbage) makes the connection's
+// address count instead.
+func WithForwardedHeader(name string) Option {
+	return func(c *config) error {
+		switch {
+		case strings.EqualFold(name, headerXForwardedFor):
+			c.proxyHeader = headerXForwardedFor
+		case strings.EqualFold(name, headerForwarded):
+			c.proxyHeader = headerForwarded
+		default:
+			return fmt.Errorf("twofactor: forwarded header %q is not X-Forwarded-For or Forwarded", name)
 		}
 		return nil
 	}
