@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strings"
 
 	"github.com/gorilla/sessions"
 )
@@ -24,6 +25,10 @@ type Manager struct {
 	handler  http.Handler
 	gate     *gateCache // decoded cookies of verified sessions; nil unless the store is a *sessions.CookieStore
 }
+
+// hostPrefix is the cookie name prefix browsers accept only on a Secure
+// cookie with Path=/ and no Domain, set by the host itself.
+const hostPrefix = "__Host-"
 
 // New returns a Manager that verifies visitors with provider and keeps their
 // flow in store, under the session name set by WithSessionName. Any
@@ -54,6 +59,15 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		// user on file" without saying which user: whoever verifies once
 		// could then sign in as anyone and pass the gate.
 		return nil, errors.New("twofactor: WithPhoneLookup needs WithSubject: a code sent to a user's number on file must verify that user only, so the flow must know who the user is")
+	}
+	if !cfg.insecureCookie && cfg.cookiePath == "/" && cfg.cookieDomain == "" {
+		// A __Host- cookie can only be set Secure, for /, by the host
+		// itself: a sibling subdomain cannot plant one to shadow it.
+		if !strings.HasPrefix(cfg.sessionName, hostPrefix) {
+			cfg.sessionName = hostPrefix + cfg.sessionName
+		}
+	} else if strings.HasPrefix(cfg.sessionName, hostPrefix) {
+		return nil, errors.New("twofactor: a __Host- session name needs a Secure cookie with Path / and no Domain")
 	}
 	if store == nil {
 		hashKey, blockKey := make([]byte, 32), make([]byte, 32)

@@ -203,7 +203,7 @@ func (a *flowApp) sessionCookie() *http.Cookie {
 	a.t.Helper()
 	u, _ := url.Parse(a.srv.URL)
 	for _, c := range a.jar.Cookies(u) {
-		if c.Name == twofactor.DefaultSessionName {
+		if c.Name == hostCookie || c.Name == twofactor.DefaultSessionName {
 			return c
 		}
 	}
@@ -214,8 +214,18 @@ func (a *flowApp) sessionCookie() *http.Cookie {
 // setSessionCookie replaces the jar's flow cookie by value.
 func (a *flowApp) setSessionCookie(value string) {
 	u, _ := url.Parse(a.srv.URL)
-	a.jar.SetCookies(u, []*http.Cookie{{Name: twofactor.DefaultSessionName, Value: value, Path: "/"}})
+	name := hostCookie
+	for _, c := range a.jar.Cookies(u) {
+		if c.Name == twofactor.DefaultSessionName {
+			name = c.Name // an app with WithInsecureCookie
+		}
+	}
+	a.jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
 }
+
+// hostCookie is the session cookie's name when it is Secure, Path=/ and has
+// no Domain: the default name with the __Host- prefix.
+const hostCookie = "__Host-" + twofactor.DefaultSessionName
 
 func wantStatus(t *testing.T, res flowResp, status int) {
 	t.Helper()
@@ -694,10 +704,17 @@ func TestCookieAttributes(t *testing.T) {
 		opts     []twofactor.Option
 		secure   bool
 		sameSite http.SameSite
+		cookie   string
+		path     string
+		domain   string
 	}{
-		{"defaults", nil, true, http.SameSiteLaxMode},
-		{"insecure for localhost", []twofactor.Option{twofactor.WithInsecureCookie()}, false, http.SameSiteLaxMode},
-		{"strict", []twofactor.Option{twofactor.WithSameSite(http.SameSiteStrictMode)}, true, http.SameSiteStrictMode},
+		{"defaults", nil, true, http.SameSiteLaxMode, hostCookie, "/", ""},
+		{"insecure for localhost", []twofactor.Option{twofactor.WithInsecureCookie()}, false, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/", ""},
+		{"strict", []twofactor.Option{twofactor.WithSameSite(http.SameSiteStrictMode)}, true, http.SameSiteStrictMode, hostCookie, "/", ""},
+		{"own name", []twofactor.Option{twofactor.WithSessionName("bank2fa")}, true, http.SameSiteLaxMode, "__Host-bank2fa", "/", ""},
+		{"own __Host- name", []twofactor.Option{twofactor.WithSessionName("__Host-bank2fa")}, true, http.SameSiteLaxMode, "__Host-bank2fa", "/", ""},
+		{"domain", []twofactor.Option{twofactor.WithCookieDomain("127.0.0.1")}, true, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/", "127.0.0.1"},
+		{"path", []twofactor.Option{twofactor.WithCookiePath("/2fa/")}, true, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/2fa/", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -708,8 +725,8 @@ func TestCookieAttributes(t *testing.T) {
 				t.Fatalf("%d cookies set, want 1: %v", len(res.cookies), res.header["Set-Cookie"])
 			}
 			c := res.cookies[0]
-			if c.Name != twofactor.DefaultSessionName || !c.HttpOnly || c.Secure != tt.secure || c.SameSite != tt.sameSite || c.Path != "/" {
-				t.Errorf("cookie %s, want HttpOnly, Secure=%t, SameSite=%v, Path=/", c, tt.secure, tt.sameSite)
+			if c.Name != tt.cookie || !c.HttpOnly || c.Secure != tt.secure || c.SameSite != tt.sameSite || c.Path != tt.path || c.Domain != tt.domain {
+				t.Errorf("cookie %s, want %s, HttpOnly, Secure=%t, SameSite=%v, Path=%s, Domain=%q", c, tt.cookie, tt.secure, tt.sameSite, tt.path, tt.domain)
 			}
 			if c.MaxAge <= 0 || c.MaxAge > int(twofactor.DefaultMaxAge/time.Second) {
 				t.Errorf("cookie Max-Age %d, want 1 to %d", c.MaxAge, int(twofactor.DefaultMaxAge/time.Second))

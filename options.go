@@ -107,6 +107,13 @@ func WithPrefix(prefix string) Option {
 
 // WithSessionName sets the name of the session (the cookie name for the
 // cookie store). Default "twofactor".
+//
+// When the cookie is Secure, has Path "/" and no Domain (the defaults), New
+// puts the "__Host-" prefix in front of the name: the cookie is then
+// "__Host-twofactor", and browsers refuse such a cookie from a sibling
+// subdomain or over plain http, so nobody can plant one that shadows it.
+// WithInsecureCookie, WithCookieDomain or a cookie path other than "/" keep
+// the name as given.
 func WithSessionName(name string) Option {
 	return func(c *config) error {
 		if name == "" || strings.ContainsAny(name, " \t\r\n;,=\"") {

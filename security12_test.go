@@ -112,3 +112,53 @@ func TestSecurity_ForwardedHeadersParse(t *testing.T) {
 		t.Error("New accepted an unknown forwarded header")
 	}
 }
+
+// A sibling subdomain (or a plain-http response) can plant a cookie named
+// "twofactor" for the whole domain, and browsers send it first: with the
+// __Host- prefix the session cookie is another name, which only the host
+// itself can set, over https, for /.
+func TestSecurity_HostPrefixCookie(t *testing.T) {
+	e := secNew(t, secSetup{})
+	victim := e.client()
+	r := victim.send(secPhone)
+	var set *http.Cookie
+	for _, ck := range (&http.Response{Header: r.header}).Cookies() {
+		set = ck
+	}
+	if set == nil || set.Name != "__Host-twofactor" || !set.Secure || set.Path != "/" || set.Domain != "" {
+		t.Fatalf("session cookie %v, want __Host-twofactor, Secure, Path=/, no Domain", set)
+	}
+	// The attacker's own session, verified for the attacker's number, planted
+	// under the unprefixed name and sent first, as a sibling subdomain's
+	// Domain cookie would be.
+	att := e.client()
+	att.mustVerify("+31687654321")
+	planted := att.cookie()
+	raw := func(cookies string) secResp {
+		req, _ := http.NewRequest(http.MethodPost, victim.url("/2fa/check"), strings.NewReader("code="+e.code(secPhone)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("Cookie", cookies)
+		return e.roundTrip(&http.Client{Transport: e.srv.Client().Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}, req)
+	}
+	secWant(t, "victim's check with a planted cookie sent first", raw("twofactor="+planted+"; __Host-twofactor="+victim.cookie()), http.StatusOK, "")
+	if ev := e.lastEvent(); ev.Type != twofactor.EventVerified || ev.Phone != secPhone {
+		t.Errorf("the planted cookie took over the victim's flow: %+v", ev)
+	}
+	t.Run("not with a domain, a path or plain http", func(t *testing.T) {
+		for name, opt := range map[string]twofactor.Option{
+			"insecure": twofactor.WithInsecureCookie(),
+			"domain":   twofactor.WithCookieDomain("127.0.0.1"),
+			"path":     twofactor.WithCookiePath("/2fa/"),
+		} {
+			e := secNew(t, secSetup{opts: []twofactor.Option{opt}})
+			r := e.client().send(secPhone)
+			if got := r.header.Get("Set-Cookie"); !strings.HasPrefix(got, "twofactor=") {
+				t.Errorf("%s: Set-Cookie %q, want the unprefixed name", name, got)
+			}
+			if _, err := twofactor.New(&twofactor.Mock{}, nil, opt, twofactor.WithSessionName("__Host-x")); err == nil {
+				t.Errorf("%s: New accepted a __Host- name it cannot honour", name)
+			}
+		}
+	})
+}

@@ -43,8 +43,8 @@ const (
 	secSecret      = "GATED-CONTENT-b7e41c" // only the gated handler writes this
 	secPhone       = "+31612345678"
 	secPhoneMasked = "+31 6 •••••678"
-	secAPIKey      = "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L" // looks like a MessageBird live key
-	secCookie      = twofactor.DefaultSessionName
+	secAPIKey      = "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L"          // looks like a MessageBird live key
+	secCookie      = "__Host-" + twofactor.DefaultSessionName // Secure, Path=/, no Domain
 )
 
 var secT0 = time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)
@@ -1956,7 +1956,7 @@ func TestSecurity_CookieAttributes(t *testing.T) {
 	setCookie := func(t *testing.T, r secResp) *http.Cookie {
 		t.Helper()
 		for _, ck := range (&http.Response{Header: r.header}).Cookies() {
-			if ck.Name == secCookie {
+			if ck.Name == secCookie || ck.Name == twofactor.DefaultSessionName {
 				return ck
 			}
 		}
