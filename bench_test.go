@@ -313,6 +313,8 @@ func BenchmarkFlow(b *testing.B) {
 		twofactor.WithPhoneSendLimit(twofactor.Limit{}),
 		twofactor.WithIPSendLimit(twofactor.Limit{}),
 		twofactor.WithResendCooldown(0),
+		twofactor.WithCountryBudget("*", 1<<30),
+		twofactor.WithGlobalBudget(1<<30),
 	)
 	b.ReportAllocs()
 	for b.Loop() {

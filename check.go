@@ -97,6 +97,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.storeFailed(w, r, fs, err)
 		return
 	}
+	m.noteVerified(ctx, fs.Phone) // the fraud guard's conversion watch
 	m.log.Info("twofactor: verified", "phone", MaskPhone(fs.Phone))
 	m.emit(r, Event{Type: EventVerified, Subject: fs.Subject, Phone: fs.Phone})
 	if wantsJSON(r) {

@@ -14,6 +14,7 @@ type Event struct {
 	Phone   string // full E.164 number: the app decides what to keep; the library's logs mask it
 	IP      string // client IP as found by the trusted-proxy rules
 	Err     error  // for EventCheckFailed: the reason, matching a sentinel error
+	Region  string // for EventBudgetExceeded and EventConversionLow: the two-letter region ("" for the global budget)
 }
 
 // EventType says what happened.
@@ -27,6 +28,13 @@ const (
 	EventLocked      EventType = "locked"
 	EventRateLimited EventType = "rate_limited"
 	EventReset       EventType = "reset"
+	// EventBudgetExceeded: a country's or the global budget of codes per
+	// hour is spent and sends stop until the window turns. Once per budget
+	// and window.
+	EventBudgetExceeded EventType = "budget_exceeded"
+	// EventConversionLow: few of the codes recently sent to a country were
+	// verified, a sign of SMS pumping. Once per batch of sends watched.
+	EventConversionLow EventType = "conversion_low"
 )
 
 func (m *Manager) emit(r *http.Request, e Event) {

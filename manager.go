@@ -24,6 +24,8 @@ type Manager struct {
 	cop      *http.CrossOriginProtection
 	handler  http.Handler
 	gate     *gateCache // decoded cookies of verified sessions; nil unless the store is a *sessions.CookieStore
+	refusals refusalLog // logs repeated send refusals once per key and window
+	fullLog  onceAMinute
 }
 
 // hostPrefix is the cookie name prefix browsers accept only on a Secure
