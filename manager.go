@@ -82,6 +82,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if cfg.state == nil {
 		cfg.state = NewMemoryState()
 	}
+	cfg.state = withStateDeadline(cfg.state, cfg.storeTimeout) // every State call has its own deadline (deadline.go)
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}

@@ -45,6 +45,10 @@ var (
 	DefaultNet48Sends      = Limit{N: 200, Per: time.Hour}     // codes requested from one IPv6 /48 (a site's block)
 )
 
+// DefaultStoreTimeout is the deadline of every call to the session store and
+// the State.
+const DefaultStoreTimeout = 2 * time.Second
+
 type config struct {
 	prefix                string
 	sessionName           string
@@ -76,6 +80,7 @@ type config struct {
 	conversionMin         int
 	conversionSends       int
 	conversionTrickle     int
+	storeTimeout          time.Duration
 	trustedProxies        []netip.Prefix
 	proxyHeader           string
 	providerTimeout       time.Duration
@@ -110,6 +115,7 @@ func defaultConfig() config {
 		globalBudget:    DefaultGlobalBudget,
 		conversionMin:   DefaultConversionMin,
 		conversionSends: DefaultConversionSends,
+		storeTimeout:    DefaultStoreTimeout,
 		providerTimeout: DefaultProviderTimeout,
 		proxyHeader:     headerXForwardedFor,
 		now:             time.Now,
@@ -486,6 +492,20 @@ func WithConversionTrickle(perHour int) Option {
 			return fmt.Errorf("twofactor: conversion trickle %d must be at least 1", perHour)
 		}
 		c.conversionTrickle = perHour
+		return nil
+	}
+}
+
+// WithStoreTimeout sets the deadline of every call the library makes to
+// the session store and the State, each on its own: a slow backend then
+// answers 503 within about this long, however many requests are waiting.
+// Default DefaultStoreTimeout (2 seconds); at most a minute.
+func WithStoreTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > time.Minute {
+			return errors.New("twofactor: store timeout must be positive and at most a minute")
+		}
+		c.storeTimeout = d
 		return nil
 	}
 }

@@ -91,7 +91,7 @@ func (f *flowState) clearPending() {
 // garbage, signed with an old key) counts as no session at all; any other
 // store failure is ErrStoreUnavailable, so callers fail closed.
 func (m *Manager) load(r *http.Request) (*sessions.Session, flowState, error) {
-	sess, err := m.store.New(r, m.cfg.sessionName)
+	sess, err := m.storeNew(r, m.cfg.sessionName)
 	if err != nil {
 		// securecookie errors all mean a cookie we cannot read (bad MAC,
 		// bad encoding, too long: the last is not flagged IsDecode).
@@ -147,7 +147,7 @@ func (m *Manager) save(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		maxAge = min(maxAge, unverifiedMaxAge)
 	}
 	sess.Options = m.cookieOptions(int(maxAge.Seconds()))
-	if err := m.store.Save(r, w, sess); err != nil {
+	if err := m.storeSave(r, w, sess); err != nil {
 		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 	}
 	return nil
@@ -162,7 +162,7 @@ func (m *Manager) renew(w http.ResponseWriter, r *http.Request, old *sessions.Se
 		old.Options = m.cookieOptions(-1)
 		clear(old.Values)
 		// Delete the old record; its Set-Cookie goes nowhere, the new one follows.
-		if err := m.store.Save(r, discardHeaders{}, old); err != nil {
+		if err := m.storeSave(r, discardHeaders{}, old); err != nil {
 			return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 		}
 	}
@@ -175,7 +175,7 @@ func (m *Manager) renew(w http.ResponseWriter, r *http.Request, old *sessions.Se
 func (m *Manager) destroy(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
 	clear(sess.Values)
 	sess.Options = m.cookieOptions(-1)
-	if err := m.store.Save(r, w, sess); err != nil {
+	if err := m.storeSave(r, w, sess); err != nil {
 		return fmt.Errorf("%w: %w", ErrStoreUnavailable, err)
 	}
 	return nil
