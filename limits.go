@@ -35,9 +35,9 @@ import (
 func netSendsKey(prefix netip.Prefix) string { return "net:" + prefix.String() }
 func voicePhoneKey(e164 string) string       { return "voice:" + e164 }
 func voiceIPKey(ip string) string            { return "voiceip:" + ip }
-func countryKey(region string) string        { return "country:" + region }
+func countryKey(region string) string        { return "budget:" + region }
 
-const globalKey = "global"
+const globalKey = "budget:global"
 
 // rule is one limit a send must pass.
 type rule struct {
