@@ -50,7 +50,7 @@ type State interface {
 // dropped at once, as if it had never been counted.
 //
 // Memory has a ceiling: at most MaxKeys keys (default
-// DefaultMemoryStateMaxKeys, about 50 MB at the library's key sizes). When
+// DefaultMemoryStateMaxKeys, about 40 MB: some 150 bytes a key). When
 // it is full, expired keys are swept, and if none are, a write that needs a
 // new key fails with ErrStateFull: the flow answers 503 "try again later"
 // to new sends and verifications. Live keys are never evicted, so a full
