@@ -103,7 +103,7 @@ func (p *slowProxy) close() {
 	p.wg.Wait()
 }
 
-// With Redis answering 3 s late, far more clients than the Redis pool all
+// With Redis answering 30 s late, far more clients than the Redis pool all
 // get their 503 within the store timeout (plus slack), however many wait:
 // every session store and State call has a deadline of its own. The Redis
 // client here is configured badly on purpose (long socket timeouts,
@@ -127,14 +127,29 @@ func TestSecurity_SlowBackendAnswers503InBoundedTime(t *testing.T) {
 	}
 	const timeout = 300 * time.Millisecond
 	m, err := twofactor.New(&twofactor.Mock{}, store, twofactor.WithState(state), twofactor.WithStoreTimeout(timeout),
-		twofactor.WithLogger(slog.New(slog.DiscardHandler)))
+		twofactor.WithLogger(slog.New(slog.DiscardHandler)), twofactor.WithInsecureCookie()) // plain http: less CPU per request on a busy machine
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/2fa/", m.Handler())
 	mux.Handle("/account", m.Require(benchAccount))
-	app := httptest.NewTLSServer(mux)
+	// The bound is on the server's own time per request (handler start to
+	// end), so TLS handshakes and client scheduling on a busy machine do
+	// not count.
+	var worst atomic.Int64
+	timed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		mux.ServeHTTP(w, r)
+		took := int64(time.Since(start))
+		for {
+			w := worst.Load()
+			if took <= w || worst.CompareAndSwap(w, took) {
+				break
+			}
+		}
+	})
+	app := httptest.NewServer(timed)
 	t.Cleanup(app.Close)
 	jar, _ := cookiejar.New(nil)
 	hc := app.Client()
@@ -157,10 +172,10 @@ func TestSecurity_SlowBackendAnswers503InBoundedTime(t *testing.T) {
 		t.Fatal("no session cookie")
 	}
 
-	proxy.delay.Store(int64(3 * time.Second))
+	worst.Store(0)
+	proxy.delay.Store(int64(30 * time.Second))
 	const clients = 64 // 16 times the pool
 	var wg sync.WaitGroup
-	var worst atomic.Int64
 	for i := range clients {
 		wg.Add(1)
 		go func() {
@@ -171,12 +186,11 @@ func TestSecurity_SlowBackendAnswers503InBoundedTime(t *testing.T) {
 			} else {
 				req, _ = http.NewRequest(http.MethodPost, app.URL+"/2fa/resend", nil) // the flow
 			}
+			req.Header.Set("Accept", "application/json")
 			for _, c := range cookies {
 				req.AddCookie(c)
 			}
-			start := time.Now()
 			res, err := app.Client().Do(req)
-			took := time.Since(start)
 			if err != nil {
 				t.Error(err)
 				return
@@ -186,21 +200,16 @@ func TestSecurity_SlowBackendAnswers503InBoundedTime(t *testing.T) {
 			if res.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("%s %s with a slow Redis: %d %s", req.Method, req.URL.Path, res.StatusCode, body)
 			}
-			for {
-				w := worst.Load()
-				if int64(took) <= w || worst.CompareAndSwap(w, int64(took)) {
-					break
-				}
-			}
 		}()
 	}
 	wg.Wait()
-	// Each request makes at most two backend calls before it fails: one
-	// deadline each, plus the TLS handshake and scheduling on a busy CI.
-	if w := time.Duration(worst.Load()); w > 2*timeout+1500*time.Millisecond {
+	// Each request makes one backend call before it fails (the session
+	// read): one deadline, plus scheduling on a busy machine (the race
+	// detector on two shared cores), far below the 30 s Redis takes.
+	if w := time.Duration(worst.Load()); w > timeout+4*time.Second {
 		t.Errorf("slowest 503 took %v with a %v store timeout and %d clients", w, timeout, clients)
 	} else {
-		t.Logf("slowest of %d: %v (store timeout %v, Redis 3 s late)", clients, w, timeout)
+		t.Logf("slowest of %d: %v (store timeout %v, Redis 30 s late)", clients, w, timeout)
 	}
 	if _, err := twofactor.New(&twofactor.Mock{}, nil, twofactor.WithStoreTimeout(0)); err == nil {
 		t.Error("New accepted a zero store timeout")
