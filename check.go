@@ -111,6 +111,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.fail(w, r, fs, fe)
 		return
 	}
+	m.noteVerified(r.Context(), phone) // the fraud guard's conversion watch
 	m.verifyAndRedirect(w, r, sess, fs, method, phone, in.Remember)
 }
 

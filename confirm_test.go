@@ -518,8 +518,9 @@ func TestConfirm_PhoneTarget(t *testing.T) {
 	})
 	t.Run("KnownNumber", func(t *testing.T) {
 		const onFile = "+31687654321"
-		e := newConfirmEnv(t, secSetup{opts: []twofactor.Option{twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return onFile, nil })}})
+		e := newConfirmEnv(t, secSetup{subject: true, opts: []twofactor.Option{twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return onFile, nil })}})
 		c := e.client()
+		c.user = "alice"
 		if r := c.post("/grant", nil); r.status != http.StatusOK {
 			t.Fatalf("grant: %v", r)
 		}

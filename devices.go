@@ -42,11 +42,7 @@ const maxDevices = 20
 // id and token. It has the __Host- prefix (no other subdomain can set or
 // shadow it) whenever the session cookie is Secure and has no Domain.
 func (m *Manager) deviceCookie() string {
-	name := m.cfg.sessionName + "_device"
-	if !m.cfg.insecureCookie && m.cfg.cookieDomain == "" {
-		name = "__Host-" + name
-	}
-	return name
+	return m.cookieName("_device")
 }
 
 // rememberDevice remembers this browser for subject: a new token in a

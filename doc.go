@@ -65,9 +65,14 @@
 //
 // The defaults are the safe ones: Secure, HttpOnly, SameSite=Lax cookies;
 // three tries per code and ten wrong codes per account a day; a 30-second
-// resend cooldown and per-number and per-IP send windows; re-verification
-// after 12 hours or 30 idle minutes; cross-origin POSTs refused. For plain
-// http://localhost during development, add WithInsecureCookie.
+// resend cooldown and per-number, per-IP and per-IPv6-network send windows,
+// passed all or none (a request refused by one spends nothing of another);
+// a fraud guard against SMS pumping (no satellite or international-network
+// numbers, per-country and global budgets of codes per hour, a conversion
+// watch); a deadline on every session store and State call;
+// re-verification after 12 hours or 30 idle minutes; cross-origin POSTs
+// refused; a __Host- cookie. For plain http://localhost during development,
+// add WithInsecureCookie.
 //
 // A Manager is safe for concurrent use.
 package twofactor

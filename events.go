@@ -16,6 +16,7 @@ type Event struct {
 	Method  Method // for EventVerified: how
 	Device  string // for EventDeviceRemembered and EventDeviceRevoked: the device's ID
 	Err     error  // for EventCheckFailed and EventConfirmationFailed: the reason, matching a sentinel error
+	Region  string // for EventBudgetExceeded and EventConversionLow: the two-letter region ("" for the global budget)
 }
 
 // EventType says what happened.
@@ -41,6 +42,13 @@ const (
 	EventConfirmed           EventType = "confirmed"             // an action's code was right: the action is confirmed, once
 	EventConfirmationFailed  EventType = "confirmation_failed"   // a wrong, used-up or replayed confirmation code; see Event.Err
 	EventConfirmationExpired EventType = "confirmation_expired"  // a confirmation code came back too late
+	// EventBudgetExceeded: a country's or the global budget of codes per
+	// hour is spent and sends stop until the window turns. Once per budget
+	// and window.
+	EventBudgetExceeded EventType = "budget_exceeded"
+	// EventConversionLow: few of the codes recently sent to a country were
+	// verified, a sign of SMS pumping. Once per batch of sends watched.
+	EventConversionLow EventType = "conversion_low"
 )
 
 // emit passes e, stamped with the time and r's client IP, to the app.

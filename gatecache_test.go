@@ -255,7 +255,7 @@ func TestGateCacheConcurrent(t *testing.T) {
 					errs <- err
 					return
 				}
-				req.AddCookie(&http.Cookie{Name: twofactor.DefaultSessionName, Value: cookies[(g+i)%len(cookies)]})
+				req.AddCookie(&http.Cookie{Name: hostCookie, Value: cookies[(g+i)%len(cookies)]})
 				res, err := client.Do(req)
 				if err != nil {
 					errs <- err

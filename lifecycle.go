@@ -37,6 +37,11 @@ func (m *Manager) verify(w http.ResponseWriter, r *http.Request, sess *sessions.
 		_ = m.cfg.state.Delete(ctx, grantKey(grant))
 		return fs, err
 	}
+	if _, err := r.Cookie(m.returnCookieName()); err == nil {
+		// The return target is spent: forget the cookie that carried it.
+		http.SetCookie(w, &http.Cookie{Name: m.returnCookieName(), Path: "/", MaxAge: -1,
+			Secure: !m.cfg.insecureCookie, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
 	if old != "" && old != grant && validID(old) {
 		// A step-up replaces the session's grant: the old one goes.
 		if err := m.cfg.state.Delete(ctx, grantKey(old)); err != nil {

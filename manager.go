@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strings"
 
 	"github.com/gorilla/sessions"
 )
@@ -26,7 +27,13 @@ type Manager struct {
 	// cookie store whose cookies it holds; both nil for other stores.
 	gateCache   *gateCache
 	cookieStore *sessions.CookieStore
+	refusals    refusalLog // logs repeated send refusals once per key and window
+	fullLog     onceAMinute
 }
+
+// hostPrefix is the cookie name prefix browsers accept only on a Secure
+// cookie with Path=/ and no Domain, set by the host itself.
+const hostPrefix = "__Host-"
 
 // New returns a Manager that verifies visitors with provider and keeps their
 // flow in store, under the session name set by WithSessionName. Any
@@ -52,6 +59,21 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 			return nil, err
 		}
 	}
+	if cfg.phoneLookup != nil && cfg.subject == nil {
+		// The verification would prove "someone holds the phone of the
+		// user on file" without saying which user: whoever verifies once
+		// could then sign in as anyone and pass the gate.
+		return nil, errors.New("twofactor: WithPhoneLookup needs WithSubject: a code sent to a user's number on file must verify that user only, so the flow must know who the user is")
+	}
+	if !cfg.insecureCookie && cfg.cookiePath == "/" && cfg.cookieDomain == "" {
+		// A __Host- cookie can only be set Secure, for /, by the host
+		// itself: a sibling subdomain cannot plant one to shadow it.
+		if !strings.HasPrefix(cfg.sessionName, hostPrefix) {
+			cfg.sessionName = hostPrefix + cfg.sessionName
+		}
+	} else if strings.HasPrefix(cfg.sessionName, hostPrefix) {
+		return nil, errors.New("twofactor: a __Host- session name needs a Secure cookie with Path / and no Domain")
+	}
 	if store == nil {
 		hashKey, blockKey := make([]byte, 32), make([]byte, 32)
 		_, _ = rand.Read(hashKey)
@@ -66,6 +88,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if cfg.state == nil {
 		cfg.state = NewMemoryState()
 	}
+	cfg.state = withStateDeadline(cfg.state, cfg.storeTimeout) // every State call has its own deadline (deadline.go)
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}

@@ -221,7 +221,7 @@ func (a *flowApp) sessionCookie() *http.Cookie {
 	a.t.Helper()
 	u, _ := url.Parse(a.srv.URL)
 	for _, c := range a.jar.Cookies(u) {
-		if c.Name == twofactor.DefaultSessionName {
+		if c.Name == hostCookie || c.Name == twofactor.DefaultSessionName {
 			return c
 		}
 	}
@@ -232,8 +232,18 @@ func (a *flowApp) sessionCookie() *http.Cookie {
 // setSessionCookie replaces the jar's flow cookie by value.
 func (a *flowApp) setSessionCookie(value string) {
 	u, _ := url.Parse(a.srv.URL)
-	a.jar.SetCookies(u, []*http.Cookie{{Name: twofactor.DefaultSessionName, Value: value, Path: "/"}})
+	name := hostCookie
+	for _, c := range a.jar.Cookies(u) {
+		if c.Name == twofactor.DefaultSessionName {
+			name = c.Name // an app with WithInsecureCookie
+		}
+	}
+	a.jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
 }
+
+// hostCookie is the session cookie's name when it is Secure, Path=/ and has
+// no Domain: the default name with the __Host- prefix.
+const hostCookie = "__Host-" + twofactor.DefaultSessionName
 
 func wantStatus(t *testing.T, res flowResp, status int) {
 	t.Helper()
@@ -444,7 +454,8 @@ func TestFlowRestart(t *testing.T) {
 
 func TestFlowKnownNumber(t *testing.T) {
 	const onFile = "+31 6 8765 4321"
-	a := newFlowApp(t, twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return onFile, nil }))
+	a := newFlowApp(t, twofactor.WithSubject(func(*http.Request) string { return "ann" }),
+		twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return onFile, nil }))
 	res := a.get("/account")
 	page := a.get(res.header.Get("Location"))
 	wantBody(t, page, http.StatusOK, "We'll send a verification code to +31 6 •••••321", "Send code")
@@ -470,7 +481,8 @@ func TestFlowKnownNumber(t *testing.T) {
 	wantBody(t, a.get("/account"), http.StatusOK, testBalance)
 
 	t.Run("no number on file", func(t *testing.T) {
-		a := newFlowApp(t, twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return "", errors.New("no such user") }))
+		a := newFlowApp(t, twofactor.WithSubject(func(*http.Request) string { return "ann" }),
+			twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return "", errors.New("no such user") }))
 		wantBody(t, a.post("/2fa/send", url.Values{"phone": {testPhone}}), http.StatusConflict, "no phone number on file")
 		if a.mock.Sends() != 0 {
 			t.Error("a code was sent without a number on file")
@@ -712,10 +724,17 @@ func TestCookieAttributes(t *testing.T) {
 		opts     []twofactor.Option
 		secure   bool
 		sameSite http.SameSite
+		cookie   string
+		path     string
+		domain   string
 	}{
-		{"defaults", nil, true, http.SameSiteLaxMode},
-		{"insecure for localhost", []twofactor.Option{twofactor.WithInsecureCookie()}, false, http.SameSiteLaxMode},
-		{"strict", []twofactor.Option{twofactor.WithSameSite(http.SameSiteStrictMode)}, true, http.SameSiteStrictMode},
+		{"defaults", nil, true, http.SameSiteLaxMode, hostCookie, "/", ""},
+		{"insecure for localhost", []twofactor.Option{twofactor.WithInsecureCookie()}, false, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/", ""},
+		{"strict", []twofactor.Option{twofactor.WithSameSite(http.SameSiteStrictMode)}, true, http.SameSiteStrictMode, hostCookie, "/", ""},
+		{"own name", []twofactor.Option{twofactor.WithSessionName("bank2fa")}, true, http.SameSiteLaxMode, "__Host-bank2fa", "/", ""},
+		{"own __Host- name", []twofactor.Option{twofactor.WithSessionName("__Host-bank2fa")}, true, http.SameSiteLaxMode, "__Host-bank2fa", "/", ""},
+		{"domain", []twofactor.Option{twofactor.WithCookieDomain("127.0.0.1")}, true, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/", "127.0.0.1"},
+		{"path", []twofactor.Option{twofactor.WithCookiePath("/2fa/")}, true, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/2fa/", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -726,8 +745,8 @@ func TestCookieAttributes(t *testing.T) {
 				t.Fatalf("%d cookies set, want 1: %v", len(res.cookies), res.header["Set-Cookie"])
 			}
 			c := res.cookies[0]
-			if c.Name != twofactor.DefaultSessionName || !c.HttpOnly || c.Secure != tt.secure || c.SameSite != tt.sameSite || c.Path != "/" {
-				t.Errorf("cookie %s, want HttpOnly, Secure=%t, SameSite=%v, Path=/", c, tt.secure, tt.sameSite)
+			if c.Name != tt.cookie || !c.HttpOnly || c.Secure != tt.secure || c.SameSite != tt.sameSite || c.Path != tt.path || c.Domain != tt.domain {
+				t.Errorf("cookie %s, want %s, HttpOnly, Secure=%t, SameSite=%v, Path=%s, Domain=%q", c, tt.cookie, tt.secure, tt.sameSite, tt.path, tt.domain)
 			}
 			if c.MaxAge <= 0 || c.MaxAge > int(twofactor.DefaultMaxAge/time.Second) {
 				t.Errorf("cookie Max-Age %d, want 1 to %d", c.MaxAge, int(twofactor.DefaultMaxAge/time.Second))
@@ -1264,6 +1283,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"nil state", mock, []twofactor.Option{twofactor.WithState(nil)}},
 		{"nil logger", mock, []twofactor.Option{twofactor.WithLogger(nil)}},
 		{"nil lookup", mock, []twofactor.Option{twofactor.WithPhoneLookup(nil)}},
+		{"phone lookup without subject", mock, []twofactor.Option{twofactor.WithPhoneLookup(func(*http.Request) (string, error) { return "+31612345678", nil })}},
 		{"nil subject", mock, []twofactor.Option{twofactor.WithSubject(nil)}},
 		{"nil templates", mock, []twofactor.Option{twofactor.WithTemplates(nil)}},
 		{"broken template", mock, []twofactor.Option{twofactor.WithTemplates(fstest.MapFS{"code.html": {Data: []byte("{{define")}})}},

@@ -41,42 +41,62 @@ const (
 var (
 	DefaultAccountAttempts = Limit{N: 10, Per: 24 * time.Hour} // wrong codes per account, across codes and browsers
 	DefaultPhoneSends      = Limit{N: 5, Per: time.Hour}       // codes sent to one number
-	DefaultIPSends         = Limit{N: 20, Per: time.Hour}      // codes requested from one client IP
+	DefaultIPSends         = Limit{N: 20, Per: time.Hour}      // codes requested from one client IP (IPv6: its /64)
+	DefaultNet56Sends      = Limit{N: 50, Per: time.Hour}      // codes requested from one IPv6 /56 (a household's block)
+	DefaultNet48Sends      = Limit{N: 200, Per: time.Hour}     // codes requested from one IPv6 /48 (a site's block)
 )
 
+// DefaultStoreTimeout is the deadline of every call to the session store and
+// the State.
+const DefaultStoreTimeout = 2 * time.Second
+
 type config struct {
-	prefix          string
-	sessionName     string
-	cookieDomain    string
-	cookiePath      string
-	insecureCookie  bool
-	sameSite        http.SameSite
-	maxAge          time.Duration
-	idleTimeout     time.Duration
-	phoneLookup     func(*http.Request) (string, error)
-	subject         func(*http.Request) string
-	defaultRegion   string
-	allowedRegions  map[string]bool
-	state           State
-	maxAttempts     int
-	accountAttempts Limit
-	resendCooldown  time.Duration
-	phoneSends      Limit
-	ipSends         Limit
-	trustedProxies  []netip.Prefix
-	providerTimeout time.Duration
-	logger          *slog.Logger
-	events          func(Event)
-	templates       fs.FS
-	voice           bool
-	language        func(*http.Request) string
-	trustedOrigins  []string
-	now             func() time.Time
-	enrol           func(*http.Request, string) error
-	recovery        RecoveryStore
-	rememberFor     time.Duration
-	branding        Branding
-	origin          string
+	prefix                string
+	sessionName           string
+	cookieDomain          string
+	cookiePath            string
+	insecureCookie        bool
+	sameSite              http.SameSite
+	maxAge                time.Duration
+	idleTimeout           time.Duration
+	phoneLookup           func(*http.Request) (string, error)
+	subject               func(*http.Request) string
+	defaultRegion         string
+	allowedRegions        map[string]bool
+	state                 State
+	maxAttempts           int
+	accountAttempts       Limit
+	resendCooldown        time.Duration
+	phoneSends            Limit
+	ipSends               Limit
+	net56Sends            Limit
+	net48Sends            Limit
+	net24Sends            Limit
+	voicePhoneSends       Limit
+	voiceIPSends          Limit
+	internationalNetworks bool
+	countryBudget         int
+	countryBudgets        map[string]int
+	globalBudget          int
+	conversionMin         int
+	conversionSends       int
+	conversionTrickle     int
+	storeTimeout          time.Duration
+	trustedProxies        []netip.Prefix
+	proxyHeader           string
+	providerTimeout       time.Duration
+	logger                *slog.Logger
+	events                func(Event)
+	templates             fs.FS
+	voice                 bool
+	language              func(*http.Request) string
+	trustedOrigins        []string
+	now                   func() time.Time
+	enrol                 func(*http.Request, string) error
+	recovery              RecoveryStore
+	rememberFor           time.Duration
+	branding              Branding
+	origin                string
 }
 
 func defaultConfig() config {
@@ -92,7 +112,18 @@ func defaultConfig() config {
 		resendCooldown:  DefaultResendCooldown,
 		phoneSends:      DefaultPhoneSends,
 		ipSends:         DefaultIPSends,
+		net56Sends:      DefaultNet56Sends,
+		net48Sends:      DefaultNet48Sends,
+		voicePhoneSends: DefaultVoicePhoneSends,
+		voiceIPSends:    DefaultVoiceIPSends,
+		countryBudget:   DefaultCountryBudget,
+		countryBudgets:  highRiskBudgets(),
+		globalBudget:    DefaultGlobalBudget,
+		conversionMin:   DefaultConversionMin,
+		conversionSends: DefaultConversionSends,
+		storeTimeout:    DefaultStoreTimeout,
 		providerTimeout: DefaultProviderTimeout,
+		proxyHeader:     headerXForwardedFor,
 		now:             time.Now,
 	}
 }
@@ -111,6 +142,13 @@ func WithPrefix(prefix string) Option {
 
 // WithSessionName sets the name of the session (the cookie name for the
 // cookie store). Default "twofactor".
+//
+// When the cookie is Secure, has Path "/" and no Domain (the defaults), New
+// puts the "__Host-" prefix in front of the name: the cookie is then
+// "__Host-twofactor", and browsers refuse such a cookie from a sibling
+// subdomain or over plain http, so nobody can plant one that shadows it.
+// WithInsecureCookie, WithCookieDomain or a cookie path other than "/" keep
+// the name as given.
 func WithSessionName(name string) Option {
 	return func(c *config) error {
 		if name == "" || strings.ContainsAny(name, " \t\r\n;,=\"") {
@@ -194,6 +232,10 @@ func WithIdleTimeout(d time.Duration) Option {
 // the visitor for a number, the flow sends the code to the number lookup
 // returns for the request (typically the logged-in user's number on file).
 // The pages show that number masked.
+//
+// Known-number mode needs WithSubject, and New refuses it without: the code
+// proves that the visitor holds the phone of the user on file, so the
+// verification must belong to that user and no other.
 func WithPhoneLookup(lookup func(r *http.Request) (string, error)) Option {
 	return func(c *config) error {
 		if lookup == nil {
@@ -208,6 +250,13 @@ func WithPhoneLookup(lookup func(r *http.Request) (string, error)) Option {
 // logged-in user's id for a request ("" when nobody is logged in). A
 // session verified for one subject does not count as verified for another,
 // and failed attempts are counted per subject.
+//
+// With WithSubject alone (visitors type a number), a verification proves that
+// the visitor, signed in as the subject, holds the phone the code went to:
+// some phone, not the one on file for the subject. It still stops a stolen
+// password alone, binds the verification to the subject (a different user
+// in the same browser is not verified), and counts wrong codes per subject.
+// To prove the subject holds the number on file, add WithPhoneLookup.
 func WithSubject(subject func(r *http.Request) string) Option {
 	return func(c *config) error {
 		if subject == nil {
@@ -300,23 +349,178 @@ func WithResendCooldown(d time.Duration) Option {
 	}
 }
 
+// checkLimit reports a Limit that is neither zero (disabled) nor a positive
+// count per a window of at most 30 days.
+func checkLimit(what string, l Limit) error {
+	if l == (Limit{}) || (l.N > 0 && l.Per > 0 && l.Per <= 30*24*time.Hour) {
+		return nil
+	}
+	return fmt.Errorf("twofactor: %s limit %+v: want N > 0 per 0 < Per <= 30 days, or a zero Limit to disable it", what, l)
+}
+
 // WithPhoneSendLimit limits codes sent to one phone number. Default 5 per
 // hour. A zero Limit disables it.
+//
+// A refusal by this window answers the same from any client at any time
+// (429 with Retry-After the whole window), so nobody learns from it when or
+// how often a number was sent codes.
 func WithPhoneSendLimit(l Limit) Option {
-	return func(c *config) error { c.phoneSends = l; return nil }
+	return func(c *config) error { c.phoneSends = l; return checkLimit("phone send", l) }
 }
 
 // WithIPSendLimit limits codes requested from one client IP. Default 20 per
 // hour. An IPv6 client counts per /64 network, the block one subscriber is
-// usually given. A zero Limit disables it.
+// usually given. A zero Limit disables it. See WithNetworkSendLimit for
+// wider networks.
 func WithIPSendLimit(l Limit) Option {
-	return func(c *config) error { c.ipSends = l; return nil }
+	return func(c *config) error { c.ipSends = l; return checkLimit("IP send", l) }
+}
+
+// WithNetworkSendLimit limits codes requested from one network of clients,
+// on top of WithIPSendLimit: bits 56 or 48 for IPv6 networks, 24 for IPv4.
+// Defaults: 50 per hour per IPv6 /56 (the block a household is usually
+// given: it never asks for that many) and 200 per hour per IPv6 /48 (a
+// site's block, free from tunnel brokers: without this one such block got
+// about 1.3 million codes an hour at 20 per /64); IPv4 /24 off, since many
+// unrelated people share one. A zero Limit disables the limit.
+func WithNetworkSendLimit(bits int, l Limit) Option {
+	return func(c *config) error {
+		if err := checkLimit(fmt.Sprintf("/%d send", bits), l); err != nil {
+			return err
+		}
+		switch bits {
+		case 56:
+			c.net56Sends = l
+		case 48:
+			c.net48Sends = l
+		case 24:
+			c.net24Sends = l
+		default:
+			return fmt.Errorf("twofactor: network send limit for /%d: want 56 or 48 (IPv6) or 24 (IPv4)", bits)
+		}
+		return nil
+	}
+}
+
+// WithVoiceLimits sets the windows of voice calls ("call me instead", see
+// WithVoice) per number and per client IP (an IPv6 /64), which calls count
+// against on top of the windows of every code. Defaults 3 calls per number
+// and 10 per IP an hour. A zero Limit disables one.
+func WithVoiceLimits(perNumber, perIP Limit) Option {
+	return func(c *config) error {
+		if err := checkLimit("voice per number", perNumber); err != nil {
+			return err
+		}
+		if err := checkLimit("voice per IP", perIP); err != nil {
+			return err
+		}
+		c.voicePhoneSends, c.voiceIPSends = perNumber, perIP
+		return nil
+	}
+}
+
+// WithInternationalNetworks allows codes to numbers of the satellite and
+// international networks (country calling codes 870, 881, 882, 883 and
+// 888), which are refused by default: they cost the most and are rarely a
+// person's phone.
+func WithInternationalNetworks() Option {
+	return func(c *config) error { c.internationalNetworks = true; return nil }
+}
+
+// WithCountryBudget sets how many codes an hour may go to numbers of one
+// region (a two-letter code such as "NL"), all visitors together; region
+// "*" sets the budget of every region without one of its own. Past it,
+// sends to the region stop with "try again later" until the hour's window
+// turns. 0 sends no codes to the region at all.
+//
+// Defaults: DefaultCountryBudget (500) for every region, and
+// DefaultHighRiskBudget (50) for a short list of destinations where SMS
+// pumping is common: AZ, BY, CU, KG, KZ, TJ, TM, UZ. Numbers of no region
+// (international networks) count under "ZZ".
+func WithCountryBudget(region string, perHour int) Option {
+	return func(c *config) error {
+		if perHour < 0 {
+			return fmt.Errorf("twofactor: country budget %d is negative", perHour)
+		}
+		if region == "*" {
+			c.countryBudget = perHour
+			return nil
+		}
+		if len(region) != 2 {
+			return fmt.Errorf("twofactor: region %q is not a two-letter region code", region)
+		}
+		c.countryBudgets[strings.ToUpper(region)] = perHour
+		return nil
+	}
+}
+
+// WithGlobalBudget sets how many codes an hour may go out in all, to every
+// country together: a circuit breaker on the SMS bill. Past it, every send
+// stops with "try again later" until the hour's window turns, with an
+// EventBudgetExceeded and one error log line. Default DefaultGlobalBudget
+// (2,000); at least 1.
+func WithGlobalBudget(perHour int) Option {
+	return func(c *config) error {
+		if perHour < 1 {
+			return fmt.Errorf("twofactor: global budget %d must be at least 1", perHour)
+		}
+		c.globalBudget = perHour
+		return nil
+	}
+}
+
+// WithConversionWatch sets the conversion watch: when fewer than minPercent
+// percent of the last sends codes sent to one country were verified, an
+// EventConversionLow fires and one warning is logged (once per batch of
+// sends codes). Defaults 20 percent of 50. WithConversionWatch(0, 0) turns
+// the watch off.
+func WithConversionWatch(minPercent, sends int) Option {
+	return func(c *config) error {
+		if minPercent == 0 && sends == 0 {
+			c.conversionMin, c.conversionSends = 0, 0
+			return nil
+		}
+		if minPercent < 1 || minPercent > 99 || sends < 10 || sends > 10_000 {
+			return fmt.Errorf("twofactor: conversion watch %d%% of %d: want 1 to 99 percent of 10 to 10000 sends", minPercent, sends)
+		}
+		c.conversionMin, c.conversionSends = minPercent, sends
+		return nil
+	}
+}
+
+// WithConversionTrickle slows a country whose conversion is low (see
+// WithConversionWatch) to perHour codes an hour, for an hour from the
+// warning. Default off: a burst of abandoned sign-ins must not lock a whole
+// country out unless the app asks for it.
+func WithConversionTrickle(perHour int) Option {
+	return func(c *config) error {
+		if perHour < 1 {
+			return fmt.Errorf("twofactor: conversion trickle %d must be at least 1", perHour)
+		}
+		c.conversionTrickle = perHour
+		return nil
+	}
+}
+
+// WithStoreTimeout sets the deadline of every call the library makes to
+// the session store and the State, each on its own: a slow backend then
+// answers 503 within about this long, however many requests are waiting.
+// Default DefaultStoreTimeout (2 seconds); at most a minute.
+func WithStoreTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 || d > time.Minute {
+			return errors.New("twofactor: store timeout must be positive and at most a minute")
+		}
+		c.storeTimeout = d
+		return nil
+	}
 }
 
 // WithTrustedProxies names the reverse proxies (CIDR prefixes such as
 // "10.0.0.0/8") whose X-Forwarded-For header is believed when finding the
-// client IP. Default none: the client IP is the connection's address, and
-// X-Forwarded-For is ignored.
+// client IP (or the Forwarded header, with WithForwardedHeader). Default
+// none: the client IP is the connection's address, and the headers are
+// ignored.
 func WithTrustedProxies(cidrs ...string) Option {
 	return func(c *config) error {
 		for _, s := range cidrs {
@@ -325,6 +529,32 @@ func WithTrustedProxies(cidrs ...string) Option {
 				return fmt.Errorf("twofactor: trusted proxy: %w", err)
 			}
 			c.trustedProxies = append(c.trustedProxies, p.Masked())
+		}
+		return nil
+	}
+}
+
+const (
+	headerXForwardedFor = "X-Forwarded-For"
+	headerForwarded     = "Forwarded"
+)
+
+// WithForwardedHeader names the header the trusted proxies (see
+// WithTrustedProxies) record the client address in: "X-Forwarded-For" (the
+// default) or "Forwarded" (RFC 7239, its for= parameters). Only the one
+// header is read: a client could write the other one freely. Entries with a
+// port, brackets or quotes are understood; an entry that names no address
+// ("unknown", an obfuscated "_hidden", garbage) makes the connection's
+// address count instead.
+func WithForwardedHeader(name string) Option {
+	return func(c *config) error {
+		switch {
+		case strings.EqualFold(name, headerXForwardedFor):
+			c.proxyHeader = headerXForwardedFor
+		case strings.EqualFold(name, headerForwarded):
+			c.proxyHeader = headerForwarded
+		default:
+			return fmt.Errorf("twofactor: forwarded header %q is not X-Forwarded-For or Forwarded", name)
 		}
 		return nil
 	}

@@ -9,13 +9,18 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
 // clientIP is the connection's address, or with trusted proxies the
-// right-most X-Forwarded-For address that is not one of them.
+// right-most address of the proxy header (X-Forwarded-For, or Forwarded with
+// WithForwardedHeader) that is not one of them. Entries may carry a port
+// ("203.0.113.7:5423", "[2001:db8::1]:443"), brackets or quotes; an entry
+// that names no address (RFC 7239's "unknown" and "_hidden" obfuscated
+// identifiers, garbage) stops the walk, and the connection's address counts.
 func (m *Manager) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -29,19 +34,93 @@ func (m *Manager) clientIP(r *http.Request) string {
 	if !m.trusted(addr) {
 		return addr.String()
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	conn := addr
+	hops := forwardedHops(r.Header, m.cfg.proxyHeader)
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break
+		a, ok := parseHop(hops[i])
+		if !ok {
+			return conn.String()
 		}
-		a = a.Unmap()
 		if !m.trusted(a) {
 			return a.String()
 		}
 		addr = a
 	}
 	return addr.String()
+}
+
+// forwardedHops returns the client entries of the proxy header, left to
+// right: the comma-separated X-Forwarded-For entries, or the for= values
+// of the Forwarded header's elements (RFC 7239). An element without for=
+// is an entry that names no address.
+func forwardedHops(h http.Header, name string) []string {
+	joined := strings.Join(h.Values(name), ",")
+	if strings.TrimSpace(joined) == "" {
+		return nil
+	}
+	hops := strings.Split(joined, ",")
+	if name != headerForwarded {
+		return hops
+	}
+	for i, elem := range hops {
+		hops[i] = ""
+		for _, pair := range strings.Split(elem, ";") {
+			k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "for") {
+				hops[i] = v
+				break
+			}
+		}
+	}
+	return hops
+}
+
+// parseHop reads one proxy header entry: an IPv4 or IPv6 address, with or
+// without a port, brackets around IPv6, and RFC 7239 quotes around it all.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	if len(s) > 64 { // longer than any address with a port: not one
+		return netip.Addr{}, false
+	}
+	var a netip.Addr
+	var err error
+	switch {
+	case strings.HasPrefix(s, "["):
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return netip.Addr{}, false
+		}
+		if rest := s[end+1:]; rest != "" && (!strings.HasPrefix(rest, ":") || !validPort(rest[1:])) {
+			return netip.Addr{}, false
+		}
+		a, err = netip.ParseAddr(s[1:end])
+		if err == nil && !a.Is6() {
+			return netip.Addr{}, false
+		}
+	case strings.Count(s, ":") == 1: // IPv4 with a port
+		host, port, _ := strings.Cut(s, ":")
+		if !validPort(port) {
+			return netip.Addr{}, false
+		}
+		a, err = netip.ParseAddr(host)
+		if err == nil && !a.Is4() {
+			return netip.Addr{}, false
+		}
+	default:
+		a, err = netip.ParseAddr(s)
+	}
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, false
+	}
+	return a.Unmap(), true
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535 && p[0] != '+' && p[0] != '-'
 }
 
 // ipBucket is what the per-IP send window counts: the address itself for
@@ -101,11 +180,7 @@ func (m *Manager) returnTarget(r *http.Request, fs flowState) string {
 // returnCookieName names the cookie that holds a new visitor's return
 // target until their session is written.
 func (m *Manager) returnCookieName() string {
-	name := m.cfg.sessionName + "_next"
-	if !m.cfg.insecureCookie && m.cfg.cookieDomain == "" {
-		name = "__Host-" + name
-	}
-	return name
+	return m.cookieName("_next")
 }
 
 // setReturnCookie keeps ret, a validated local path, for a visitor with no

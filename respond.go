@@ -41,6 +41,7 @@ type (
 		Error struct {
 			Code    string `json:"code"`
 			Message string `json:"message"`
+			Until   string `json:"until,omitempty"` // for locked: until when
 		} `json:"error"`
 	}
 )
@@ -61,8 +62,9 @@ func rfc3339(unix int64) string { return time.Unix(unix, 0).UTC().Format(time.RF
 type flowError struct {
 	status     int
 	code       string
-	msg        string // message key
-	arg        int64  // for messages with a number
+	msg        string    // message key
+	arg        int64     // for messages with a number
+	until      time.Time // for messages with a time (%s): shown as 15:04 UTC
 	retryAfter time.Duration
 	field      string // the form field at fault, marked on the page
 }
@@ -91,6 +93,8 @@ var (
 	errNoVoice     = &flowError{status: http.StatusBadRequest, code: "voice_disabled", msg: "err_no_voice"}
 	errSendLimited = &flowError{status: http.StatusTooManyRequests, code: "rate_limited", msg: "err_send_limited"}
 	errLocked      = &flowError{status: http.StatusTooManyRequests, code: "locked", msg: "err_locked"}
+	errPaused      = &flowError{status: http.StatusServiceUnavailable, code: "sending_paused", msg: "err_paused"}
+	errBusy        = &flowError{status: http.StatusServiceUnavailable, code: "busy", msg: "err_busy"}
 	errTooMany     = &flowError{status: http.StatusBadRequest, code: "too_many_attempts", msg: "err_too_many"}
 	errExpired     = &flowError{status: http.StatusBadRequest, code: "expired", msg: "err_expired"}
 	errUsed        = &flowError{status: http.StatusBadRequest, code: "code_used", msg: "err_used"}
@@ -123,6 +127,16 @@ func storeErr(err error) error {
 // storeFailed logs a session store or state backend failure and answers
 // 503: the flow and the gate fail closed.
 func (m *Manager) storeFailed(w http.ResponseWriter, r *http.Request, fs flowState, err error) {
+	if isStateFull(err) {
+		// Full of live limits: refuse, never forget one; log once a minute.
+		if ok, n := m.fullLog.tick(m.cfg.now()); ok {
+			m.log.Error("twofactor: state full; new sends and verifications refused until keys expire", "refused_since_last_log", n)
+		}
+		fe := *errBusy
+		fe.retryAfter = time.Minute
+		m.fail(w, r, fs, &fe)
+		return
+	}
 	m.log.Error("twofactor: session store or state backend failed", "path", r.URL.Path, "err", err)
 	m.fail(w, r, fs, errStore)
 }
@@ -142,9 +156,15 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fs flowState, fe 
 			d.Country = strings.ToUpper(c)
 		}
 	}
+	if !fe.until.IsZero() {
+		d.Error = fmt.Sprintf(d.T[fe.msg], fe.until.UTC().Format("15:04 UTC"))
+	}
 	if wantsJSON(r) {
 		var body errorBody
 		body.Error.Code, body.Error.Message = fe.code, d.Error
+		if !fe.until.IsZero() {
+			body.Error.Until = fe.until.UTC().Format(time.RFC3339)
+		}
 		writeJSON(w, fe.status, body)
 		return
 	}

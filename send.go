@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -116,43 +115,8 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.fail(w, r, fs, errNumberType)
 		return
 	}
-	// Limits, cheapest first. Each counts the attempt even if a later one
-	// refuses it: an attacker gains nothing from hitting several at once.
-	ip := m.clientIP(r)
-	limits := []struct {
-		key string
-		l   Limit
-	}{
-		{cooldownKey(fs.FlowID), Limit{N: 1, Per: m.cfg.resendCooldown}},
-		{phoneSendsKey(info.e164), m.cfg.phoneSends},
-		{ipSendsKey(ipBucket(ip)), m.cfg.ipSends},
-	}
-	for _, lim := range limits {
-		if !lim.l.enabled() {
-			continue
-		}
-		n, ttl, err := m.cfg.state.Incr(ctx, lim.key, 1, lim.l.Per)
-		if err != nil {
-			m.storeFailed(w, r, fs, err)
-			return
-		}
-		if n > int64(lim.l.N) {
-			m.log.Warn("twofactor: send rate-limited", "phone", info.masked, "ip", ip, "limit", lim.key[:strings.IndexByte(lim.key, ':')])
-			m.emit(r, Event{Type: EventRateLimited, Subject: m.subject(r), Phone: info.e164})
-			fe := *errSendLimited
-			if lim.key == cooldownKey(fs.FlowID) {
-				fe.msg = "err_cooldown" // one code was just sent: say how long to wait
-				fe.arg = int64((ttl + time.Second - 1) / time.Second)
-				if fs.PendingID == "" || fs.Phone != info.e164 {
-					// Another number than the code on its way: speak of
-					// this one, and keep it in the field.
-					fe.msg, fe.field = "err_cooldown_new", "phone"
-				}
-			}
-			fe.retryAfter = ttl
-			m.fail(w, r, fs, &fe)
-			return
-		}
+	if !m.reserveSend(w, r, fs, info, ch) { // every limit, or none (limits.go)
+		return
 	}
 	pctx, cancel := context.WithTimeout(ctx, m.cfg.providerTimeout)
 	defer cancel()
@@ -192,7 +156,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	m.log.Info("twofactor: code sent", "phone", info.masked, "channel", string(ch), "ip", ip)
+	m.log.Info("twofactor: code sent", "phone", info.masked, "channel", string(ch), "ip", m.clientIP(r))
 	m.emit(r, Event{Type: EventCodeSent, Subject: fs.Subject, Phone: info.e164})
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, sentBody{

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -129,7 +130,7 @@ func (f *flowState) unverify() {
 // garbage, signed with an old key) counts as no session at all; any other
 // store failure is ErrStoreUnavailable, so callers fail closed.
 func (m *Manager) load(r *http.Request) (*sessions.Session, flowState, error) {
-	sess, err := m.store.New(r, m.cfg.sessionName)
+	sess, err := m.storeNew(r, m.cfg.sessionName)
 	if err != nil {
 		// securecookie errors all mean a cookie we cannot read (bad MAC,
 		// bad encoding, too long: the last is not flagged IsDecode).
@@ -185,7 +186,7 @@ func (m *Manager) save(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		maxAge = min(maxAge, unverifiedMaxAge)
 	}
 	sess.Options = m.cookieOptions(int(maxAge.Seconds()))
-	if err := m.store.Save(r, w, sess); err != nil {
+	if err := m.storeSave(r, w, sess); err != nil {
 		return storeErr(err)
 	}
 	return nil
@@ -200,7 +201,7 @@ func (m *Manager) renew(w http.ResponseWriter, r *http.Request, old *sessions.Se
 		old.Options = m.cookieOptions(-1)
 		clear(old.Values)
 		// Delete the old record; its Set-Cookie goes nowhere, the new one follows.
-		if err := m.store.Save(r, discardHeaders{}, old); err != nil {
+		if err := m.storeSave(r, discardHeaders{}, old); err != nil {
 			return storeErr(err)
 		}
 	}
@@ -213,7 +214,7 @@ func (m *Manager) renew(w http.ResponseWriter, r *http.Request, old *sessions.Se
 func (m *Manager) destroy(w http.ResponseWriter, r *http.Request, sess *sessions.Session) error {
 	clear(sess.Values)
 	sess.Options = m.cookieOptions(-1)
-	if err := m.store.Save(r, w, sess); err != nil {
+	if err := m.storeSave(r, w, sess); err != nil {
 		return storeErr(err)
 	}
 	return nil
@@ -225,3 +226,15 @@ type discardHeaders struct{}
 func (discardHeaders) Header() http.Header         { return http.Header{} }
 func (discardHeaders) Write(b []byte) (int, error) { return len(b), nil }
 func (discardHeaders) WriteHeader(int)             {}
+
+// cookieName names a cookie of the library's besides the session's: the
+// session name (without a __Host- prefix) and suffix, with the __Host-
+// prefix whenever the cookie can take it (Secure, for /, no Domain). These
+// cookies are always set for Path=/.
+func (m *Manager) cookieName(suffix string) string {
+	name := strings.TrimPrefix(m.cfg.sessionName, hostPrefix) + suffix
+	if !m.cfg.insecureCookie && m.cfg.cookieDomain == "" {
+		name = hostPrefix + name
+	}
+	return name
+}

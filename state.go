@@ -2,6 +2,7 @@ package twofactor
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -46,18 +47,42 @@ type State interface {
 }
 
 // MemoryState is a State held in this process's memory. It suits apps that
-// run on one machine. Expired keys are swept as new ones are written, so
-// memory stays bounded by the number of keys live at once.
+// run on one machine. Expired keys are swept as new ones are written, and a
+// counter that comes back to zero (a send given back, see limits.go) is
+// dropped at once, as if it had never been counted.
+//
+// Memory has a ceiling: at most MaxKeys keys (default
+// DefaultMemoryStateMaxKeys, about 40 MB: some 150 bytes a key). When
+// it is full, expired keys are swept, and if none are, a write that needs a
+// new key fails with ErrStateFull: the flow answers 503 "try again later"
+// to new sends and verifications. Live keys are never evicted, so a full
+// MemoryState never forgets a limit; counters and marks that exist keep
+// working (a refused send, a wrong code, a gated request all still count).
 //
 // The zero value is ready to use. A MemoryState is safe for concurrent use.
 type MemoryState struct {
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
+	// MaxKeys is the most keys held at once. Zero means
+	// DefaultMemoryStateMaxKeys. Set it before first use.
+	MaxKeys int
 
 	mu        sync.Mutex
 	items     map[string]memItem
 	lastSweep time.Time
+	fullSweep time.Time // last sweep forced by a full state
 }
+
+// DefaultMemoryStateMaxKeys is the default ceiling of a MemoryState's keys.
+// A healthy app holds a few per code sent and per verified session in the
+// last hour; the fraud guard's global budget (2,000 codes an hour by
+// default) keeps an attacker far below it.
+const DefaultMemoryStateMaxKeys = 1 << 18
+
+// ErrStateFull is the error of a MemoryState write that needs a new key when
+// the state holds MaxKeys live keys. It wraps ErrStoreUnavailable; the flow
+// answers it with 503 and "try again later".
+var ErrStateFull = fmt.Errorf("%w: state full", ErrStoreUnavailable)
 
 type memItem struct {
 	n       int64
@@ -84,20 +109,44 @@ func (s *MemoryState) get(key string, now time.Time) (memItem, bool) {
 	return it, true
 }
 
-// put stores an item and now and then sweeps expired ones; the caller holds s.mu.
-func (s *MemoryState) put(key string, it memItem, now time.Time) {
+// put stores an item and now and then sweeps expired ones; the caller holds
+// s.mu. A new key in a full state fails with ErrStateFull.
+func (s *MemoryState) put(key string, it memItem, now time.Time) error {
 	if s.items == nil {
 		s.items = make(map[string]memItem)
 	}
 	if now.Sub(s.lastSweep) > time.Minute {
-		for k, v := range s.items {
-			if !now.Before(v.expires) {
-				delete(s.items, k)
-			}
+		s.sweep(now)
+	}
+	if _, ok := s.items[key]; !ok && len(s.items) >= s.maxKeys() {
+		// Full: sweep now, but at most once a second, so a flood against
+		// a full state costs a map lookup per write, not a scan.
+		if now.Sub(s.fullSweep) >= time.Second || now.Before(s.fullSweep) {
+			s.sweep(now)
+			s.fullSweep = now
 		}
-		s.lastSweep = now
+		if len(s.items) >= s.maxKeys() {
+			return ErrStateFull
+		}
 	}
 	s.items[key] = it
+	return nil
+}
+
+func (s *MemoryState) sweep(now time.Time) {
+	for k, v := range s.items {
+		if !now.Before(v.expires) {
+			delete(s.items, k)
+		}
+	}
+	s.lastSweep = now
+}
+
+func (s *MemoryState) maxKeys() int {
+	if s.MaxKeys > 0 {
+		return s.MaxKeys
+	}
+	return DefaultMemoryStateMaxKeys
 }
 
 // Incr implements State.
@@ -110,7 +159,15 @@ func (s *MemoryState) Incr(_ context.Context, key string, delta int64, window ti
 		it = memItem{expires: now.Add(window)}
 	}
 	it.n += delta
-	s.put(key, it, now)
+	if it.n == 0 && it.fields == nil {
+		// Zero counts nothing: drop it (a read of a missing counter, a
+		// count given back), so refused requests leave nothing behind.
+		delete(s.items, key)
+		return 0, it.expires.Sub(now), nil
+	}
+	if err := s.put(key, it, now); err != nil {
+		return 0, 0, err
+	}
 	return it.n, it.expires.Sub(now), nil
 }
 
@@ -122,7 +179,9 @@ func (s *MemoryState) SetNX(_ context.Context, key string, ttl time.Duration) (b
 	if _, ok := s.get(key, now); ok {
 		return false, nil
 	}
-	s.put(key, memItem{n: 1, expires: now.Add(ttl)}, now)
+	if err := s.put(key, memItem{n: 1, expires: now.Add(ttl)}, now); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 
@@ -167,8 +226,7 @@ func (s *MemoryState) SetField(_ context.Context, key, field, value string, ttl 
 	}
 	it.fields[field] = value
 	it.expires = now.Add(ttl)
-	s.put(key, it, now)
-	return nil
+	return s.put(key, it, now)
 }
 
 // Fields implements State.

@@ -266,7 +266,7 @@ func (v *visitor) checkJSON(app int, code string) (int, string, error) {
 // cookie returns the session cookie's value: redisstore's session id.
 func (v *visitor) cookie() string {
 	for _, c := range v.jar.Cookies(v.c.url) {
-		if c.Name == twofactor.DefaultSessionName {
+		if c.Name == "__Host-"+twofactor.DefaultSessionName { // Secure, Path=/, no Domain
 			return c.Value
 		}
 	}
@@ -274,7 +274,7 @@ func (v *visitor) cookie() string {
 }
 
 func (v *visitor) setCookie(value string) {
-	v.jar.SetCookies(v.c.url, []*http.Cookie{{Name: twofactor.DefaultSessionName, Value: value, Path: "/"}})
+	v.jar.SetCookies(v.c.url, []*http.Cookie{{Name: "__Host-" + twofactor.DefaultSessionName, Value: value, Path: "/"}})
 }
 
 // sendCode walks from the gate to a sent code, the gate on app gate, the

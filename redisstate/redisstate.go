@@ -109,13 +109,28 @@ func (s *State) key(k string) string { return s.prefix + "{" + k + "}" }
 // incrScript adds to a counter and gives it a time to live if it has none:
 // a new counter, or one someone left without expiry. A counter in its last
 // millisecond (PTTL 0) belongs to a window that is over: it starts afresh.
+// Zero counts nothing and takes no memory: adding 0 to a missing counter
+// (a read) creates none, and a counter brought back to 0 (twofactor gives
+// back the counts of a refused send) is deleted, so refused requests leave
+// no keys behind for an LRU policy to weigh against live ones.
 // It returns the new value and the time to live in milliseconds.
 var incrScript = redis.NewScript(`
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl == 0 then
 	redis.call('DEL', KEYS[1])
+	ttl = -2
+end
+if ttl == -2 and tonumber(ARGV[1]) == 0 then
+	return {0, tonumber(ARGV[2])}
 end
 local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+if n == 0 then
+	redis.call('DEL', KEYS[1])
+	if ttl <= 0 then
+		ttl = tonumber(ARGV[2])
+	end
+	return {0, ttl}
+end
 if ttl <= 0 then
 	redis.call('PEXPIRE', KEYS[1], ARGV[2])
 	ttl = tonumber(ARGV[2])

@@ -346,3 +346,39 @@ func TestPausedServer(t *testing.T) {
 		waitWorking(t, s)
 	}
 }
+
+// Zero takes no memory: reading a missing counter (adding 0) creates no key,
+// and a counter given back to 0 (twofactor's refused sends) is deleted,
+// so a flood of refused requests leaves Redis as it was.
+func TestZeroCountersTakeNoKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv, false)
+	s := newState(t, c)
+	ctx := t.Context()
+	if n, ttl, err := s.Incr(ctx, "account:n:+31612345678", 0, time.Hour); err != nil || n != 0 || ttl != time.Hour {
+		t.Fatalf("read of a missing counter = %d, %v, %v; want 0, 1h", n, ttl, err)
+	}
+	for i := range 100 {
+		key := fmt.Sprintf("ip:2001:db8:%x::/64", i)
+		if n, _, err := s.Incr(ctx, key, 1, time.Hour); err != nil || n != 1 {
+			t.Fatal(n, err)
+		}
+		if n, _, err := s.Incr(ctx, key, -1, time.Hour); err != nil || n != 0 {
+			t.Fatal(n, err)
+		}
+	}
+	if got := keys(t, c); len(got) != 0 {
+		t.Errorf("keys left behind: %q", got)
+	}
+	// A live counter is read without change, and given back to a count above
+	// zero it keeps its window.
+	if _, _, err := s.Incr(ctx, "phone:x", 2, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, err := s.Incr(ctx, "phone:x", -1, 5*time.Hour); err != nil || n != 1 {
+		t.Fatalf("give back one of two = %d, %v", n, err)
+	}
+	if ttl := c.PTTL(ctx, "twofactor:{phone:x}").Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("window after a give-back = %v, want at most the first window", ttl)
+	}
+}

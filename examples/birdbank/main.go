@@ -8,6 +8,8 @@
 // this terminal, so the whole flow works with no account. Settings come from
 // the environment or a .env file:
 //
+//	HOST                 address to listen on (default 127.0.0.1, this machine only;
+//	                     0.0.0.0 or :: to serve other machines)
 //	PORT                 port to listen on (default 8080)
 //	MESSAGEBIRD_API_KEY  live MessageBird key: send real SMS
 //	BIRD_API_KEY         key of Bird's platform (bk_{region}_…): send through Bird
@@ -50,7 +52,7 @@ func run(log *slog.Logger) error {
 	if err := godotenv.Load(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reading .env: %w", err)
 	}
-	port := os.Getenv("PORT")
+	host, port := listenHost(os.Getenv("HOST")), os.Getenv("PORT")
 	if port == "" {
 		port = "8080"
 	}
@@ -72,7 +74,7 @@ func run(log *slog.Logger) error {
 	defer app.Close()
 
 	srv := &http.Server{
-		Addr:              net.JoinHostPort("", port),
+		Addr:              net.JoinHostPort(host, port),
 		Handler:           app,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -84,7 +86,7 @@ func run(log *slog.Logger) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("BirdBank is open", "url", "http://localhost:"+port+"/account")
+	log.Info("BirdBank is open", "listen", srv.Addr, "url", "http://localhost:"+port+"/account", "reachable_from", reach(host))
 	select {
 	case err := <-errc:
 		return err
@@ -93,4 +95,21 @@ func run(log *slog.Logger) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// listenHost is the address to listen on: HOST, or loopback only, since the
+// demo's cookie is not Secure and its codes are printed.
+func listenHost(env string) string {
+	if env == "" {
+		return "127.0.0.1"
+	}
+	return env
+}
+
+// reach says who can connect to a server listening on host.
+func reach(host string) string {
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return "this machine only (set HOST=0.0.0.0 to serve others)"
+	}
+	return "other machines too (HOST=" + host + ")"
 }

@@ -259,8 +259,9 @@ func TestAliceSignsIn(t *testing.T) {
 	for _, c := range v.jar.Cookies(u) {
 		names[c.Name] = true
 	}
-	if !names[loginCookie] || !names[twofactor.DefaultSessionName] {
-		t.Errorf("cookies %v, want %s and %s", names, loginCookie, twofactor.DefaultSessionName)
+	// The library's session cookie takes the __Host- prefix over HTTPS.
+	if !names[loginCookie] || !names["__Host-"+twofactor.DefaultSessionName] || len(names) != 2 {
+		t.Errorf("cookies %v, want %s and __Host-%s", names, loginCookie, twofactor.DefaultSessionName)
 	}
 	resp, body = v.post("/logout")
 	expect(t, resp, body, http.StatusOK, "/login")

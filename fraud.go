@@ -1,0 +1,184 @@
+package twofactor
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// The fraud guard: the defences against SMS pumping (toll fraud), where
+// bots request codes to numbers whose operators share the fee with them.
+//
+//   - Numbers of the international networks (country calling codes 870
+//     Inmarsat, 881 satellite, 882 and 883 international networks, 888
+//     OCHA) are refused unless WithInternationalNetworks is set: they are
+//     costly and almost never a person's phone.
+//   - SMS goes to mobile numbers only (phone.go's smsCapable); voice calls
+//     may reach landlines, but have their own, lower windows per number and
+//     per address (WithVoiceLimits), on top of the windows every code counts
+//     against.
+//   - Every country has a budget of codes per hour (DefaultCountryBudget;
+//     the regions of highRiskRegions start at DefaultHighRiskBudget), and
+//     all countries together a global one (DefaultGlobalBudget): past a
+//     budget, sends stop with "try again later", an EventBudgetExceeded and
+//     one error log line per window, until the window turns.
+//   - A conversion watch per country: when fewer than 20 % of the last 50
+//     codes sent to a country were verified, an EventConversionLow and one
+//     warning; with WithConversionTrickle, that country's budget then drops
+//     to a trickle for an hour.
+//
+// Every counter lives in the State, so the guard holds across servers.
+
+// Fraud guard defaults. A healthy app with a few thousand users never
+// reaches the budgets; a pumping bot does within minutes.
+const (
+	DefaultCountryBudget   = 500  // codes per country per hour
+	DefaultHighRiskBudget  = 50   // codes per hour to each region of the high-risk list
+	DefaultGlobalBudget    = 2000 // codes per hour, all countries together
+	DefaultConversionMin   = 20   // percent of recent codes per country that should be verified
+	DefaultConversionSends = 50   // how many recent codes the conversion watch looks at
+)
+
+// Default voice limits: calls cost more than texts and may reach landlines.
+var (
+	DefaultVoicePhoneSends = Limit{N: 3, Per: time.Hour}  // calls to one number
+	DefaultVoiceIPSends    = Limit{N: 10, Per: time.Hour} // calls requested from one client IP (IPv6: /64)
+)
+
+// budgetWindow is the window of the country and global budgets.
+const budgetWindow = time.Hour
+
+// conversionWindow is how long the conversion watch's counters wait for
+// their batch of sends to fill up.
+const conversionWindow = 24 * time.Hour
+
+// highRiskRegions are destinations where SMS pumping traffic is common and
+// termination fees are high: they start at DefaultHighRiskBudget codes an
+// hour instead of DefaultCountryBudget. The list is short on purpose, a
+// starting point; WithCountryBudget sets any region's budget, these
+// included (0 turns a region off).
+var highRiskRegions = []string{"AZ", "BY", "CU", "KG", "KZ", "TJ", "TM", "UZ"}
+
+func highRiskBudgets() map[string]int {
+	b := make(map[string]int, len(highRiskRegions))
+	for _, r := range highRiskRegions {
+		b[r] = DefaultHighRiskBudget
+	}
+	return b
+}
+
+// internationalNetworks are the country calling codes of satellite and
+// international networks, refused unless WithInternationalNetworks is set.
+var internationalNetworks = []string{"+870", "+881", "+882", "+883", "+888"}
+
+// guardNumber refuses numbers the fraud guard does not send to.
+func (m *Manager) guardNumber(info phoneInfo, _ Channel) *flowError {
+	if !m.cfg.internationalNetworks {
+		for _, cc := range internationalNetworks {
+			if strings.HasPrefix(info.e164, cc) {
+				return errNumberType
+			}
+		}
+	}
+	return nil
+}
+
+func regionOrZZ(region string) string {
+	if region == "" || region == "001" {
+		return "ZZ" // international networks, or a number no region claims
+	}
+	return region
+}
+
+// countryRules returns the budgets of codes per hour to region: its
+// country budget and, while the conversion watch has slowed the region
+// down, the trickle on top.
+func (m *Manager) countryRules(ctx context.Context, region string) ([]rule, error) {
+	region = regionOrZZ(region)
+	n, ok := m.cfg.countryBudgets[region]
+	if !ok {
+		n = m.cfg.countryBudget
+	}
+	rules := []rule{{name: "country budget", key: countryKey(region), limit: Limit{N: n, Per: budgetWindow}, budget: true, region: region}}
+	if t := m.cfg.conversionTrickle; t > 0 && n > 0 {
+		slow, _, err := m.cfg.state.Incr(ctx, slowKey(region), 0, budgetWindow)
+		if err != nil {
+			return nil, err
+		}
+		if slow > 0 {
+			rules = append(rules, rule{name: "conversion trickle", key: trickleKey(region), limit: Limit{N: t, Per: budgetWindow}, budget: true, region: region})
+		}
+	}
+	return rules, nil
+}
+
+func slowKey(region string) string     { return "slow:" + region }
+func trickleKey(region string) string  { return "trickle:" + region }
+func convSentKey(region string) string { return "conv:sent:" + region }
+func convOKKey(region string) string   { return "conv:ok:" + region }
+func alertKey(key string) string       { return "alert:" + key }
+
+// budgetExceeded reports a budget refusal: an event and one error log line
+// per budget and window, across all servers sharing the State.
+func (m *Manager) budgetExceeded(r *http.Request, ru rule, ttl time.Duration) {
+	first, err := m.cfg.state.SetNX(r.Context(), alertKey(ru.key), max(ttl, time.Second))
+	if err != nil || !first {
+		return
+	}
+	if ru.region == "" {
+		m.log.Error("twofactor: global SMS budget reached; sends are paused until the window turns",
+			"budget", ru.limit.N, "per", ru.limit.Per.String(), "resumes_in", ttl.Round(time.Second).String())
+	} else {
+		m.log.Error("twofactor: country SMS budget reached; sends to it are paused until the window turns",
+			"region", ru.region, "budget", ru.limit.N, "per", ru.limit.Per.String(), "resumes_in", ttl.Round(time.Second).String())
+	}
+	m.emit(r, Event{Type: EventBudgetExceeded, Subject: m.subject(r), Region: ru.region})
+}
+
+// noteSent feeds the conversion watch with a code about to go to region.
+// Each batch of conversionSends codes is judged when it is full: too few
+// verified, and the watch warns (and, if set, slows the region down).
+func (m *Manager) noteSent(ctx context.Context, r *http.Request, region string) {
+	if m.cfg.conversionSends == 0 {
+		return
+	}
+	region = regionOrZZ(region)
+	n, _, err := m.cfg.state.Incr(ctx, convSentKey(region), 1, conversionWindow)
+	if err != nil || n != int64(m.cfg.conversionSends) {
+		return // only the send that fills the batch judges it
+	}
+	ok, _, err := m.cfg.state.Incr(ctx, convOKKey(region), 0, conversionWindow)
+	if err != nil {
+		return
+	}
+	_ = m.cfg.state.Delete(ctx, convSentKey(region))
+	_ = m.cfg.state.Delete(ctx, convOKKey(region))
+	if ok*100 >= int64(m.cfg.conversionMin)*n {
+		return
+	}
+	slowed := false
+	if m.cfg.conversionTrickle > 0 {
+		if _, _, err := m.cfg.state.Incr(ctx, slowKey(region), 1, budgetWindow); err == nil {
+			slowed = true
+		}
+	}
+	m.log.Warn("twofactor: few codes sent to this country are verified: possible SMS pumping",
+		"region", region, "verified", ok, "of", n, "slowed_to_trickle", slowed)
+	m.emit(r, Event{Type: EventConversionLow, Subject: m.subject(r), Region: region})
+}
+
+// noteVerified tells the conversion watch that a code sent to e164 was
+// verified. check.go calls it on success.
+func (m *Manager) noteVerified(ctx context.Context, e164 string) {
+	if m.cfg.conversionSends == 0 {
+		return
+	}
+	info, err := inspectPhone(e164, "")
+	if err != nil {
+		return
+	}
+	if _, _, err := m.cfg.state.Incr(ctx, convOKKey(regionOrZZ(info.region)), 1, conversionWindow); err != nil {
+		m.log.Error("twofactor: state backend failed", "err", err)
+	}
+}
