@@ -42,8 +42,8 @@ const (
 
 // Default voice limits: calls cost more than texts and may reach landlines.
 var (
-	DefaultVoicePhoneSends = Limit{N: 3, Per: time.Hour}  // calls to one number
-	DefaultVoiceIPSends    = Limit{N: 10, Per: time.Hour} // calls requested from one client IP (IPv6: /64)
+	defaultVoicePhoneSends = Limit{N: 3, Per: time.Hour}  // calls to one number
+	defaultVoiceIPSends    = Limit{N: 10, Per: time.Hour} // calls requested from one client IP (IPv6: /64)
 )
 
 // budgetWindow is the window of the country and global budgets.

@@ -39,11 +39,11 @@ const (
 
 // Default limits; see the README's Security section.
 var (
-	DefaultAccountAttempts = Limit{N: 10, Per: 24 * time.Hour} // wrong codes per account, across codes and browsers
-	DefaultPhoneSends      = Limit{N: 5, Per: time.Hour}       // codes sent to one number
-	DefaultIPSends         = Limit{N: 20, Per: time.Hour}      // codes requested from one client IP (IPv6: its /64)
-	DefaultNet56Sends      = Limit{N: 50, Per: time.Hour}      // codes requested from one IPv6 /56 (a household's block)
-	DefaultNet48Sends      = Limit{N: 200, Per: time.Hour}     // codes requested from one IPv6 /48 (a site's block)
+	defaultAccountAttempts = Limit{N: 10, Per: 24 * time.Hour} // wrong codes per account, across codes and browsers
+	defaultPhoneSends      = Limit{N: 5, Per: time.Hour}       // codes sent to one number
+	defaultIPSends         = Limit{N: 20, Per: time.Hour}      // codes requested from one client IP (IPv6: its /64)
+	defaultNet56Sends      = Limit{N: 50, Per: time.Hour}      // codes requested from one IPv6 /56 (a household's block)
+	defaultNet48Sends      = Limit{N: 200, Per: time.Hour}     // codes requested from one IPv6 /48 (a site's block)
 )
 
 // DefaultStoreTimeout is the deadline of every call to the session store and
@@ -108,14 +108,14 @@ func defaultConfig() config {
 		maxAge:          DefaultMaxAge,
 		idleTimeout:     DefaultIdleTimeout,
 		maxAttempts:     DefaultMaxAttempts,
-		accountAttempts: DefaultAccountAttempts,
+		accountAttempts: defaultAccountAttempts,
 		resendCooldown:  DefaultResendCooldown,
-		phoneSends:      DefaultPhoneSends,
-		ipSends:         DefaultIPSends,
-		net56Sends:      DefaultNet56Sends,
-		net48Sends:      DefaultNet48Sends,
-		voicePhoneSends: DefaultVoicePhoneSends,
-		voiceIPSends:    DefaultVoiceIPSends,
+		phoneSends:      defaultPhoneSends,
+		ipSends:         defaultIPSends,
+		net56Sends:      defaultNet56Sends,
+		net48Sends:      defaultNet48Sends,
+		voicePhoneSends: defaultVoicePhoneSends,
+		voiceIPSends:    defaultVoiceIPSends,
 		countryBudget:   DefaultCountryBudget,
 		countryBudgets:  highRiskBudgets(),
 		globalBudget:    DefaultGlobalBudget,

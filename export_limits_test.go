@@ -1,0 +1,14 @@
+package twofactor
+
+// The default limits, for the external tests. They are unexported in the
+// package (no mutable package variables in the API); the option docs and
+// the README state their values.
+var (
+	DefaultAccountAttempts = defaultAccountAttempts
+	DefaultPhoneSends      = defaultPhoneSends
+	DefaultIPSends         = defaultIPSends
+	DefaultNet56Sends      = defaultNet56Sends
+	DefaultNet48Sends      = defaultNet48Sends
+	DefaultVoicePhoneSends = defaultVoicePhoneSends
+	DefaultVoiceIPSends    = defaultVoiceIPSends
+)
