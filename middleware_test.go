@@ -761,7 +761,17 @@ func TestSessionRenewalAndReset(t *testing.T) {
 	before := a.sessionCookie().Value
 	res := a.post("/2fa/check", url.Values{"code": {code}})
 	wantRedirect(t, res, "/account")
-	if len(res.cookies) != 1 || res.cookies[0].MaxAge <= 0 {
+	// One live session cookie; the spent return-target cookie is deleted.
+	live := 0
+	for _, ck := range res.cookies {
+		switch {
+		case ck.MaxAge > 0 && ck.Name == a.sessionCookie().Name:
+			live++
+		case ck.MaxAge > 0 || !strings.HasSuffix(ck.Name, "_next"):
+			t.Errorf("verification set cookie %s", ck)
+		}
+	}
+	if live != 1 {
 		t.Fatalf("verification set cookies %v, want one live session cookie", res.header["Set-Cookie"])
 	}
 	verified := a.sessionCookie().Value
