@@ -57,7 +57,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.checkFailed(w, r, sess, fs, ErrTooManyAttempts, 0, code)
 		return
 	}
-	acct := accountKey(m.account(r, fs))
+	acct := accountKey(m.sendAccount(r, fs.Phone))
 	an, attl, err := m.cfg.state.Incr(ctx, acct, 1, m.cfg.accountAttempts.Per)
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
@@ -177,13 +177,4 @@ func (m *Manager) checkFailed(w http.ResponseWriter, r *http.Request, sess *sess
 func wrongMark(pendingID, code string) string {
 	h := sha256.Sum256([]byte(pendingID + "\x00" + code))
 	return hex.EncodeToString(h[:8])
-}
-
-// account names whose wrong guesses are counted together: the app's user
-// when it names one, else the phone number.
-func (m *Manager) account(r *http.Request, fs flowState) string {
-	if s := m.subject(r); s != "" {
-		return "s:" + s
-	}
-	return "n:" + fs.Phone
 }

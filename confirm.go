@@ -271,15 +271,6 @@ func (m *Manager) confirmMessage(r *http.Request, desc string) string {
 	return verb + " " + desc + ". " + words[1] + ": " + CodePlaceholder
 }
 
-// confirmAccount names whose wrong codes are counted together, as for
-// sign-in codes: the app's user when it names one, else the number.
-func confirmAccount(subject, phone string) string {
-	if subject != "" {
-		return "s:" + subject
-	}
-	return "n:" + phone
-}
-
 // StartConfirmation sends a code that confirms action a, and only a, to
 // the number of r's session: in known-number mode (WithPhoneLookup) the
 // number on file, otherwise the number the session was verified with
@@ -328,8 +319,7 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 	if err != nil || (m.cfg.allowedRegions != nil && !m.cfg.allowedRegions[info.region]) || !smsCapable(info.kind, false) {
 		return Confirmation{}, confirmErr("invalid_phone", http.StatusBadRequest, ErrInvalidPhone)
 	}
-	subject := m.subject(r)
-	if ce := m.confirmSendLimits(ctx, r, info, confirmAccount(subject, info.e164)); ce != nil {
+	if ce := m.confirmSendLimits(r, info); ce != nil {
 		return Confirmation{}, ce
 	}
 
@@ -390,58 +380,28 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 	}, nil
 }
 
-// confirmSendLimits applies the send limits of sign-in codes to a
-// confirmation code: the account lock (too many wrong codes) and the
-// per-number and per-IP send windows. A refused request spends nothing:
-// what this call counted is given back.
-//
-// TODO(limits): re-point at limits.go when merged, so confirmations and
-// sign-in codes share one implementation of the limits.
-func (m *Manager) confirmSendLimits(ctx context.Context, r *http.Request, info phoneInfo, account string) *ConfirmError {
-	acct := m.cfg.accountAttempts
-	n, ttl, err := m.cfg.state.Incr(ctx, accountKey(account), 0, acct.Per)
-	if err != nil {
+// confirmSendLimits counts a confirmation code against every send limit
+// of sign-in codes but the session's resend cooldown (limits.go): the
+// account lock, the address and number windows, the fraud guard's budgets.
+// A refused send spends nothing.
+func (m *Manager) confirmSendLimits(r *http.Request, info phoneInfo) *ConfirmError {
+	fe, err := m.reserve(r, flowState{}, info, SMS, false)
+	switch {
+	case err != nil:
 		return confirmStoreErr(err)
+	case fe == nil:
+		return nil
 	}
-	if n >= int64(acct.N) { // the next code would be refused: do not pay for it
-		m.log.Warn("twofactor: account locked", "phone", info.masked)
-		m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: info.e164})
-		return &ConfirmError{Code: "locked", Status: http.StatusTooManyRequests, RetryAfter: ttl, Err: ErrTooManyAttempts}
+	ce := &ConfirmError{Code: fe.code, Status: fe.status, RetryAfter: fe.retryAfter, Err: ErrRateLimited}
+	switch fe.code {
+	case errLocked.code:
+		ce.Err = ErrTooManyAttempts
+	case errRegion.code, errNumberType.code:
+		ce.Err = ErrInvalidPhone
+	case errPaused.code, errBusy.code:
+		ce.Err = ErrUnavailable
 	}
-	ip := m.clientIP(r)
-	windows := []struct {
-		key string
-		l   Limit
-	}{
-		{phoneSendsKey(info.e164), m.cfg.phoneSends},
-		{ipSendsKey(ipBucket(ip)), m.cfg.ipSends},
-	}
-	var counted []int // indexes into windows
-	giveBack := func() {
-		for _, i := range counted {
-			if _, _, err := m.cfg.state.Incr(ctx, windows[i].key, -1, windows[i].l.Per); err != nil {
-				m.log.Error("twofactor: state backend failed", "err", err)
-			}
-		}
-	}
-	for i, w := range windows {
-		if !w.l.enabled() {
-			continue
-		}
-		n, ttl, err := m.cfg.state.Incr(ctx, w.key, 1, w.l.Per)
-		if err != nil {
-			giveBack()
-			return confirmStoreErr(err)
-		}
-		counted = append(counted, i)
-		if n > int64(w.l.N) {
-			giveBack()
-			m.log.Warn("twofactor: send rate-limited", "phone", info.masked, "ip", ip, "limit", w.key[:strings.IndexByte(w.key, ':')])
-			m.emit(r, Event{Type: EventRateLimited, Subject: m.subject(r), Phone: info.e164})
-			return &ConfirmError{Code: "rate_limited", Status: http.StatusTooManyRequests, RetryAfter: ttl, Err: ErrRateLimited}
-		}
-	}
-	return nil
+	return ce
 }
 
 // confirmTries is how many codes may be tried against one confirmation.
@@ -564,7 +524,7 @@ func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
 	if n > limit {
 		return failed(confirmErr("too_many_attempts", http.StatusBadRequest, ErrTooManyAttempts))
 	}
-	acct := accountKey(confirmAccount(m.subject(r), rec.Phone))
+	acct := accountKey(m.sendAccount(r, rec.Phone))
 	an, attl, err := m.cfg.state.Incr(ctx, acct, 1, m.cfg.accountAttempts.Per)
 	if err != nil {
 		return Action{}, confirmStoreErr(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -102,16 +103,33 @@ func (m *Manager) sendRules(ctx context.Context, fs flowState, info phoneInfo, c
 // against none and answers the request with the refusal. It reports
 // whether the send may go.
 func (m *Manager) reserveSend(w http.ResponseWriter, r *http.Request, fs flowState, info phoneInfo, ch Channel) bool {
-	ctx := r.Context()
-	if fe := m.guardNumber(info, ch); fe != nil {
+	fe, err := m.reserve(r, fs, info, ch, true)
+	switch {
+	case err != nil:
+		m.storeFailed(w, r, fs, err)
+		return false
+	case fe != nil:
 		m.fail(w, r, fs, fe)
 		return false
+	}
+	return true
+}
+
+// reserve counts a send to info over ch against every limit (the session's
+// resend cooldown too, if cooldown), or against none: it then returns the
+// refusal, or the State's error.
+func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Channel, cooldown bool) (*flowError, error) {
+	ctx := r.Context()
+	if fe := m.guardNumber(info, ch); fe != nil {
+		return fe, nil
 	}
 	ip := m.clientIP(r)
 	rules, err := m.sendRules(ctx, fs, info, ch, ip)
 	if err != nil {
-		m.storeFailed(w, r, fs, err)
-		return false
+		return nil, err
+	}
+	if !cooldown { // the session's resend cooldown is the flow's own
+		rules = slices.DeleteFunc(rules, func(ru rule) bool { return ru.name == "cooldown" })
 	}
 	var counted []rule
 	giveBack := func() {
@@ -130,50 +148,45 @@ func (m *Manager) reserveSend(w http.ResponseWriter, r *http.Request, fs flowSta
 			until, err := m.lockedUntil(ctx, r, info.e164)
 			if err != nil {
 				giveBack()
-				m.storeFailed(w, r, fs, err)
-				return false
+				return nil, err
 			}
 			if !until.IsZero() {
 				giveBack()
 				m.refused(r, "account locked", accountKey(m.sendAccount(r, info.e164)), until, info.masked, ip)
 				m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: info.e164})
-				m.fail(w, r, fs, lockedError(until, m.cfg.now()))
-				return false
+				return lockedError(until, m.cfg.now()), nil
 			}
 		}
 		if ru.budget && ru.limit.N == 0 {
 			giveBack() // a region whose budget is zero gets no codes at all
-			m.fail(w, r, fs, errRegion)
-			return false
+			return errRegion, nil
 		}
 		n, ttl, err := m.cfg.state.Incr(ctx, ru.key, 1, ru.limit.Per)
 		if err != nil {
 			giveBack()
-			m.storeFailed(w, r, fs, err)
-			return false
+			return nil, err
 		}
 		counted = append(counted, ru)
 		if n <= int64(ru.limit.N) {
 			continue
 		}
 		giveBack()
-		m.refuse(w, r, fs, ru, ttl, info, ip)
-		return false
+		return m.refuse(r, fs, ru, ttl, info, ip), nil
 	}
 	m.noteSent(ctx, r, info.region)
-	return true
+	return nil, nil
 }
 
-// refuse answers a send refused by ru, whose window ends in ttl.
-func (m *Manager) refuse(w http.ResponseWriter, r *http.Request, fs flowState, ru rule, ttl time.Duration, info phoneInfo, ip string) {
+// refuse logs a send refused by ru, whose window ends in ttl, and returns
+// the answer.
+func (m *Manager) refuse(r *http.Request, fs flowState, ru rule, ttl time.Duration, info phoneInfo, ip string) *flowError {
 	now := m.cfg.now()
 	m.refused(r, ru.name, ru.key, now.Add(ttl), info.masked, ip)
 	if ru.budget {
 		m.budgetExceeded(r, ru, ttl)
 		fe := *errPaused
 		fe.retryAfter = coarse(ttl, time.Minute)
-		m.fail(w, r, fs, &fe)
-		return
+		return &fe
 	}
 	m.emit(r, Event{Type: EventRateLimited, Subject: m.subject(r), Phone: info.e164})
 	fe := *errSendLimited
@@ -194,7 +207,7 @@ func (m *Manager) refuse(w http.ResponseWriter, r *http.Request, fs flowState, r
 		// time, so nobody learns when or how often the number got codes.
 		fe.retryAfter = ru.limit.Per
 	}
-	m.fail(w, r, fs, &fe)
+	return &fe
 }
 
 // coarse rounds d up to a multiple of unit.
@@ -205,8 +218,9 @@ func coarse(d, unit time.Duration) time.Duration {
 	return (d + unit - 1) / unit * unit
 }
 
-// sendAccount names the account whose wrong codes lock sends to e164: the
-// app's user, or the number itself, as check.go's account counts them.
+// sendAccount names the account whose wrong codes are counted together and
+// lock sends to e164: the app's user when it names one, else the number.
+// Sign-in codes, recovery codes and confirmations all count against it.
 func (m *Manager) sendAccount(r *http.Request, e164 string) string {
 	if s := m.subject(r); s != "" {
 		return "s:" + s
