@@ -115,9 +115,22 @@ type timedState struct {
 	d time.Duration
 }
 
-// withStateDeadline wraps s for New; in-process states stay as they are.
+// CallTimeouter is implemented by a State that bounds every call by a
+// timeout of its own (redisstate does). When that timeout is no longer than
+// WithStoreTimeout's, the Manager calls the State directly instead of
+// adding a deadline of its own, which saves a goroutine on every call, the
+// gate's included.
+type CallTimeouter interface {
+	CallTimeout() time.Duration
+}
+
+// withStateDeadline wraps s for New; in-process states, and states that
+// bound their calls as tightly themselves, stay as they are.
 func withStateDeadline(s State, d time.Duration) State {
 	if _, ok := s.(*MemoryState); ok {
+		return s
+	}
+	if ct, ok := s.(CallTimeouter); ok && ct.CallTimeout() > 0 && ct.CallTimeout() <= d {
 		return s
 	}
 	return timedState{s: s, d: d}

@@ -103,6 +103,11 @@ func New(client redis.UniversalClient, opts ...Option) (*State, error) {
 	return s, nil
 }
 
+// CallTimeout returns the timeout every call is bounded by (WithTimeout).
+// It implements twofactor.CallTimeouter: a Manager whose store timeout is at
+// least this long calls the State directly.
+func (s *State) CallTimeout() time.Duration { return s.timeout }
+
 // key returns the Redis key that holds the State key k.
 func (s *State) key(k string) string { return s.prefix + "{" + k + "}" }
 
