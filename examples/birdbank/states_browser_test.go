@@ -17,9 +17,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"github.com/go-twofactor/twofactor"
@@ -34,6 +36,10 @@ const (
 	countDown     = `#tf-resend-wait .tf-count`
 	waitButtons   = `[data-tf-wait]`
 )
+
+// tabsAtOnce is how many scenarios of TestBrowserStates run at the same
+// time, each in a tab of the one browser.
+const tabsAtOnce = 6
 
 // stateTab is a tab on a BirdBank whose time moves only when the test says.
 type stateTab struct {
@@ -62,6 +68,12 @@ func TestBrowserStates(t *testing.T) {
 		{"ErrorsKeepInput", stateErrorsKeepInput},
 		{"AnotherNumberDuringCooldown", stateAnotherNumber},
 	}
+	// The scenarios mostly wait for the browser, so more of them run at
+	// once than t.Parallel would allow on a small machine (-parallel is
+	// GOMAXPROCS): each in a goroutine, as many at a time as tabsAtOnce.
+	sem := make(chan struct{}, tabsAtOnce)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, vp := range []viewport{phoneViewport, desktopViewport} {
 		for _, js := range []bool{true, false} {
 			mode := "JS"
@@ -69,21 +81,24 @@ func TestBrowserStates(t *testing.T) {
 				mode = "NoJS"
 			}
 			for _, sc := range scenarios {
-				t.Run(fmt.Sprintf("%s/%dpx/%s", sc.name, vp.width, mode), func(t *testing.T) {
-					t.Parallel() // tabs of one browser; the parent's cleanups wait for them
-					clock := testkit.NewClock(time.Now())
-					b := newTabWith(t, browserCtx, vp, "", func(mock *twofactor.Mock) []twofactor.Option {
-						mock.Now = clock.Now
-						return []twofactor.Option{
-							twofactor.WithClock(clock.Now),
-							twofactor.WithState(&twofactor.MemoryState{Now: clock.Now}), // the cooldown and the try counters
+				wg.Go(func() {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					t.Run(fmt.Sprintf("%s/%dpx/%s", sc.name, vp.width, mode), func(t *testing.T) {
+						clock := testkit.NewClock(time.Now())
+						b := newTabWith(t, browserCtx, vp, "", func(mock *twofactor.Mock) []twofactor.Option {
+							mock.Now = clock.Now
+							return []twofactor.Option{
+								twofactor.WithClock(clock.Now),
+								twofactor.WithState(&twofactor.MemoryState{Now: clock.Now}), // the cooldown and the try counters
+							}
+						})
+						st := &stateTab{browser: b, clock: clock, js: js, readme: js && vp == phoneViewport}
+						if !js {
+							b.disableJavaScript()
 						}
+						sc.run(t, st)
 					})
-					st := &stateTab{browser: b, clock: clock, js: js, readme: js && vp == phoneViewport}
-					if !js {
-						b.disableJavaScript()
-					}
-					sc.run(t, st)
 				})
 			}
 		}
@@ -105,15 +120,19 @@ func (b *stateTab) expectMain(label, action string) {
 // expectBranding checks BirdBank's name on the page and the way back.
 func (b *stateTab) expectBranding() {
 	b.t.Helper()
-	if got := b.text(".tf-app"); got != "BirdBank" {
-		b.t.Errorf("the page names the app %q, want BirdBank", got)
+	got := evalJS[struct {
+		App, Title string
+		Back       []string
+	}](b.browser, `({
+		App: (e => e ? e.textContent.trim() : "")(document.querySelector(".tf-app")),
+		Title: document.title,
+		Back: [...document.querySelectorAll("a")].filter(a => a.textContent.trim() === "Back to BirdBank").map(a => a.getAttribute("href")),
+	})`)
+	if got.App != "BirdBank" || !strings.Contains(got.Title, "BirdBank") {
+		b.t.Errorf("the page names the app %q, title %q; want BirdBank in both", got.App, got.Title)
 	}
-	if title := result(b.browser, chromedp.Title()); !strings.Contains(title, "BirdBank") {
-		b.t.Errorf("page title %q lacks BirdBank", title)
-	}
-	back := evalJS[[]string](b.browser, `[...document.querySelectorAll("a")].filter(a => a.textContent.trim() === "Back to BirdBank").map(a => a.getAttribute("href"))`)
-	if len(back) != 1 || back[0] != "/" {
-		b.t.Errorf(`"Back to BirdBank" links: %q, want one to /`, back)
+	if len(got.Back) != 1 || got.Back[0] != "/" {
+		b.t.Errorf(`"Back to BirdBank" links: %q, want one to /`, got.Back)
 	}
 }
 
@@ -148,12 +167,44 @@ func (b *stateTab) setValue(sel, value string) {
 	}
 }
 
-// submitCode types code and presses Verify, expecting status.
+// paste puts text into the empty input sel in one go, as a paste or a
+// keyboard's suggestion does (and quicker for the test than typing).
+func (b *stateTab) paste(sel, text string) {
+	b.t.Helper()
+	b.setValue(sel, "")
+	b.do(chromedp.Focus(chromedp.CSS(sel)))
+	if _, err := chromedp.Call(b.ctx, input.InsertText, input.InsertTextParams{Text: text}); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// start opens the account page and has a code sent to browserPhone.
+func (b *stateTab) start() sentCode {
+	b.t.Helper()
+	b.expectStatus(b.open("/account"), http.StatusOK)
+	b.paste(phoneInput, browserPhone)
+	b.expectStatus(b.press(sendButton), http.StatusOK)
+	s := b.nextCode()
+	if s.v.Phone != browserPhone {
+		b.t.Fatalf("code sent to %s, want %s", s.v.Phone, browserPhone)
+	}
+	return s
+}
+
+// submitCode enters code and presses Verify, expecting status.
 func (b *stateTab) submitCode(code string, status int) {
 	b.t.Helper()
-	b.setValue(codeInput, "")
-	b.typeInto(codeInput, code)
+	b.paste(codeInput, code)
 	b.expectStatus(b.press(checkButton), status)
+}
+
+// verifies enters the right code and checks the visitor lands on /account.
+func (b *stateTab) verifies(code string) {
+	b.t.Helper()
+	b.submitCode(code, http.StatusOK)
+	if p := b.path(); p != "/account" {
+		b.t.Fatalf("after the right code the page is %s, want /account", p)
+	}
 }
 
 // stateLiveCode: Verify leads; the code field takes what a phone keyboard
@@ -163,7 +214,7 @@ func stateLiveCode(t *testing.T, b *stateTab) {
 	b.expectStatus(b.open("/account"), http.StatusOK)
 	b.do(chromedp.WaitVisible(chromedp.CSS(phoneInput)))
 	b.expectBranding()
-	s := b.startFlow(sendButton)
+	s := b.start()
 	b.expectFlowPage("en")
 	b.expectBranding()
 	b.expectMain("Verify", "/check")
@@ -177,10 +228,15 @@ func stateLiveCode(t *testing.T, b *stateTab) {
 			t.Errorf("code input has %s=%q: the browser refuses a pasted \"123 456\"", a, v)
 		}
 	}
-	// The browser takes the code as pasted, spaces and dashes included.
+	// The browser takes the code as typed or pasted, spaces and dashes
+	// included.
 	for _, typed := range []string{"123 456", "123-456"} {
-		b.setValue(codeInput, "")
-		b.typeInto(codeInput, typed)
+		if typed == "123 456" {
+			b.setValue(codeInput, "")
+			b.typeInto(codeInput, typed) // key by key
+		} else {
+			b.paste(codeInput, typed)
+		}
 		got := evalJS[struct {
 			Value string
 			Valid bool
@@ -216,12 +272,8 @@ func stateLiveCode(t *testing.T, b *stateTab) {
 		t.Errorf("after the error focus is on %q, want the code input", got)
 	}
 
-	// The right code, typed as "123 456", verifies.
-	b.typeInto(codeInput, s.code[:3]+" "+s.code[3:])
-	b.expectStatus(b.press(checkButton), http.StatusOK)
-	if p := b.path(); p != "/account" {
-		t.Fatalf("after the right code with a space the page is %s, want /account", p)
-	}
+	// The right code, entered as "123 456", verifies.
+	b.verifies(s.code[:3] + " " + s.code[3:])
 	b.noCodeSent()
 }
 
@@ -230,7 +282,7 @@ func stateLiveCode(t *testing.T, b *stateTab) {
 // seconds count down to an enabled button; without, the button can be
 // pressed early and the answer is 429 with the time left.
 func stateCooldown(t *testing.T, b *stateTab) {
-	b.startFlow(sendButton)
+	b.start()
 	cooldown := int(twofactor.DefaultResendCooldown / time.Second)
 	if n := b.countdown(); n < cooldown-1 || n > cooldown {
 		t.Errorf("right after sending the page says %d seconds, want %d", n, cooldown)
@@ -268,9 +320,15 @@ func stateCooldown(t *testing.T, b *stateTab) {
 	if n := b.countdown(); n != 2 {
 		t.Fatalf("2 s before the end the page says %d seconds", n)
 	}
-	b.do(chromedp.Poll[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).textContent.trim() === "1"`, countDown),
+	// At 1 the buttons are still disabled: looked at in the same poll, as
+	// the next tick ends the cooldown.
+	at1 := result(b.browser, chromedp.Poll[struct{ Disabled bool }](fmt.Sprintf(`(() => {
+		const hint = document.querySelector(%q), count = document.querySelector(%q);
+		if (hint.hidden || count.textContent.trim() !== "1") return false;
+		return {Disabled: [...document.querySelectorAll(%q)].every(e => e.disabled)};
+	})()`, resendWait, countDown, waitButtons),
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(3*time.Second)))
-	if !evalJS[bool](b.browser, fmt.Sprintf(`[...document.querySelectorAll(%q)].every(e => e.disabled)`, waitButtons)) {
+	if !at1.Disabled {
 		t.Error("a resend button is enabled before the end of the cooldown")
 	}
 	b.do(chromedp.Poll[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll(%q)].every(e => !e.disabled) && document.querySelector(%q).hidden`, waitButtons, resendWait),
@@ -285,7 +343,7 @@ func stateCooldown(t *testing.T, b *stateTab) {
 // stateTooManyTries: after three wrong codes the main action is "Send a
 // new code", the code field is gone, and the button sends a new code.
 func stateTooManyTries(t *testing.T, b *stateTab) {
-	s := b.startFlow(sendButton)
+	s := b.start()
 	b.clock.Advance(twofactor.DefaultResendCooldown) // past the cooldown: the new code can be asked for at once
 	for i := range twofactor.DefaultMaxAttempts {
 		w := []byte(s.code)
@@ -315,14 +373,14 @@ func stateTooManyTries(t *testing.T, b *stateTab) {
 		t.Errorf("the mock sent %d codes (to %s), want one more to %s", n-sends, next.v.Phone, browserPhone)
 	}
 	b.expectMain("Verify", "/check")
-	b.finish(next.code)
+	b.verifies(next.code)
 	b.noCodeSent()
 }
 
 // stateExpired: a code typed after its validity gets the expired message
 // and "Send a new code" as the main action; so does the page reopened.
 func stateExpired(t *testing.T, b *stateTab) {
-	s := b.startFlow(sendButton)
+	s := b.start()
 	b.clock.Advance(twofactor.DefaultValidity + time.Second)
 	b.submitCode(s.code, http.StatusBadRequest)
 	if msg := b.text(alert); !strings.Contains(msg, "expired") {
@@ -351,7 +409,7 @@ func stateExpired(t *testing.T, b *stateTab) {
 	b.expectStatus(b.press(primaryButton), http.StatusOK)
 	next := b.nextCode()
 	b.expectMain("Verify", "/check")
-	b.finish(next.code)
+	b.verifies(next.code)
 	b.noCodeSent()
 }
 
@@ -394,18 +452,18 @@ func stateErrorsKeepInput(t *testing.T, b *stateTab) {
 	if s.v.Phone != browserPhone {
 		t.Errorf("code sent to %s, want %s", s.v.Phone, browserPhone)
 	}
-	b.finish(s.code)
+	b.verifies(s.code)
 }
 
 // stateAnotherNumber: "Use another number" during the cooldown; the new
 // number is refused with a message about it, and stays in the field.
 func stateAnotherNumber(t *testing.T, b *stateTab) {
-	b.startFlow(sendButton)
+	b.start()
 	b.expectStatus(b.press(otherNumber), http.StatusOK)
 	b.do(chromedp.WaitVisible(chromedp.CSS(phoneInput)))
 	b.expectBranding()
 	const other = "+31687654321"
-	b.typeInto(phoneInput, other)
+	b.paste(phoneInput, other)
 	b.expectStatus(b.press(sendButton), http.StatusTooManyRequests)
 	b.noCodeSent()
 	msg := b.expectAlertFor(phoneInput)
