@@ -115,11 +115,17 @@ func chromiumPath(t *testing.T) string {
 // with a fresh profile, and returns its context.
 func startChromium(t *testing.T) context.Context {
 	t.Helper()
+	return startChromiumFor(t, suiteTimeout)
+}
+
+// startChromiumFor is startChromium for a test that needs up to timeout.
+func startChromiumFor(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
 	execPath := chromiumPath(t)
 	// Made first, so that it is removed only after the browser has exited
 	// (cleanups run last first).
 	profile := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), suiteTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	t.Cleanup(cancel)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(execPath),
@@ -148,13 +154,13 @@ func startChromium(t *testing.T) context.Context {
 // Accept-Language header.
 func newTab(t *testing.T, browserCtx context.Context, vp viewport, acceptLanguage string) *browser {
 	t.Helper()
-	return newTabWith(t, browserCtx, vp, acceptLanguage, nil)
+	return newTabWith(t, browserCtx, vp, acceptLanguage, tabTimeout, nil)
 }
 
-// newTabWith is newTab with setup, if not nil, adjusting the mock provider
-// before BirdBank starts and returning library options for BirdBank (such
-// as a test clock).
-func newTabWith(t *testing.T, browserCtx context.Context, vp viewport, acceptLanguage string, setup func(*twofactor.Mock) []twofactor.Option) *browser {
+// newTabWith is newTab with a time limit of its own, and setup, if not
+// nil, adjusting the mock provider before BirdBank starts and returning
+// library options for BirdBank (such as a test clock).
+func newTabWith(t *testing.T, browserCtx context.Context, vp viewport, acceptLanguage string, timeout time.Duration, setup func(*twofactor.Mock) []twofactor.Option) *browser {
 	t.Helper()
 	b := &browser{t: t, codes: make(chan sentCode, 8), shots: t.TempDir()}
 
@@ -187,7 +193,7 @@ func newTabWith(t *testing.T, browserCtx context.Context, vp viewport, acceptLan
 	})
 	b.url = srv.URL
 
-	ctx, cancel := context.WithTimeout(browserCtx, tabTimeout)
+	ctx, cancel := context.WithTimeout(browserCtx, timeout)
 	t.Cleanup(cancel)
 	tab, cancelTab := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancelTab)
