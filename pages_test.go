@@ -169,6 +169,35 @@ func TestPageCountryChoice(t *testing.T) {
 	}
 }
 
+// TestPageCountryNone: the country list starts with "Country…", chosen when
+// there is nothing to preselect, so a browser never posts the first country
+// of the list for a visitor who chose none; choosing it means no region, not
+// even the default one, while a post without the field still gets the
+// default region.
+func TestPageCountryNone(t *testing.T) {
+	none := regexp.MustCompile(`<select name="country"[^>]*>\s*<option value=""( selected)?>Country…</option>`)
+	e := secNew(t, secSetup{})
+	if m := none.FindStringSubmatch(e.browser().get("/2fa/").body); m == nil || m[1] == "" {
+		t.Fatalf("no region to guess: \"Country…\" is not first and chosen (%q)", m)
+	}
+	e = secNew(t, secSetup{opts: []twofactor.Option{twofactor.WithDefaultRegion("NL")}})
+	c := e.browser()
+	page := c.get("/2fa/")
+	if m := none.FindStringSubmatch(page.body); m == nil || m[1] != "" || !strings.Contains(page.body, `<option value="NL" selected>`) {
+		t.Fatalf("default region: want \"Country…\" first and the Netherlands chosen (%q)", m)
+	}
+	r := c.post("/2fa/send", url.Values{"phone": {"06 12345678"}, "country": {""}})
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, "Add your country code") {
+		t.Fatalf("national number with \"Country…\" chosen: %v", r)
+	}
+	if m := none.FindStringSubmatch(r.body); m == nil || m[1] == "" || strings.Contains(r.body, `<option value="NL" selected>`) {
+		t.Errorf("after the error \"Country…\" is not chosen any more")
+	}
+	if r := c.post("/2fa/send", url.Values{"phone": {"06 12345678"}}); r.status != http.StatusSeeOther || e.code(secPhone) == "" {
+		t.Errorf("national number without the country field: %v, want the default region", r)
+	}
+}
+
 func TestPageReloadCostsNoTry(t *testing.T) {
 	e := secNew(t, secSetup{})
 	c := e.browser()

@@ -157,6 +157,10 @@ type input struct {
 	Remember     bool    `json:"remember"`      // remember this device after the code
 	Country      string  `json:"country"`       // region of a national number ("NL"); a + number wins
 	Next         string  `json:"next"`          // local path to return to, carried by the forms
+
+	// noCountry: the form's country list was left at "Country…", so a
+	// national number has no region, not even the default one.
+	noCountry bool
 }
 
 // returnTarget is where the visitor is going after the flow: the target
@@ -241,6 +245,7 @@ func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
 				Remember: f.Get("remember") != "" && f.Get("remember") != "0",
 				Country:  f.Get("country"), Next: f.Get("next"),
 			}
+			in.noCountry = f.Has("country") && in.Country == ""
 		}
 	default:
 		return in, errUnsupported

@@ -154,6 +154,8 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fs flowState, fe 
 		d.PhoneValue = r.PostForm.Get("phone") // keep what was typed
 		if c := r.PostForm.Get("country"); supportedRegion(c) {
 			d.Country = strings.ToUpper(c)
+		} else if r.PostForm.Has("country") && c == "" {
+			d.Country = "" // "Country…" stays chosen
 		}
 	}
 	if !fe.until.IsZero() {

@@ -21,7 +21,11 @@ func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request, sess *sessio
 	case fe != nil:
 		m.fail(w, r, fs, fe)
 	default:
-		m.send(w, r, sess, fs, phone, in.Channel, purpose, in.Country)
+		region := in.Country
+		if region == "" && !in.noCountry {
+			region = m.cfg.defaultRegion
+		}
+		m.send(w, r, sess, fs, phone, in.Channel, purpose, region)
 	}
 }
 
@@ -79,12 +83,12 @@ func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request, sess *sess
 	if ch == "" {
 		ch = Channel(fs.Channel)
 	}
-	m.send(w, r, sess, fs, phone, ch, fs.Purpose, "")
+	m.send(w, r, sess, fs, phone, ch, fs.Purpose, m.cfg.defaultRegion)
 }
 
 // send sends a code to phone by ch, for purpose, within every limit. A
-// national number is read as one of region (the visitor's choice), else of
-// the default region.
+// national number is read as one of region: the visitor's choice, or the
+// default region; none when region is "".
 func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, phone string, ch Channel, purpose, region string) {
 	ctx := r.Context()
 	switch ch {
@@ -98,9 +102,6 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	default:
 		m.fail(w, r, fs, errBadInput)
 		return
-	}
-	if region == "" {
-		region = m.cfg.defaultRegion
 	}
 	info, err := inspectPhone(phone, region)
 	if err != nil {

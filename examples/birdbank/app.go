@@ -28,6 +28,7 @@ type config struct {
 	CodeOut    io.Writer          // where the mock provider prints codes
 	Log        *slog.Logger       // where the app and the library log
 	Provider   twofactor.Provider // overrides the provider chosen from APIKey (main: chooseProvider; tests)
+	Options    []twofactor.Option // added after BirdBank's own (tests: a clock, a state on that clock)
 }
 
 // app is BirdBank's HTTP handler.
@@ -129,6 +130,7 @@ func newApp(cfg config) (*app, error) {
 		store = cs
 	}
 
+	opts = append(opts, cfg.Options...)
 	tf, err := twofactor.New(provider, store, opts...)
 	if err != nil {
 		return nil, err

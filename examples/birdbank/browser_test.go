@@ -86,7 +86,8 @@ type browser struct {
 	ctx   context.Context
 	url   string
 	codes chan sentCode
-	shots string // the test's screenshot directory
+	mock  *twofactor.Mock // BirdBank's provider
+	shots string          // the test's screenshot directory
 
 	mu         sync.Mutex
 	cspReports []string // console messages about Content-Security-Policy violations
@@ -114,11 +115,17 @@ func chromiumPath(t *testing.T) string {
 // with a fresh profile, and returns its context.
 func startChromium(t *testing.T) context.Context {
 	t.Helper()
+	return startChromiumFor(t, suiteTimeout)
+}
+
+// startChromiumFor is startChromium for a test that needs up to timeout.
+func startChromiumFor(t *testing.T, timeout time.Duration) context.Context {
+	t.Helper()
 	execPath := chromiumPath(t)
 	// Made first, so that it is removed only after the browser has exited
 	// (cleanups run last first).
 	profile := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), suiteTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	t.Cleanup(cancel)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(execPath),
@@ -147,6 +154,14 @@ func startChromium(t *testing.T) context.Context {
 // Accept-Language header.
 func newTab(t *testing.T, browserCtx context.Context, vp viewport, acceptLanguage string) *browser {
 	t.Helper()
+	return newTabWith(t, browserCtx, vp, acceptLanguage, tabTimeout, nil)
+}
+
+// newTabWith is newTab with a time limit of its own, and setup, if not
+// nil, adjusting the mock provider before BirdBank starts and returning
+// library options for BirdBank (such as a test clock).
+func newTabWith(t *testing.T, browserCtx context.Context, vp viewport, acceptLanguage string, timeout time.Duration, setup func(*twofactor.Mock) []twofactor.Option) *browser {
+	t.Helper()
 	b := &browser{t: t, codes: make(chan sentCode, 8), shots: t.TempDir()}
 
 	mock := &twofactor.Mock{OnCode: func(v twofactor.Verification, code string) {
@@ -156,11 +171,16 @@ func newTab(t *testing.T, browserCtx context.Context, vp viewport, acceptLanguag
 			t.Errorf("the mock sent more codes than the test read")
 		}
 	}}
+	b.mock = mock
+	var opts []twofactor.Option
+	if setup != nil {
+		opts = setup(mock)
+	}
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}
-	app, err := newApp(config{Provider: mock, Log: log})
+	app, err := newApp(config{Provider: mock, Log: log, Options: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,17 +193,17 @@ func newTab(t *testing.T, browserCtx context.Context, vp viewport, acceptLanguag
 	})
 	b.url = srv.URL
 
-	ctx, cancel := context.WithTimeout(browserCtx, tabTimeout)
+	ctx, cancel := context.WithTimeout(browserCtx, timeout)
 	t.Cleanup(cancel)
 	tab, cancelTab := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancelTab)
 	b.ctx = tab
 
-	opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(vp.scale)}
+	vpOpts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(vp.scale)}
 	if vp.mobile {
-		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulatePortrait)
+		vpOpts = append(vpOpts, chromedp.EmulateMobile, chromedp.EmulatePortrait)
 	}
-	b.do(chromedp.EmulateViewport(vp.width, vp.height, opts...)) // opens the tab
+	b.do(chromedp.EmulateViewport(vp.width, vp.height, vpOpts...)) // opens the tab
 	if acceptLanguage != "" {
 		if _, err := chromedp.Call(tab, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
 			Headers: network.Headers{"Accept-Language": acceptLanguage},
@@ -708,17 +728,23 @@ func browserDesktop(t *testing.T, b *browser) {
 // browserWithoutJavaScript follows the flow with JavaScript switched off
 // in the page: plain forms do everything.
 func browserWithoutJavaScript(t *testing.T, b *browser) {
-	if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
-		t.Fatal(err)
-	}
-	// Make sure it is off: a page's script does not run.
-	b.do(chromedp.Navigate(`data:text/html,<title>off</title><script>document.title="on"</script>`))
-	if title := result(b, chromedp.Title()); title != "off" {
-		t.Fatalf("JavaScript still runs: title %q", title)
-	}
+	b.disableJavaScript()
 	s := b.startFlow(sendButton)
 	b.typeInto(codeInput, wrongCode(s.code))
 	b.expectStatus(b.press(checkButton), http.StatusBadRequest)
 	b.expectAlertFor(codeInput)
 	b.finish(s.code)
+}
+
+// disableJavaScript switches JavaScript off in the tab, and checks that a
+// page's script does not run.
+func (b *browser) disableJavaScript() {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		b.t.Fatal(err)
+	}
+	b.do(chromedp.Navigate(`data:text/html,<title>off</title><script>document.title="on"</script>`))
+	if title := result(b, chromedp.Title()); title != "off" {
+		b.t.Fatalf("JavaScript still runs: title %q", title)
+	}
 }
