@@ -64,11 +64,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	if an > int64(m.cfg.accountAttempts.N) {
-		m.log.Warn("twofactor: account locked", "phone", MaskPhone(fs.Phone))
-		m.emit(r, Event{Type: EventLocked, Subject: fs.Subject, Phone: fs.Phone})
-		fe := *errLocked
-		fe.retryAfter = attl
-		m.fail(w, r, fs, &fe)
+		m.accountLocked(w, r, fs, acct, attl, fs.Phone)
 		return
 	}
 	pctx, cancel := context.WithTimeout(ctx, m.cfg.providerTimeout)
@@ -177,4 +173,19 @@ func (m *Manager) checkFailed(w http.ResponseWriter, r *http.Request, sess *sess
 func wrongMark(pendingID, code string) string {
 	h := sha256.Sum256([]byte(pendingID + "\x00" + code))
 	return hex.EncodeToString(h[:8])
+}
+
+// accountLocked answers a check refused because the account (State key
+// acct) is locked for ttl more: an event every time, one log line per
+// account and window.
+func (m *Manager) accountLocked(w http.ResponseWriter, r *http.Request, fs flowState, acct string, ttl time.Duration, phone string) {
+	masked := ""
+	if phone != "" {
+		masked = MaskPhone(phone)
+	}
+	m.refused(r, "account locked", acct, m.cfg.now().Add(ttl), masked, m.clientIP(r))
+	m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: phone})
+	fe := *errLocked
+	fe.retryAfter = ttl
+	m.fail(w, r, fs, &fe)
 }

@@ -559,3 +559,26 @@ func hasEvent(e *secEnv, typ twofactor.EventType) bool {
 	}
 	return false
 }
+
+// A locked account refuses every check with an event, but the log says so
+// once per account and window, not once per request.
+func TestLockedAccountLoggedOnce(t *testing.T) {
+	e := secNew(t, secSetup{mockMaxAttempts: 10, opts: []twofactor.Option{twofactor.WithAccountAttempts(twofactor.Limit{N: 2, Per: time.Hour}), twofactor.WithMaxAttempts(10)}})
+	c := e.client()
+	code := c.mustSend(secPhone)
+	for range 10 { // 2 wrong codes, then 8 refused by the lock
+		c.check(secWrong(code))
+	}
+	if n := strings.Count(e.logs.String(), "account locked"); n != 1 {
+		t.Errorf("%d log lines say the account is locked, want 1:\n%s", n, e.logs.String())
+	}
+	locked := 0
+	for _, typ := range e.eventTypes() {
+		if typ == twofactor.EventLocked {
+			locked++
+		}
+	}
+	if locked != 8 {
+		t.Errorf("%d locked events, want one per refused check (8)", locked)
+	}
+}

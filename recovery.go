@@ -134,11 +134,7 @@ func (m *Manager) serveRecover(w http.ResponseWriter, r *http.Request, sess *ses
 		return
 	}
 	if n > int64(m.cfg.accountAttempts.N) {
-		m.log.Warn("twofactor: account locked", "via", "recovery code")
-		m.emit(r, Event{Type: EventLocked, Subject: subject})
-		fe := *errLocked
-		fe.retryAfter = ttl
-		m.fail(w, r, fs, &fe)
+		m.accountLocked(w, r, fs, acct, ttl, "")
 		return
 	}
 	code := normalizeRecovery(in.RecoveryCode)
