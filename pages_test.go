@@ -7,6 +7,7 @@ package twofactor_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -384,5 +385,67 @@ func TestPageViewsWriteNoSession(t *testing.T) {
 	code = c2.mustSend("+31687654321")
 	if r := c2.check(code); r.location() != "/" {
 		t.Errorf("after the code with a tampered return cookie: %v, want /", r)
+	}
+}
+
+// expiryProvider is a provider whose answers say a code expires at exp.
+type expiryProvider struct {
+	twofactor.Provider
+	exp time.Time
+}
+
+func (p expiryProvider) Send(ctx context.Context, req twofactor.Request) (twofactor.Verification, error) {
+	v, err := p.Provider.Send(ctx, req)
+	v.ExpiresAt = p.exp
+	return v, err
+}
+
+// Whatever expiry a provider answers, the flow treats a code as expired
+// after at most 10 minutes, and never trusts one in the past or the far
+// future: a 9999-12-31 expiry must not stretch the attempt window.
+func TestProviderExpiryClamped(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		exp  func(now time.Time) time.Time
+		want time.Duration
+	}{
+		{"far future", func(time.Time) time.Time { return time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC) }, twofactor.MaxValidity},
+		{"in the past", func(now time.Time) time.Time { return now.Add(-time.Hour) }, twofactor.DefaultValidity},
+		{"none", func(time.Time) time.Time { return time.Time{} }, twofactor.DefaultValidity},
+		{"sensible", func(now time.Time) time.Time { return now.Add(2 * time.Minute) }, 2 * time.Minute},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var e *secEnv
+			e = secNew(t, secSetup{mockMaxAttempts: 10, provider: func(p *secProvider) twofactor.Provider {
+				return expiryProvider{Provider: p, exp: tt.exp(secT0)}
+			}})
+			c := e.client()
+			code := c.mustSend(secPhone)
+			var st struct {
+				ExpiresAt time.Time `json:"expires_at"`
+			}
+			if err := json.Unmarshal([]byte(c.get("/2fa/status").body), &st); err != nil {
+				t.Fatal(err)
+			}
+			if want := secT0.Add(tt.want); !st.ExpiresAt.Equal(want) {
+				t.Errorf("expires_at %v, want %v", st.ExpiresAt, want)
+			}
+			// Past the clamped expiry the code is refused, whatever the
+			// provider would say.
+			e.clock.Advance(tt.want + time.Second)
+			if r := c.check(code); r.status != http.StatusBadRequest || r.errCode() != "expired" {
+				t.Errorf("check after the clamped expiry: %v", r)
+			}
+			// And the attempt cap holds: three guesses at most reach the
+			// provider for one code.
+			e.clock.Advance(time.Minute)
+			code = c.mustSend(secPhone)
+			for range 6 {
+				c.check(secWrong(code))
+			}
+			if n := e.prov.checks.Load(); n != twofactor.DefaultMaxAttempts {
+				t.Errorf("provider saw %d checks, want %d", n, twofactor.DefaultMaxAttempts)
+			}
+		})
 	}
 }
