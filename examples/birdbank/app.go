@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,13 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"time"
+
+	"github.com/go-twofactor/twofactor/examples/internal/demo"
 
 	"github.com/go-twofactor/twofactor"
-	"github.com/go-twofactor/twofactor/redisstate"
-	"github.com/gorilla/sessions"
-	"github.com/rbcervilla/redisstore/v9"
-	"github.com/redis/go-redis/v9"
 )
 
 // config is what BirdBank is started with.
@@ -97,37 +93,13 @@ func newApp(cfg config) (*app, error) {
 		// and the country list starts at the Netherlands.
 		twofactor.WithDefaultRegion("NL"),
 	}
-	var store sessions.Store
-	if cfg.RedisURL != "" {
-		ropts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			// go-redis repeats the URL, password included, in its error.
-			return nil, errors.New("REDIS_URL is not a valid Redis URL (want redis://[:password@]host:port/db)")
-		}
-		// Bound every Redis call: a slow or dead Redis must not hang requests.
-		ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
-		ropts.ContextTimeoutEnabled = true
-		client := redis.NewClient(ropts)
-		a.close = append(a.close, client.Close)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		rs, err := redisstore.NewRedisStore(ctx, client)
-		if err != nil {
-			_ = client.Close()
-			return nil, fmt.Errorf("connecting to Redis at REDIS_URL: %w", err)
-		}
-		rs.KeyPrefix("birdbank:session:")
-		store = rs
-		state, err := redisstate.New(client, redisstate.WithPrefix("birdbank:"))
-		if err != nil {
-			return nil, err
-		}
+	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "birdbank:", hashKey, blockKey, log)
+	if err != nil {
+		return nil, err
+	}
+	a.close = append(a.close, closeStores)
+	if state != nil {
 		opts = append(opts, twofactor.WithState(state))
-		log.Info("sessions and limits live in Redis", "addr", ropts.Addr)
-	} else {
-		cs := sessions.NewCookieStore(hashKey, blockKey)
-		cs.MaxAge(int(twofactor.DefaultMaxAge.Seconds()))
-		store = cs
 	}
 
 	opts = append(opts, cfg.Options...)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
@@ -13,11 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-twofactor/twofactor/examples/internal/demo"
+
 	"github.com/go-twofactor/twofactor"
-	"github.com/go-twofactor/twofactor/redisstate"
 	"github.com/gorilla/sessions"
-	"github.com/rbcervilla/redisstore/v9"
-	"github.com/redis/go-redis/v9"
 )
 
 // config is what the app is started with.
@@ -157,36 +155,13 @@ func newApp(cfg config) (*app, error) {
 		opts = append(opts, twofactor.WithClock(cfg.Now))
 	}
 
-	var store sessions.Store
-	if cfg.RedisURL != "" {
-		ropts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
-			// go-redis repeats the URL, password included, in its error.
-			return nil, errors.New("REDIS_URL is not a valid Redis URL (want redis://[:password@]host:port/db)")
-		}
-		ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
-		ropts.ContextTimeoutEnabled = true
-		client := redis.NewClient(ropts)
-		a.close = append(a.close, client.Close)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		rs, err := redisstore.NewRedisStore(ctx, client)
-		if err != nil {
-			_ = client.Close()
-			return nil, fmt.Errorf("connecting to Redis at REDIS_URL: %w", err)
-		}
-		rs.KeyPrefix("signin:session:")
-		store = rs
-		state, err := redisstate.New(client, redisstate.WithPrefix("signin:"))
-		if err != nil {
-			return nil, err
-		}
+	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "signin:", keys[0], keys[1], log)
+	if err != nil {
+		return nil, err
+	}
+	a.close = append(a.close, closeStores)
+	if state != nil {
 		opts = append(opts, twofactor.WithState(state))
-		log.Info("verification sessions and limits live in Redis", "addr", ropts.Addr)
-	} else {
-		cs := sessions.NewCookieStore(keys[0], keys[1])
-		cs.MaxAge(int(twofactor.DefaultMaxAge.Seconds()))
-		store = cs
 	}
 
 	tf, err := twofactor.New(provider, store, opts...)

@@ -1,0 +1,55 @@
+// Package demo holds what the example apps share: where their sessions and
+// limits live.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/rbcervilla/redisstore/v9"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/redisstate"
+)
+
+// Stores returns the session store for twofactor and, with a redisURL, the
+// State too (nil without: the Manager then keeps its limits in memory).
+// With Redis, sessions live under prefix+"session:" and the State under
+// prefix, every Redis call is bounded, and close ends the client; without,
+// sessions are cookies encrypted with hashKey and blockKey.
+func Stores(redisURL, prefix string, hashKey, blockKey []byte, log *slog.Logger) (store sessions.Store, state twofactor.State, close func() error, err error) {
+	if redisURL == "" {
+		cs := sessions.NewCookieStore(hashKey, blockKey)
+		cs.MaxAge(int(twofactor.DefaultMaxAge.Seconds()))
+		return cs, nil, func() error { return nil }, nil
+	}
+	ropts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		// go-redis repeats the URL, password included, in its error.
+		return nil, nil, nil, errors.New("REDIS_URL is not a valid Redis URL (want redis://[:password@]host:port/db)")
+	}
+	// Bound every Redis call: a slow or dead Redis must not hang requests.
+	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
+	ropts.ContextTimeoutEnabled = true
+	client := redis.NewClient(ropts)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rs, err := redisstore.NewRedisStore(ctx, client)
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, nil, fmt.Errorf("connecting to Redis at REDIS_URL: %w", err)
+	}
+	rs.KeyPrefix(prefix + "session:")
+	st, err := redisstate.New(client, redisstate.WithPrefix(prefix))
+	if err != nil {
+		_ = client.Close()
+		return nil, nil, nil, err
+	}
+	log.Info("sessions and limits live in Redis", "addr", ropts.Addr)
+	return rs, st, client.Close, nil
+}
