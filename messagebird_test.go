@@ -1,7 +1,6 @@
 package twofactor
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -27,6 +26,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-twofactor/twofactor/internal/faketls"
 
 	messagebird "github.com/messagebird/go-rest-api/v9"
 )
@@ -655,7 +656,7 @@ func TestMessageBirdProxyAndTrustStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	connects := make(chan string, 10)
-	proxy := mbConnectProxy(t, f.srv.Listener.Addr().String(), connects)
+	proxy := faketls.ConnectProxy(t, f.srv.Listener.Addr().String(), connects)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestMessageBirdProxyHelper$", "-test.v")
 	for _, kv := range os.Environ() {
@@ -697,48 +698,6 @@ func TestMessageBirdProxyHelper(t *testing.T) {
 	if err != nil || v.ID != mbID {
 		t.Fatalf("Send = %+v, %v", v, err)
 	}
-}
-
-// mbConnectProxy starts an HTTP CONNECT proxy on loopback that reports each
-// CONNECT target on connects and tunnels every connection to target.
-func mbConnectProxy(t *testing.T, target string, connects chan<- string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer conn.Close()
-				br := bufio.NewReader(conn)
-				req, err := http.ReadRequest(br)
-				if err != nil || req.Method != http.MethodConnect {
-					io.WriteString(conn, "HTTP/1.1 405 Method Not Allowed\r\n\r\n")
-					return
-				}
-				connects <- req.Host
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					io.WriteString(conn, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
-					return
-				}
-				defer up.Close()
-				io.WriteString(conn, "HTTP/1.1 200 Connection established\r\n\r\n")
-				done := make(chan struct{})
-				go func() { io.Copy(up, br); up.(*net.TCPConn).CloseWrite(); close(done) }()
-				io.Copy(conn, up)
-				conn.(*net.TCPConn).CloseWrite()
-				<-done
-			})
-		}
-	})
-	return ln.Addr().String()
 }
 
 // A "verified" answer counts only when it is for the verification asked: an
