@@ -415,8 +415,7 @@ func TestProviderExpiryClamped(t *testing.T) {
 		{"sensible", func(now time.Time) time.Time { return now.Add(2 * time.Minute) }, 2 * time.Minute},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var e *secEnv
-			e = secNew(t, secSetup{mockMaxAttempts: 10, provider: func(p *secProvider) twofactor.Provider {
+			e := secNew(t, secSetup{mockMaxAttempts: 10, provider: func(p *secProvider) twofactor.Provider {
 				return expiryProvider{Provider: p, exp: tt.exp(secT0)}
 			}})
 			c := e.client()
