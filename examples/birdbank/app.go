@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"html/template"
 	"io"
 	"log/slog"
@@ -60,15 +59,7 @@ func newApp(cfg config) (*app, error) {
 		provider = mb
 		log.Info("sending real SMS through MessageBird")
 	default:
-		out := cfg.CodeOut
-		if out == nil {
-			out = io.Discard
-		}
-		provider = &twofactor.Mock{OnCode: func(v twofactor.Verification, code string) {
-			// Local development only: a real provider never shows codes.
-			fmt.Fprintf(out, "\n  BirdBank (no MESSAGEBIRD_API_KEY, nothing sent): the code for %s is %s\n\n", twofactor.MaskPhone(v.Phone), code)
-		}}
-		log.Warn("no MESSAGEBIRD_API_KEY: codes are printed to this terminal instead of sent")
+		provider = demo.PrintingMock(cfg.CodeOut, log)
 	}
 
 	hashKey, blockKey, err := cookieKeys(cfg.SessionKey)
