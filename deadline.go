@@ -180,3 +180,24 @@ func (t timedState) Fields(ctx context.Context, key string) (map[string]string, 
 func (t timedState) DeleteField(ctx context.Context, key, field string) (bool, error) {
 	return withDeadline(ctx, t.d, func(ctx context.Context) (bool, error) { return t.s.DeleteField(ctx, key, field) })
 }
+
+func (t timedState) Generation(ctx context.Context, key, gen string, ttl time.Duration) (string, error) {
+	return withDeadline(ctx, t.d, func(ctx context.Context) (string, error) { return t.s.Generation(ctx, key, gen, ttl) })
+}
+
+func (t timedState) NewGeneration(ctx context.Context, key, gen, keep string, ttl time.Duration) error {
+	_, err := withDeadline(ctx, t.d, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, t.s.NewGeneration(ctx, key, gen, keep, ttl)
+	})
+	return err
+}
+
+func (t timedState) AddGrant(ctx context.Context, key, grant, gen, device string, now, idle, end time.Time, max int, ttl time.Duration) (bool, error) {
+	return withDeadline(ctx, t.d, func(ctx context.Context) (bool, error) {
+		return t.s.AddGrant(ctx, key, grant, gen, device, now, idle, end, max, ttl)
+	})
+}
+
+func (t timedState) CheckGrant(ctx context.Context, key, grant string, now, idle time.Time) (bool, error) {
+	return withDeadline(ctx, t.d, func(ctx context.Context) (bool, error) { return t.s.CheckGrant(ctx, key, grant, now, idle) })
+}

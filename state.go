@@ -44,7 +44,48 @@ type State interface {
 	// DeleteField removes field from the map at key and reports whether it
 	// was there. The last field gone, the map is gone.
 	DeleteField(ctx context.Context, key, field string) (bool, error)
+
+	// Generation returns the generation of the user record at key (see
+	// below); a record without one takes gen. The record lives ttl from
+	// now.
+	Generation(ctx context.Context, key, gen string, ttl time.Duration) (string, error)
+	// NewGeneration moves the user record at key to generation gen in one
+	// step: every grant and device of an older generation stops being live
+	// at once, however many there are. If keep names a grant of the
+	// record, it is moved to gen (and no longer tied to a device), so the
+	// session that asked stays verified. The record lives ttl from now.
+	NewGeneration(ctx context.Context, key, gen, keep string, ttl time.Duration) error
+	// AddGrant adds grant to the user record at key at time now, of
+	// generation gen, opened by device (or "" when no remembered device
+	// opened it), live until idle (extended by CheckGrant) and never after
+	// end. It changes
+	// nothing and reports false when the record's generation is set and is
+	// not gen, or when device is not "" and is not a device of the
+	// record's generation; a record without a generation takes gen. Grants
+	// no longer live are dropped; if max live grants remain, the one with
+	// the earliest idle time goes. The record lives ttl from now.
+	AddGrant(ctx context.Context, key, grant, gen, device string, now, idle, end time.Time, max int, ttl time.Duration) (bool, error)
+	// CheckGrant reports whether grant is live in the user record at key
+	// at now: it is there, of the record's generation, now is before its
+	// idle and end times, and the device that opened it (if any) is still
+	// a device of the record's generation. A live grant whose idle time is
+	// before idle gets idle (never past its end); a zero idle changes
+	// nothing. A grant found dead is dropped.
+	CheckGrant(ctx context.Context, key, grant string, now, idle time.Time) (bool, error)
 }
+
+// A user record is the map (see SetField) that holds a user's second
+// factor: its generation, its grants (verified sessions) and its devices.
+// Its fields, which a State of your own must keep as they are:
+//
+//	"g"           the generation: a random string; a new one revokes
+//	              everything made under the old
+//	"s:" + grant  a grant: "<generation> <device or -> <idle> <end>",
+//	              times in Unix milliseconds
+//	"d:" + device a remembered device: "<generation> <anything>"
+//
+// Other fields are the library's and opaque to the State. The statetest
+// package checks all of this.
 
 // MemoryState is a State held in this process's memory. It suits apps that
 // run on one machine. Expired keys are swept as new ones are written, and a

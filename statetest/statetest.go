@@ -66,6 +66,14 @@ func Run(t *testing.T, newState Factory) {
 		{"FieldsExpire", testFieldsExpire},
 		{"FieldsDelete", testFieldsDelete},
 		{"ConcurrentSetField", testConcurrentSetField},
+		{"Generation", testGeneration},
+		{"GrantLife", testGrantLife},
+		{"GrantEnd", testGrantEnd},
+		{"GrantIdleNeverShrinks", testGrantIdleNeverShrinks},
+		{"NewGenerationRevokes", testNewGenerationRevokes},
+		{"GrantDevice", testGrantDevice},
+		{"GrantMax", testGrantMax},
+		{"ConcurrentRevocation", testConcurrentRevocation},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
