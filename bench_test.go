@@ -297,7 +297,7 @@ func BenchmarkGateRedis(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := newBenchApp(b, rs, twofactor.WithState(state))
+	a := newBenchApp(b, rs, twofactor.WithState(state), twofactor.WithSecret(testSecret))
 	if twofactor.GateCacheStatsOf(a.m).Enabled {
 		b.Fatal("gate cache enabled for a server-side store")
 	}

@@ -38,6 +38,14 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.fail(w, r, fs, errTooMany)
 		return
 	}
+	if ok, err := m.groundHolds(r, fs); err != nil || !ok {
+		if err != nil {
+			m.storeFailed(w, r, fs, err)
+			return
+		}
+		m.startAgain(w, r, sess, fs)
+		return
+	}
 	if fs.LastWrong != "" && fs.LastWrong == wrongMark(fs.PendingID, code) {
 		// The same wrong code again (a reload that resubmits the form): the
 		// same answer, without counting a try or asking the provider.
@@ -95,9 +103,14 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		method = MethodVoice
 	}
 	phone, purpose := fs.Phone, fs.Purpose
+	o := origin{gen: fs.PendingGen}
 	fs.clearPending()
 	fs.Purpose = ""
-	if fe := m.savePhone(r, fs, phone, purpose); fe != nil {
+	gen, fe := m.savePhone(r, fs, phone, purpose)
+	if gen != "" {
+		o.gen = gen
+	}
+	if fe != nil {
 		// The code is used up; the number was not saved. Say so, and let
 		// the visitor start again.
 		fs.Phone = ""
@@ -108,35 +121,66 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	m.noteVerified(r.Context(), phone) // the fraud guard's conversion watch
-	m.verifyAndRedirect(w, r, sess, fs, method, phone, in.Remember)
+	m.verifyAndRedirect(w, r, sess, fs, method, phone, o, in.Remember)
+}
+
+// groundHolds reports whether what allowed fs's pending code to be sent
+// still holds: the user's generation has not moved on since (no sign out
+// everywhere, number change or enrolment in between); for a number change,
+// the verification that started it is still live and fresh; for an
+// enrolment, the user still has no number.
+func (m *Manager) groundHolds(r *http.Request, fs flowState) (bool, error) {
+	subject := m.subject(r)
+	if subject != fs.Subject {
+		return false, nil
+	}
+	if subject == "" {
+		return fs.Purpose == "", nil
+	}
+	gen, err := m.generation(r.Context(), subject)
+	if err != nil || gen != fs.PendingGen {
+		return false, err
+	}
+	switch fs.Purpose {
+	case purposeChange:
+		live, err := m.grantLive(r, fs)
+		return live && fs.record().fresh(m.cfg.now(), changeFreshness), err
+	case purposeEnrol:
+		onFile, err := m.cfg.phoneLookup(r)
+		return err == nil && onFile == "", nil
+	}
+	return true, nil
 }
 
 // savePhone hands a newly proved number to the app (WithEnrolment) for an
-// enrolment or a number change. A change also signs the user out of every
-// other session and forgets their remembered devices: whoever held the old
-// number must not keep access through them.
-func (m *Manager) savePhone(r *http.Request, fs flowState, phone, purpose string) *flowError {
+// enrolment or a number change, and then moves the user's generation on:
+// every other session and remembered device ends (whoever held the old
+// number must not keep access through them), and nothing started before
+// can complete. It returns the new generation, for this session's grant.
+func (m *Manager) savePhone(r *http.Request, fs flowState, phone, purpose string) (string, *flowError) {
 	if purpose == "" {
-		return nil
+		return "", nil
 	}
 	subject := m.subject(r)
 	if m.cfg.enrol == nil || subject == "" || (purpose == purposeChange && (fs.VerifiedAt == 0 || fs.Subject != subject)) {
-		return errNoPending
+		return "", errNoPending
 	}
 	if err := m.cfg.enrol(r, phone); err != nil {
 		m.log.Error("twofactor: saving the verified number failed", "phone", MaskPhone(phone), "err", err)
-		return errSavePhone
+		return "", errSavePhone
+	}
+	gen, err := m.newGeneration(r.Context(), subject, "")
+	if err != nil {
+		m.log.Error("twofactor: signing out other sessions after a new number failed", "err", err)
+		return "", errStore
 	}
 	if purpose == purposeEnrol {
 		m.emit(r, Event{Type: EventEnrolled, Subject: subject, Phone: phone})
-		return nil
+		return gen, nil
 	}
-	if err := m.SignOutEverywhere(r.Context(), subject); err != nil {
-		m.log.Error("twofactor: signing out other sessions after a number change failed", "err", err)
-		return errStore
-	}
+	m.emit(r, Event{Type: EventSignedOutEverywhere, Subject: subject})
 	m.emit(r, Event{Type: EventNumberChanged, Subject: subject, Phone: phone})
-	return nil
+	return gen, nil
 }
 
 func (m *Manager) checkFailed(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, err error, left int64, code string) {

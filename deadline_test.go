@@ -126,7 +126,7 @@ func TestSecurity_SlowBackendAnswers503InBoundedTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	const timeout = 300 * time.Millisecond
-	m, err := twofactor.New(&twofactor.Mock{}, store, twofactor.WithState(state), twofactor.WithStoreTimeout(timeout),
+	m, err := twofactor.New(&twofactor.Mock{}, store, twofactor.WithState(state), twofactor.WithSecret(testSecret), twofactor.WithStoreTimeout(timeout),
 		twofactor.WithLogger(slog.New(slog.DiscardHandler)), twofactor.WithInsecureCookie()) // plain http: less CPU per request on a busy machine
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,18 +26,29 @@ type Device struct {
 	Expires  time.Time // when it stops being remembered
 }
 
-// deviceRecord is a Device as the State keeps it. The token itself is not
-// kept: only its SHA-256, so a copy of the State signs nobody in.
+// deviceRecord is a Device as the user record keeps it, in the field
+// "d:"+id after the generation it was remembered under (see State). The
+// token itself is not kept: only its SHA-256, so a copy of the State signs
+// nobody in. When it was last used is kept apart ("u:"+id), so that a
+// sign-in never writes the device back: a revoked device stays revoked.
 type deviceRecord struct {
-	Hash     string `json:"h"`
-	Name     string `json:"n"`
-	Created  int64  `json:"c"`
-	LastUsed int64  `json:"u"`
-	Expires  int64  `json:"e"`
+	Hash    string `json:"h"`
+	Name    string `json:"n"`
+	Created int64  `json:"c"`
+	Expires int64  `json:"e"`
 }
+
+const lastUsedPrefix = "u:"
 
 // maxDevices bounds the devices remembered per subject: the oldest goes.
 const maxDevices = 20
+
+// Device sign-ins are counted per device and per user: enough for a
+// person on many tabs and browsers, far too few for a loop.
+var (
+	deviceSignIns = Limit{N: 20, Per: time.Hour}
+	userSignIns   = Limit{N: 60, Per: time.Hour}
+)
 
 // deviceCookie is the name of the cookie that holds a remembered device's
 // id and token. It has the __Host- prefix (no other subdomain can set or
@@ -45,30 +57,43 @@ func (m *Manager) deviceCookie() string {
 	return m.cookieName("_device")
 }
 
-// rememberDevice remembers this browser for subject: a new token in a
-// cookie, its hash in the State. A failure is logged, not shown: the
-// visitor is verified either way.
-func (m *Manager) rememberDevice(w http.ResponseWriter, r *http.Request, subject string) {
+// rememberDevice remembers this browser for the user just verified in fs:
+// a new token in a cookie, its hash in the user's record, of the
+// generation of fs's grant. A failure is logged, not shown: the visitor is
+// verified either way.
+func (m *Manager) rememberDevice(w http.ResponseWriter, r *http.Request, fs flowState) {
+	subject := fs.Subject
 	if m.cfg.rememberFor == 0 || subject == "" {
 		return
 	}
 	ctx := r.Context()
 	now := m.cfg.now()
-	id, token := randomID(), randomID()
-	rec := deviceRecord{
-		Hash: tokenHash(token), Name: browserName(r.UserAgent()),
-		Created: now.Unix(), LastUsed: now.Unix(), Expires: now.Add(m.cfg.rememberFor).Unix(),
-	}
-	devices, err := m.Devices(ctx, subject)
-	if err == nil && len(devices) >= maxDevices {
-		oldest := slices.MinFunc(devices, func(a, b Device) int { return a.LastUsed.Compare(b.LastUsed) })
-		_, err = m.cfg.state.DeleteField(ctx, devicesKey(subject), oldest.ID)
-	}
-	if err == nil {
-		b, _ := json.Marshal(rec)
-		err = m.cfg.state.SetField(ctx, devicesKey(subject), id, string(b), m.cfg.rememberFor)
-	}
+	key := userKey(subject, "")
+	fields, err := m.cfg.state.Fields(ctx, key)
 	if err != nil {
+		m.log.Error("twofactor: remembering the device failed", "err", storeErr(err))
+		return
+	}
+	gen := fields[genField]
+	if g, ok := parseGrant(fields[grantPrefix+fs.Grant]); !ok || g.gen != gen {
+		return // revoked since it was verified
+	}
+	// Forget devices of older generations and expired ones; keep at most
+	// maxDevices, the one used longest ago going first.
+	live := m.devicesIn(fields, now)
+	for id := range fields {
+		if d, ok := strings.CutPrefix(id, devPrefix); ok && !slices.ContainsFunc(live, func(x Device) bool { return x.ID == d }) {
+			m.forgetDevice(ctx, key, d)
+		}
+	}
+	for len(live) >= maxDevices {
+		m.forgetDevice(ctx, key, live[len(live)-1].ID)
+		live = live[:len(live)-1]
+	}
+	id, token := randomID(), randomID()
+	b, _ := json.Marshal(deviceRecord{Hash: tokenHash(token), Name: browserName(r.UserAgent()),
+		Created: now.Unix(), Expires: now.Add(m.cfg.rememberFor).Unix()})
+	if err := m.cfg.state.SetField(ctx, key, devPrefix+id, gen+" "+string(b), m.userTTL()); err != nil {
 		m.log.Error("twofactor: remembering the device failed", "err", storeErr(err))
 		return
 	}
@@ -80,9 +105,18 @@ func (m *Manager) rememberDevice(w http.ResponseWriter, r *http.Request, subject
 	m.emit(r, Event{Type: EventDeviceRemembered, Subject: subject, Device: id})
 }
 
+// forgetDevice removes a device's fields from the user record at key.
+func (m *Manager) forgetDevice(ctx context.Context, key, id string) {
+	if _, err := m.cfg.state.DeleteField(ctx, key, devPrefix+id); err != nil {
+		m.log.Error("twofactor: state backend failed", "err", err)
+	}
+	_, _ = m.cfg.state.DeleteField(ctx, key, lastUsedPrefix+id)
+}
+
 // signInByDevice verifies the session if the browser is a remembered
 // device of the request's subject, and answers the request (back where the
 // visitor was going, or a failure page). It reports whether it answered.
+// The session it opens carries the device: revoking the device ends it.
 func (m *Manager) signInByDevice(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState) bool {
 	subject := m.subject(r)
 	if m.cfg.rememberFor == 0 || subject == "" {
@@ -97,27 +131,42 @@ func (m *Manager) signInByDevice(w http.ResponseWriter, r *http.Request, sess *s
 		return false
 	}
 	ctx := r.Context()
-	all, err := m.cfg.state.Fields(ctx, devicesKey(subject))
+	key := userKey(subject, "")
+	fields, err := m.cfg.state.Fields(ctx, key)
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return true
 	}
-	var rec deviceRecord
-	if json.Unmarshal([]byte(all[id]), &rec) != nil || subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(tokenHash(token))) != 1 {
-		return false // another user's device, a revoked one, or a forged cookie
-	}
 	now := m.cfg.now()
-	if !now.Before(time.Unix(rec.Expires, 0)) {
-		_, _ = m.cfg.state.DeleteField(ctx, devicesKey(subject), id)
-		return false
+	v, ok := fields[devPrefix+id]
+	gen, raw, _ := strings.Cut(v, " ")
+	var rec deviceRecord
+	if !ok || gen != fields[genField] || json.Unmarshal([]byte(raw), &rec) != nil ||
+		subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(tokenHash(token))) != 1 ||
+		!now.Before(time.Unix(rec.Expires, 0)) {
+		return false // another user's device, a revoked or expired one, or a forged cookie
 	}
-	rec.LastUsed = now.Unix()
-	b, _ := json.Marshal(rec)
-	if err := m.cfg.state.SetField(ctx, devicesKey(subject), id, string(b), time.Unix(rec.Expires, 0).Sub(now)); err != nil {
+	// Counted per device and per user: a stolen cookie in a loop stops
+	// here and asks for a code; a person never meets these limits.
+	for _, c := range []struct {
+		key string
+		l   Limit
+	}{{deviceSignInsKey(id), deviceSignIns}, {deviceSignInsKey("u:" + subject), userSignIns}} {
+		n, _, err := m.cfg.state.Incr(ctx, c.key, 1, c.l.Per)
+		if err != nil {
+			m.storeFailed(w, r, fs, err)
+			return true
+		}
+		if n > int64(c.l.N) {
+			m.refused(r, "device sign-ins", c.key, now.Add(c.l.Per), "", m.clientIP(r))
+			return false
+		}
+	}
+	if err := m.cfg.state.SetField(ctx, key, lastUsedPrefix+id, strconv.FormatInt(now.Unix(), 10), m.userTTL()); err != nil {
 		m.storeFailed(w, r, fs, err)
 		return true
 	}
-	m.verifyAndRedirect(w, r, sess, fs, MethodDevice, "", false)
+	m.verifyAndRedirect(w, r, sess, fs, MethodDevice, "", origin{gen: gen, device: id}, false)
 	return true
 }
 
@@ -126,20 +175,34 @@ func (m *Manager) Devices(ctx context.Context, subject string) ([]Device, error)
 	if subject == "" {
 		return nil, errors.New("twofactor: Devices needs a subject")
 	}
-	all, err := m.cfg.state.Fields(ctx, devicesKey(subject))
+	fields, err := m.cfg.state.Fields(ctx, userKey(subject, ""))
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	now := m.cfg.now()
+	return m.devicesIn(fields, m.cfg.now()), nil
+}
+
+// devicesIn lists the live devices of a user record's fields, most
+// recently used first.
+func (m *Manager) devicesIn(fields map[string]string, now time.Time) []Device {
 	var out []Device
-	for id, v := range all {
-		var rec deviceRecord
-		if json.Unmarshal([]byte(v), &rec) != nil || !now.Before(time.Unix(rec.Expires, 0)) {
+	for f, v := range fields {
+		id, ok := strings.CutPrefix(f, devPrefix)
+		if !ok {
 			continue
+		}
+		gen, raw, _ := strings.Cut(v, " ")
+		var rec deviceRecord
+		if gen != fields[genField] || json.Unmarshal([]byte(raw), &rec) != nil || !now.Before(time.Unix(rec.Expires, 0)) {
+			continue
+		}
+		used := rec.Created
+		if u, err := strconv.ParseInt(fields[lastUsedPrefix+id], 10, 64); err == nil && u > used {
+			used = u
 		}
 		out = append(out, Device{
 			ID: id, Name: rec.Name, Created: time.Unix(rec.Created, 0),
-			LastUsed: time.Unix(rec.LastUsed, 0), Expires: time.Unix(rec.Expires, 0),
+			LastUsed: time.Unix(used, 0), Expires: time.Unix(rec.Expires, 0),
 		})
 	}
 	slices.SortFunc(out, func(a, b Device) int {
@@ -148,20 +211,22 @@ func (m *Manager) Devices(ctx context.Context, subject string) ([]Device, error)
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	return out, nil
+	return out
 }
 
 // RevokeDevice forgets one of subject's remembered devices: from the next
-// sign-in on, that browser needs a code again. Revoking an unknown id is
-// not an error.
+// request on, that browser needs a code again, and every session it opened
+// ends. Revoking an unknown id is not an error.
 func (m *Manager) RevokeDevice(ctx context.Context, subject, id string) error {
 	if subject == "" {
 		return errors.New("twofactor: RevokeDevice needs a subject")
 	}
-	had, err := m.cfg.state.DeleteField(ctx, devicesKey(subject), id)
+	key := userKey(subject, "")
+	had, err := m.cfg.state.DeleteField(ctx, key, devPrefix+id)
 	if err != nil {
 		return storeErr(err)
 	}
+	_, _ = m.cfg.state.DeleteField(ctx, key, lastUsedPrefix+id)
 	if had {
 		m.emitCtx(Event{Type: EventDeviceRevoked, Subject: subject, Device: id})
 	}

@@ -37,7 +37,7 @@ func BenchmarkFlood(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		state := twofactor.NewMemoryState()
-		a := newBenchApp(b, newBenchCookieStore(), twofactor.WithState(state))
+		a := newBenchApp(b, newBenchCookieStore(), twofactor.WithState(state), twofactor.WithSecret(testSecret))
 		runtime.GC()
 		var before runtime.MemStats
 		runtime.ReadMemStats(&before)

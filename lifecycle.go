@@ -5,36 +5,52 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/gorilla/sessions"
 )
 
+// origin is what a new verification rests on: the user's generation it
+// is made under (a pending code's, a device's, or the current one), and
+// the remembered device that opened it, if any.
+type origin struct{ gen, device string }
+
+// errRevoked is the answer to a verification whose ground was revoked
+// while it was under way (sign out everywhere, a number change, a revoked
+// device): start again.
+var errRevoked = errors.New("twofactor: revoked while verifying")
+
 // verify marks the session verified by method (and phone, if the method
-// proved one): a new server-side grant, a renewed session (no fixation),
-// and the grant listed under the subject so that SignOutEverywhere finds
-// it. It returns the new state.
-func (m *Manager) verify(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, method Method, phone string) (flowState, error) {
+// proved one): a new grant in the user's record, of the generation o.gen
+// (refused with errRevoked if the user's generation has moved on since,
+// or o.device was revoked), and a renewed session (no fixation). It
+// returns the new state.
+func (m *Manager) verify(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, method Method, phone string, o origin) (flowState, error) {
 	ctx := r.Context()
 	grant := randomID()
-	if _, err := m.cfg.state.SetNX(ctx, grantKey(grant), m.cfg.idleTimeout); err != nil {
+	subject := m.subject(r)
+	if subject == "" {
+		o = origin{gen: randomID()} // a record of its own
+	}
+	if o.gen == "" {
+		return fs, errRevoked
+	}
+	now := m.cfg.now()
+	key := userKey(subject, grant)
+	ok, err := m.cfg.state.AddGrant(ctx, key, grant, o.gen, o.device, now, now.Add(m.cfg.idleTimeout), now.Add(m.cfg.maxAge), maxGrants, m.userTTL())
+	if err != nil {
 		return fs, storeErr(err)
 	}
-	subject := m.subject(r)
-	if subject != "" {
-		if err := m.cfg.state.SetField(ctx, subjectGrantsKey(subject), grant, strconv.FormatInt(m.cfg.now().Unix(), 10), m.cfg.maxAge); err != nil {
-			_ = m.cfg.state.Delete(ctx, grantKey(grant))
-			return fs, storeErr(err)
-		}
+	if !ok {
+		return fs, errRevoked
 	}
-	old := fs.Grant
+	old, oldKey := fs.Grant, userOf(fs)
 	fs.clearPending()
-	fs.Purpose, fs.Return = "", ""
-	fs.VerifiedAt, fs.Grant, fs.Method, fs.VerifiedPhone = m.cfg.now().Unix(), grant, string(method), phone
+	fs.Purpose, fs.Return, fs.PendingGen = "", "", ""
+	fs.VerifiedAt, fs.Grant, fs.Method, fs.VerifiedPhone = now.Unix(), grant, string(method), phone
 	fs.Subject = subject
 	fs.FlowID = randomID()
 	if err := m.renew(w, r, sess, fs); err != nil {
-		_ = m.cfg.state.Delete(ctx, grantKey(grant))
+		m.dropGrant(ctx, key, grant)
 		return fs, err
 	}
 	if _, err := r.Cookie(m.returnCookieName()); err == nil {
@@ -43,22 +59,34 @@ func (m *Manager) verify(w http.ResponseWriter, r *http.Request, sess *sessions.
 			Secure: !m.cfg.insecureCookie, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	}
 	if old != "" && old != grant && validID(old) {
-		// A step-up replaces the session's grant: the old one goes.
-		if err := m.cfg.state.Delete(ctx, grantKey(old)); err != nil {
-			m.log.Error("twofactor: state backend failed", "err", err)
-		}
-		if subject != "" {
-			_, _ = m.cfg.state.DeleteField(ctx, subjectGrantsKey(subject), old)
-		}
+		m.dropGrant(ctx, oldKey, old) // a step-up replaces the session's grant
 	}
 	return fs, nil
 }
 
+// dropGrant ends one grant: the field in its user's record, or the record
+// of a grant with no subject.
+func (m *Manager) dropGrant(ctx context.Context, key, grant string) {
+	var err error
+	if key == userKey("", grant) {
+		err = m.cfg.state.Delete(ctx, key)
+	} else {
+		_, err = m.cfg.state.DeleteField(ctx, key, grantPrefix+grant)
+	}
+	if err != nil {
+		m.log.Error("twofactor: state backend failed", "err", err)
+	}
+}
+
 // verifyAndRedirect verifies the session and answers: back where the
 // visitor was going (JSON: where to go), remembering the device if asked.
-func (m *Manager) verifyAndRedirect(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, method Method, phone string, remember bool) {
+func (m *Manager) verifyAndRedirect(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, method Method, phone string, o origin, remember bool) {
 	ret := m.returnTo(fs)
-	fs, err := m.verify(w, r, sess, fs, method, phone)
+	fs, err := m.verify(w, r, sess, fs, method, phone, o)
+	if errors.Is(err, errRevoked) {
+		m.startAgain(w, r, sess, fs)
+		return
+	}
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
@@ -66,13 +94,25 @@ func (m *Manager) verifyAndRedirect(w http.ResponseWriter, r *http.Request, sess
 	m.log.Info("twofactor: verified", "method", string(method), "phone", MaskPhone(phone))
 	m.emit(r, Event{Type: EventVerified, Subject: fs.Subject, Phone: phone, Method: method})
 	if remember {
-		m.rememberDevice(w, r, fs.Subject)
+		m.rememberDevice(w, r, fs)
 	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, verifiedBody{Status: "verified", Redirect: ret, Method: string(method)})
 		return
 	}
 	http.Redirect(w, r, ret, http.StatusSeeOther)
+}
+
+// startAgain answers a verification refused with errRevoked: the pending
+// code is forgotten (the session keeps nothing of what was revoked) and
+// the visitor asked for a new one.
+func (m *Manager) startAgain(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState) {
+	fs.clearPending()
+	fs.Purpose, fs.PendingGen = "", ""
+	if err := m.save(w, r, sess, fs); err != nil {
+		m.log.Error("twofactor: session store failed", "err", err)
+	}
+	m.fail(w, r, fs, errUsed)
 }
 
 // Grant marks r's session verified by a factor other than the library's
@@ -97,7 +137,11 @@ func (m *Manager) Grant(w http.ResponseWriter, r *http.Request, method Method, p
 	if err != nil {
 		return err
 	}
-	fs, err = m.verify(w, r, sess, fs, method, phone)
+	gen, err := m.generation(r.Context(), m.subject(r))
+	if err != nil {
+		return err
+	}
+	fs, err = m.verify(w, r, sess, fs, method, phone, origin{gen: gen})
 	if err != nil {
 		return err
 	}
@@ -108,29 +152,19 @@ func (m *Manager) Grant(w http.ResponseWriter, r *http.Request, method Method, p
 // SignOutEverywhere revokes every verification and every remembered device
 // of subject: from the next request on, every session of that user on any
 // server must verify again (their sign-in to the app itself is the app's to
-// end). Call it after a password reset or when the user asks for it; a
-// number change does it by itself. The gate pays nothing for it: each
-// session's grant is deleted, and the gate already checks its grant.
+// end), and a number change or enrolment started before cannot complete.
+// Call it after a password reset or when the user asks for it; a number
+// change does it by itself. It is one atomic State call whatever the number
+// of sessions: the user's generation moves on (see State), and everything
+// made under the old one is refused where it is used.
 func (m *Manager) SignOutEverywhere(ctx context.Context, subject string) error {
 	if subject == "" {
 		return errors.New("twofactor: SignOutEverywhere needs a subject")
 	}
-	grants, err := m.cfg.state.Fields(ctx, subjectGrantsKey(subject))
-	if err != nil {
-		return storeErr(err)
+	if _, err := m.newGeneration(ctx, subject, ""); err != nil {
+		return err
 	}
-	for g := range grants {
-		if err := m.cfg.state.Delete(ctx, grantKey(g)); err != nil {
-			return storeErr(err)
-		}
-	}
-	if err := m.cfg.state.Delete(ctx, subjectGrantsKey(subject)); err != nil {
-		return storeErr(err)
-	}
-	if err := m.cfg.state.Delete(ctx, devicesKey(subject)); err != nil {
-		return storeErr(err)
-	}
-	m.log.Info("twofactor: signed out everywhere", "sessions", len(grants))
+	m.log.Info("twofactor: signed out everywhere")
 	m.emitCtx(Event{Type: EventSignedOutEverywhere, Subject: subject})
 	return nil
 }
@@ -145,7 +179,7 @@ func (m *Manager) Unlock(ctx context.Context, subject, phone string) error {
 	}
 	var keys []string
 	if subject != "" {
-		keys = append(keys, accountKey("s:"+subject))
+		keys = append(keys, accountKey("s:"+subject), recoveryTriesKey(subject))
 	}
 	if phone != "" {
 		e164, err := ParsePhone(phone, m.cfg.defaultRegion)
@@ -153,7 +187,8 @@ func (m *Manager) Unlock(ctx context.Context, subject, phone string) error {
 			return fmt.Errorf("twofactor: Unlock: %w", err)
 		}
 		phone = e164
-		keys = append(keys, accountKey("n:"+e164), phoneSendsKey(e164))
+		id := m.numberID(e164)
+		keys = append(keys, accountKey("n:"+id), phoneSendsKey(id))
 	}
 	for _, k := range keys {
 		if err := m.cfg.state.Delete(ctx, k); err != nil {

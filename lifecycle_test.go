@@ -62,6 +62,14 @@ func newLCApp(t *testing.T, opts ...twofactor.Option) *lcApp {
 		})
 		mux.Handle("/record", m.Require(record))
 		mux.Handle("/settings", m.RequireFresh(5*time.Minute)(record))
+		mux.Handle("POST /newcodes", m.RequireFresh(5*time.Minute)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			codes, err := m.NewRecoveryCodes(r.Context(), secSubject(r))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(codes)
+		})))
 		mux.HandleFunc("POST /grant", func(w http.ResponseWriter, r *http.Request) {
 			if err := m.Grant(w, r, "webauthn", ""); err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)

@@ -34,7 +34,7 @@ import (
 // Keys of the send limits and the fraud guard, besides cooldownKey,
 // phoneSendsKey and ipSendsKey (state.go).
 func netSendsKey(prefix netip.Prefix) string { return "net:" + prefix.String() }
-func voicePhoneKey(e164 string) string       { return "voice:" + e164 }
+func voicePhoneKey(number string) string     { return "voice:" + number }
 func voiceIPKey(ip string) string            { return "voiceip:" + ip }
 func countryKey(region string) string        { return "budget:" + region }
 
@@ -80,9 +80,9 @@ func (m *Manager) sendRules(ctx context.Context, fs flowState, info phoneInfo, c
 	if ch == Voice {
 		rules = append(rules, rule{name: "voice ip", key: voiceIPKey(bucket), limit: c.voiceIPSends, own: true})
 	}
-	rules = append(rules, rule{name: "phone", key: phoneSendsKey(info.e164), limit: c.phoneSends})
+	rules = append(rules, rule{name: "phone", key: phoneSendsKey(m.numberID(info.e164)), limit: c.phoneSends})
 	if ch == Voice {
-		rules = append(rules, rule{name: "voice phone", key: voicePhoneKey(info.e164), limit: c.voicePhoneSends})
+		rules = append(rules, rule{name: "voice phone", key: voicePhoneKey(m.numberID(info.e164)), limit: c.voicePhoneSends})
 	}
 	country, err := m.countryRules(ctx, info.region)
 	if err != nil {
@@ -219,13 +219,14 @@ func coarse(d, unit time.Duration) time.Duration {
 }
 
 // sendAccount names the account whose wrong codes are counted together and
-// lock sends to e164: the app's user when it names one, else the number.
-// Sign-in codes, recovery codes and confirmations all count against it.
+// lock sends to e164: the app's user when it names one, else the number
+// (by its keyed hash). Sign-in codes and confirmations count against it;
+// recovery codes have a counter of their own.
 func (m *Manager) sendAccount(r *http.Request, e164 string) string {
 	if s := m.subject(r); s != "" {
 		return "s:" + s
 	}
-	return "n:" + e164
+	return "n:" + m.numberID(e164)
 }
 
 // lockedUntil reports until when the account of a send to e164 is locked

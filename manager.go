@@ -29,6 +29,7 @@ type Manager struct {
 	cookieStore *sessions.CookieStore
 	refusals    refusalLog // logs repeated send refusals once per key and window
 	fullLog     onceAMinute
+	keys        keys // derived from the server secret (WithSecret)
 }
 
 // hostPrefix is the cookie name prefix browsers accept only on a Secure
@@ -88,11 +89,24 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if cfg.state == nil {
 		cfg.state = NewMemoryState()
 	}
+	if cfg.secret == nil {
+		_, memState := cfg.state.(*MemoryState)
+		_, memRecovery := cfg.recovery.(*MemoryRecoveryStore)
+		if !memState || (cfg.recovery != nil && !memRecovery) {
+			return nil, errors.New("twofactor: WithState (other than a MemoryState) and WithRecoveryCodes (other than a MemoryRecoveryStore) need WithSecret: the keyed hashes of numbers and recovery codes must be the same on every server and after a restart")
+		}
+		cfg.secret = make([]byte, MinSecretLen)
+		_, _ = rand.Read(cfg.secret)
+	}
+	ks, err := deriveKeys(cfg.secret)
+	if err != nil {
+		return nil, fmt.Errorf("twofactor: %w", err)
+	}
 	cfg.state = withStateDeadline(cfg.state, cfg.storeTimeout) // every State call has its own deadline (deadline.go)
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	m := &Manager{cfg: cfg, provider: provider, store: store, codeLen: DefaultCodeLength, log: cfg.logger}
+	m := &Manager{cfg: cfg, provider: provider, store: store, codeLen: DefaultCodeLength, log: cfg.logger, keys: ks}
 	if cs, ok := store.(*sessions.CookieStore); ok && cs != nil {
 		m.cookieStore, m.gateCache = cs, newGateCache(gateCacheSize)
 	}
@@ -102,7 +116,6 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if m.codeLen < minCodeLength || m.codeLen > maxCodeLength {
 		return nil, fmt.Errorf("twofactor: provider code length %d is not 6 to 10", m.codeLen)
 	}
-	var err error
 	if m.pages, err = loadPages(cfg.templates); err != nil {
 		return nil, err
 	}

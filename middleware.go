@@ -88,7 +88,7 @@ func (m *Manager) gate(next http.Handler, fresh time.Duration) http.Handler {
 		if ok {
 			rec := fs.record()
 			if fresh == 0 || rec.fresh(m.cfg.now(), fresh) {
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rec)))
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &passed{rec, fs.Grant})))
 				return
 			}
 		}
@@ -219,13 +219,11 @@ func (m *Manager) grantCheck(r *http.Request, fs flowState, touch bool) (bool, e
 	if m.cfg.subject != nil && m.cfg.subject(r) != fs.Subject {
 		return false, nil
 	}
-	var alive bool
-	var err error
+	var idle time.Time
 	if touch {
-		alive, err = m.cfg.state.Touch(r.Context(), grantKey(fs.Grant), m.cfg.idleTimeout)
-	} else {
-		alive, err = m.cfg.state.Exists(r.Context(), grantKey(fs.Grant))
+		idle = now.Add(m.cfg.idleTimeout)
 	}
+	alive, err := m.cfg.state.CheckGrant(r.Context(), userOf(fs), fs.Grant, now, idle)
 	if err != nil {
 		return false, storeErr(err)
 	}
@@ -241,11 +239,14 @@ func (m *Manager) Reset(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if fs.Grant != "" && validID(fs.Grant) {
-		if err := m.cfg.state.Delete(r.Context(), grantKey(fs.Grant)); err != nil {
-			return storeErr(err)
+		var err error
+		if fs.Subject == "" {
+			err = m.cfg.state.Delete(r.Context(), userOf(fs))
+		} else {
+			_, err = m.cfg.state.DeleteField(r.Context(), userOf(fs), grantPrefix+fs.Grant)
 		}
-		if fs.Subject != "" {
-			_, _ = m.cfg.state.DeleteField(r.Context(), subjectGrantsKey(fs.Subject), fs.Grant)
+		if err != nil {
+			return storeErr(err)
 		}
 	}
 	m.emit(r, Event{Type: EventReset, Subject: fs.Subject, Phone: fs.VerifiedPhone})

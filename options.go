@@ -97,6 +97,7 @@ type config struct {
 	rememberFor           time.Duration
 	branding              Branding
 	origin                string
+	secret                []byte
 }
 
 func defaultConfig() config {
@@ -308,6 +309,32 @@ func WithState(s State) Option {
 			return errors.New("twofactor: nil state")
 		}
 		c.state = s
+		return nil
+	}
+}
+
+// MinSecretLen is the shortest secret WithSecret takes.
+const MinSecretLen = 32
+
+// WithSecret sets the server secret that keys what the library keeps of
+// secrets and numbers: recovery codes are stored as HMACs under it, and
+// phone numbers appear in State keys only as keyed hashes, so a copy of
+// the State (a Redis dump) reveals no customer's number and lets nobody
+// test guesses offline. secret must be at least MinSecretLen random bytes
+// (such as 32 bytes from `openssl rand -hex 32`), the same on every server,
+// kept like a password; changing it restarts every send window and makes
+// every recovery code made under the old one fail.
+//
+// Without it, New makes a random secret for this process: enough with the
+// default MemoryState and a MemoryRecoveryStore, which live in this
+// process too. New refuses any other State or RecoveryStore without
+// WithSecret: several servers or a restart would each compute other keys.
+func WithSecret(secret []byte) Option {
+	return func(c *config) error {
+		if len(secret) < MinSecretLen {
+			return fmt.Errorf("twofactor: WithSecret needs at least %d bytes, got %d (try: openssl rand -hex 32)", MinSecretLen, len(secret))
+		}
+		c.secret = append([]byte(nil), secret...)
 		return nil
 	}
 }

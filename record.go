@@ -51,16 +51,27 @@ func (fs flowState) record() Record {
 	}
 }
 
-// ctxKey is the context key under which the gate records a verified
-// request's Record.
+// ctxKey is the context key under which the gate records what it let
+// through: a *passed.
 type ctxKey struct{}
+
+// passed is what the gate knows of a request it let through: the Record,
+// and the grant, so that calls made with the request's context
+// (NewRecoveryCodes) can keep this session verified.
+type passed struct {
+	rec   Record
+	grant string
+}
 
 // RecordFrom returns the verification record of a request that Require or
 // RequireFresh let through. ok is false for requests that did not pass
 // through either.
 func RecordFrom(r *http.Request) (rec Record, ok bool) {
-	rec, ok = r.Context().Value(ctxKey{}).(Record)
-	return rec, ok
+	p, ok := r.Context().Value(ctxKey{}).(*passed)
+	if !ok {
+		return Record{}, false
+	}
+	return p.rec, true
 }
 
 // Verified reports whether Require (or RequireFresh) let r through. It is

@@ -2,6 +2,7 @@ package twofactor
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -16,8 +17,10 @@ import (
 
 // RecoveryStore keeps the hashes of users' recovery codes: a table in the
 // app's database in a real app. The library never hands it a code, only
-// hashes (hex SHA-256 of the subject and the normalised code); the codes
-// themselves are shown to the user once, by the app, and kept nowhere.
+// keyed hashes (hex HMAC-SHA256, under a key derived from WithSecret, of
+// the subject and the normalised code), so a copy of the table lets nobody
+// test guesses offline; the codes themselves are shown to the user once,
+// by the app, and kept nowhere.
 //
 // Implementations must be safe for concurrent use.
 type RecoveryStore interface {
@@ -46,6 +49,12 @@ const (
 // NewRecoveryCodes makes a new set of recovery codes for subject, stores
 // their hashes (the old set stops working) and returns the codes, for the
 // app to show the user once. It needs WithRecoveryCodes.
+//
+// A new set also moves the user's generation on: every other session and
+// remembered device of the user ends (whoever saw the old codes may have
+// used one). Called with the context of a request that Require or
+// RequireFresh let through, as a settings page does, that request's
+// session stays verified.
 func (m *Manager) NewRecoveryCodes(ctx context.Context, subject string) ([]string, error) {
 	if m.cfg.recovery == nil {
 		return nil, errors.New("twofactor: NewRecoveryCodes needs WithRecoveryCodes")
@@ -58,9 +67,12 @@ func (m *Manager) NewRecoveryCodes(ctx context.Context, subject string) ([]strin
 	for i := range codes {
 		raw := randomRecovery()
 		codes[i] = raw[0:4] + "-" + raw[4:8] + "-" + raw[8:12]
-		hashes[i] = recoveryHash(subject, raw)
+		hashes[i] = m.recoveryHash(subject, raw)
 	}
 	if err := m.cfg.recovery.ReplaceRecoveryHashes(ctx, subject, hashes); err != nil {
+		return nil, err
+	}
+	if _, err := m.newGeneration(ctx, subject, grantFrom(ctx)); err != nil {
 		return nil, err
 	}
 	m.emitCtx(Event{Type: EventRecoveryCodesNew, Subject: subject})
@@ -106,9 +118,21 @@ func normalizeRecovery(s string) string {
 	return b.String()
 }
 
-// recoveryHash is what the store keeps of a code: bound to the subject, so
-// one user's hash says nothing of another's codes.
-func recoveryHash(subject, code string) string {
+// recoveryHash is what the store keeps of a code: an HMAC under the
+// server secret's recovery key, bound to the subject, so one user's hash
+// says nothing of another's codes and a copy of the store tests no guess.
+func (m *Manager) recoveryHash(subject, code string) string {
+	h := hmac.New(sha256.New, m.keys.recovery)
+	h.Write([]byte(subject))
+	h.Write([]byte{0})
+	h.Write([]byte(code))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// legacyRecoveryHash is how sets made before keyed hashes were stored
+// (unkeyed SHA-256). They are still accepted, so no user loses the codes
+// they printed; every new set is keyed.
+func legacyRecoveryHash(subject, code string) string {
 	h := sha256.New()
 	h.Write([]byte("twofactor recovery code\x00"))
 	h.Write([]byte(subject))
@@ -118,7 +142,8 @@ func recoveryHash(subject, code string) string {
 }
 
 // serveRecover verifies the session with a recovery code: counted against
-// the account's attempt limit like a wrong SMS code, compared in constant
+// the user's own limit of recovery tries (apart from the SMS codes' limit,
+// so wrong recovery codes never lock the user's SMS), compared in constant
 // time with every stored hash, and used up.
 func (m *Manager) serveRecover(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
 	ctx := r.Context()
@@ -127,7 +152,7 @@ func (m *Manager) serveRecover(w http.ResponseWriter, r *http.Request, sess *ses
 		m.fail(w, r, fs, errNoRecovery)
 		return
 	}
-	acct := accountKey("s:" + subject)
+	acct := recoveryTriesKey(subject)
 	n, ttl, err := m.cfg.state.Incr(ctx, acct, 1, m.cfg.accountAttempts.Per)
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
@@ -143,12 +168,17 @@ func (m *Manager) serveRecover(w http.ResponseWriter, r *http.Request, sess *ses
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	want := []byte(recoveryHash(subject, code))
+	want, legacy := []byte(m.recoveryHash(subject, code)), []byte(legacyRecoveryHash(subject, code))
 	match := ""
 	for _, h := range hashes { // every hash, whatever matches: constant time
-		if subtle.ConstantTimeCompare([]byte(h), want) == 1 && code != "" {
+		if (subtle.ConstantTimeCompare([]byte(h), want)|subtle.ConstantTimeCompare([]byte(h), legacy)) == 1 && code != "" {
 			match = h
 		}
+	}
+	gen, err := m.generation(ctx, subject)
+	if err != nil {
+		m.storeFailed(w, r, fs, err)
+		return
 	}
 	used := false
 	if match != "" {
@@ -166,7 +196,7 @@ func (m *Manager) serveRecover(w http.ResponseWriter, r *http.Request, sess *ses
 		m.log.Error("twofactor: state backend failed", "err", err)
 	}
 	m.emit(r, Event{Type: EventRecoveryCodeUsed, Subject: subject, Method: MethodRecoveryCode})
-	m.verifyAndRedirect(w, r, sess, fs, MethodRecoveryCode, "", in.Remember)
+	m.verifyAndRedirect(w, r, sess, fs, MethodRecoveryCode, "", origin{gen: gen}, in.Remember)
 }
 
 // MemoryRecoveryStore is a RecoveryStore in this process's memory, for

@@ -165,6 +165,7 @@ func secNew(t *testing.T, s secSetup) *secEnv {
 	opts := []twofactor.Option{
 		twofactor.WithClock(e.clock.Now),
 		twofactor.WithState(state),
+		twofactor.WithSecret(testSecret),
 		twofactor.WithLogger(logger),
 		twofactor.WithEvents(func(ev twofactor.Event) {
 			e.mu.Lock()
@@ -1889,6 +1890,34 @@ func (s *secFlakyState) Fields(ctx context.Context, key string) (map[string]stri
 	return s.State.Fields(ctx, key)
 }
 
+func (s *secFlakyState) Generation(ctx context.Context, key, gen string, ttl time.Duration) (string, error) {
+	if s.down.Load() {
+		return "", errSecDown
+	}
+	return s.State.Generation(ctx, key, gen, ttl)
+}
+
+func (s *secFlakyState) NewGeneration(ctx context.Context, key, gen, keep string, ttl time.Duration) error {
+	if s.down.Load() {
+		return errSecDown
+	}
+	return s.State.NewGeneration(ctx, key, gen, keep, ttl)
+}
+
+func (s *secFlakyState) AddGrant(ctx context.Context, key, grant, gen, device string, now, idle, end time.Time, max int, ttl time.Duration) (bool, error) {
+	if s.down.Load() {
+		return false, errSecDown
+	}
+	return s.State.AddGrant(ctx, key, grant, gen, device, now, idle, end, max, ttl)
+}
+
+func (s *secFlakyState) CheckGrant(ctx context.Context, key, grant string, now, idle time.Time) (bool, error) {
+	if s.down.Load() {
+		return false, errSecDown
+	}
+	return s.State.CheckGrant(ctx, key, grant, now, idle)
+}
+
 func (s *secFlakyState) DeleteField(ctx context.Context, key, field string) (bool, error) {
 	if s.down.Load() {
 		return false, errSecDown
@@ -2070,3 +2099,7 @@ func TestSecurity_CookieAttributes(t *testing.T) {
 		}
 	})
 }
+
+// testSecret is the server secret (WithSecret) of tests whose State is not
+// a plain MemoryState.
+var testSecret = []byte("twofactor tests: a secret of 32+ bytes, not a real one")

@@ -25,6 +25,12 @@ func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request, sess *sessio
 		if region == "" && !in.noCountry {
 			region = m.cfg.defaultRegion
 		}
+		gen, err := m.generation(r.Context(), m.subject(r))
+		if err != nil {
+			m.storeFailed(w, r, fs, err)
+			return
+		}
+		fs.PendingGen = gen // what this code rests on (see groundHolds)
 		m.send(w, r, sess, fs, phone, in.Channel, purpose, region)
 	}
 }
@@ -70,6 +76,16 @@ func (m *Manager) sendTarget(r *http.Request, fs flowState, in input) (phone, pu
 func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
 	if fs.Phone == "" || (m.cfg.subject != nil && m.cfg.subject(r) != fs.Subject) {
 		m.fail(w, r, fs, errNoPending)
+		return
+	}
+	if ok, err := m.groundHolds(r, fs); err != nil || !ok {
+		// A resend renews nothing that was revoked: a number change or
+		// enrolment started before a sign out everywhere stays dead.
+		if err != nil {
+			m.storeFailed(w, r, fs, err)
+			return
+		}
+		m.startAgain(w, r, sess, fs)
 		return
 	}
 	phone := fs.Phone

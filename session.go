@@ -31,6 +31,7 @@ type flowState struct {
 	LastWrong     string // wrongMark of the last wrong code, so a reload costs no try
 	Left          int64  // tries left after that wrong code
 	Grant         string // server-side grant id of the verified state
+	PendingGen    string // the user's generation when the pending code was sent (see user.go)
 	Return        string // local path to go back to after verification
 }
 
@@ -52,6 +53,7 @@ const (
 	kWrong    = "w"
 	kLeft     = "l"
 	kReturn   = "r"
+	kGen      = "pg"
 )
 
 func readFlow(values map[any]any) flowState {
@@ -74,6 +76,7 @@ func readFlow(values map[any]any) flowState {
 		LastWrong:     str(kWrong),
 		Left:          num(kLeft),
 		Return:        str(kReturn),
+		PendingGen:    str(kGen),
 	}
 }
 
@@ -107,6 +110,7 @@ func (f flowState) write(values map[any]any) {
 	set(kWrong, f.LastWrong)
 	num(kLeft, f.Left)
 	set(kReturn, f.Return)
+	set(kGen, f.PendingGen)
 }
 
 // What a pending code is for, besides signing in or stepping up.
@@ -117,7 +121,7 @@ const (
 
 // clearPending forgets the code on its way, keeping the number for a resend.
 func (f *flowState) clearPending() {
-	f.PendingID, f.SentAt, f.ExpiresAt = "", 0, 0
+	f.PendingID, f.SentAt, f.ExpiresAt = "", 0, 0 // PendingGen stays: a resend keeps the ground it started on
 	f.Spent, f.LastWrong, f.Left = false, "", 0
 }
 

@@ -306,15 +306,13 @@ func (s *MemoryState) Len() int {
 }
 
 // State keys. The state backend namespaces them further.
-func grantKey(g string) string         { return "grant:" + g }
-func attemptsKey(id string) string     { return "attempts:" + id }
-func usedKey(id string) string         { return "used:" + id }
-func accountKey(acct string) string    { return "account:" + acct }
-func cooldownKey(flow string) string   { return "cooldown:" + flow }
-func phoneSendsKey(e164 string) string { return "phone:" + e164 }
-func ipSendsKey(ip string) string      { return "ip:" + ip }
+func attemptsKey(id string) string       { return "attempts:" + id }
+func usedKey(id string) string           { return "used:" + id }
+func accountKey(acct string) string      { return "account:" + acct }
+func cooldownKey(flow string) string     { return "cooldown:" + flow }
+func phoneSendsKey(number string) string { return "phone:" + number } // number: numberID's keyed hash
+func ipSendsKey(ip string) string        { return "ip:" + ip }
 
-// Maps (SetField) of a subject: its live grants (for signing out
-// everywhere) and its remembered devices.
-func subjectGrantsKey(subject string) string { return "grants:" + subject }
-func devicesKey(subject string) string       { return "devices:" + subject }
+// Counters of a user's recovery codes and device sign-ins.
+func recoveryTriesKey(subject string) string { return "recovery:" + subject }
+func deviceSignInsKey(id string) string      { return "devsignin:" + id }

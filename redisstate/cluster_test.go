@@ -99,6 +99,7 @@ func newAppServer(t *testing.T, name string, srv *redistest.Server, timeout time
 	}
 	opts = append([]twofactor.Option{
 		twofactor.WithState(state),
+		twofactor.WithSecret([]byte("redisstate tests: one secret shared by every server")),
 		twofactor.WithLogger(slog.New(slog.NewTextHandler(logs, nil)).With("server", name)),
 	}, opts...)
 	m, err := twofactor.New(p, store, opts...)
@@ -464,7 +465,19 @@ func TestAttemptCapAcrossServers(t *testing.T) {
 	if byCode["invalid_code"] != twofactor.DefaultMaxAttempts-1 || byCode["too_many_attempts"] != guesses-twofactor.DefaultMaxAttempts+1 {
 		t.Errorf("answers %v, want %d invalid_code and the rest too_many_attempts", byCode, twofactor.DefaultMaxAttempts-1)
 	}
-	acctKey := redisstate.DefaultPrefix + "{account:n:" + clusterPhone + "}"
+	// The number's account counter is keyed by a keyed hash of the number:
+	// a Redis dump names no customer's number.
+	accts, err := c.admin.Keys(t.Context(), redisstate.DefaultPrefix+"{account:n:*").Result()
+	if err != nil || len(accts) != 1 {
+		t.Fatalf("account counters %v, %v; want one", accts, err)
+	}
+	all, _ := c.admin.Keys(t.Context(), "*").Result()
+	for _, k := range all {
+		if strings.Contains(k, strings.TrimPrefix(clusterPhone, "+")[2:]) {
+			t.Errorf("Redis key %q holds the phone number in clear", k)
+		}
+	}
+	acctKey := accts[0]
 	if n, err := c.admin.Get(t.Context(), acctKey).Int(); err != nil || n != twofactor.DefaultMaxAttempts {
 		t.Errorf("account counter %s = %d, %v; want %d", acctKey, n, err, twofactor.DefaultMaxAttempts)
 	}

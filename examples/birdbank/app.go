@@ -91,7 +91,15 @@ func newApp(cfg config) (*app, error) {
 	a.close = append(a.close, closeStores)
 	if state != nil {
 		opts = append(opts, twofactor.WithState(state))
+		if cfg.SessionKey == "" {
+			log.Warn("no SESSION_KEY: each server keys numbers and recovery codes with its own random secret; give every server the same SESSION_KEY")
+		}
 	}
+	secret, err := demo.Secret(cfg.SessionKey, "birdbank")
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, twofactor.WithSecret(secret))
 
 	opts = append(opts, cfg.Options...)
 	tf, err := twofactor.New(provider, store, opts...)

@@ -154,6 +154,11 @@ func newApp(cfg config) (*app, error) {
 	if state != nil {
 		opts = append(opts, twofactor.WithState(state))
 	}
+	secret, err := demo.Secret(cfg.SessionKey, "signin")
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, twofactor.WithSecret(secret))
 
 	tf, err := twofactor.New(provider, store, opts...)
 	if err != nil {

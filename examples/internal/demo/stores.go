@@ -4,6 +4,9 @@ package demo
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,4 +55,17 @@ func Stores(redisURL, prefix string, hashKey, blockKey []byte, log *slog.Logger)
 	}
 	log.Info("sessions and limits live in Redis", "addr", ropts.Addr)
 	return rs, st, client.Close, nil
+}
+
+// Secret returns the server secret of the app named app (twofactor's
+// WithSecret): derived from sessionKey (SESSION_KEY), so every server
+// given the same SESSION_KEY derives the same one, or random when
+// sessionKey is empty, which suits one server only.
+func Secret(sessionKey, app string) ([]byte, error) {
+	if sessionKey == "" {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		return b, nil
+	}
+	return hkdf.Key(sha256.New, []byte(sessionKey), nil, app+" twofactor secret", 32)
 }
