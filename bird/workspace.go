@@ -265,8 +265,8 @@ func (p *Workspace) Send(ctx context.Context, req twofactor.Request) (twofactor.
 // and a malformed code twofactor.ErrMalformedCode, both without a call.
 // Success needs a 2xx answer whose verification has the status "verified"
 // and the id asked; a "verified" answer for another id, or naming none,
-// gives twofactor.ErrNotFound. The other answers are read as described on
-// wsCheckPath.
+// gives twofactor.ErrNotFound. The other answers are read as the
+// UNDOCUMENTED block of workspace.go assumes (see wsRefused).
 func (p *Workspace) Check(ctx context.Context, id, code string) error {
 	if !wsUUIDRE.MatchString(id) {
 		return twofactor.ErrNotFound
@@ -307,7 +307,9 @@ func (p *Workspace) Check(ctx context.Context, id, code string) error {
 //     failed" or a validation error): read by wsRefused, whose default
 //     is a wrong code;
 //   - 404: no such verification (never made, or gone after it was used or
-//     expired): twofactor.ErrNotFound (in workspaceError).
+//     expired): twofactor.ErrNotFound (wsCheckStatus);
+//   - 401/403, 402, 429 and 5xx mean what they mean for a create
+//     (workspaceError).
 //
 // A live test should send one code and then try: a wrong code, the right
 // code, the right code again, a code after Validity, and too many wrong
@@ -328,17 +330,26 @@ type wsCheckBody struct {
 // wsVerified is the status of a verification whose code was right.
 const wsVerified = "verified"
 
-// wsRefusalStatuses are the HTTP statuses of a check read as Bird's
-// refusal of the code (by wsRefused), rather than as an outage.
-var wsRefusalStatuses = map[int]bool{400: true, 409: true, 410: true, 422: true}
+// wsCheckStatus gives the meaning of a non-2xx answer to a check where it
+// differs from a create's: 404 is twofactor.ErrNotFound; 400, 409, 410 and
+// 422 are a refusal of the code, read by wsRefused. It returns nil for the
+// other statuses, which workspaceError reads as for a create.
+func wsCheckStatus(status int, where string, a wsAnswer) error {
+	switch status {
+	case http.StatusNotFound:
+		return fmt.Errorf("%w (Bird %s: no such verification)", twofactor.ErrNotFound, where)
+	case http.StatusBadRequest, http.StatusConflict, http.StatusGone, http.StatusUnprocessableEntity:
+		return wsRefused(status, where, a)
+	}
+	return nil
+}
 
 // wsRefused reads a refusal of a code (status: the HTTP status, 0 for a
 // 2xx) from Bird's error code and the verification's fields, when the
-// answer has them: a status or code naming
-// expiry is twofactor.ErrExpired; one naming attempts, or failedAttempts
-// at maxAttempts, is twofactor.ErrTooManyAttempts; an answer saying the
-// verification is already verified, or HTTP 409, is
-// twofactor.ErrAlreadyUsed; HTTP 410 is twofactor.ErrExpired; anything
+// answer has them: a status or code naming expiry, or HTTP 410, is
+// twofactor.ErrExpired; one naming attempts, or failedAttempts at
+// maxAttempts, is twofactor.ErrTooManyAttempts; the status "verified", a
+// code naming "already", or HTTP 409 is twofactor.ErrAlreadyUsed; anything
 // else is a wrong code, twofactor.ErrInvalidCode.
 func wsRefused(status int, where string, a wsAnswer) error {
 	words := strings.ToLower(a.Status + " " + a.Code)
@@ -347,7 +358,7 @@ func wsRefused(status int, where string, a wsAnswer) error {
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrExpired, where)
 	case strings.Contains(words, "attempt") || a.MaxAttempts > 0 && a.FailedAttempts >= a.MaxAttempts:
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrTooManyAttempts, where)
-	case strings.Contains(words, "verified") || strings.Contains(words, "already") || status == http.StatusConflict:
+	case strings.EqualFold(a.Status, wsVerified) || strings.Contains(words, "already") || status == http.StatusConflict:
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrAlreadyUsed, where)
 	}
 	return fmt.Errorf("%w (Bird %s)", twofactor.ErrInvalidCode, where)
@@ -428,14 +439,15 @@ func (p *Workspace) post(ctx context.Context, op wsOp, path string, in any) (wsA
 // workspaceError maps a non-2xx answer to an error wrapping one of twofactor's
 // sentinel errors. It names the HTTP status and Bird's error code (when of
 // a safe form), never Bird's message. This is the one place that gives
-// Bird's statuses their meaning:
+// Bird's statuses their meaning (with wsCheckStatus, in the undocumented
+// block, for a check's own):
 //
 //   - 401, 403: twofactor.ErrBadAPIKey (a wrong key, or a key whose role
 //     does not allow this workspace's Verify API);
 //   - 402: twofactor.ErrNoBalance;
 //   - 429: a *RateLimitError with Bird's Retry-After;
-//   - a check's 404: twofactor.ErrNotFound; its 400, 409, 410 and 422:
-//     wsRefused (undocumented, see wsCheckPath);
+//   - a check's 404, 400, 409, 410 and 422: wsCheckStatus (undocumented:
+//     a guess, like all of the check);
 //   - a send's 400 or 422 naming the identifier or phone number:
 //     twofactor.ErrInvalidPhone;
 //   - anything else (other 4xx such as 404 for an unknown workspace,
@@ -449,6 +461,11 @@ func workspaceError(op wsOp, resp *http.Response, a wsAnswer) error {
 	if rid := resp.Header.Get("X-Request-Id"); safeRE.MatchString(rid) {
 		where += ", request " + rid
 	}
+	if op == wsCheck {
+		if err := wsCheckStatus(st, where, a); err != nil {
+			return err
+		}
+	}
 	switch {
 	case st == http.StatusUnauthorized || st == http.StatusForbidden:
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrBadAPIKey, where)
@@ -456,10 +473,6 @@ func workspaceError(op wsOp, resp *http.Response, a wsAnswer) error {
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrNoBalance, where)
 	case st == http.StatusTooManyRequests:
 		return &RateLimitError{RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Code: wsCode(a.Code)}
-	case op == wsCheck && st == http.StatusNotFound:
-		return fmt.Errorf("%w (Bird %s: no such verification)", twofactor.ErrNotFound, where)
-	case op == wsCheck && wsRefusalStatuses[st]:
-		return wsRefused(st, where, a)
 	case op == wsSend && (st == http.StatusBadRequest || st == http.StatusUnprocessableEntity) && wsAboutPhone(a):
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrInvalidPhone, where)
 	}

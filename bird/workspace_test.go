@@ -256,6 +256,8 @@ func TestWorkspaceAnswers(t *testing.T) {
 		{"check 409", true, 409, wsErr("Conflict", secret), twofactor.ErrAlreadyUsed},
 		{"check 422 already verified", true, 422, wsErr("AlreadyVerified", secret), twofactor.ErrAlreadyUsed},
 		{"check 422 HTML", true, 422, "<html>" + secret, twofactor.ErrInvalidCode},
+		{"check 422, verification verified", true, 422, `{"code":"VerificationFailed","id":"` + wsTestID + `","status":"verified"}`, twofactor.ErrAlreadyUsed},
+		{"check 2xx, unverified", true, 200, `{"id":"` + wsTestID + `","status":"unverified"}`, twofactor.ErrInvalidCode},
 		{"check 404", true, 404, wsErr("NotFound", secret), twofactor.ErrNotFound},
 		{"check 401", true, 401, wsErr("Unauthorized", secret), twofactor.ErrBadAPIKey},
 		{"check 403", true, 403, wsErr("AccessDenied", secret), twofactor.ErrBadAPIKey},
