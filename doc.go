@@ -48,8 +48,9 @@
 //   - session.go: what the flow keeps in the session; state.go: the
 //     server-side State, MemoryState and the keys; phone.go: parsing and
 //     masking numbers.
-//   - Sub-packages: bird (Bird's platform Verify API) and twilioverify
-//     (Twilio Verify, on its SDK) are providers with their own dependencies;
+//   - Sub-packages: bird (Bird's Verify APIs: the platform's, New, and the
+//     workspace one, NewWorkspace) and twilioverify (Twilio Verify, on its
+//     SDK) are providers with their own dependencies;
 //     redisstate keeps the State in Redis; statetest and providertest are
 //     the conformance suites a State or Provider of your own can run.
 //

@@ -10,6 +10,12 @@
 // the ids this provider returns carry the number: "31612345678_vrf_…". They
 // are meant to be kept server-side, as the flow does, and are never shown to
 // visitors.
+//
+// Workspace, made by NewWorkspace, is a second provider in this package: on
+// Bird's workspace Verify API (https://api.bird.com/workspaces/{id}/verify,
+// with an access key, a workspace id and an SMS navigator or channel id),
+// the one docs.bird.com documents. Its code check is not documented; see
+// Workspace.
 package bird
 
 import (

@@ -11,11 +11,15 @@
 //	HOST                 address to listen on (default 127.0.0.1, this machine only;
 //	                     0.0.0.0 or :: to serve other machines)
 //	PORT                 port to listen on (default 8080)
-//	MESSAGEBIRD_API_KEY  live MessageBird key: send real SMS
+//	BIRD_ACCESS_KEY, BIRD_WORKSPACE_ID, BIRD_NAVIGATOR_ID (or BIRD_CHANNEL_ID)
+//	                     send through Bird's workspace Verify API (api.bird.com);
+//	                     BIRD_API_KEY may hold the access key instead
 //	BIRD_API_KEY         key of Bird's platform (bk_{region}_…): send through Bird
 //	TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN (or TWILIO_API_KEY, TWILIO_API_SECRET),
 //	TWILIO_VERIFY_SERVICE_SID
 //	                     send through Twilio Verify
+//	MESSAGEBIRD_API_KEY  live MessageBird key: send real SMS through MessageBird's
+//	                     classic API
 //	                     (several providers set: failover, in the order above)
 //	SESSION_KEY          secret for the session cookies (at least 32 characters);
 //	                     without it a random key is made, and sessions end at restart

@@ -12,11 +12,17 @@ import (
 )
 
 // providerSettings are the provider settings BirdBank reads from the
-// environment. Any of the three providers may be set up; with several,
-// BirdBank fails over between them in the order of the fields.
+// environment. Any of the providers may be set up; with several, BirdBank
+// fails over between them in this order: Bird's workspace API, Bird's
+// platform, Twilio, MessageBird classic.
 type providerSettings struct {
 	MessageBirdKey string // MESSAGEBIRD_API_KEY: MessageBird's classic API
-	BirdKey        string // BIRD_API_KEY: Bird's current platform, bk_{region}_…
+	BirdKey        string // BIRD_API_KEY: Bird's platform (bk_{region}_…), or a workspace access key
+
+	BirdAccessKey   string // BIRD_ACCESS_KEY: Bird's workspace API (api.bird.com)
+	BirdWorkspaceID string // BIRD_WORKSPACE_ID
+	BirdNavigatorID string // BIRD_NAVIGATOR_ID, or
+	BirdChannelID   string // BIRD_CHANNEL_ID
 
 	TwilioAccountSID string // TWILIO_ACCOUNT_SID
 	TwilioAuthToken  string // TWILIO_AUTH_TOKEN
@@ -30,6 +36,10 @@ func providerSettingsFrom(getenv func(string) string) providerSettings {
 	return providerSettings{
 		MessageBirdKey:   getenv("MESSAGEBIRD_API_KEY"),
 		BirdKey:          getenv("BIRD_API_KEY"),
+		BirdAccessKey:    getenv("BIRD_ACCESS_KEY"),
+		BirdWorkspaceID:  getenv("BIRD_WORKSPACE_ID"),
+		BirdNavigatorID:  getenv("BIRD_NAVIGATOR_ID"),
+		BirdChannelID:    getenv("BIRD_CHANNEL_ID"),
 		TwilioAccountSID: getenv("TWILIO_ACCOUNT_SID"),
 		TwilioAuthToken:  getenv("TWILIO_AUTH_TOKEN"),
 		TwilioAPIKey:     getenv("TWILIO_API_KEY"),
@@ -44,20 +54,20 @@ type namedProvider struct {
 	twofactor.Provider
 }
 
-// providers returns the providers s sets up, in failover order: MessageBird,
-// Bird, Twilio. None is not an error (BirdBank then uses the mock); settings
-// that are there but incomplete or malformed are. Errors never repeat a
-// secret.
+// providers returns the providers s sets up, in failover order: Bird's
+// workspace API, Bird's platform, Twilio, MessageBird. None is not an error
+// (BirdBank then uses the mock); settings that are there but incomplete or
+// malformed are. Errors never repeat a secret.
 func (s providerSettings) providers() ([]namedProvider, error) {
 	var ps []namedProvider
-	if s.MessageBirdKey != "" {
-		mb, err := newMessageBird(s.MessageBirdKey)
-		if err != nil {
-			return nil, fmt.Errorf("MESSAGEBIRD_API_KEY: %w", err)
-		}
-		ps = append(ps, namedProvider{"MessageBird", mb})
+	ws, err := s.birdWorkspace()
+	if err != nil {
+		return nil, err
 	}
-	if s.BirdKey != "" {
+	if ws != nil {
+		ps = append(ps, namedProvider{"Bird workspace", ws})
+	}
+	if strings.HasPrefix(s.BirdKey, "bk_") {
 		b, err := bird.New(s.BirdKey, bird.Config{})
 		if err != nil {
 			return nil, fmt.Errorf("BIRD_API_KEY: %w", err)
@@ -78,7 +88,75 @@ func (s providerSettings) providers() ([]namedProvider, error) {
 		}
 		ps = append(ps, namedProvider{"Twilio Verify", t})
 	}
+	if s.MessageBirdKey != "" {
+		mb, err := newMessageBird(s.MessageBirdKey)
+		if err != nil {
+			return nil, fmt.Errorf("MESSAGEBIRD_API_KEY: %w", err)
+		}
+		ps = append(ps, namedProvider{"MessageBird", mb})
+	}
 	return ps, nil
+}
+
+// birdWorkspaceHelp says what Bird's workspace API needs.
+const birdWorkspaceHelp = "Bird's workspace API needs BIRD_ACCESS_KEY (or an access key in BIRD_API_KEY), BIRD_WORKSPACE_ID, and BIRD_NAVIGATOR_ID or BIRD_CHANNEL_ID"
+
+// birdWorkspace returns the provider on Bird's workspace API that s sets
+// up: nil when none of its settings is there, an error naming the setting
+// when one is there but the set is incomplete or unusable. BIRD_API_KEY
+// counts as its access key unless it holds a platform key (bk_…).
+func (s providerSettings) birdWorkspace() (*bird.Workspace, error) {
+	key, keyVar := s.BirdAccessKey, "BIRD_ACCESS_KEY"
+	if s.BirdKey != "" && !strings.HasPrefix(s.BirdKey, "bk_") {
+		if key != "" {
+			return nil, errors.New("conflicting Bird settings: BIRD_ACCESS_KEY and BIRD_API_KEY both hold an access key; set one of them (BIRD_API_KEY is for a bk_… key of Bird's platform)")
+		}
+		key, keyVar = s.BirdKey, "BIRD_API_KEY"
+	}
+	if key == "" && s.BirdWorkspaceID == "" && s.BirdNavigatorID == "" && s.BirdChannelID == "" {
+		return nil, nil
+	}
+	var missing []string
+	if key == "" {
+		m := "BIRD_ACCESS_KEY"
+		if s.BirdKey != "" {
+			m += " (BIRD_API_KEY holds a bk_… key of Bird's platform API, which the workspace API does not take)"
+		}
+		missing = append(missing, m)
+	}
+	if s.BirdWorkspaceID == "" {
+		missing = append(missing, "BIRD_WORKSPACE_ID")
+	}
+	switch {
+	case s.BirdNavigatorID != "" && s.BirdChannelID != "":
+		return nil, errors.New("conflicting Bird settings: set BIRD_NAVIGATOR_ID or BIRD_CHANNEL_ID, not both")
+	case s.BirdNavigatorID == "" && s.BirdChannelID == "":
+		missing = append(missing, "BIRD_NAVIGATOR_ID or BIRD_CHANNEL_ID")
+	}
+	if len(missing) > 0 {
+		why := ""
+		if keyVar == "BIRD_API_KEY" {
+			why = "BIRD_API_KEY holds no bk_… key, so it is taken as an access key of Bird's workspace API; "
+		}
+		return nil, fmt.Errorf("incomplete Bird workspace settings: %smissing %s (%s)", why, strings.Join(missing, ", "), birdWorkspaceHelp)
+	}
+	p, err := bird.NewWorkspace(key, bird.WorkspaceConfig{
+		WorkspaceID: s.BirdWorkspaceID,
+		NavigatorID: s.BirdNavigatorID,
+		ChannelID:   s.BirdChannelID,
+	})
+	var se *bird.SettingError
+	if errors.As(err, &se) {
+		name := map[string]string{"accessKey": keyVar, "WorkspaceID": "BIRD_WORKSPACE_ID",
+			"NavigatorID": "BIRD_NAVIGATOR_ID", "ChannelID": "BIRD_CHANNEL_ID"}[se.Setting]
+		if name != "" {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the Bird workspace settings: %w", err)
+	}
+	return p, nil
 }
 
 // twilioComplete says which Twilio settings are missing, if any.

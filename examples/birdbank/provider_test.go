@@ -18,6 +18,11 @@ const (
 	envKey      = "SKfedcba9876543210fedcba9876543210"
 	envSecret   = "apis3kr1t4"
 	envService  = "VA00112233445566778899aabbccddeeff"
+	envAccess   = "AbCdEfGhs3kr1t5MnOpQrStUvWxYz01"
+	envWS       = "0b6f5a57-2f0e-4c8a-9d3e-5f1a2b3c4d5e"
+	envNav      = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+	envChan     = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
+	wsName      = "Bird workspace"
 	mbName      = "MessageBird"
 	birdName    = "Bird (eu1)"
 	twilioName  = "Twilio Verify"
@@ -37,6 +42,8 @@ var (
 	twilioKey   = []string{"TWILIO_API_KEY", envKey, "TWILIO_API_SECRET", envSecret, "TWILIO_VERIFY_SERVICE_SID", envService}
 	mbEnv       = []string{"MESSAGEBIRD_API_KEY", envMB}
 	birdEnv     = []string{"BIRD_API_KEY", envBird}
+	wsEnv       = []string{"BIRD_ACCESS_KEY", envAccess, "BIRD_WORKSPACE_ID", envWS, "BIRD_NAVIGATOR_ID", envNav}
+	wsChanEnv   = []string{"BIRD_API_KEY", envAccess, "BIRD_WORKSPACE_ID", envWS, "BIRD_CHANNEL_ID", envChan}
 )
 
 func join(parts ...[]string) []string {
@@ -62,11 +69,16 @@ func TestProviderSelection(t *testing.T) {
 		{"Twilio auth token", twilioToken, []string{twilioName}, []string{"*twilioverify.Provider"}},
 		{"Twilio API key", twilioKey, []string{twilioName}, []string{"*twilioverify.Provider"}},
 		{"Twilio API key and account", join(twilioKey, []string{"TWILIO_ACCOUNT_SID", envSID}), []string{twilioName}, []string{"*twilioverify.Provider"}},
-		{"MessageBird and Bird", join(birdEnv, mbEnv), []string{mbName, birdName}, []string{"*twofactor.MessageBird", "*bird.Provider"}},
+		{"Bird workspace, navigator", wsEnv, []string{wsName}, []string{"*bird.Workspace"}},
+		{"Bird workspace, channel, access key in BIRD_API_KEY", wsChanEnv, []string{wsName}, []string{"*bird.Workspace"}},
+		{"MessageBird and Bird", join(birdEnv, mbEnv), []string{birdName, mbName}, []string{"*bird.Provider", "*twofactor.MessageBird"}},
 		{"Bird and Twilio", join(twilioToken, birdEnv), []string{birdName, twilioName}, []string{"*bird.Provider", "*twilioverify.Provider"}},
-		{"MessageBird and Twilio", join(twilioKey, mbEnv), []string{mbName, twilioName}, []string{"*twofactor.MessageBird", "*twilioverify.Provider"}},
-		{"all three", join(twilioToken, birdEnv, mbEnv), []string{mbName, birdName, twilioName},
-			[]string{"*twofactor.MessageBird", "*bird.Provider", "*twilioverify.Provider"}},
+		{"MessageBird and Twilio", join(twilioKey, mbEnv), []string{twilioName, mbName}, []string{"*twilioverify.Provider", "*twofactor.MessageBird"}},
+		{"all three", join(twilioToken, birdEnv, mbEnv), []string{birdName, twilioName, mbName},
+			[]string{"*bird.Provider", "*twilioverify.Provider", "*twofactor.MessageBird"}},
+		{"both Bird APIs", join(birdEnv, wsEnv), []string{wsName, birdName}, []string{"*bird.Workspace", "*bird.Provider"}},
+		{"all four", join(mbEnv, twilioKey, birdEnv, wsEnv), []string{wsName, birdName, twilioName, mbName},
+			[]string{"*bird.Workspace", "*bird.Provider", "*twilioverify.Provider", "*twofactor.MessageBird"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +148,20 @@ func TestProviderSettingsErrors(t *testing.T) {
 		{"Bird key of the wrong region form", []string{"BIRD_API_KEY", "bk_europe_s3kr1t"}, "bk_{region}_{secret}"},
 		{"MessageBird bad key", []string{"MESSAGEBIRD_API_KEY", "live s3kr1t"}, "MESSAGEBIRD_API_KEY"},
 		{"a bad one among good ones", join(mbEnv, []string{"TWILIO_API_KEY", envKey}), "incomplete Twilio settings"},
+		{"Bird workspace id alone", []string{"BIRD_WORKSPACE_ID", envWS}, "missing BIRD_ACCESS_KEY, BIRD_NAVIGATOR_ID or BIRD_CHANNEL_ID"},
+		{"Bird workspace id with a platform key", join(birdEnv, []string{"BIRD_WORKSPACE_ID", envWS, "BIRD_NAVIGATOR_ID", envNav}),
+			"missing BIRD_ACCESS_KEY (BIRD_API_KEY holds a bk_… key of Bird's platform API"},
+		{"Bird workspace without navigator", []string{"BIRD_ACCESS_KEY", envAccess, "BIRD_WORKSPACE_ID", envWS}, "missing BIRD_NAVIGATOR_ID or BIRD_CHANNEL_ID"},
+		{"Bird navigator alone", []string{"BIRD_NAVIGATOR_ID", envNav}, "missing BIRD_ACCESS_KEY, BIRD_WORKSPACE_ID"},
+		{"Bird access key alone in BIRD_API_KEY", []string{"BIRD_API_KEY", envAccess}, "BIRD_API_KEY holds no bk_… key"},
+		{"Bird navigator and channel", join(wsEnv, []string{"BIRD_CHANNEL_ID", envChan}), "BIRD_NAVIGATOR_ID or BIRD_CHANNEL_ID, not both"},
+		{"Bird two access keys", join(wsEnv, []string{"BIRD_API_KEY", envAccess}), "conflicting Bird settings"},
+		{"Bird workspace id not a UUID", join(wsEnv, []string{"BIRD_WORKSPACE_ID", "my-workspace"}), "BIRD_WORKSPACE_ID: bird: WorkspaceConfig.WorkspaceID must be a UUID"},
+		{"Bird navigator not a UUID", join(wsEnv, []string{"BIRD_NAVIGATOR_ID", "otp-navigator"}), "BIRD_NAVIGATOR_ID: bird: WorkspaceConfig.NavigatorID must be a UUID"},
+		{"Bird channel not a UUID", []string{"BIRD_ACCESS_KEY", envAccess, "BIRD_WORKSPACE_ID", envWS, "BIRD_CHANNEL_ID", "sms"}, "BIRD_CHANNEL_ID: bird: WorkspaceConfig.ChannelID must be a UUID"},
+		{"Bird access key malformed", join(wsEnv, []string{"BIRD_ACCESS_KEY", "s3kr1t key"}), "BIRD_ACCESS_KEY: bird: access key must be"},
+		{"Bird access key is a platform key", join(wsEnv, []string{"BIRD_ACCESS_KEY", "bk_eu1_s3kr1t"}), "BIRD_ACCESS_KEY: bird: access key is a key of Bird's platform API"},
+		{"Bird access key in BIRD_API_KEY malformed", join(wsChanEnv, []string{"BIRD_API_KEY", "live s3kr1t"}), "BIRD_API_KEY: bird: access key must be"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,7 +183,7 @@ func TestProviderSettingsErrors(t *testing.T) {
 // BirdBank starts with each provider: newApp takes what chooseProvider
 // picked (no network call is made at start).
 func TestAppStartsWithEachProvider(t *testing.T) {
-	for _, e := range [][]string{mbEnv, birdEnv, twilioToken, twilioKey, join(mbEnv, birdEnv, twilioToken)} {
+	for _, e := range [][]string{mbEnv, birdEnv, wsEnv, wsChanEnv, twilioToken, twilioKey, join(mbEnv, birdEnv, twilioToken, wsEnv)} {
 		log := slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))
 		p, err := chooseProvider(providerSettingsFrom(env(e...)), log)
 		if err != nil {
