@@ -34,6 +34,10 @@
 //   - middleware.go: the gate (Require, RequireFresh, Check, Verified,
 //     Reset); gatecache.go: the plain bounded cache of decoded cookies the
 //     gate drives.
+//   - user.go: one model of a user's second factor (generations: one
+//     atomic move revokes everything made before), the server secret's
+//     keys; userrecord.go: the user record's layout and MemoryState's
+//     operations on it.
 //   - record.go: Record and Method; lifecycle.go: granting verification,
 //     Grant, SignOutEverywhere, Unlock; recovery.go: recovery codes;
 //     devices.go: remembered devices; confirm.go: confirming one action
