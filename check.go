@@ -1,7 +1,6 @@
 package twofactor
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -75,9 +74,9 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.accountLocked(w, r, fs, acct, attl, fs.Phone)
 		return
 	}
-	pctx, cancel := context.WithTimeout(ctx, m.cfg.providerTimeout)
-	defer cancel()
+	pctx, done := m.providerContext(ctx)
 	err = m.provider.Check(pctx, fs.PendingID, code)
+	done()
 	if err == nil {
 		// One use, whatever the provider does: two parallel correct
 		// submissions succeed once.

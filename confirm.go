@@ -293,6 +293,8 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 	if err := a.validate(); err != nil {
 		return Confirmation{}, confirmErr("invalid_action", http.StatusBadRequest, err)
 	}
+	r, end := m.budgeted(r)
+	defer end()
 	ctx := r.Context()
 	fs, ok, err := m.verified(r)
 	switch {
@@ -323,8 +325,7 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 		return Confirmation{}, ce
 	}
 
-	pctx, cancel := context.WithTimeout(ctx, m.cfg.providerTimeout)
-	defer cancel()
+	pctx, done := m.providerContext(ctx)
 	v, err := m.provider.Send(pctx, Request{
 		Phone:   info.e164,
 		Channel: SMS,
@@ -333,6 +334,7 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 		Amount:  a.Amount,
 		Payee:   a.Payee,
 	})
+	done()
 	if err == nil && !validID(v.ID) {
 		err = fmt.Errorf("%w: the provider returned no usable verification id", ErrUnavailable)
 	}
@@ -448,6 +450,8 @@ func (m *Manager) loadConfirmation(r *http.Request, id string) (confirmRecord, b
 // this session, already confirmed, expired, or out of tries. Every error is
 // a *ConfirmError.
 func (m *Manager) PendingConfirmation(r *http.Request, id string) (Confirmation, error) {
+	r, end := m.budgeted(r)
+	defer end()
 	rec, done, ce := m.loadConfirmation(r, id)
 	if ce != nil {
 		return Confirmation{}, ce
@@ -483,6 +487,8 @@ func (m *Manager) PendingConfirmation(r *http.Request, id string) (Confirmation,
 // cannot exceed MaxConfirmAttempts; wrong codes also count against the
 // account's limit, as for sign-in. Every error is a *ConfirmError.
 func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
+	r, end := m.budgeted(r)
+	defer end()
 	ctx := r.Context()
 	rec, done, ce := m.loadConfirmation(r, id)
 	if ce != nil {
@@ -534,9 +540,9 @@ func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
 		m.emit(r, Event{Type: EventLocked, Subject: rec.Subject, Phone: rec.Phone})
 		return Action{}, &ConfirmError{Code: "locked", Status: http.StatusTooManyRequests, RetryAfter: attl, Err: ErrTooManyAttempts}
 	}
-	pctx, cancel := context.WithTimeout(ctx, m.cfg.providerTimeout)
-	defer cancel()
+	pctx, answered := m.providerContext(ctx)
 	err = m.provider.Check(pctx, rec.Verification, code)
+	answered()
 	if err == nil {
 		// One use, whatever the provider does: of two parallel right
 		// submissions, one confirms.

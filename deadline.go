@@ -31,7 +31,10 @@ func withDeadline[T any](ctx context.Context, d time.Duration, f func(ctx contex
 		v   T
 		err error
 	}
-	ctx, cancel := context.WithTimeout(ctx, d)
+	cancel := func() {}
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > d {
+		ctx, cancel = context.WithTimeout(ctx, d)
+	}
 	done := make(chan result, 1)
 	go func() {
 		defer cancel()

@@ -175,6 +175,8 @@ func (m *Manager) Devices(ctx context.Context, subject string) ([]Device, error)
 	if subject == "" {
 		return nil, errors.New("twofactor: Devices needs a subject")
 	}
+	ctx, end := m.withBudget(ctx)
+	defer end()
 	fields, err := m.cfg.state.Fields(ctx, userKey(subject, ""))
 	if err != nil {
 		return nil, storeErr(err)
@@ -221,6 +223,8 @@ func (m *Manager) RevokeDevice(ctx context.Context, subject, id string) error {
 	if subject == "" {
 		return errors.New("twofactor: RevokeDevice needs a subject")
 	}
+	ctx, end := m.withBudget(ctx)
+	defer end()
 	key := userKey(subject, "")
 	had, err := m.cfg.state.DeleteField(ctx, key, devPrefix+id)
 	if err != nil {

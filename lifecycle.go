@@ -133,6 +133,8 @@ func (m *Manager) Grant(w http.ResponseWriter, r *http.Request, method Method, p
 		}
 		phone = p
 	}
+	r, end := m.budgeted(r)
+	defer end()
 	sess, fs, err := m.load(r)
 	if err != nil {
 		return err
@@ -161,6 +163,8 @@ func (m *Manager) SignOutEverywhere(ctx context.Context, subject string) error {
 	if subject == "" {
 		return errors.New("twofactor: SignOutEverywhere needs a subject")
 	}
+	ctx, end := m.withBudget(ctx)
+	defer end()
 	if _, err := m.newGeneration(ctx, subject, ""); err != nil {
 		return err
 	}
@@ -177,6 +181,8 @@ func (m *Manager) Unlock(ctx context.Context, subject, phone string) error {
 	if subject == "" && phone == "" {
 		return errors.New("twofactor: Unlock needs a subject or a phone number")
 	}
+	ctx, end := m.withBudget(ctx)
+	defer end()
 	var keys []string
 	if subject != "" {
 		keys = append(keys, accountKey("s:"+subject), recoveryTriesKey(subject))

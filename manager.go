@@ -141,6 +141,14 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	mux.HandleFunc("POST "+p+"recover", m.post(m.serveRecover))
 	mux.HandleFunc("GET "+p+"change", m.serveChange)
 	m.handler = m.cop.Handler(m.routed(mux))
+	if !m.inProcess() {
+		flow := m.handler
+		m.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r, end := m.budgeted(r) // one store budget for the whole request (budget.go)
+			defer end()
+			flow.ServeHTTP(w, r)
+		})
+	}
 	return m, nil
 }
 

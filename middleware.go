@@ -59,6 +59,8 @@ var ErrNotVerified = errors.New("twofactor: session not verified")
 // failed (treat it as not verified). Check refreshes the idle timer as the
 // gate does.
 func (m *Manager) Check(r *http.Request) (Record, error) {
+	r, end := m.budgeted(r)
+	defer end()
 	fs, ok, err := m.verified(r)
 	switch {
 	case err != nil:
@@ -80,7 +82,9 @@ func (m *Manager) Verified(r *http.Request) bool {
 // younger than fresh.
 func (m *Manager) gate(next http.Handler, fresh time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fs, ok, err := m.verified(r)
+		br, end := m.budgeted(r) // the gate's own calls only: next gets r as it came
+		fs, ok, err := m.verified(br)
+		end()
 		if err != nil {
 			m.storeFailed(w, r, flowState{}, err)
 			return
@@ -234,6 +238,8 @@ func (m *Manager) grantCheck(r *http.Request, fs flowState, touch bool) (bool, e
 // is revoked, so even a copy of the verified cookie no longer passes the
 // gate, and the session cookie is deleted.
 func (m *Manager) Reset(w http.ResponseWriter, r *http.Request) error {
+	r, end := m.budgeted(r)
+	defer end()
 	sess, fs, err := m.load(r)
 	if err != nil {
 		return err

@@ -62,6 +62,8 @@ func (m *Manager) NewRecoveryCodes(ctx context.Context, subject string) ([]strin
 	if subject == "" {
 		return nil, errors.New("twofactor: NewRecoveryCodes needs a subject")
 	}
+	ctx, end := m.withBudget(ctx)
+	defer end()
 	codes := make([]string, RecoveryCodeCount)
 	hashes := make([]string, RecoveryCodeCount)
 	for i := range codes {

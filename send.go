@@ -1,7 +1,6 @@
 package twofactor
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -135,13 +134,13 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	if !m.reserveSend(w, r, fs, info, ch) { // every limit, or none (limits.go)
 		return
 	}
-	pctx, cancel := context.WithTimeout(ctx, m.cfg.providerTimeout)
-	defer cancel()
+	pctx, done := m.providerContext(ctx)
 	req := Request{Phone: info.e164, Channel: ch, Origin: m.cfg.origin}
 	if ch == Voice {
 		req.Language = voiceLocales[m.language(r)] // the call speaks the page's language
 	}
 	v, err := m.provider.Send(pctx, req)
+	done()
 	if err != nil {
 		m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
 		// No code is waiting, so the page's "try again in a moment" must

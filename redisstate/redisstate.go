@@ -48,6 +48,7 @@ type State struct {
 	client  redis.UniversalClient
 	prefix  string
 	timeout time.Duration
+	direct  bool // the client honours context deadlines (ContextTimeoutEnabled)
 }
 
 var _ twofactor.State = (*State)(nil)
@@ -94,7 +95,7 @@ func New(client redis.UniversalClient, opts ...Option) (*State, error) {
 	if client == nil {
 		return nil, errors.New("redisstate: nil client")
 	}
-	s := &State{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout}
+	s := &State{client: client, prefix: DefaultPrefix, timeout: DefaultTimeout, direct: honoursContext(client)}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
 			return nil, err
@@ -285,13 +286,35 @@ func (s *State) DeleteField(ctx context.Context, key, field string) (bool, error
 	return n > 0, nil
 }
 
-// do runs fn under the State's timeout and returns when fn does or the
-// timeout passes, whichever comes first. fn runs on its own goroutine
-// because a client without ContextTimeoutEnabled does not stop at the
-// context's deadline.
+// honoursContext reports whether client was made with
+// ContextTimeoutEnabled, so that it stops at a context's deadline itself.
+func honoursContext(client redis.UniversalClient) bool {
+	switch c := client.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+// do runs fn under the State's timeout (or ctx's own deadline, if sooner)
+// and returns when fn does or the timeout passes, whichever comes first.
+// A client that honours context deadlines (ContextTimeoutEnabled) is
+// called directly: under a twofactor request's budget, which is a deadline
+// already, that costs no goroutine, channel or timer. Any other client runs
+// fn on a goroutine of its own, since it does not stop at the deadline.
 func (s *State) do(ctx context.Context, fn func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > s.timeout {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	if s.direct {
+		return fn(ctx)
+	}
 	done := make(chan error, 1)
 	go func() { done <- fn(ctx) }()
 	select {
