@@ -5,9 +5,11 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"embed"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -20,6 +22,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/ulule/limiter/v3"
 )
+
+// flowPages are the flow's pages this app changes; the others are the
+// library's own.
+//
+//go:embed flowpages/*.html
+var flowPagesDir embed.FS
+
+var flowPages, _ = fs.Sub(flowPagesDir, "flowpages")
 
 // config is what the app is started with.
 type config struct {
@@ -173,6 +183,11 @@ func newApp(cfg config) (*app, error) {
 		// The app's name above the flow's pages, and a way back home.
 		twofactor.WithBranding(twofactor.Branding{Name: "BirdBank", HomeURL: "/"}),
 		twofactor.WithSessionName(sessionName),
+		// The library's pages with a few changes (flowpages_test.go lists
+		// them): a sign-out button, Cancel on the number change, no
+		// recovery code for an enrolling user, one "Remember this device",
+		// a placeholder of the preselected country.
+		twofactor.WithTemplates(flowPages),
 		// Recovery codes in this process's memory: on several servers a
 		// code made on one is unknown to the others (the library is
 		// moving them into its State).
