@@ -15,12 +15,27 @@ import (
 )
 
 func (a *app) serveHome(w http.ResponseWriter, r *http.Request) {
-	a.render(w, r, http.StatusOK, "home", pageData{})
+	// A number change without a return target ends here.
+	a.render(w, r, http.StatusOK, "home", pageData{Notice: a.notice(r)})
 }
 
 func (a *app) serveAccount(w http.ResponseWriter, r *http.Request) {
 	rec, _ := twofactor.RecordFrom(r)
-	a.render(w, r, http.StatusOK, "account", pageData{Balance: "1,234.56", Method: string(rec.Method)})
+	a.render(w, r, http.StatusOK, "account", pageData{Balance: "1,234.56", Method: string(rec.Method), Notice: a.notice(r)})
+}
+
+// notice returns (once) the message left for this browser's login session,
+// such as the confirmation of a number change; "" for none.
+func (a *app) notice(r *http.Request) string {
+	token := a.loginToken(r)
+	if token == "" {
+		return ""
+	}
+	n, err := a.st.takeNotice(r.Context(), token)
+	if err != nil {
+		a.log.Error("reading the notice failed", "err", err)
+	}
+	return n
 }
 
 func (a *app) serveSignupForm(w http.ResponseWriter, r *http.Request) {
@@ -157,11 +172,7 @@ func (a *app) serveSettings(w http.ResponseWriter, r *http.Request) {
 		a.failed(w, r, "finding the number", err)
 		return
 	}
-	notice, err := a.st.takeNotice(ctx, a.loginToken(r))
-	if err != nil {
-		a.log.Error("reading the notice failed", "err", err)
-	}
-	d := pageData{Devices: devices, ThisDevice: a.thisDevice(r), Notice: notice}
+	d := pageData{Devices: devices, ThisDevice: a.thisDevice(r), Notice: a.notice(r)}
 	if phone != "" {
 		// Escaped here rather than by the template, which would write the
 		// + as &#43;: the same text to a browser, but not to a grep.
@@ -325,6 +336,7 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 {{define "bottom"}}</main></body></html>{{end}}
 
 {{define "home"}}{{template "top" .}}
+{{if .Notice}}<p role="status">{{.Notice}}</p>{{end}}
 <p>Welcome to BirdBank, the bank that keeps your nest egg safe.</p>
 {{if .User}}<p><a href="/account">Go to your account</a> · <a href="/settings">Security settings</a></p>
 {{else}}<p><a href="/login">Sign in</a> or <a href="/signup">open an account</a>.</p>{{end}}
@@ -362,6 +374,7 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 
 {{define "account"}}{{template "top" .}}
 <h2>Your account</h2>
+{{if .Notice}}<p role="status">{{.Notice}}</p>{{end}}
 <p>Current balance</p>
 <p class="balance" id="balance">{{.Balance}} EUR</p>
 <p><a href="/settings" id="settings">Security settings</a></p>
@@ -372,7 +385,7 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 {{if .Notice}}<p role="status">{{.Notice}}</p>{{end}}
 <section><h3>Phone number</h3>
 <p>{{if .Phone}}Codes go to <strong id="phone">{{.Phone}}</strong>.{{else}}No number on file.{{end}}
-<a href="/2fa/change?next=/settings" id="change-number">Change number</a></p></section>
+<a href="/2fa/change" id="change-number">Change number</a></p></section>
 <section><h3>Remembered devices</h3>
 {{if .Devices}}<ul id="devices">{{range .Devices}}
 <li class="device"{{if eq .ID $.ThisDevice}} id="this-device"{{end}}>{{.Name}}{{if eq .ID $.ThisDevice}} <strong>(this device)</strong>{{end}} — remembered {{date .Created}}, last used {{date .LastUsed}}

@@ -156,24 +156,33 @@ func TestNumberChangeHasCancelAndConfirmation(t *testing.T) {
 	ta := startApp(t)
 	v := ta.visitor()
 	v.signedIn("alice")
+	// From the settings' link: Cancel leads back to the settings, and the
+	// change ends on the home page, which confirms it.
 	resp, body := v.get("/settings")
-	expect(t, resp, body, http.StatusOK, "/settings", `href="/2fa/change?next=/settings"`)
-	resp, body = v.get("/2fa/change?next=/settings")
+	expect(t, resp, body, http.StatusOK, "/settings", `href="/2fa/change"`)
+	resp, body = v.get("/2fa/change")
 	expect(t, resp, body, http.StatusOK, "/2fa/change", `name="phone"`, `<a href="/settings" id="cancel">Cancel</a>`)
 	if strings.Contains(body, `name="recovery_code"`) {
 		t.Error("the change page offers a recovery code")
 	}
-	resp, body = v.post("/2fa/send", "phone", "+31 6 55566677", "purpose", "change", "next", "/settings")
+	resp, body = v.post("/2fa/send", "phone", "+31 6 55566677", "purpose", "change")
 	expect(t, resp, body, http.StatusOK, "", `name="code"`)
-	resp, body = v.post("/2fa/check", "code", ta.nextCode().code, "next", "/settings")
-	expect(t, resp, body, http.StatusOK, "/settings", `role="status"`, "Your number is changed",
-		twofactor.MaskPhone("+31655566677"))
+	resp, body = v.post("/2fa/check", "code", ta.nextCode().code)
+	expect(t, resp, body, http.StatusOK, "/", `role="status"`, "Your number is changed",
+		onFlowPage("+31655566677")) // html/template writes the + as &#43;
 	// Said once.
 	resp, body = v.get("/settings")
 	expect(t, resp, body, http.StatusOK, "/settings", twofactor.MaskPhone("+31655566677"))
 	if strings.Contains(body, "Your number is changed") {
 		t.Error("the confirmation shows again")
 	}
+
+	// With a return target: Cancel and the change lead back there.
+	resp, body = v.get("/2fa/change?next=/account")
+	expect(t, resp, body, http.StatusOK, "/2fa/change", `<a href="/account" id="cancel">Cancel</a>`)
+	v.post("/2fa/send", "phone", "+31 6 55566688", "purpose", "change", "next", "/account")
+	resp, body = v.post("/2fa/check", "code", ta.nextCode().code, "next", "/account")
+	expect(t, resp, body, http.StatusOK, "/account", "Your number is changed", onFlowPage("+31655566688"))
 }
 
 func TestEnrolmentIsNoNumberChange(t *testing.T) {
