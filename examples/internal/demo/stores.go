@@ -28,10 +28,15 @@ func Stores(redisURL, prefix string, hashKey, blockKey []byte, log *slog.Logger)
 		cs.MaxAge(int(twofactor.DefaultMaxAge.Seconds()))
 		return cs, nil, func() error { return nil }, nil
 	}
-	client, err := RedisClient(redisURL)
+	ropts, err := redis.ParseURL(redisURL)
 	if err != nil {
-		return nil, nil, nil, err
+		// go-redis repeats the URL, password included, in its error.
+		return nil, nil, nil, errors.New("REDIS_URL is not a valid Redis URL (want redis://[:password@]host:port/db)")
 	}
+	// Bound every Redis call: a slow or dead Redis must not hang requests.
+	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
+	ropts.ContextTimeoutEnabled = true
+	client := redis.NewClient(ropts)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rs, err := redisstore.NewRedisStore(ctx, client)
@@ -45,20 +50,6 @@ func Stores(redisURL, prefix string, hashKey, blockKey []byte, log *slog.Logger)
 		_ = client.Close()
 		return nil, nil, nil, err
 	}
-	log.Info("sessions and limits live in Redis", "addr", client.Options().Addr)
+	log.Info("sessions and limits live in Redis", "addr", ropts.Addr)
 	return rs, st, client.Close, nil
-}
-
-// RedisClient returns a client for redisURL (redis://[:password@]host:port/db)
-// whose every call is bounded, so a slow or dead Redis cannot hang a
-// request. It does not connect yet.
-func RedisClient(redisURL string) (*redis.Client, error) {
-	ropts, err := redis.ParseURL(redisURL)
-	if err != nil {
-		// go-redis repeats the URL, password included, in its error.
-		return nil, errors.New("REDIS_URL is not a valid Redis URL (want redis://[:password@]host:port/db)")
-	}
-	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
-	ropts.ContextTimeoutEnabled = true
-	return redis.NewClient(ropts), nil
 }
