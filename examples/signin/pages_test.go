@@ -4,6 +4,7 @@ package main
 // own pages around them: what a user sees at each step.
 
 import (
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -27,16 +28,11 @@ func (v *visitor) getLang(path, lang string) (*http.Response, string) {
 		v.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := resp.Body.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			break
-		}
+	page, err := io.ReadAll(resp.Body)
+	if err != nil {
+		v.t.Fatal(err)
 	}
-	return resp, b.String()
+	return resp, string(page)
 }
 
 func TestFlowPagesNameTheAppAndSignOut(t *testing.T) {
