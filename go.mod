@@ -15,6 +15,7 @@ require (
 	github.com/rbcervilla/redisstore/v9 v9.0.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/twilio/twilio-go v1.31.0
+	github.com/ulule/limiter/v3 v3.11.2
 	golang.org/x/crypto v0.36.0
 	golang.org/x/text v0.23.0
 )

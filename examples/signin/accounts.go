@@ -1,31 +1,22 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 )
 
-// accounts is the app's user table, in memory for the demo: a real app
-// keeps it in its database. It is safe for concurrent use.
+// accounts is the app's user table: names, password hashes, numbers on
+// file and login generations, kept in a store (memory, or Redis when the
+// app runs on several servers). It is safe for concurrent use.
 type accounts struct {
 	cost  int    // bcrypt cost
 	dummy []byte // a hash to compare against for unknown names, so they take as long as known ones
-
-	mu     sync.Mutex
-	byName map[string]*account
-}
-
-// account is one user. Only the password's bcrypt hash is kept.
-type account struct {
-	name  string
-	hash  []byte
-	phone string // E.164, "" until the user enrols
-	gen   int64  // login generation: "sign out everywhere" bumps it, ending every login session
+	st    store
 }
 
 var (
@@ -35,7 +26,7 @@ var (
 	maxPasswordLen = 72 // bytes: bcrypt reads no further
 )
 
-func newAccounts(cost int) (*accounts, error) {
+func newAccounts(cost int, st store) (*accounts, error) {
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
@@ -43,7 +34,7 @@ func newAccounts(cost int) (*accounts, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &accounts{cost: cost, dummy: dummy, byName: make(map[string]*account)}, nil
+	return &accounts{cost: cost, dummy: dummy, st: st}, nil
 }
 
 // checkSignup says what is wrong with a new name and password, or "".
@@ -63,91 +54,47 @@ func checkSignup(name, password string) string {
 // case, so "Alice" cannot sign up beside "alice".
 func key(name string) string { return strings.ToLower(name) }
 
-// create adds an account with no number; errTaken if the name is in use.
-func (s *accounts) create(name, password, phone string) error {
-	if s.exists(name) { // answer a taken name before spending a hash on it
-		return errTaken
+// create adds an account; errTaken if the name is in use.
+func (s *accounts) create(ctx context.Context, name, password, phone string) error {
+	// Answer a taken name before spending a hash on it.
+	if _, ok, err := s.st.user(ctx, key(name)); err != nil || ok {
+		if err == nil {
+			err = errTaken
+		}
+		return err
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.byName[key(name)]; ok {
-		return errTaken
+	return s.st.createUser(ctx, user{Name: key(name), Hash: hash, Phone: phone})
+}
+
+// authenticate returns the account when password is its password. An
+// unknown name costs the same bcrypt comparison as a wrong password, which
+// bcrypt makes in constant time. Only a store failure is an error.
+func (s *accounts) authenticate(ctx context.Context, name, password string) (user, bool, error) {
+	u, ok, err := s.st.user(ctx, key(name))
+	if err != nil {
+		return user{}, false, err
 	}
-	s.byName[key(name)] = &account{name: key(name), hash: hash, phone: phone}
-	return nil
-}
-
-func (s *accounts) exists(name string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.byName[key(name)]
-	return ok
-}
-
-// authenticate returns the account's name when password is its password.
-// An unknown name costs the same bcrypt comparison as a wrong password,
-// which bcrypt makes in constant time.
-func (s *accounts) authenticate(name, password string) (string, bool) {
-	s.mu.Lock()
-	a, ok := s.byName[key(name)]
-	s.mu.Unlock()
 	hash := s.dummy
 	if ok {
-		hash = a.hash
+		hash = u.Hash
 	}
 	if len(password) > maxPasswordLen {
 		// No account has such a password (sign-up refuses them), and bcrypt
 		// would refuse it: spend the same time and say no.
 		ok, password = false, password[:maxPasswordLen]
 	}
-	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
-	if !ok || err != nil {
-		return "", false
+	if err := bcrypt.CompareHashAndPassword(hash, []byte(password)); !ok || err != nil {
+		return user{}, false, nil
 	}
-	return a.name, true
+	return u, true, nil
 }
 
 // phone returns the user's number on file ("" for none).
-func (s *accounts) phone(name string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a, ok := s.byName[key(name)]; ok {
-		return a.phone
-	}
-	return ""
-}
-
-func (s *accounts) setPhone(name, phone string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.byName[key(name)]
-	if !ok {
-		return errNoSuchUser
-	}
-	a.phone = phone
-	return nil
-}
-
-// generation returns the user's login generation; false for an unknown user.
-func (s *accounts) generation(name string) (int64, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.byName[key(name)]
-	if !ok {
-		return 0, false
-	}
-	return a.gen, true
-}
-
-// endLogins ends every login session of the user.
-func (s *accounts) endLogins(name string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if a, ok := s.byName[key(name)]; ok {
-		a.gen++
-	}
+func (s *accounts) phone(ctx context.Context, name string) (string, error) {
+	u, _, err := s.st.user(ctx, key(name))
+	return u.Phone, err
 }

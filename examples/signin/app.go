@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"embed"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -15,7 +19,17 @@ import (
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/gorilla/sessions"
+	"github.com/redis/go-redis/v9"
+	"github.com/ulule/limiter/v3"
 )
+
+// flowPages are the flow's pages this app changes; the others are the
+// library's own.
+//
+//go:embed flowpages/*.html
+var flowPagesDir embed.FS
+
+var flowPages, _ = fs.Sub(flowPagesDir, "flowpages")
 
 // config is what the app is started with.
 type config struct {
@@ -28,6 +42,9 @@ type config struct {
 	Provider   twofactor.Provider // overrides the provider chosen from APIKey (tests)
 	Now        func() time.Time   // the library's clock (tests); nil: time.Now
 	BcryptCost int                // 0: bcrypt.DefaultCost (tests use bcrypt.MinCost)
+
+	// The password step's limits; zero: the defaults of limits.go.
+	LoginPerAccount, LoginPerNetwork, SignupPerNetwork limiter.Rate
 }
 
 // Demo accounts.
@@ -35,9 +52,15 @@ const (
 	alicePhone = "+31612345678"
 	// freshFor is how recent a code must be for the settings (step-up).
 	freshFor = 5 * time.Minute
-	// loginCookie is the app's own login session: who is signed in. The
-	// library keeps its verification in a cookie of its own ("twofactor").
+	// loginCookie is the app's own login session: a token naming a login
+	// session kept on the server (see store.go). The library keeps its
+	// verification in a cookie of its own, sessionName.
 	loginCookie = "birdbank_login"
+	// sessionName names the library's session (and so its cookies): not
+	// the default "twofactor", which BirdBank uses, so that both examples
+	// can run side by side on localhost (browsers ignore the port) without
+	// signing each other out.
+	sessionName = "signin_twofactor"
 	loginMaxAge = 12 * time.Hour
 	maxForm     = 8 << 10
 )
@@ -47,6 +70,9 @@ type app struct {
 	http.Handler
 	tf     *twofactor.Manager
 	users  *accounts
+	st     store
+	limits *limits
+	now    func() time.Time
 	logins *sessions.CookieStore
 	log    *slog.Logger
 	close  []func() error
@@ -62,9 +88,12 @@ func (a *app) Close() error {
 }
 
 func newApp(cfg config) (*app, error) {
-	a := &app{log: cfg.Log}
+	a := &app{log: cfg.Log, now: cfg.Now}
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	if a.now == nil {
+		a.now = time.Now
 	}
 	log := a.log
 
@@ -93,15 +122,40 @@ func newApp(cfg config) (*app, error) {
 		log.Warn("no SESSION_KEY: using a random key, so sessions end when the app restarts")
 	}
 
-	users, err := newAccounts(cfg.BcryptCost)
+	// The app's own data: users and login sessions, and the password
+	// step's limits. In Redis when REDIS_URL is set, so that several
+	// servers behind one address act as one; else in memory.
+	var client redis.UniversalClient // nil: memory
+	if cfg.RedisURL != "" {
+		c, err := demo.RedisClient(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		client = c
+		a.close = append(a.close, client.Close)
+		a.st = &redisStore{client: client, prefix: "signin:"}
+		log.Info("accounts, login sessions and login limits live in Redis")
+	} else {
+		a.st = newMemStore(a.now)
+	}
+	if a.limits, err = newLimits(client, "signin:", cfg.LoginPerAccount, cfg.LoginPerNetwork, cfg.SignupPerNetwork); err != nil {
+		_ = a.Close()
+		return nil, fmt.Errorf("connecting to Redis at REDIS_URL: %w", err)
+	}
+	users, err := newAccounts(cfg.BcryptCost, a.st)
 	if err != nil {
+		_ = a.Close()
 		return nil, err
 	}
-	if err := users.create("alice", "alice-password", alicePhone); err != nil {
-		return nil, err
-	}
-	if err := users.create("bob", "bob-password", ""); err != nil {
-		return nil, err
+	for _, u := range []struct{ name, password, phone string }{
+		{"alice", "alice-password", alicePhone},
+		{"bob", "bob-password", ""},
+	} {
+		// Another server (or an earlier run) may have made them in Redis.
+		if err := users.create(context.Background(), u.name, u.password, u.phone); err != nil && !errors.Is(err, errTaken) {
+			_ = a.Close()
+			return nil, err
+		}
 	}
 	a.users = users
 
@@ -121,13 +175,22 @@ func newApp(cfg config) (*app, error) {
 		twofactor.WithSubject(a.currentUser),
 		// Known-number mode: the code goes to the number on file.
 		twofactor.WithPhoneLookup(func(r *http.Request) (string, error) {
-			return users.phone(a.currentUser(r)), nil
+			return users.phone(r.Context(), a.currentUser(r))
 		}),
 		// A user with no number proves one at first sign-in; a number
 		// change (GET /2fa/change) lands here too.
-		twofactor.WithEnrolment(func(r *http.Request, phone string) error {
-			return users.setPhone(a.currentUser(r), phone)
-		}),
+		twofactor.WithEnrolment(a.saveNumber),
+		// The app's name above the flow's pages, and a way back home.
+		twofactor.WithBranding(twofactor.Branding{Name: "BirdBank", HomeURL: "/"}),
+		twofactor.WithSessionName(sessionName),
+		// The library's pages with a few changes (flowpages_test.go lists
+		// them): a sign-out button, Cancel on the number change, no
+		// recovery code for an enrolling user, one "Remember this device",
+		// a placeholder of the preselected country.
+		twofactor.WithTemplates(flowPages),
+		// Recovery codes in this process's memory: on several servers a
+		// code made on one is unknown to the others (the library is
+		// moving them into its State).
 		twofactor.WithRecoveryCodes(twofactor.NewMemoryRecoveryStore()),
 		twofactor.WithRememberDevice(30 * 24 * time.Hour),
 		twofactor.WithVoice(),
@@ -148,6 +211,7 @@ func newApp(cfg config) (*app, error) {
 
 	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "signin:", keys[0], keys[1], log)
 	if err != nil {
+		_ = a.Close()
 		return nil, err
 	}
 	a.close = append(a.close, closeStores)
@@ -162,6 +226,7 @@ func newApp(cfg config) (*app, error) {
 
 	tf, err := twofactor.New(provider, store, opts...)
 	if err != nil {
+		_ = a.Close()
 		return nil, err
 	}
 	a.tf = tf
@@ -203,55 +268,123 @@ func newApp(cfg config) (*app, error) {
 	return a, nil
 }
 
-// currentUser is the signed-in user's name, "" for none: the app's login
-// session, as long as the account exists and has not signed out everywhere
-// since. It is the library's subject (WithSubject).
+// userCtx is the context key of the signed-in user a request was found
+// to have (needLogin looks once; the library then asks again and again).
+type userCtx struct{}
+
+// currentUser is the signed-in user's name, "" for none (or when the store
+// can't say: closed, never open). It is the library's subject (WithSubject).
 func (a *app) currentUser(r *http.Request) string {
+	name, _ := a.identify(r)
+	return name
+}
+
+// identify finds the signed-in user: the login session named by the
+// login cookie's token, kept on the server, as long as the user has not
+// signed out everywhere since it was made. Only a store failure is an
+// error.
+func (a *app) identify(r *http.Request) (string, error) {
+	if name, ok := r.Context().Value(userCtx{}).(string); ok {
+		return name, nil
+	}
+	token := a.loginToken(r)
+	if token == "" {
+		return "", nil
+	}
+	ctx := r.Context()
+	l, ok, err := a.st.login(ctx, token)
+	if err != nil || !ok {
+		return "", err
+	}
+	u, ok, err := a.st.user(ctx, l.User)
+	if err != nil || !ok || u.Gen != l.Gen {
+		return "", err
+	}
+	return u.Name, nil
+}
+
+// loginToken is the login cookie's token, "" for none.
+func (a *app) loginToken(r *http.Request) string {
 	sess, err := a.logins.Get(r, loginCookie)
 	if err != nil {
 		return ""
 	}
-	name, _ := sess.Values["user"].(string)
-	gen, _ := sess.Values["gen"].(int64)
-	if name == "" {
-		return ""
-	}
-	if g, ok := a.users.generation(name); !ok || g != gen {
-		return ""
-	}
-	return name
+	token, _ := sess.Values["token"].(string)
+	return token
 }
 
-// signIn makes name the signed-in user of this browser. Any verification
-// the browser had (for this user or another) is revoked first: every
-// sign-in is verified afresh, and one user's verification never carries
-// over to the next (the library binds verification to the subject as
-// well). A remembered device still spares the code.
-func (a *app) signIn(w http.ResponseWriter, r *http.Request, name string) error {
+// signIn makes u the signed-in user of this browser: a new login session,
+// on the server and in a new token (the old session, if any, ends: no
+// fixation). Any verification the browser had (for this user or another)
+// is revoked first: every sign-in is verified afresh, and one user's
+// verification never carries over to the next (the library binds
+// verification to the subject as well). A remembered device still spares
+// the code.
+func (a *app) signIn(w http.ResponseWriter, r *http.Request, u user) error {
 	if err := a.tf.Reset(w, r); err != nil {
 		return err
 	}
-	gen, _ := a.users.generation(name)
+	if old := a.loginToken(r); old != "" {
+		if err := a.st.endLogin(r.Context(), old); err != nil {
+			return err
+		}
+	}
+	token := rand.Text()
+	if err := a.st.newLogin(r.Context(), token, login{User: u.Name, Gen: u.Gen}, loginMaxAge); err != nil {
+		return err
+	}
 	sess, _ := a.logins.Get(r, loginCookie) // a bad old cookie: a new session
 	clear(sess.Values)
-	sess.Values["user"], sess.Values["gen"] = name, gen
+	sess.Values["token"] = token
 	return sess.Save(r, w)
 }
 
-// signOut ends this browser's login session.
+// signOut ends this browser's login session, on the server first: a copy
+// of the cookie signs nobody in afterwards.
 func (a *app) signOut(w http.ResponseWriter, r *http.Request) error {
+	var err error
+	if token := a.loginToken(r); token != "" {
+		err = a.st.endLogin(r.Context(), token)
+	}
 	sess, _ := a.logins.Get(r, loginCookie)
 	clear(sess.Values)
 	sess.Options.MaxAge = -1
-	return sess.Save(r, w)
+	return errors.Join(err, sess.Save(r, w))
+}
+
+// saveNumber is the library's enrolment hook: it files the number a code
+// has just proved as the user's, and after a change (the user had one)
+// leaves a notice for the settings page.
+func (a *app) saveNumber(r *http.Request, phone string) error {
+	ctx := r.Context()
+	name := a.currentUser(r)
+	old, err := a.users.phone(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := a.st.setPhone(ctx, name, phone); err != nil {
+		return err
+	}
+	if old != "" && old != phone {
+		notice := "Your number is changed: codes now go to " + twofactor.MaskPhone(phone) + ". Your other devices need a code to that number."
+		if err := a.st.setNotice(ctx, a.loginToken(r), notice); err != nil {
+			a.log.Error("keeping the number-change notice failed", "err", err)
+		}
+	}
+	return nil
 }
 
 // needLogin lets through signed-in users only; others are sent to the
 // login page (GET) or refused (other methods).
 func (a *app) needLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.currentUser(r) != "" {
-			next.ServeHTTP(w, r)
+		name, err := a.identify(r)
+		if err != nil {
+			a.failed(w, r, "finding the login session", err)
+			return
+		}
+		if name != "" {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userCtx{}, name)))
 			return
 		}
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {

@@ -23,6 +23,7 @@ type testApp struct {
 	t     *testing.T
 	app   *app
 	srv   *httptest.Server
+	mock  *twofactor.Mock
 	codes chan sentCode
 
 	mu  sync.Mutex
@@ -35,7 +36,10 @@ type sentCode struct {
 	code string
 }
 
-func startApp(t *testing.T) *testApp {
+func startApp(t *testing.T) *testApp { t.Helper(); return startAppWith(t, nil) }
+
+// startAppWith starts the app with the test's config changed by set.
+func startAppWith(t *testing.T, set func(*config)) *testApp {
 	t.Helper()
 	ta := &testApp{t: t, codes: make(chan sentCode, 16), now: time.Now()}
 	mock := &twofactor.Mock{OnCode: func(v twofactor.Verification, code string) {
@@ -45,10 +49,15 @@ func startApp(t *testing.T) *testApp {
 			t.Errorf("the mock sent more codes than the test read")
 		}
 	}}
-	a, err := newApp(config{
+	ta.mock = mock
+	cfg := config{
 		Provider: mock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now: ta.clock, BcryptCost: bcrypt.MinCost,
-	})
+	}
+	if set != nil {
+		set(&cfg)
+	}
+	a, err := newApp(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +115,15 @@ type visitor struct {
 func (ta *testApp) visitor() *visitor {
 	jar, _ := cookiejar.New(nil)
 	return &visitor{ta: ta, t: ta.t, jar: jar, client: &http.Client{Transport: ta.srv.Client().Transport, Jar: jar}}
+}
+
+// on is the same browser (the same cookies) talking to another server of
+// the app, as behind a round-robin balancer: every server of a test is on
+// 127.0.0.1, and cookies ignore the port.
+func (v *visitor) on(ta *testApp) *visitor {
+	w := *v
+	w.ta = ta
+	return &w
 }
 
 // do sends a request, following redirects, and returns the last response,
@@ -259,9 +277,10 @@ func TestAliceSignsIn(t *testing.T) {
 	for _, c := range v.jar.Cookies(u) {
 		names[c.Name] = true
 	}
-	// The library's session cookie takes the __Host- prefix over HTTPS.
-	if !names[loginCookie] || !names["__Host-"+twofactor.DefaultSessionName] || len(names) != 2 {
-		t.Errorf("cookies %v, want %s and __Host-%s", names, loginCookie, twofactor.DefaultSessionName)
+	// The library's session cookie takes the __Host- prefix over HTTPS,
+	// and has a name of its own: not BirdBank's default "twofactor".
+	if !names[loginCookie] || !names["__Host-"+sessionName] || len(names) != 2 {
+		t.Errorf("cookies %v, want %s and __Host-%s", names, loginCookie, sessionName)
 	}
 	resp, body = v.post("/logout")
 	expect(t, resp, body, http.StatusOK, "/login")
@@ -305,7 +324,7 @@ func TestBobEnrols(t *testing.T) {
 	}
 	resp, body = v.post("/2fa/check", "code", s.code)
 	expect(t, resp, body, http.StatusOK, "/account", "Signed in as bob", "1,234.56")
-	if got := ta.app.users.phone("bob"); got != "+31687654321" {
+	if got, _ := ta.app.users.phone(t.Context(), "bob"); got != "+31687654321" {
 		t.Fatalf("bob's number on file is %q", got)
 	}
 	resp, body = v.get("/settings")
@@ -341,7 +360,7 @@ func TestSwitchingUserDoesNotCarryVerification(t *testing.T) {
 	b.login("bob", "bob-password")
 	u, _ := url.Parse(ta.srv.URL)
 	for _, c := range a.jar.Cookies(u) {
-		if c.Name == twofactor.DefaultSessionName {
+		if c.Name == "__Host-"+sessionName {
 			b.jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/"}})
 		}
 	}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"html"
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,12 +15,27 @@ import (
 )
 
 func (a *app) serveHome(w http.ResponseWriter, r *http.Request) {
-	a.render(w, r, http.StatusOK, "home", pageData{})
+	// A number change without a return target ends here.
+	a.render(w, r, http.StatusOK, "home", pageData{Notice: a.notice(r)})
 }
 
 func (a *app) serveAccount(w http.ResponseWriter, r *http.Request) {
 	rec, _ := twofactor.RecordFrom(r)
-	a.render(w, r, http.StatusOK, "account", pageData{Balance: "1,234.56", Method: string(rec.Method)})
+	a.render(w, r, http.StatusOK, "account", pageData{Balance: "1,234.56", Method: string(rec.Method), Notice: a.notice(r)})
+}
+
+// notice returns (once) the message left for this browser's login session,
+// such as the confirmation of a number change; "" for none.
+func (a *app) notice(r *http.Request) string {
+	token := a.loginToken(r)
+	if token == "" {
+		return ""
+	}
+	n, err := a.st.takeNotice(r.Context(), token)
+	if err != nil {
+		a.log.Error("reading the notice failed", "err", err)
+	}
+	return n
 }
 
 func (a *app) serveSignupForm(w http.ResponseWriter, r *http.Request) {
@@ -32,13 +49,25 @@ func (a *app) serveSignup(w http.ResponseWriter, r *http.Request) {
 	name, password := r.PostForm.Get("username"), r.PostForm.Get("password")
 	d := pageData{Username: name}
 	if msg := checkSignup(name, password); msg != "" {
-		d.Error = msg
+		d.Error, d.Field = msg, "password"
+		if !validName.MatchString(name) {
+			d.Field = "username"
+		}
 		a.render(w, r, http.StatusBadRequest, "signup", d)
 		return
 	}
-	switch err := a.users.create(name, password, ""); {
+	wait, err := take(r.Context(), a.limits.signupKeys(r)...)
+	if err != nil {
+		a.failed(w, r, "counting a sign-up", err)
+		return
+	}
+	if wait > 0 {
+		a.tooMany(w, r, "signup", wait, "Too many new accounts from your network. Please try again later.")
+		return
+	}
+	switch err := a.users.create(r.Context(), name, password, ""); {
 	case errors.Is(err, errTaken):
-		d.Error = "That username is taken. Choose another, or sign in."
+		d.Error, d.Field = "That username is taken. Choose another, or sign in.", "username"
 		a.render(w, r, http.StatusConflict, "signup", d)
 		return
 	case err != nil:
@@ -46,7 +75,12 @@ func (a *app) serveSignup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("signed up", "user", key(name))
-	a.signedIn(w, r, key(name), "/account")
+	u, _, err := a.st.user(r.Context(), key(name))
+	if err != nil {
+		a.failed(w, r, "signing up", err)
+		return
+	}
+	a.signedIn(w, r, u, "/account")
 }
 
 func (a *app) serveLoginForm(w http.ResponseWriter, r *http.Request) {
@@ -58,24 +92,55 @@ func (a *app) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := localPath(r.PostForm.Get("next"))
-	name, ok := a.users.authenticate(r.PostForm.Get("username"), r.PostForm.Get("password"))
+	name := r.PostForm.Get("username")
+	// Count the try before checking the password, known name or not: a
+	// refusal costs no bcrypt and answers the same for every name, and
+	// tries racing each other cannot pass the limit.
+	wait, err := take(r.Context(), a.limits.loginKeys(r, name)...)
+	if err != nil {
+		a.failed(w, r, "counting a sign-in", err)
+		return
+	}
+	if wait > 0 {
+		a.log.Warn("sign-in refused: too many tries", "network", clientNetwork(r))
+		a.tooMany(w, r, "login", wait, "Too many sign-in attempts. Please wait a while and try again.", next)
+		return
+	}
+	u, ok, err := a.users.authenticate(r.Context(), name, r.PostForm.Get("password"))
+	if err != nil {
+		a.failed(w, r, "signing in", err)
+		return
+	}
 	if !ok {
 		// One answer for a wrong password and an unknown name, and no SMS.
 		a.render(w, r, http.StatusUnauthorized, "login", pageData{
-			Error: "That username and password don't match an account.", Next: next,
+			Error: "That username and password don't match an account.", Field: "both", Next: next,
 		})
 		return
+	}
+	if err := a.limits.passwordRight(r.Context(), name); err != nil {
+		a.log.Error("clearing the account's sign-in count failed", "err", err)
 	}
 	if next == "" {
 		next = "/account"
 	}
-	a.signedIn(w, r, name, next)
+	a.signedIn(w, r, u, next)
 }
 
-// signedIn signs name in and sends the browser on to next, through the
+// tooMany answers a refused try with page name, 429 and Retry-After.
+func (a *app) tooMany(w http.ResponseWriter, r *http.Request, page string, wait time.Duration, msg string, next ...string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+	d := pageData{Error: msg}
+	if len(next) > 0 {
+		d.Next = next[0]
+	}
+	a.render(w, r, http.StatusTooManyRequests, page, d)
+}
+
+// signedIn signs u in and sends the browser on to next, through the
 // verification the gate there asks for.
-func (a *app) signedIn(w http.ResponseWriter, r *http.Request, name, next string) {
-	if err := a.signIn(w, r, name); err != nil {
+func (a *app) signedIn(w http.ResponseWriter, r *http.Request, u user, next string) {
+	if err := a.signIn(w, r, u); err != nil {
 		a.failed(w, r, "signing in", err)
 		return
 	}
@@ -95,23 +160,41 @@ func (a *app) serveLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) serveSettings(w http.ResponseWriter, r *http.Request) {
-	a.settingsPage(w, r, "")
-}
-
-func (a *app) settingsPage(w http.ResponseWriter, r *http.Request, notice string) {
+	ctx := r.Context()
 	user := a.currentUser(r)
-	devices, err := a.tf.Devices(r.Context(), user)
+	devices, err := a.tf.Devices(ctx, user)
 	if err != nil {
 		a.failed(w, r, "listing devices", err)
 		return
 	}
-	d := pageData{Devices: devices, Notice: notice}
-	if p := a.users.phone(user); p != "" {
+	phone, err := a.users.phone(ctx, user)
+	if err != nil {
+		a.failed(w, r, "finding the number", err)
+		return
+	}
+	d := pageData{Devices: devices, ThisDevice: a.thisDevice(r), Notice: a.notice(r)}
+	if phone != "" {
 		// Escaped here rather than by the template, which would write the
 		// + as &#43;: the same text to a browser, but not to a grep.
-		d.Phone = template.HTML(html.EscapeString(twofactor.MaskPhone(p)))
+		d.Phone = template.HTML(html.EscapeString(twofactor.MaskPhone(phone)))
 	}
 	a.render(w, r, http.StatusOK, "settings", d)
+}
+
+// thisDevice is the id of the remembered device this browser is, "" for
+// none: the id before the dot in the library's device cookie (its session
+// name plus "_device", with the __Host- prefix over HTTPS). The library
+// has no call that says it, so the app reads the cookie; the id is no
+// secret (the token after the dot is).
+func (a *app) thisDevice(r *http.Request) string {
+	for _, name := range []string{"__Host-" + sessionName + "_device", sessionName + "_device"} {
+		if c, err := r.Cookie(name); err == nil {
+			if id, _, ok := strings.Cut(c.Value, "."); ok && len(id) <= 64 {
+				return id
+			}
+		}
+	}
+	return ""
 }
 
 func (a *app) serveRevokeDevice(w http.ResponseWriter, r *http.Request) {
@@ -148,15 +231,20 @@ func (a *app) serveSignOutEverywhere(w http.ResponseWriter, r *http.Request) {
 		a.failed(w, r, "signing out everywhere", err)
 		return
 	}
-	// ... and every login session of the app: the generation in each
-	// login cookie no longer matches.
-	a.users.endLogins(user)
+	// ... and every login session of the app, on every server: each was
+	// made under an older login generation.
+	if err := a.st.endLogins(r.Context(), user); err != nil {
+		a.failed(w, r, "signing out everywhere", err)
+		return
+	}
 	if err := a.tf.Reset(w, r); err != nil {
 		a.log.Error("clearing the verification cookie failed", "err", err)
 	}
 	if err := a.signOut(w, r); err != nil {
 		a.log.Error("clearing the login cookie failed", "err", err)
 	}
+	// Nobody is signed in on this page any more.
+	r = r.WithContext(context.WithValue(r.Context(), userCtx{}, ""))
 	a.render(w, r, http.StatusOK, "signedout", pageData{})
 }
 
@@ -191,18 +279,20 @@ func localPath(p string) string {
 }
 
 type pageData struct {
-	User     string // the signed-in user, "" for none
-	Balance  string
-	Method   string
-	Phone    template.HTML // masked, escaped
-	Devices  []twofactor.Device
-	Codes    []string
-	Username string // the name typed, to show it again
-	Next     string
-	Error    string
-	Notice   string
-	Message  string
-	Link     string
+	User       string // the signed-in user, "" for none
+	Balance    string
+	Method     string
+	Phone      template.HTML // masked, escaped
+	Devices    []twofactor.Device
+	ThisDevice string // the id of the remembered device this browser is
+	Codes      []string
+	Username   string // the name typed, to show it again
+	Next       string
+	Error      string
+	Field      string // the field Error is about: "username", "password", "both", or "" (the form)
+	Notice     string
+	Message    string
+	Link       string
 }
 
 func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
@@ -227,6 +317,10 @@ func render(w http.ResponseWriter, status int, name string, d pageData) {
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"date": func(t time.Time) string { return t.Format("2 Jan 2006 15:04") },
+	// field says whether a page's error is about the named field.
+	"field": func(d pageData, name string) bool {
+		return d.Error != "" && (d.Field == name || d.Field == "both")
+	},
 }).Parse(`
 {{define "top"}}<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -242,6 +336,7 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 {{define "bottom"}}</main></body></html>{{end}}
 
 {{define "home"}}{{template "top" .}}
+{{if .Notice}}<p role="status">{{.Notice}}</p>{{end}}
 <p>Welcome to BirdBank, the bank that keeps your nest egg safe.</p>
 {{if .User}}<p><a href="/account">Go to your account</a> · <a href="/settings">Security settings</a></p>
 {{else}}<p><a href="/login">Sign in</a> or <a href="/signup">open an account</a>.</p>{{end}}
@@ -253,9 +348,9 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 <form method="post" action="/login">
 {{if .Next}}<input type="hidden" name="next" value="{{.Next}}">{{end}}
 <label for="username">Username</label>
-<input id="username" name="username" autocomplete="username" required value="{{.Username}}" autofocus>
+<input id="username" name="username" autocomplete="username" required value="{{.Username}}" autofocus{{template "invalid" field . "username"}}>
 <label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
+<input id="password" name="password" type="password" autocomplete="current-password" required{{template "invalid" field . "password"}}>
 <p><button type="submit" id="login">Sign in</button></p>
 </form>
 <p>No account yet? <a href="/signup">Open one</a>.</p>
@@ -266,16 +361,20 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 {{if .Error}}<p class="error" role="alert" id="error">{{.Error}}</p>{{end}}
 <form method="post" action="/signup">
 <label for="username">Username (3 to 32 letters, digits, - or _)</label>
-<input id="username" name="username" autocomplete="username" required pattern="[A-Za-z0-9_\-]{3,32}" value="{{.Username}}" autofocus>
+<input id="username" name="username" autocomplete="username" required pattern="[A-Za-z0-9_\-]{3,32}" value="{{.Username}}" autofocus{{template "invalid" field . "username"}}>
 <label for="password">Password (at least 8 characters)</label>
-<input id="password" name="password" type="password" autocomplete="new-password" required minlength="8">
+<input id="password" name="password" type="password" autocomplete="new-password" required minlength="8"{{template "invalid" field . "password"}}>
 <p><button type="submit" id="signup">Open account</button></p>
 </form>
 <p>Have an account? <a href="/login">Sign in</a>.</p>
 {{template "bottom" .}}{{end}}
 
+{{/* invalid marks a field the error is about, and ties the error to it. */}}
+{{define "invalid"}}{{if .}} aria-invalid="true" aria-describedby="error"{{end}}{{end}}
+
 {{define "account"}}{{template "top" .}}
 <h2>Your account</h2>
+{{if .Notice}}<p role="status">{{.Notice}}</p>{{end}}
 <p>Current balance</p>
 <p class="balance" id="balance">{{.Balance}} EUR</p>
 <p><a href="/settings" id="settings">Security settings</a></p>
@@ -289,8 +388,8 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 <a href="/2fa/change" id="change-number">Change number</a></p></section>
 <section><h3>Remembered devices</h3>
 {{if .Devices}}<ul id="devices">{{range .Devices}}
-<li class="device">{{.Name}} — remembered {{date .Created}}, last used {{date .LastUsed}}
-<form method="post" action="/settings/devices/revoke" class="inline"><input type="hidden" name="id" value="{{.ID}}"><button type="submit">Revoke</button></form></li>{{end}}
+<li class="device"{{if eq .ID $.ThisDevice}} id="this-device"{{end}}>{{.Name}}{{if eq .ID $.ThisDevice}} <strong>(this device)</strong>{{end}} — remembered {{date .Created}}, last used {{date .LastUsed}}
+<form method="post" action="/settings/devices/revoke" class="inline"><input type="hidden" name="id" value="{{.ID}}"><button type="submit" aria-label="Revoke {{.Name}}{{if eq .ID $.ThisDevice}} (this device){{end}}, remembered {{date .Created}}">Revoke</button></form></li>{{end}}
 </ul>{{else}}<p id="no-devices">No remembered devices.</p>{{end}}</section>
 <section><h3>Recovery codes</h3>
 <p>If you lose your phone, a recovery code signs you in instead of a text message. Making new ones ends the old ones.</p>

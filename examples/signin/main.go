@@ -18,10 +18,21 @@
 //	SESSION_KEY          secret for the session cookies (at least 32 characters);
 //	                     without it a random key is made, and sessions end at restart
 //	REDIS_URL            redis://host:port/db: keep the verification sessions and
-//	                     limits in Redis, so several servers can share them
+//	                     limits, the accounts (names, password hashes, numbers on
+//	                     file), the login sessions and the login limits in Redis,
+//	                     so several servers behind one address act as one
 //
-// The accounts live in memory: a restart forgets sign-ups, numbers and
-// recovery codes.
+// Without REDIS_URL all of it lives in memory: a restart forgets sign-ups,
+// numbers and logins. Recovery codes live in each server's memory either
+// way (NewMemoryRecoveryStore): on several servers, a code made on one is
+// unknown to the others.
+//
+// The password step is limited (github.com/ulule/limiter/v3, in Redis with
+// REDIS_URL): 10 tries per account and 100 per network (an IPv4 address,
+// an IPv6 /64) in 15 minutes, and 10 sign-ups per network an hour; past a
+// limit /login and /signup answer 429. Logout and "sign out everywhere"
+// end login sessions on the server: a copied login cookie is worth nothing
+// afterwards.
 package main
 
 import (
