@@ -83,7 +83,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		cs.MaxAge(int(cfg.maxAge.Seconds()))
 		store = cs
 	}
-	if (cfg.enrol != nil || cfg.recovery != nil || cfg.rememberFor > 0) && cfg.subject == nil {
+	if (cfg.enrol != nil || cfg.recoveryOn || cfg.rememberFor > 0) && cfg.subject == nil {
 		return nil, errors.New("twofactor: WithEnrolment, WithRecoveryCodes and WithRememberDevice need WithSubject: they belong to a user")
 	}
 	if cfg.state == nil {
@@ -107,6 +107,9 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		cfg.logger = slog.Default()
 	}
 	m := &Manager{cfg: cfg, provider: provider, store: store, codeLen: DefaultCodeLength, log: cfg.logger, keys: ks}
+	if cfg.recoveryOn && cfg.recovery == nil {
+		m.cfg.recovery = stateRecovery{cfg.state} // recovery.go
+	}
 	if cs, ok := store.(*sessions.CookieStore); ok && cs != nil {
 		m.cookieStore, m.gateCache = cs, newGateCache(gateCacheSize)
 	}

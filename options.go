@@ -94,6 +94,7 @@ type config struct {
 	now                   func() time.Time
 	enrol                 func(*http.Request, string) error
 	recovery              RecoveryStore
+	recoveryOn            bool
 	rememberFor           time.Duration
 	branding              Branding
 	origin                string
@@ -688,14 +689,14 @@ func WithEnrolment(save func(r *http.Request, phone string) error) Option {
 
 // WithRecoveryCodes offers recovery codes: Manager.NewRecoveryCodes makes
 // a set for a user, and the flow's pages offer "use a recovery code"
-// beside the SMS. store keeps their hashes (a table in the app's database;
-// NewMemoryRecoveryStore for demos and tests). Needs WithSubject.
+// beside the SMS. store keeps their hashes: nil keeps them in the State
+// (so every server sharing it knows them; they live RecoveryCodesLife
+// after the set was made or a code of it was last used), or a table in the
+// app's database. Needs WithSubject.
 func WithRecoveryCodes(store RecoveryStore) Option {
 	return func(c *config) error {
-		if store == nil {
-			return errors.New("twofactor: nil recovery store")
-		}
 		c.recovery = store
+		c.recoveryOn = true
 		return nil
 	}
 }

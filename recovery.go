@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gorilla/sessions"
 )
@@ -247,4 +248,75 @@ func (s *MemoryRecoveryStore) UseRecoveryHash(_ context.Context, subject, hash s
 	}
 	delete(s.hashes[subject], hash)
 	return true, nil
+}
+
+// RecoveryCodesLife is how long recovery codes kept in the State (see
+// WithRecoveryCodes) live after their set was made or one of them was last
+// used: long enough for a user who signs in once a year. A user who has
+// not used them for longer needs a new set.
+const RecoveryCodesLife = 400 * 24 * time.Hour
+
+// stateRecovery is the RecoveryStore of WithRecoveryCodes(nil): the hashes
+// of a user's codes are the fields of one map in the State, so every
+// server sharing the State knows them and a use is one atomic DeleteField.
+type stateRecovery struct{ s State }
+
+func recoveryCodesKey(subject string) string { return "recoverycodes:" + subject }
+
+// RecoveryHashes implements RecoveryStore.
+func (r stateRecovery) RecoveryHashes(ctx context.Context, subject string) ([]string, error) {
+	fields, err := r.s.Fields(ctx, recoveryCodesKey(subject))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := make([]string, 0, len(fields))
+	for h := range fields {
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// ReplaceRecoveryHashes implements RecoveryStore.
+func (r stateRecovery) ReplaceRecoveryHashes(ctx context.Context, subject string, hashes []string) error {
+	key := recoveryCodesKey(subject)
+	if err := r.s.Delete(ctx, key); err != nil {
+		return storeErr(err)
+	}
+	for _, h := range hashes {
+		if err := r.s.SetField(ctx, key, h, "1", RecoveryCodesLife); err != nil {
+			return storeErr(err)
+		}
+	}
+	return nil
+}
+
+// UseRecoveryHash implements RecoveryStore.
+func (r stateRecovery) UseRecoveryHash(ctx context.Context, subject, hash string) (bool, error) {
+	key := recoveryCodesKey(subject)
+	had, err := r.s.DeleteField(ctx, key, hash)
+	if err != nil {
+		return false, storeErr(err)
+	}
+	if had {
+		// The codes left live on from this use. Touch keeps the map as it is.
+		if _, err := r.s.Touch(ctx, key, RecoveryCodesLife); err != nil {
+			return true, storeErr(err)
+		}
+	}
+	return had, nil
+}
+
+// RecoveryCodesLeft returns how many of subject's recovery codes are still
+// unused, for a page that says "9 codes left". It needs WithRecoveryCodes.
+func (m *Manager) RecoveryCodesLeft(ctx context.Context, subject string) (int, error) {
+	if m.cfg.recovery == nil {
+		return 0, errors.New("twofactor: RecoveryCodesLeft needs WithRecoveryCodes")
+	}
+	if subject == "" {
+		return 0, errors.New("twofactor: RecoveryCodesLeft needs a subject")
+	}
+	ctx, end := m.withBudget(ctx)
+	defer end()
+	hashes, err := m.cfg.recovery.RecoveryHashes(ctx, subject)
+	return len(hashes), err
 }

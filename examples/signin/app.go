@@ -191,7 +191,7 @@ func newApp(cfg config) (*app, error) {
 		// Recovery codes in this process's memory: on several servers a
 		// code made on one is unknown to the others (the library is
 		// moving them into its State).
-		twofactor.WithRecoveryCodes(twofactor.NewMemoryRecoveryStore()),
+		twofactor.WithRecoveryCodes(nil), // kept in the State: in Redis with REDIS_URL, shared by every server
 		twofactor.WithRememberDevice(30 * 24 * time.Hour),
 		twofactor.WithVoice(),
 		twofactor.WithEvents(func(e twofactor.Event) {

@@ -431,9 +431,10 @@ func TestRecoveryCodes(t *testing.T) {
 	}
 	resp, body = w.post("/2fa/recover", "recovery_code", strings.ToUpper(fresh[3]))
 	expect(t, resp, body, http.StatusOK, "/account", "Signed in as alice")
-	// A recovery code counts as fresh for the settings.
+	// A recovery code counts as fresh for the settings, which count the
+	// codes left.
 	resp, body = w.get("/settings")
-	expect(t, resp, body, http.StatusOK, "/settings")
+	expect(t, resp, body, http.StatusOK, "/settings", "You have 9 recovery codes left.")
 
 	x := ta.visitor()
 	x.login("alice", "alice-password")

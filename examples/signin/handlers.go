@@ -172,7 +172,12 @@ func (a *app) serveSettings(w http.ResponseWriter, r *http.Request) {
 		a.failed(w, r, "finding the number", err)
 		return
 	}
-	d := pageData{Devices: devices, ThisDevice: a.thisDevice(r), Notice: a.notice(r)}
+	left, err := a.tf.RecoveryCodesLeft(ctx, user)
+	if err != nil {
+		a.failed(w, r, "counting recovery codes", err)
+		return
+	}
+	d := pageData{Devices: devices, ThisDevice: a.thisDevice(r), Notice: a.notice(r), CodesLeft: left}
 	if phone != "" {
 		// Escaped here rather than by the template, which would write the
 		// + as &#43;: the same text to a browser, but not to a grep.
@@ -286,6 +291,7 @@ type pageData struct {
 	Devices    []twofactor.Device
 	ThisDevice string // the id of the remembered device this browser is
 	Codes      []string
+	CodesLeft  int    // unused recovery codes
 	Username   string // the name typed, to show it again
 	Next       string
 	Error      string
@@ -393,6 +399,7 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 </ul>{{else}}<p id="no-devices">No remembered devices.</p>{{end}}</section>
 <section><h3>Recovery codes</h3>
 <p>If you lose your phone, a recovery code signs you in instead of a text message. Making new ones ends the old ones.</p>
+<p id="codes-left">{{if eq .CodesLeft 1}}You have 1 recovery code left.{{else}}You have {{.CodesLeft}} recovery codes left.{{end}}</p>
 <form method="post" action="/settings/recovery-codes"><button type="submit" id="new-codes">New recovery codes</button></form></section>
 <section><h3>Sign out everywhere</h3>
 <p>Signs you out on every device, this one included, and forgets every remembered device.</p>

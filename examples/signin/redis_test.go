@@ -90,6 +90,25 @@ func TestTwoServersOneRedis(t *testing.T) {
 	a.noCodeSent()
 }
 
+// Recovery codes made on one server work on the other, once.
+func TestTwoServersShareRecoveryCodes(t *testing.T) {
+	a, b, _ := startPair(t)
+	v := a.visitor()
+	v.signedIn("alice")
+	resp, body := v.post("/settings/recovery-codes")
+	expect(t, resp, body, http.StatusOK, "", "recovery codes")
+	codes := codesOn(t, body)
+	w := b.visitor()
+	w.login("alice", "alice-password")
+	resp, body = w.post("/2fa/recover", "recovery_code", codes[0])
+	expect(t, resp, body, http.StatusOK, "/account", "Signed in as alice")
+	x := a.visitor()
+	x.login("alice", "alice-password")
+	if resp, _ = x.post("/2fa/recover", "recovery_code", codes[0]); resp.StatusCode < 400 || resp.StatusCode > 499 {
+		t.Fatalf("a code used on B, again on A: %d, want 4xx", resp.StatusCode)
+	}
+}
+
 func TestTwoServersCountPasswordTriesTogether(t *testing.T) {
 	a, b, _ := startPair(t)
 	v := a.visitor()
