@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,6 +34,11 @@ type Mock struct {
 	// Fail, if set, is called at the start of every Send and Check; a
 	// non-nil result is returned as is. Tests use it to simulate outages.
 	Fail func(op string) error
+	// State, if set, keeps the pending codes (and their tries and one use)
+	// there instead of in this process, so that several app servers
+	// sharing a State, each with a Mock of its own, check each other's
+	// codes as one real provider would. Nil keeps them in the Mock.
+	State State
 
 	mu      sync.Mutex
 	pending map[string]*mockEntry
@@ -99,6 +106,19 @@ func (m *Mock) Send(ctx context.Context, req Request) (Verification, error) {
 	v := Verification{ID: randomID(), Phone: req.Phone, Channel: ch, ExpiresAt: now.Add(m.validity())}
 	code := randomDigits(m.CodeLength())
 
+	if m.State != nil {
+		val := code + " " + string(ch) + " " + strconv.FormatInt(v.ExpiresAt.UnixMilli(), 10)
+		if err := m.State.SetField(ctx, mockKey(v.ID), "v", val, m.validity()+time.Minute); err != nil {
+			return Verification{}, err
+		}
+		m.mu.Lock()
+		m.sends++
+		m.mu.Unlock()
+		if m.OnCode != nil {
+			m.OnCode(v, code)
+		}
+		return v, nil
+	}
 	m.mu.Lock()
 	if m.pending == nil {
 		m.pending = make(map[string]*mockEntry)
@@ -133,6 +153,12 @@ func (m *Mock) Check(ctx context.Context, id, code string) error {
 	}
 	if !validCode(code, m.CodeLength()) {
 		return ErrMalformedCode
+	}
+	if m.State != nil {
+		m.mu.Lock()
+		m.checks++
+		m.mu.Unlock()
+		return m.checkShared(ctx, id, code)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -169,4 +195,57 @@ func (m *Mock) Checks() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.checks
+}
+
+// State keys of a Mock with a State: the pending code, its wrong tries,
+// and its one-use mark.
+func mockKey(id string) string      { return "mock:" + id }
+func mockTriesKey(id string) string { return "mocktries:" + id }
+func mockDoneKey(id string) string  { return "mockdone:" + id }
+
+// checkShared is Check for a Mock that keeps its codes in its State.
+func (m *Mock) checkShared(ctx context.Context, id, code string) error {
+	fields, err := m.State.Fields(ctx, mockKey(id))
+	if err != nil {
+		return errors.Join(ErrUnavailable, err)
+	}
+	want, rest, _ := strings.Cut(fields["v"], " ")
+	_, exp, _ := strings.Cut(rest, " ")
+	expires, perr := strconv.ParseInt(exp, 10, 64)
+	if want == "" || perr != nil {
+		return ErrNotFound
+	}
+	ttl := time.UnixMilli(expires).Sub(m.now()) + time.Minute
+	if ttl <= 0 {
+		ttl = time.Minute
+	}
+	done, err := m.State.Exists(ctx, mockDoneKey(id))
+	switch {
+	case err != nil:
+		return errors.Join(ErrUnavailable, err)
+	case done:
+		return ErrAlreadyUsed
+	case m.now().After(time.UnixMilli(expires)):
+		return ErrExpired
+	}
+	if subtle.ConstantTimeCompare([]byte(code), []byte(want)) == 1 {
+		first, err := m.State.SetNX(ctx, mockDoneKey(id), ttl)
+		if err != nil {
+			return errors.Join(ErrUnavailable, err)
+		}
+		if !first {
+			return ErrAlreadyUsed
+		}
+		return nil
+	}
+	n, _, err := m.State.Incr(ctx, mockTriesKey(id), 1, ttl)
+	if err != nil {
+		return errors.Join(ErrUnavailable, err)
+	}
+	if n >= int64(m.maxAttempts()) {
+		if _, err := m.State.SetNX(ctx, mockDoneKey(id), ttl); err != nil {
+			return errors.Join(ErrUnavailable, err)
+		}
+	}
+	return ErrInvalidCode
 }

@@ -91,6 +91,9 @@ func newApp(cfg config) (*app, error) {
 	a.close = append(a.close, closeStores)
 	if state != nil {
 		opts = append(opts, twofactor.WithState(state))
+		if mock, ok := provider.(*twofactor.Mock); ok {
+			mock.State = state // several servers check each other's printed codes
+		}
 		if cfg.SessionKey == "" {
 			log.Warn("no SESSION_KEY: each server keys numbers and recovery codes with its own random secret; give every server the same SESSION_KEY")
 		}

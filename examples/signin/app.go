@@ -217,6 +217,9 @@ func newApp(cfg config) (*app, error) {
 	a.close = append(a.close, closeStores)
 	if state != nil {
 		opts = append(opts, twofactor.WithState(state))
+		if mock, ok := provider.(*twofactor.Mock); ok {
+			mock.State = state // several servers check each other's printed codes
+		}
 	}
 	secret, err := demo.Secret(cfg.SessionKey, "signin")
 	if err != nil {
