@@ -3,8 +3,11 @@ package twofactor
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // The fraud guard: the defences against SMS pumping (toll fraud), where
@@ -14,10 +17,12 @@ import (
 //     Inmarsat, 881 satellite, 882 and 883 international networks, 888
 //     OCHA) are refused unless WithInternationalNetworks is set: they are
 //     costly and almost never a person's phone.
-//   - SMS goes to mobile numbers only (phone.go's smsCapable); voice calls
-//     may reach landlines, but have their own, lower windows per number and
-//     per address (WithVoiceLimits), on top of the windows every code counts
-//     against.
+//   - Destinations the big providers refuse by default (refusedRegions)
+//     get no codes unless the app names them in WithAllowedRegions.
+//   - SMS and voice go to mobile numbers only (phone.go's smsCapable, and
+//     guardNumber for voice: landlines only with WithVoiceToLandlines);
+//     calls have their own, lower windows per number and per address
+//     (WithVoiceLimits), on top of the windows every code counts against.
 //   - Every country has a budget of codes per hour (DefaultCountryBudget;
 //     the regions of highRiskRegions start at DefaultHighRiskBudget), and
 //     all countries together a global one (DefaultGlobalBudget): past a
@@ -68,12 +73,55 @@ func highRiskBudgets() map[string]int {
 	return b
 }
 
+// refusedRegions are the destinations that get no codes unless the app
+// names them in WithAllowedRegions: the big providers refuse them on a new
+// account too, and a pump that finds them open sends there first.
+//
+//   - Twilio's "high risk" messaging destinations, which every Twilio
+//     account starts with turned off and which only its Console (not its
+//     API) can turn on (Twilio error 30649): Algeria, Azerbaijan,
+//     Bangladesh, Israel, Nigeria, Oman, Pakistan, the Palestinian
+//     Territories, Sri Lanka, Tajikistan, Tunisia.
+//   - Destinations the big providers do not deliver to at all: Cuba, Iran,
+//     North Korea, Syria (Twilio stopped in 2025).
+//   - Somalia: costly to reach, and a frequent destination of toll fraud;
+//     the pump of issue 17 was still served there.
+//
+// Twilio's own default is narrower still (the account's home country
+// only); an app that serves a few countries does best to name them.
+var refusedRegions = []string{
+	"DZ", "AZ", "BD", "IL", "NG", "OM", "PK", "PS", "LK", "TJ", "TN",
+	"CU", "IR", "KP", "SY",
+	"SO",
+}
+
+// regionAllowed reports whether numbers of region (two letters; "001" for
+// the international networks, which guardNumber judges) may get codes:
+// those WithAllowedRegions names, else, if it named none or named "*",
+// every region but refusedRegions.
+func (m *Manager) regionAllowed(region string) bool {
+	c := &m.cfg
+	if c.allowedRegions[region] {
+		return true
+	}
+	if c.allowedRegions != nil && !c.allowOtherRegions {
+		return false
+	}
+	return !slices.Contains(refusedRegions, region)
+}
+
 // internationalNetworks are the country calling codes of satellite and
 // international networks, refused unless WithInternationalNetworks is set.
 var internationalNetworks = []string{"+870", "+881", "+882", "+883", "+888"}
 
 // guardNumber refuses numbers the fraud guard does not send to.
-func (m *Manager) guardNumber(info phoneInfo, _ Channel) *flowError {
+func (m *Manager) guardNumber(info phoneInfo, ch Channel) *flowError {
+	if !m.regionAllowed(info.region) {
+		return errRegion
+	}
+	if ch == Voice && info.kind == phonenumbers.FIXED_LINE && !m.cfg.voiceLandlines {
+		return errNumberType // a call to a landline: only when the app asks for it
+	}
 	if !m.cfg.internationalNetworks {
 		for _, cc := range internationalNetworks {
 			if strings.HasPrefix(info.e164, cc) {

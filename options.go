@@ -63,6 +63,7 @@ type config struct {
 	subject               func(*http.Request) string
 	defaultRegion         string
 	allowedRegions        map[string]bool
+	allowOtherRegions     bool // WithAllowedRegions named "*"
 	state                 State
 	maxAttempts           int
 	accountAttempts       Limit
@@ -74,6 +75,7 @@ type config struct {
 	net24Sends            Limit
 	voicePhoneSends       Limit
 	voiceIPSends          Limit
+	voiceLandlines        bool
 	internationalNetworks bool
 	countryBudget         int
 	countryBudgets        map[string]int
@@ -280,8 +282,15 @@ func WithDefaultRegion(region string) Option {
 	}
 }
 
-// WithAllowedRegions limits sending to numbers of these regions (two-letter
-// codes such as "NL", "BE"). Default: every region.
+// WithAllowedRegions names the regions an app serves (two-letter codes such
+// as "NL", "BE"): only their numbers get codes, including those of regions
+// refused by default. The entry "*" stands for every region not refused by
+// default, so WithAllowedRegions("*", "IL") adds Israel to the default.
+//
+// Default: every region but those the big SMS providers refuse on a new
+// account: Twilio's high-risk destinations (DZ, AZ, BD, IL, NG, OM, PK, PS,
+// LK, TJ, TN), those they do not deliver to (CU, IR, KP, SY), and Somalia
+// (SO). See the README's Security section.
 func WithAllowedRegions(regions ...string) Option {
 	return func(c *config) error {
 		if len(regions) == 0 {
@@ -290,7 +299,12 @@ func WithAllowedRegions(regions ...string) Option {
 			return errors.New("twofactor: no allowed regions given")
 		}
 		c.allowedRegions = make(map[string]bool, len(regions))
+		c.allowOtherRegions = false
 		for _, r := range regions {
+			if r == "*" {
+				c.allowOtherRegions = true
+				continue
+			}
 			if len(r) != 2 {
 				return fmt.Errorf("twofactor: region %q is not a two-letter region code", r)
 			}
@@ -417,6 +431,14 @@ func WithVoiceLimits(perNumber, perIP Limit) Option {
 		c.voicePhoneSends, c.voiceIPSends = perNumber, perIP
 		return nil
 	}
+}
+
+// WithVoiceToLandlines lets voice calls (WithVoice) reach landlines.
+// Default off: a call goes to mobile numbers only (and to numbers whose
+// type cannot be told from the number, such as those of the US), since
+// landline ranges are where toll fraud sends calls.
+func WithVoiceToLandlines() Option {
+	return func(c *config) error { c.voiceLandlines = true; return nil }
 }
 
 // WithInternationalNetworks allows codes to numbers of the satellite and

@@ -430,9 +430,9 @@ func (c *secClient) call(phone string) secResp {
 }
 
 // Satellite and international-network numbers are refused by default;
-// voice may call landlines but has its own, lower windows.
+// voice has its own, lower windows (landlines, when allowed, too).
 func TestSecurity_FraudGuardNumbers(t *testing.T) {
-	e := proxied(t, twofactor.WithVoice())
+	e := proxied(t, twofactor.WithVoice(), twofactor.WithVoiceToLandlines())
 	n := 0
 	ip := func() string { n++; return fmt.Sprintf("192.0.2.%d", n) }
 	for _, cc := range []int{870, 881, 882, 883, 888} {
@@ -448,7 +448,7 @@ func TestSecurity_FraudGuardNumbers(t *testing.T) {
 	if r := allowed.from("192.0.2.1").send(p); r.errCode() == "unsupported_number" {
 		t.Errorf("WithInternationalNetworks: %s still refused: %v", p, r)
 	}
-	// Voice: a landline may be called, three times an hour by default,
+	// Voice: a landline (allowed here) may be called, three times an hour by default,
 	// and one address may ask for ten calls.
 	const landline = "+31201234567"
 	for i := range twofactor.DefaultVoicePhoneSends.N {

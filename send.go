@@ -108,7 +108,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.fail(w, r, fs, phoneError(phone, region))
 		return
 	}
-	if m.cfg.allowedRegions != nil && !m.cfg.allowedRegions[info.region] {
+	if !m.regionAllowed(info.region) {
 		m.fail(w, r, fs, errRegion)
 		return
 	}
