@@ -21,12 +21,20 @@
 // Every call is bounded by the timeout set with WithTimeout (default 2
 // seconds), and every error wraps twofactor.ErrStoreUnavailable, so the flow
 // fails closed with 503 Service Unavailable when Redis is down or slow.
+//
+// # Persistence
+//
+// Without appendonly or save, a restart of Redis empties it: every limit
+// starts from zero and every verification ends. New checks once, in the
+// background, and logs a warning when Redis keeps nothing across a restart
+// (see CheckPersistence and WithLogger).
 package redisstate
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -48,6 +56,7 @@ type State struct {
 	client  redis.UniversalClient
 	prefix  string
 	timeout time.Duration
+	log     *slog.Logger
 }
 
 var _ twofactor.State = (*State)(nil)
@@ -88,8 +97,11 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // New returns a State that stores its keys through client. It returns an
-// error if client is nil or an option is invalid. New does not contact
+// error if client is nil or an option is invalid. New does not wait for
 // Redis: an unreachable server shows up as errors from the State's methods.
+// In the background it checks once whether Redis keeps its data across a
+// restart (CheckPersistence) and logs a warning (WithLogger) if not, or if
+// it cannot tell.
 func New(client redis.UniversalClient, opts ...Option) (*State, error) {
 	if client == nil {
 		return nil, errors.New("redisstate: nil client")
@@ -100,6 +112,10 @@ func New(client redis.UniversalClient, opts ...Option) (*State, error) {
 			return nil, err
 		}
 	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	go s.reportPersistence()
 	return s, nil
 }
 
