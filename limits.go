@@ -3,6 +3,7 @@ package twofactor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -14,20 +15,25 @@ import (
 // Send limits.
 //
 // A send must pass every limit, and it counts against all of them or
-// against none: reserveSend counts the send against each limit in turn
-// (State.Incr, atomic per key, so parallel sends can never exceed a limit)
-// and, when one refuses, gives back every count it made, the refusing one
-// included. A request refused by one limit therefore spends nothing of any
-// other, and an attacker at his own address limit cannot wear down a
-// victim's number window.
+// against none. reserve first reads every counter (State.Incr by 0, which
+// creates nothing) and refuses at the first limit already spent: such a
+// refusal changes nothing in the State. Otherwise it counts the send
+// against every limit (State.Incr, atomic per key, so parallel sends can
+// never exceed a limit) and, when a parallel send took the last room of
+// one in between, gives every count back. A request refused by one limit
+// therefore spends nothing of any other, and an attacker at his own
+// address limit cannot wear down a victim's number window. With a State
+// that has IncrBatch (MemoryState, redisstate), reading is one round trip,
+// and so are counting and giving back: a refused send costs one.
 //
 // The requester's own limits come first (the session's cooldown, then the
-// address windows from the widest network to the address), so a refused
-// flood touches nothing shared; then the account lock (read, not counted);
-// then the shared ones: the number's windows and the country and global
-// budgets of the fraud guard (fraud.go). While a request is between its
-// count and its give-back, a parallel request may see the count: that can
-// refuse it a moment early, never let one through too many.
+// address windows from the widest network to the address), then the
+// account lock (read, never counted here), then the shared ones: the
+// number's windows and the country and global budgets of the fraud guard
+// (fraud.go). A refusal names the first limit in that order that is spent.
+// While a request is between its count and its give-back, a parallel
+// request may see the count: that can refuse it a moment early, never let
+// one through too many.
 //
 // Every key a send limit counts under is built in sendRules.
 
@@ -118,6 +124,14 @@ func (m *Manager) reserveSend(w http.ResponseWriter, r *http.Request, fs flowSta
 // reserve counts a send to info over ch against every limit (the session's
 // resend cooldown too, if cooldown), or against none: it then returns the
 // refusal, or the State's error.
+//
+// It reads every counter first (Incr by 0, which creates nothing) and
+// refuses at the first limit already spent, in the order of sendRules with
+// the account lock between the requester's own limits and the shared
+// ones: such a refusal changes nothing in the State. Only when every
+// counter has room does it count the send against all of them; if a
+// parallel send took the last room in between, it gives every count back.
+// With a State that has IncrBatch, each of these steps is one round trip.
 func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Channel, cooldown bool) (*flowError, error) {
 	ctx := r.Context()
 	if fe := m.guardNumber(info, ch); fe != nil {
@@ -131,59 +145,134 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 	if !cooldown { // the session's resend cooldown is the flow's own
 		rules = slices.DeleteFunc(rules, func(ru rule) bool { return ru.name == "cooldown" })
 	}
-	var counted []rule
-	giveBack := func() {
-		for i := len(counted) - 1; i >= 0; i-- {
-			if _, _, err := m.cfg.state.Incr(ctx, counted[i].key, -1, counted[i].limit.Per); err != nil {
-				m.log.Error("twofactor: state backend failed giving back a send count", "limit", counted[i].name, "err", err)
-			}
+	for _, ru := range rules {
+		if ru.budget && ru.limit.N == 0 {
+			return errRegion, nil // a region whose budget is zero gets no codes at all
 		}
 	}
-	lockChecked := false
-	for _, ru := range rules {
-		if !ru.own && !lockChecked {
-			// The requester passed his own limits: now, before anything
-			// shared is counted, refuse a locked account or number.
-			lockChecked = true
-			until, err := m.lockedUntil(ctx, r, info.e164)
-			if err != nil {
-				giveBack()
-				return nil, err
-			}
-			if !until.IsZero() {
-				giveBack()
-				m.refused(r, "account locked", accountKey(m.sendAccount(r, info.e164)), until, info.masked, ip)
-				m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: info.e164})
-				return lockedError(until, m.cfg.now()), nil
-			}
+	// The account lock is read with the counters, after the own limits.
+	own := 0
+	for own < len(rules) && rules[own].own {
+		own++
+	}
+	acct := accountKey(m.sendAccount(r, info.e164))
+	keys := make([]string, 0, len(rules)+1)
+	windows := make([]time.Duration, 0, len(rules)+1)
+	for i, ru := range rules {
+		if i == own {
+			keys, windows = append(keys, acct), append(windows, m.cfg.accountAttempts.Per)
 		}
-		if ru.budget && ru.limit.N == 0 {
-			giveBack() // a region whose budget is zero gets no codes at all
-			return errRegion, nil
+		keys, windows = append(keys, ru.key), append(windows, ru.limit.Per)
+	}
+	if own == len(rules) {
+		keys, windows = append(keys, acct), append(windows, m.cfg.accountAttempts.Per)
+	}
+	// limitAt returns the rule of keys[i], or ok false for the lock.
+	limitAt := func(i int) (rule, bool) {
+		switch {
+		case i < own:
+			return rules[i], true
+		case i == own:
+			return rule{}, false
 		}
-		n, ttl, err := m.cfg.state.Incr(ctx, ru.key, 1, ru.limit.Per)
-		if err != nil {
-			giveBack()
-			return nil, err
+		return rules[i-1], true
+	}
+	// Read: refuse at the first counter already spent.
+	full := func(i int, n int64) bool {
+		if ru, ok := limitAt(i); ok {
+			return n >= int64(ru.limit.N)
 		}
-		counted = append(counted, ru)
-		if n <= int64(ru.limit.N) {
+		return n >= int64(m.cfg.accountAttempts.N)
+	}
+	ns, ttls, err := m.incrAll(ctx, keys, 0, windows, full)
+	if err != nil {
+		return nil, err
+	}
+	for i, n := range ns {
+		if !full(i, n) {
 			continue
 		}
-		giveBack()
-		return m.refuse(r, fs, ru, ttl, info, ip), nil
+		ru, ok := limitAt(i)
+		if !ok {
+			until := lockEnd(m.cfg.now(), ttls[i])
+			m.refused(r, "account locked", acct, until, info.masked, ip)
+			m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: info.e164})
+			return lockedError(until, m.cfg.now()), nil
+		}
+		return m.refuse(r, fs, ru, ttls[i], info, ip), nil
+	}
+	// Count: every counter has room, so count the send against all of them.
+	keys = slices.Delete(keys, own, own+1)
+	windows = slices.Delete(windows, own, own+1)
+	ns, ttls, err = m.incrAll(ctx, keys, 1, windows, nil)
+	if err != nil {
+		// Which counts a failed batch made is unknown: giving back one it
+		// did not make would free a send, so keep them (fail closed).
+		return nil, err
+	}
+	for i, n := range ns {
+		if n > int64(rules[i].limit.N) {
+			// A parallel send took the last room: this one spends nothing.
+			m.giveBack(ctx, rules, keys, windows)
+			return m.refuse(r, fs, rules[i], ttls[i], info, ip), nil
+		}
 	}
 	m.noteSent(ctx, r, info.region)
 	return nil, nil
+}
+
+// giveBack takes back the count of a send from every counter of rules.
+func (m *Manager) giveBack(ctx context.Context, rules []rule, keys []string, windows []time.Duration) {
+	if _, _, err := m.incrAll(ctx, keys, -1, windows, nil); err != nil {
+		m.log.Error("twofactor: state backend failed giving back a send count", "limits", len(rules), "err", err)
+	}
+}
+
+// incrBatcher is a State that adds to several counters in one round trip
+// (MemoryState and redisstate have IncrBatch).
+type incrBatcher interface {
+	IncrBatch(ctx context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error)
+}
+
+// incrAll adds delta to the counter of every key (keys[i] in windows[i]):
+// in one round trip when the State can batch, else one key after the other,
+// stopping after the first whose new value stop reports (nil: none), with
+// the values after it left zero.
+func (m *Manager) incrAll(ctx context.Context, keys []string, delta int64, windows []time.Duration, stop func(i int, n int64) bool) ([]int64, []time.Duration, error) {
+	if b, ok := m.cfg.state.(incrBatcher); ok {
+		ns, ttls, err := b.IncrBatch(ctx, keys, delta, windows)
+		if err == nil && (len(ns) != len(keys) || len(ttls) != len(keys)) {
+			err = fmt.Errorf("%w: IncrBatch returned %d values for %d keys", ErrStoreUnavailable, len(ns), len(keys))
+		}
+		return ns, ttls, err
+	}
+	ns, ttls := make([]int64, len(keys)), make([]time.Duration, len(keys))
+	for i, k := range keys {
+		n, ttl, err := m.cfg.state.Incr(ctx, k, delta, windows[i])
+		if err != nil {
+			if delta > 0 && i > 0 {
+				// Give back what this call counted before failing.
+				_, _, _ = m.incrAll(ctx, keys[:i], -delta, windows[:i], nil)
+			}
+			return nil, nil, err
+		}
+		ns[i], ttls[i] = n, ttl
+		if stop != nil && stop(i, n) {
+			break
+		}
+	}
+	return ns, ttls, nil
 }
 
 // refuse logs a send refused by ru, whose window ends in ttl, and returns
 // the answer.
 func (m *Manager) refuse(r *http.Request, fs flowState, ru rule, ttl time.Duration, info phoneInfo, ip string) *flowError {
 	now := m.cfg.now()
-	m.refused(r, ru.name, ru.key, now.Add(ttl), info.masked, ip)
+	first := m.refused(r, ru.name, ru.key, now.Add(ttl), info.masked, ip)
 	if ru.budget {
-		m.budgetExceeded(r, ru, ttl)
+		if first { // later refusals in this window were alerted for already
+			m.budgetExceeded(r, ru, ttl)
+		}
 		fe := *errPaused
 		fe.retryAfter = coarse(ttl, time.Minute)
 		return &fe
@@ -228,21 +317,14 @@ func (m *Manager) sendAccount(r *http.Request, e164 string) string {
 	return "n:" + e164
 }
 
-// lockedUntil reports until when the account of a send to e164 is locked
-// by wrong codes, rounded up to the next full hour (a stranger learns no
-// more than the hour); the zero time when it is not locked. It reads the
-// account counter without counting.
-func (m *Manager) lockedUntil(ctx context.Context, r *http.Request, e164 string) (time.Time, error) {
-	l := m.cfg.accountAttempts
-	n, ttl, err := m.cfg.state.Incr(ctx, accountKey(m.sendAccount(r, e164)), 0, l.Per)
-	if err != nil || n < int64(l.N) {
-		return time.Time{}, err
-	}
-	end := m.cfg.now().Add(ttl)
+// lockEnd is when a lock whose counter has ttl left ends, rounded up to
+// the next full hour: a stranger learns no more than the hour.
+func lockEnd(now time.Time, ttl time.Duration) time.Time {
+	end := now.Add(ttl)
 	if t := end.Truncate(time.Hour); t.Before(end) {
 		end = t.Add(time.Hour)
 	}
-	return end, nil
+	return end
 }
 
 func lockedError(until, now time.Time) *flowError {
@@ -277,8 +359,9 @@ type refusalEntry struct {
 }
 
 // refused logs the refusal of a request by the limit name (State key key,
-// whose window ends at end): once per key and window, with a count.
-func (m *Manager) refused(r *http.Request, name, key string, end time.Time, masked, ip string) {
+// whose window ends at end): once per key and window, with a count. It
+// reports whether this was the first refusal of the key's window here.
+func (m *Manager) refused(r *http.Request, name, key string, end time.Time, masked, ip string) bool {
 	now := m.cfg.now()
 	if end.Sub(now) > refusalLogWindow {
 		end = now.Add(refusalLogWindow)
@@ -293,7 +376,7 @@ func (m *Manager) refused(r *http.Request, name, key string, end time.Time, mask
 	if ok && now.Before(e.ends) {
 		e.count++
 		l.mu.Unlock()
-		return
+		return false
 	}
 	if ok {
 		if e.count > 1 {
@@ -331,6 +414,7 @@ func (m *Manager) refused(r *http.Request, name, key string, end time.Time, mask
 		m.log.Warn("twofactor: send rate-limited; further refusals by this limit are counted until its window ends",
 			"limit", name, "phone", masked, "ip", ip, "until", end.UTC().Format(time.RFC3339))
 	}
+	return first
 }
 
 // stateFullLogged limits the "state full" log line to one a minute.

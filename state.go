@@ -14,7 +14,9 @@ import (
 //
 // Every method must be atomic with respect to the others on the same key and
 // safe for concurrent use. Every key carries a time to live, so a backend
-// never grows without bound. MemoryState is the in-process default; the
+// never grows without bound. A State may also have an IncrBatch method of
+// MemoryState's signature (redisstate's State has): the send limits then
+// read and count all their counters in one round trip. MemoryState is the in-process default; the
 // redisstate sub-package shares state between several app servers.
 type State interface {
 	// Incr adds delta to the counter at key and returns the new value and the
@@ -153,7 +155,11 @@ func (s *MemoryState) maxKeys() int {
 func (s *MemoryState) Incr(_ context.Context, key string, delta int64, window time.Duration) (int64, time.Duration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	return s.incr(key, delta, window, s.now())
+}
+
+// incr is Incr; the caller holds s.mu.
+func (s *MemoryState) incr(key string, delta int64, window time.Duration, now time.Time) (int64, time.Duration, error) {
 	it, ok := s.get(key, now)
 	if !ok {
 		it = memItem{expires: now.Add(window)}
@@ -169,6 +175,28 @@ func (s *MemoryState) Incr(_ context.Context, key string, delta int64, window ti
 		return 0, 0, err
 	}
 	return it.n, it.expires.Sub(now), nil
+}
+
+// IncrBatch is Incr(ctx, keys[i], delta, windows[i]) for every i, under
+// one lock: the send limits read and count all their counters in one call.
+// Each counter changes as Incr would change it; on an error (a full
+// state), the counters before the failing one keep their change.
+func (s *MemoryState) IncrBatch(_ context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
+	if len(windows) != len(keys) {
+		return nil, nil, fmt.Errorf("twofactor: IncrBatch: %d keys, %d windows", len(keys), len(windows))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	ns, ttls := make([]int64, len(keys)), make([]time.Duration, len(keys))
+	for i, key := range keys {
+		n, ttl, err := s.incr(key, delta, windows[i], now)
+		if err != nil {
+			return nil, nil, err
+		}
+		ns[i], ttls[i] = n, ttl
+	}
+	return ns, ttls, nil
 }
 
 // SetNX implements State.

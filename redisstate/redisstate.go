@@ -332,3 +332,66 @@ func millis(d time.Duration) (int64, error) {
 	}
 	return int64((d + time.Millisecond - 1) / time.Millisecond), nil
 }
+
+// IncrBatch is Incr(ctx, keys[i], delta, windows[i]) for every i in one
+// round trip: a pipeline of the same script (on a cluster, one pipeline per
+// node, sent together). Each counter changes atomically on its own; the
+// batch is not a transaction. twofactor's send limits use it to read and
+// count all their counters at once.
+func (s *State) IncrBatch(ctx context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
+	if len(windows) != len(keys) {
+		return nil, nil, fail("incrbatch", fmt.Errorf("%d keys, %d windows", len(keys), len(windows)))
+	}
+	ms := make([]int64, len(keys))
+	for i, w := range windows {
+		var err error
+		if ms[i], err = millis(w); err != nil {
+			return nil, nil, fail("incrbatch", err)
+		}
+	}
+	ns, ttls := make([]int64, len(keys)), make([]time.Duration, len(keys))
+	err := s.do(ctx, func(ctx context.Context) error {
+		// By hash first; the commands of a server that does not know the
+		// script yet (NOSCRIPT: it ran nothing) go again with its source.
+		todo := make([]int, len(keys))
+		for i := range todo {
+			todo[i] = i
+		}
+		for _, bySHA := range []bool{true, false} {
+			cmds := make([]*redis.Cmd, len(todo))
+			_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for j, i := range todo {
+					k := []string{s.key(keys[i])}
+					if bySHA {
+						cmds[j] = incrScript.EvalSha(ctx, p, k, delta, ms[i])
+					} else {
+						cmds[j] = incrScript.Eval(ctx, p, k, delta, ms[i])
+					}
+				}
+				return nil
+			})
+			var again []int
+			for j, i := range todo {
+				res, err := cmds[j].Int64Slice()
+				switch {
+				case err != nil && bySHA && redis.HasErrorPrefix(err, "NOSCRIPT"):
+					again = append(again, i)
+					continue
+				case err != nil:
+					return err
+				case len(res) != 2:
+					return fmt.Errorf("unexpected script reply %v", res)
+				}
+				ns[i], ttls[i] = res[0], time.Duration(res[1])*time.Millisecond
+			}
+			if todo = again; len(todo) == 0 {
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fail("incrbatch", err)
+	}
+	return ns, ttls, nil
+}
