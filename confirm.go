@@ -319,6 +319,7 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 	if err != nil || !m.regionAllowed(info.region) || !smsCapable(info.kind, false) {
 		return Confirmation{}, confirmErr("invalid_phone", http.StatusBadRequest, ErrInvalidPhone)
 	}
+	info.onFile = true // the number on file, or the one verified
 	if ce := m.confirmSendLimits(r, info); ce != nil {
 		return Confirmation{}, ce
 	}

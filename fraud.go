@@ -28,6 +28,13 @@ import (
 //     all countries together a global one (DefaultGlobalBudget): past a
 //     budget, sends stop with "try again later", an EventBudgetExceeded and
 //     one error log line per window, until the window turns.
+//   - Many distinct numbers of one number range in an hour slow that range
+//     (WithRangeSendLimit, limits.go).
+//   - The budgets, the range limit and the conversion watch apply to
+//     first-time numbers only: a number that completed a verification in
+//     the last DefaultKnownNumbers (its knownKey mark), or the number on
+//     file in known-number mode, passes them, so a flood never pauses a
+//     customer.
 //   - A conversion watch per country: when fewer than 20 % of the last 50
 //     codes sent to a country were verified, an EventConversionLow and one
 //     warning; with WithConversionTrickle, that country's budget then drops
@@ -216,10 +223,26 @@ func (m *Manager) noteSent(ctx context.Context, r *http.Request, region string) 
 	m.emit(r, Event{Type: EventConversionLow, Subject: m.subject(r), Region: region})
 }
 
-// noteVerified tells the conversion watch that a code sent to e164 was
+// noteVerified marks e164 known (WithKnownNumbers) and tells the
+// conversion watch, if its code went to a first-time number, that it was
 // verified. check.go calls it on success.
 func (m *Manager) noteVerified(ctx context.Context, e164 string) {
-	if m.cfg.conversionSends == 0 {
+	wasKnown := false
+	if d := m.cfg.knownFor; d > 0 {
+		var err error
+		// A counter, not a SetNX mark: reserve reads it with the others.
+		if wasKnown, err = m.cfg.state.Touch(ctx, knownKey(e164), d); err == nil && !wasKnown {
+			_, _, err = m.cfg.state.Incr(ctx, knownKey(e164), 1, d)
+		}
+		if err != nil {
+			m.log.Error("twofactor: state backend failed marking a verified number", "err", err)
+		}
+	}
+	if m.cfg.conversionSends == 0 || wasKnown {
+		// A known number's code was not counted as sent either. (In
+		// known-number mode the number on file's first verification is
+		// counted here though its send was not: the watch errs towards
+		// calm by at most one per user.)
 		return
 	}
 	info, err := inspectPhone(e164, "")

@@ -43,6 +43,18 @@ func netSendsKey(prefix netip.Prefix) string { return "net:" + prefix.String() }
 func voicePhoneKey(e164 string) string       { return "voice:" + e164 }
 func voiceIPKey(ip string) string            { return "voiceip:" + ip }
 func countryKey(region string) string        { return "budget:" + region }
+func rangeKey(e164 string) string            { return "range:" + numberRange(e164) }
+
+// rangeDigits is how many trailing digits a number range leaves open: a
+// range is the number without them, 10,000 numbers, the size of the blocks
+// operators are given and pumps send codes to one after the other.
+const rangeDigits = 4
+
+// numberRange returns the range of the E.164 number e164: the number
+// without its last rangeDigits digits (never less than "+" and a digit).
+func numberRange(e164 string) string {
+	return e164[:max(len(e164)-rangeDigits, min(len(e164), 2))]
+}
 
 const globalKey = "budget:global"
 
@@ -58,7 +70,11 @@ type rule struct {
 	// budget marks the fraud guard's budgets: a refusal pauses sending for
 	// everyone, "try again later", with an event and one log line per window.
 	budget bool
-	region string // for budgets: the region, or "" for the global budget
+	// firstSend marks a limit that counts only sends to a number that got
+	// none in the window of the number's own limit (the "phone" rule): the
+	// number range's limit counts distinct numbers that way.
+	firstSend bool
+	region    string // for budgets: the region, or "" for the global budget
 }
 
 // sendRules returns every limit a send to info over ch from the client ip
@@ -90,6 +106,7 @@ func (m *Manager) sendRules(ctx context.Context, fs flowState, info phoneInfo, c
 	if ch == Voice {
 		rules = append(rules, rule{name: "voice phone", key: voicePhoneKey(info.e164), limit: c.voicePhoneSends})
 	}
+	rules = append(rules, rule{name: "number range", key: rangeKey(info.e164), limit: c.rangeSends, firstSend: true})
 	country, err := m.countryRules(ctx, info.region)
 	if err != nil {
 		return nil, err
@@ -150,40 +167,53 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 			return errRegion, nil // a region whose budget is zero gets no codes at all
 		}
 	}
-	// The account lock is read with the counters, after the own limits.
-	own := 0
-	for own < len(rules) && rules[own].own {
-		own++
+	// What to read: every counter in the order of rules, the account lock
+	// after the requester's own, and then whether the number is known.
+	type read struct {
+		key    string
+		window time.Duration
+		rule   int // index in rules, or lockRead, knownRead
 	}
+	const lockRead, knownRead = -1, -2
 	acct := accountKey(m.sendAccount(r, info.e164))
-	keys := make([]string, 0, len(rules)+1)
-	windows := make([]time.Duration, 0, len(rules)+1)
+	reads := make([]read, 0, len(rules)+2)
 	for i, ru := range rules {
-		if i == own {
-			keys, windows = append(keys, acct), append(windows, m.cfg.accountAttempts.Per)
+		if !ru.own && (i == 0 || rules[i-1].own) {
+			reads = append(reads, read{acct, m.cfg.accountAttempts.Per, lockRead})
+			if m.cfg.knownFor > 0 && !info.onFile {
+				reads = append(reads, read{knownKey(info.e164), m.cfg.knownFor, knownRead})
+			}
 		}
-		keys, windows = append(keys, ru.key), append(windows, ru.limit.Per)
+		reads = append(reads, read{ru.key, ru.limit.Per, i})
 	}
-	if own == len(rules) {
-		keys, windows = append(keys, acct), append(windows, m.cfg.accountAttempts.Per)
-	}
-	// limitAt returns the rule of keys[i], or ok false for the lock.
-	limitAt := func(i int) (rule, bool) {
-		switch {
-		case i < own:
-			return rules[i], true
-		case i == own:
-			return rule{}, false
+	// A known number (on file, or verified lately: fraud.go) passes the
+	// budgets and the number range's limit: someone else's flood must not
+	// stop a customer. A number that got a code in its window already is no
+	// new number of its range: that limit neither refuses nor counts it.
+	known, again := info.onFile, false
+	skip := func(ru rule) bool { return (known && (ru.budget || ru.firstSend)) || (again && ru.firstSend) }
+	// full reports whether read i, of value n, refuses the send. Called in
+	// order, it also learns whether the number is known or sent again.
+	full := func(i int, n int64) bool {
+		switch rd := reads[i]; rd.rule {
+		case lockRead:
+			return n >= int64(m.cfg.accountAttempts.N)
+		case knownRead:
+			known = known || n > 0
+			return false
+		default:
+			ru := rules[rd.rule]
+			if ru.name == "phone" {
+				again = n > 0
+			}
+			return !skip(ru) && n >= int64(ru.limit.N)
 		}
-		return rules[i-1], true
+	}
+	keys, windows := make([]string, len(reads)), make([]time.Duration, len(reads))
+	for i, rd := range reads {
+		keys[i], windows[i] = rd.key, rd.window
 	}
 	// Read: refuse at the first counter already spent.
-	full := func(i int, n int64) bool {
-		if ru, ok := limitAt(i); ok {
-			return n >= int64(ru.limit.N)
-		}
-		return n >= int64(m.cfg.accountAttempts.N)
-	}
 	ns, ttls, err := m.incrAll(ctx, keys, 0, windows, full)
 	if err != nil {
 		return nil, err
@@ -192,18 +222,24 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 		if !full(i, n) {
 			continue
 		}
-		ru, ok := limitAt(i)
-		if !ok {
+		if reads[i].rule == lockRead {
 			until := lockEnd(m.cfg.now(), ttls[i])
 			m.refused(r, "account locked", acct, until, info.masked, ip)
 			m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: info.e164})
 			return lockedError(until, m.cfg.now()), nil
 		}
-		return m.refuse(r, fs, ru, ttls[i], info, ip), nil
+		return m.refuse(r, fs, rules[reads[i].rule], ttls[i], info, ip), nil
 	}
 	// Count: every counter has room, so count the send against all of them.
-	keys = slices.Delete(keys, own, own+1)
-	windows = slices.Delete(windows, own, own+1)
+	counted := rules[:0:0]
+	keys, windows = keys[:0], windows[:0]
+	for _, ru := range rules {
+		if !skip(ru) {
+			counted = append(counted, ru)
+			keys, windows = append(keys, ru.key), append(windows, ru.limit.Per)
+		}
+	}
+	rules = counted
 	ns, ttls, err = m.incrAll(ctx, keys, 1, windows, nil)
 	if err != nil {
 		// Which counts a failed batch made is unknown: giving back one it
@@ -217,7 +253,9 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 			return m.refuse(r, fs, rules[i], ttls[i], info, ip), nil
 		}
 	}
-	m.noteSent(ctx, r, info.region)
+	if !known {
+		m.noteSent(ctx, r, info.region) // the conversion watch looks at first-time numbers
+	}
 	return nil, nil
 }
 

@@ -44,6 +44,8 @@ var (
 	defaultIPSends         = Limit{N: 20, Per: time.Hour}      // codes requested from one client IP (IPv6: its /64)
 	defaultNet56Sends      = Limit{N: 50, Per: time.Hour}      // codes requested from one IPv6 /56 (a household's block)
 	defaultNet48Sends      = Limit{N: 200, Per: time.Hour}     // codes requested from one IPv6 /48 (a site's block)
+	defaultNet24Sends      = Limit{N: 200, Per: time.Hour}     // codes requested from one IPv4 /24
+	defaultRangeSends      = Limit{N: 30, Per: time.Hour}      // distinct numbers of one number range (10,000 numbers) sent codes
 )
 
 // DefaultStoreTimeout is the deadline of every call to the session store and
@@ -73,6 +75,7 @@ type config struct {
 	net56Sends            Limit
 	net48Sends            Limit
 	net24Sends            Limit
+	rangeSends            Limit
 	voicePhoneSends       Limit
 	voiceIPSends          Limit
 	voiceLandlines        bool
@@ -83,6 +86,7 @@ type config struct {
 	conversionMin         int
 	conversionSends       int
 	conversionTrickle     int
+	knownFor              time.Duration
 	storeTimeout          time.Duration
 	trustedProxies        []netip.Prefix
 	proxyHeader           string
@@ -116,6 +120,8 @@ func defaultConfig() config {
 		ipSends:         defaultIPSends,
 		net56Sends:      defaultNet56Sends,
 		net48Sends:      defaultNet48Sends,
+		net24Sends:      defaultNet24Sends,
+		rangeSends:      defaultRangeSends,
 		voicePhoneSends: defaultVoicePhoneSends,
 		voiceIPSends:    defaultVoiceIPSends,
 		countryBudget:   DefaultCountryBudget,
@@ -123,6 +129,7 @@ func defaultConfig() config {
 		globalBudget:    DefaultGlobalBudget,
 		conversionMin:   DefaultConversionMin,
 		conversionSends: DefaultConversionSends,
+		knownFor:        DefaultKnownNumbers,
 		storeTimeout:    DefaultStoreTimeout,
 		providerTimeout: DefaultProviderTimeout,
 		proxyHeader:     headerXForwardedFor,
@@ -393,10 +400,13 @@ func WithIPSendLimit(l Limit) Option {
 // WithNetworkSendLimit limits codes requested from one network of clients,
 // on top of WithIPSendLimit: bits 56 or 48 for IPv6 networks, 24 for IPv4.
 // Defaults: 50 per hour per IPv6 /56 (the block a household is usually
-// given: it never asks for that many) and 200 per hour per IPv6 /48 (a
-// site's block, free from tunnel brokers: without this one such block got
-// about 1.3 million codes an hour at 20 per /64); IPv4 /24 off, since many
-// unrelated people share one. A zero Limit disables the limit.
+// given: it never asks for that many), 200 per hour per IPv6 /48 (a site's
+// block, free from tunnel brokers: without this one such block got about
+// 1.3 million codes an hour at 20 per /64) and 200 per hour per IPv4 /24
+// (one /24 got 5,120 codes an hour at 20 per address; a household or an
+// office is one address or a few). Behind a carrier's NAT many people
+// share a /24: an app with many mobile users there raises it. A zero Limit
+// disables the limit.
 func WithNetworkSendLimit(bits int, l Limit) Option {
 	return func(c *config) error {
 		if err := checkLimit(fmt.Sprintf("/%d send", bits), l); err != nil {
@@ -414,6 +424,19 @@ func WithNetworkSendLimit(bits int, l Limit) Option {
 		}
 		return nil
 	}
+}
+
+// WithRangeSendLimit limits how many distinct numbers of one number range
+// (the number without its last four digits: 10,000 numbers, such as
+// +31 6 1234 ····) are sent codes in the window: a pump sends to many
+// numbers of one operator's block, one after the other, and this slows
+// that block, not the whole country. A number counts once within its own
+// window (WithPhoneSendLimit; two parallel first sends may count it
+// twice); with that window disabled, every send counts. Default 30 per
+// hour, which an app with a million customers in one country does not
+// reach at its busiest hour. A zero Limit disables it.
+func WithRangeSendLimit(l Limit) Option {
+	return func(c *config) error { c.rangeSends = l; return checkLimit("number range send", l) }
 }
 
 // WithVoiceLimits sets the windows of voice calls ("call me instead", see
@@ -520,6 +543,30 @@ func WithConversionTrickle(perHour int) Option {
 			return fmt.Errorf("twofactor: conversion trickle %d must be at least 1", perHour)
 		}
 		c.conversionTrickle = perHour
+		return nil
+	}
+}
+
+// DefaultKnownNumbers is how long a number stays known after it completed
+// a verification (WithKnownNumbers).
+const DefaultKnownNumbers = 90 * 24 * time.Hour
+
+// WithKnownNumbers sets how long a number that completed a verification
+// stays known: the fraud guard's country and global budgets (and the
+// conversion watch, and the number range's limit) then leave it alone, so
+// a flood of first-time numbers that spends a budget pauses first-time
+// numbers only, never a customer who verified before. The number on file
+// in known-number mode (WithPhoneLookup) is known too. The per-number,
+// per-address and per-account limits still apply. The mark is kept in the
+// State with this expiry, renewed at each verification. Default
+// DefaultKnownNumbers (90 days); 0 remembers no number (the number on file
+// still counts as known); at most a year.
+func WithKnownNumbers(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > 366*24*time.Hour {
+			return errors.New("twofactor: known-number memory must be between 0 and a year")
+		}
+		c.knownFor = d
 		return nil
 	}
 }

@@ -180,7 +180,10 @@ func proxied(t *testing.T, opts ...twofactor.Option) *secEnv {
 	return secNew(t, secSetup{opts: append([]twofactor.Option{twofactor.WithTrustedProxies("127.0.0.0/8")}, opts...)})
 }
 
-func nlPhone(i int) string { return fmt.Sprintf("+3161%07d", i) }
+// nlPhone returns the i-th of ten million Dutch mobile numbers, spread
+// over a thousand number ranges (WithRangeSendLimit), so that consecutive
+// ones meet no range's limit.
+func nlPhone(i int) string { return fmt.Sprintf("+3161%03d%04d", i%1000, i/1000) }
 
 // parallel runs f(i) for i in [0, n) on workers goroutines.
 func parallel(n, workers int, f func(i int)) {
@@ -375,7 +378,8 @@ func TestSecurity_NumberWindowLeaksNothing(t *testing.T) {
 }
 
 // IPv6 addresses count per /64, and also per /56 and /48: one household
-// never reaches those, one attacker's block does. IPv4 /24 only when set.
+// never reaches those, one attacker's block does. IPv4 /24 too (see also
+// TestSecurity_IPv4NetworkDefault).
 func TestSecurity_IPv6NetworkLimits(t *testing.T) {
 	e := proxied(t, twofactor.WithCountryBudget("*", 10_000))
 	n := 0
@@ -393,7 +397,7 @@ func TestSecurity_IPv6NetworkLimits(t *testing.T) {
 	}
 	secWant(t, "one more from a fresh /56 of the spent /48", send("2001:db8:aa:fe00::1"), http.StatusTooManyRequests, "rate_limited")
 	secWant(t, "another /48", send("2001:db8:bb::1"), http.StatusOK, "")
-	// IPv4: per address by default, the /24 only when set.
+	// IPv4: per address, and per /24 (200 by default, 3 here).
 	for i := range 30 {
 		secWant(t, "IPv4 neighbours", send(fmt.Sprintf("192.0.2.%d", i+1)), http.StatusOK, "")
 	}

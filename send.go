@@ -108,6 +108,9 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.fail(w, r, fs, phoneError(phone, region))
 		return
 	}
+	// In known-number mode a sign-in code goes to the number on file (or
+	// the one verified): the app vouches for it (limits.go, fraud.go).
+	info.onFile = purpose == "" && m.cfg.phoneLookup != nil
 	if !m.regionAllowed(info.region) {
 		m.fail(w, r, fs, errRegion)
 		return

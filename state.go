@@ -301,6 +301,11 @@ func cooldownKey(flow string) string   { return "cooldown:" + flow }
 func phoneSendsKey(e164 string) string { return "phone:" + e164 }
 func ipSendsKey(ip string) string      { return "ip:" + ip }
 
+// knownKey is the mark of a number that completed a verification lately
+// (fraud.go). Every read and write of the mark goes through it, so the
+// number can be kept as a keyed hash here alone.
+func knownKey(e164 string) string { return "known:" + e164 }
+
 // Maps (SetField) of a subject: its live grants (for signing out
 // everywhere) and its remembered devices.
 func subjectGrantsKey(subject string) string { return "grants:" + subject }
