@@ -472,11 +472,13 @@ func WithInternationalNetworks() Option {
 	return func(c *config) error { c.internationalNetworks = true; return nil }
 }
 
-// WithCountryBudget sets how many codes an hour may go to numbers of one
-// region (a two-letter code such as "NL"), all visitors together; region
-// "*" sets the budget of every region without one of its own. Past it,
-// sends to the region stop with "try again later" until the hour's window
-// turns. 0 sends no codes to the region at all.
+// WithCountryBudget sets how many codes an hour may go to first-time
+// numbers of one region (a two-letter code such as "NL"), all visitors
+// together; region "*" sets the budget of every region without one of its
+// own. Past it, sends to first-time numbers of the region stop with "try
+// again later" until the hour's window turns; known numbers
+// (WithKnownNumbers) neither count nor stop. 0 sends no codes to the
+// region at all.
 //
 // Defaults: DefaultCountryBudget (500) for every region, and
 // DefaultHighRiskBudget (50) for a short list of destinations where SMS
@@ -499,11 +501,12 @@ func WithCountryBudget(region string, perHour int) Option {
 	}
 }
 
-// WithGlobalBudget sets how many codes an hour may go out in all, to every
-// country together: a circuit breaker on the SMS bill. Past it, every send
-// stops with "try again later" until the hour's window turns, with an
-// EventBudgetExceeded and one error log line. Default DefaultGlobalBudget
-// (2,000); at least 1.
+// WithGlobalBudget sets how many codes an hour may go out in all to
+// first-time numbers, every country together: a circuit breaker on the SMS
+// bill. Past it, every send to a first-time number stops with "try again
+// later" until the hour's window turns, with an EventBudgetExceeded and
+// one error log line; known numbers (WithKnownNumbers) still get codes.
+// Default DefaultGlobalBudget (2,000); at least 1.
 func WithGlobalBudget(perHour int) Option {
 	return func(c *config) error {
 		if perHour < 1 {
