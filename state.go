@@ -179,8 +179,8 @@ func (s *MemoryState) incr(key string, delta int64, window time.Duration, now ti
 
 // IncrBatch is Incr(ctx, keys[i], delta, windows[i]) for every i, under
 // one lock: the send limits read and count all their counters in one call.
-// Each counter changes as Incr would change it; on an error (a full
-// state), the counters before the failing one keep their change.
+// Each counter changes as Incr would change it, or, on an error (a full
+// state), none does.
 func (s *MemoryState) IncrBatch(_ context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
 	if len(windows) != len(keys) {
 		return nil, nil, fmt.Errorf("twofactor: IncrBatch: %d keys, %d windows", len(keys), len(windows))
@@ -192,6 +192,9 @@ func (s *MemoryState) IncrBatch(_ context.Context, keys []string, delta int64, w
 	for i, key := range keys {
 		n, ttl, err := s.incr(key, delta, windows[i], now)
 		if err != nil {
+			for j := i - 1; j >= 0; j-- {
+				_, _, _ = s.incr(keys[j], -delta, windows[j], now) // nothing new: no error
+			}
 			return nil, nil, err
 		}
 		ns[i], ttls[i] = n, ttl
