@@ -147,9 +147,10 @@ func regionOrZZ(region string) string {
 }
 
 // countryRules returns the budgets of codes per hour to region: its
-// country budget and, while the conversion watch has slowed the region
-// down, the trickle on top.
-func (m *Manager) countryRules(ctx context.Context, region string) ([]rule, error) {
+// country budget and the trickle, which applies only while the conversion
+// watch has slowed the region down (its slowKey mark, which reserve reads
+// with the counters).
+func (m *Manager) countryRules(region string) []rule {
 	region = regionOrZZ(region)
 	n, ok := m.cfg.countryBudgets[region]
 	if !ok {
@@ -157,15 +158,9 @@ func (m *Manager) countryRules(ctx context.Context, region string) ([]rule, erro
 	}
 	rules := []rule{{name: "country budget", key: countryKey(region), limit: Limit{N: n, Per: budgetWindow}, budget: true, region: region}}
 	if t := m.cfg.conversionTrickle; t > 0 && n > 0 {
-		slow, _, err := m.cfg.state.Incr(ctx, slowKey(region), 0, budgetWindow)
-		if err != nil {
-			return nil, err
-		}
-		if slow > 0 {
-			rules = append(rules, rule{name: "conversion trickle", key: trickleKey(region), limit: Limit{N: t, Per: budgetWindow}, budget: true, region: region})
-		}
+		rules = append(rules, rule{name: "conversion trickle", key: trickleKey(region), limit: Limit{N: t, Per: budgetWindow}, budget: true, region: region, onlyIf: slowKey(region)})
 	}
-	return rules, nil
+	return rules
 }
 
 func slowKey(region string) string     { return "slow:" + region }

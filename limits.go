@@ -74,7 +74,10 @@ type rule struct {
 	// none in the window of the number's own limit (the "phone" rule): the
 	// number range's limit counts distinct numbers that way.
 	firstSend bool
-	region    string // for budgets: the region, or "" for the global budget
+	// onlyIf, when set, is the State key of a mark (a counter) without
+	// which the limit does not apply: the conversion trickle's slowKey.
+	onlyIf string
+	region string // for budgets: the region, or "" for the global budget
 }
 
 // sendRules returns every limit a send to info over ch from the client ip
@@ -107,11 +110,7 @@ func (m *Manager) sendRules(ctx context.Context, fs flowState, info phoneInfo, c
 		rules = append(rules, rule{name: "voice phone", key: voicePhoneKey(info.e164), limit: c.voicePhoneSends})
 	}
 	rules = append(rules, rule{name: "number range", key: rangeKey(info.e164), limit: c.rangeSends, firstSend: true})
-	country, err := m.countryRules(ctx, info.region)
-	if err != nil {
-		return nil, err
-	}
-	rules = append(rules, country...)
+	rules = append(rules, m.countryRules(info.region)...)
 	rules = append(rules, rule{name: "global budget", key: globalKey, limit: Limit{N: c.globalBudget, Per: budgetWindow}, budget: true})
 	out := rules[:0]
 	for _, r := range rules {
@@ -172,9 +171,9 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 	type read struct {
 		key    string
 		window time.Duration
-		rule   int // index in rules, or lockRead, knownRead
+		rule   int // index in rules, or lockRead, knownRead, or onlyIfRead-i for rule i's onlyIf mark
 	}
-	const lockRead, knownRead = -1, -2
+	const lockRead, knownRead, onlyIfRead = -1, -2, -3
 	acct := accountKey(m.sendAccount(r, info.e164))
 	reads := make([]read, 0, len(rules)+2)
 	for i, ru := range rules {
@@ -184,6 +183,9 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 				reads = append(reads, read{knownKey(info.e164), m.cfg.knownFor, knownRead})
 			}
 		}
+		if ru.onlyIf != "" {
+			reads = append(reads, read{ru.onlyIf, ru.limit.Per, onlyIfRead - i})
+		}
 		reads = append(reads, read{ru.key, ru.limit.Per, i})
 	}
 	// A known number (on file, or verified lately: fraud.go) passes the
@@ -191,7 +193,10 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 	// stop a customer. A number that got a code in its window already is no
 	// new number of its range: that limit neither refuses nor counts it.
 	known, again := info.onFile, false
-	skip := func(ru rule) bool { return (known && (ru.budget || ru.firstSend)) || (again && ru.firstSend) }
+	off := make(map[string]bool) // onlyIf marks found absent
+	skip := func(ru rule) bool {
+		return (known && (ru.budget || ru.firstSend)) || (again && ru.firstSend) || off[ru.onlyIf]
+	}
 	// full reports whether read i, of value n, refuses the send. Called in
 	// order, it also learns whether the number is known or sent again.
 	full := func(i int, n int64) bool {
@@ -202,6 +207,10 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 			known = known || n > 0
 			return false
 		default:
+			if rd.rule <= onlyIfRead {
+				off[rd.key] = n == 0
+				return false
+			}
 			ru := rules[rd.rule]
 			if ru.name == "phone" {
 				again = n > 0
