@@ -318,9 +318,10 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 		return Confirmation{}, confirmErr("no_phone_number", http.StatusConflict, ErrNoPhoneNumber)
 	}
 	info, err := inspectPhone(phone, m.cfg.defaultRegion)
-	if err != nil || (m.cfg.allowedRegions != nil && !m.cfg.allowedRegions[info.region]) || !smsCapable(info.kind, false) {
+	if err != nil || !m.regionAllowed(info.region) || !smsCapable(info.kind, false) {
 		return Confirmation{}, confirmErr("invalid_phone", http.StatusBadRequest, ErrInvalidPhone)
 	}
+	info.onFile = true // the number on file, or the one verified
 	if ce := m.confirmSendLimits(r, info); ce != nil {
 		return Confirmation{}, ce
 	}

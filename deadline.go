@@ -136,7 +136,26 @@ func withStateDeadline(s State, d time.Duration) State {
 	if ct, ok := s.(CallTimeouter); ok && ct.CallTimeout() > 0 && ct.CallTimeout() <= d {
 		return s
 	}
+	if _, ok := s.(incrBatcher); ok {
+		return timedBatchState{timedState{s: s, d: d}}
+	}
 	return timedState{s: s, d: d}
+}
+
+// timedBatchState is a timedState whose State has IncrBatch.
+type timedBatchState struct{ timedState }
+
+type batchResult struct {
+	ns   []int64
+	ttls []time.Duration
+}
+
+func (t timedBatchState) IncrBatch(ctx context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
+	res, err := withDeadline(ctx, t.d, func(ctx context.Context) (batchResult, error) {
+		ns, ttls, err := t.s.(incrBatcher).IncrBatch(ctx, keys, delta, windows)
+		return batchResult{ns, ttls}, err
+	})
+	return res.ns, res.ttls, err
 }
 
 type incrResult struct {

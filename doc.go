@@ -70,11 +70,14 @@
 //
 // The defaults are the safe ones: Secure, HttpOnly, SameSite=Lax cookies;
 // three tries per code and ten wrong codes per account a day; a 30-second
-// resend cooldown and per-number, per-IP and per-IPv6-network send windows,
+// resend cooldown and per-number, per-IP and per-network send windows,
 // passed all or none (a request refused by one spends nothing of another);
 // a fraud guard against SMS pumping (no satellite or international-network
-// numbers, per-country and global budgets of codes per hour, a conversion
-// watch); a deadline on every session store and State call;
+// numbers, none to the destinations the big providers refuse by default,
+// calls to mobile numbers only, a limit per number range, per-country and
+// global budgets of codes per hour and a conversion watch for first-time
+// numbers, which a number verified before passes); a deadline on every
+// session store and State call;
 // re-verification after 12 hours or 30 idle minutes; cross-origin POSTs
 // refused; a __Host- cookie. For plain http://localhost during development,
 // add WithInsecureCookie.

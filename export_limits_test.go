@@ -9,6 +9,8 @@ var (
 	DefaultIPSends         = defaultIPSends
 	DefaultNet56Sends      = defaultNet56Sends
 	DefaultNet48Sends      = defaultNet48Sends
+	DefaultNet24Sends      = defaultNet24Sends
+	DefaultRangeSends      = defaultRangeSends
 	DefaultVoicePhoneSends = defaultVoicePhoneSends
 	DefaultVoiceIPSends    = defaultVoiceIPSends
 )

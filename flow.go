@@ -209,14 +209,23 @@ func (m *Manager) phoneOnFile(w http.ResponseWriter, r *http.Request, fs flowSta
 }
 
 // serveRestart forgets the number typed, so the visitor can use another.
+// A visitor with no session has nothing to forget: no session is written
+// for them (a server-side store would keep a record per request), and a
+// return target travels in its own cookie, as for a page view.
 func (m *Manager) serveRestart(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, _ input) {
-	sentAt := fs.SentAt
-	fs.clearPending()
-	fs.SentAt = sentAt // the resend cooldown still runs: the phone page shows it
-	fs.Phone, fs.Channel, fs.Purpose = "", "", ""
-	if err := m.save(w, r, sess, fs); err != nil {
-		m.storeFailed(w, r, fs, err)
-		return
+	if sess.IsNew {
+		if fs.Return != "" {
+			m.setReturnCookie(w, fs.Return)
+		}
+	} else {
+		sentAt := fs.SentAt
+		fs.clearPending()
+		fs.SentAt = sentAt // the resend cooldown still runs: the phone page shows it
+		fs.Phone, fs.Channel, fs.Purpose = "", "", ""
+		if err := m.save(w, r, sess, fs); err != nil {
+			m.storeFailed(w, r, fs, err)
+			return
+		}
 	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, statusOnly{Status: "restarted"})

@@ -3,6 +3,7 @@ package twofactor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -14,20 +15,25 @@ import (
 // Send limits.
 //
 // A send must pass every limit, and it counts against all of them or
-// against none: reserveSend counts the send against each limit in turn
-// (State.Incr, atomic per key, so parallel sends can never exceed a limit)
-// and, when one refuses, gives back every count it made, the refusing one
-// included. A request refused by one limit therefore spends nothing of any
-// other, and an attacker at his own address limit cannot wear down a
-// victim's number window.
+// against none. reserve first reads every counter (State.Incr by 0, which
+// creates nothing) and refuses at the first limit already spent: such a
+// refusal changes nothing in the State. Otherwise it counts the send
+// against every limit (State.Incr, atomic per key, so parallel sends can
+// never exceed a limit) and, when a parallel send took the last room of
+// one in between, gives every count back. A request refused by one limit
+// therefore spends nothing of any other, and an attacker at his own
+// address limit cannot wear down a victim's number window. With a State
+// that has IncrBatch (MemoryState, redisstate), reading is one round trip,
+// and so are counting and giving back: a refused send costs one.
 //
 // The requester's own limits come first (the session's cooldown, then the
-// address windows from the widest network to the address), so a refused
-// flood touches nothing shared; then the account lock (read, not counted);
-// then the shared ones: the number's windows and the country and global
-// budgets of the fraud guard (fraud.go). While a request is between its
-// count and its give-back, a parallel request may see the count: that can
-// refuse it a moment early, never let one through too many.
+// address windows from the widest network to the address), then the
+// account lock (read, never counted here), then the shared ones: the
+// number's windows and the country and global budgets of the fraud guard
+// (fraud.go). A refusal names the first limit in that order that is spent.
+// While a request is between its count and its give-back, a parallel
+// request may see the count: that can refuse it a moment early, never let
+// one through too many.
 //
 // Every key a send limit counts under is built in sendRules.
 
@@ -37,6 +43,18 @@ func netSendsKey(prefix netip.Prefix) string { return "net:" + prefix.String() }
 func voicePhoneKey(number string) string     { return "voice:" + number }
 func voiceIPKey(ip string) string            { return "voiceip:" + ip }
 func countryKey(region string) string        { return "budget:" + region }
+func rangeKey(rangeID string) string         { return "range:" + rangeID } // numberID of numberRange
+
+// rangeDigits is how many trailing digits a number range leaves open: a
+// range is the number without them, 10,000 numbers, the size of the blocks
+// operators are given and pumps send codes to one after the other.
+const rangeDigits = 4
+
+// numberRange returns the range of the E.164 number e164: the number
+// without its last rangeDigits digits (never less than "+" and a digit).
+func numberRange(e164 string) string {
+	return e164[:max(len(e164)-rangeDigits, min(len(e164), 2))]
+}
 
 const globalKey = "budget:global"
 
@@ -52,6 +70,13 @@ type rule struct {
 	// budget marks the fraud guard's budgets: a refusal pauses sending for
 	// everyone, "try again later", with an event and one log line per window.
 	budget bool
+	// firstSend marks a limit that counts only sends to a number that got
+	// none in the window of the number's own limit (the "phone" rule): the
+	// number range's limit counts distinct numbers that way.
+	firstSend bool
+	// onlyIf, when set, is the State key of a mark (a counter) without
+	// which the limit does not apply: the conversion trickle's slowKey.
+	onlyIf string
 	region string // for budgets: the region, or "" for the global budget
 }
 
@@ -84,11 +109,8 @@ func (m *Manager) sendRules(ctx context.Context, fs flowState, info phoneInfo, c
 	if ch == Voice {
 		rules = append(rules, rule{name: "voice phone", key: voicePhoneKey(m.numberID(info.e164)), limit: c.voicePhoneSends})
 	}
-	country, err := m.countryRules(ctx, info.region)
-	if err != nil {
-		return nil, err
-	}
-	rules = append(rules, country...)
+	rules = append(rules, rule{name: "number range", key: rangeKey(m.numberID(numberRange(info.e164))), limit: c.rangeSends, firstSend: true})
+	rules = append(rules, m.countryRules(info.region)...)
 	rules = append(rules, rule{name: "global budget", key: globalKey, limit: Limit{N: c.globalBudget, Per: budgetWindow}, budget: true})
 	out := rules[:0]
 	for _, r := range rules {
@@ -118,6 +140,14 @@ func (m *Manager) reserveSend(w http.ResponseWriter, r *http.Request, fs flowSta
 // reserve counts a send to info over ch against every limit (the session's
 // resend cooldown too, if cooldown), or against none: it then returns the
 // refusal, or the State's error.
+//
+// It reads every counter first (Incr by 0, which creates nothing) and
+// refuses at the first limit already spent, in the order of sendRules with
+// the account lock between the requester's own limits and the shared
+// ones: such a refusal changes nothing in the State. Only when every
+// counter has room does it count the send against all of them; if a
+// parallel send took the last room in between, it gives every count back.
+// With a State that has IncrBatch, each of these steps is one round trip.
 func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Channel, cooldown bool) (*flowError, error) {
 	ctx := r.Context()
 	if fe := m.guardNumber(info, ch); fe != nil {
@@ -131,59 +161,165 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 	if !cooldown { // the session's resend cooldown is the flow's own
 		rules = slices.DeleteFunc(rules, func(ru rule) bool { return ru.name == "cooldown" })
 	}
-	var counted []rule
-	giveBack := func() {
-		for i := len(counted) - 1; i >= 0; i-- {
-			if _, _, err := m.cfg.state.Incr(ctx, counted[i].key, -1, counted[i].limit.Per); err != nil {
-				m.log.Error("twofactor: state backend failed giving back a send count", "limit", counted[i].name, "err", err)
-			}
+	for _, ru := range rules {
+		if ru.budget && ru.limit.N == 0 {
+			return errRegion, nil // a region whose budget is zero gets no codes at all
 		}
 	}
-	lockChecked := false
-	for _, ru := range rules {
-		if !ru.own && !lockChecked {
-			// The requester passed his own limits: now, before anything
-			// shared is counted, refuse a locked account or number.
-			lockChecked = true
-			until, err := m.lockedUntil(ctx, r, info.e164)
-			if err != nil {
-				giveBack()
-				return nil, err
+	// What to read: every counter in the order of rules, the account lock
+	// after the requester's own, and then whether the number is known.
+	type read struct {
+		key    string
+		window time.Duration
+		rule   int // index in rules, or lockRead, knownRead, or onlyIfRead-i for rule i's onlyIf mark
+	}
+	const lockRead, knownRead, onlyIfRead = -1, -2, -3
+	acct := accountKey(m.sendAccount(r, info.e164))
+	reads := make([]read, 0, len(rules)+2)
+	for i, ru := range rules {
+		if !ru.own && (i == 0 || rules[i-1].own) {
+			reads = append(reads, read{acct, m.cfg.accountAttempts.Per, lockRead})
+			if m.cfg.knownFor > 0 && !info.onFile {
+				reads = append(reads, read{knownKey(m.numberID(info.e164)), m.cfg.knownFor, knownRead})
 			}
-			if !until.IsZero() {
-				giveBack()
-				m.refused(r, "account locked", accountKey(m.sendAccount(r, info.e164)), until, info.masked, ip)
-				m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: info.e164})
-				return lockedError(until, m.cfg.now()), nil
+		}
+		if ru.onlyIf != "" {
+			reads = append(reads, read{ru.onlyIf, ru.limit.Per, onlyIfRead - i})
+		}
+		reads = append(reads, read{ru.key, ru.limit.Per, i})
+	}
+	// A known number (on file, or verified lately: fraud.go) passes the
+	// budgets and the number range's limit: someone else's flood must not
+	// stop a customer. A number that got a code in its window already is no
+	// new number of its range: that limit neither refuses nor counts it.
+	known, again := info.onFile, false
+	off := make(map[string]bool) // onlyIf marks found absent
+	skip := func(ru rule) bool {
+		return (known && (ru.budget || ru.firstSend)) || (again && ru.firstSend) || off[ru.onlyIf]
+	}
+	// full reports whether read i, of value n, refuses the send. Called in
+	// order, it also learns whether the number is known or sent again.
+	full := func(i int, n int64) bool {
+		switch rd := reads[i]; rd.rule {
+		case lockRead:
+			return n >= int64(m.cfg.accountAttempts.N)
+		case knownRead:
+			known = known || n > 0
+			return false
+		default:
+			if rd.rule <= onlyIfRead {
+				off[rd.key] = n == 0
+				return false
 			}
+			ru := rules[rd.rule]
+			if ru.name == "phone" {
+				again = n > 0
+			}
+			return !skip(ru) && n >= int64(ru.limit.N)
 		}
-		if ru.budget && ru.limit.N == 0 {
-			giveBack() // a region whose budget is zero gets no codes at all
-			return errRegion, nil
-		}
-		n, ttl, err := m.cfg.state.Incr(ctx, ru.key, 1, ru.limit.Per)
-		if err != nil {
-			giveBack()
-			return nil, err
-		}
-		counted = append(counted, ru)
-		if n <= int64(ru.limit.N) {
+	}
+	keys, windows := make([]string, len(reads)), make([]time.Duration, len(reads))
+	for i, rd := range reads {
+		keys[i], windows[i] = rd.key, rd.window
+	}
+	// Read: refuse at the first counter already spent.
+	ns, ttls, err := m.incrAll(ctx, keys, 0, windows, full)
+	if err != nil {
+		return nil, err
+	}
+	for i, n := range ns {
+		if !full(i, n) {
 			continue
 		}
-		giveBack()
-		return m.refuse(r, fs, ru, ttl, info, ip), nil
+		if reads[i].rule == lockRead {
+			until := lockEnd(m.cfg.now(), ttls[i])
+			m.refused(r, "account locked", acct, until, info.masked, ip)
+			m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: info.e164})
+			return lockedError(until, m.cfg.now()), nil
+		}
+		return m.refuse(r, fs, rules[reads[i].rule], ttls[i], info, ip), nil
 	}
-	m.noteSent(ctx, r, info.region)
+	// Count: every counter has room, so count the send against all of them.
+	counted := rules[:0:0]
+	keys, windows = keys[:0], windows[:0]
+	for _, ru := range rules {
+		if !skip(ru) {
+			counted = append(counted, ru)
+			keys, windows = append(keys, ru.key), append(windows, ru.limit.Per)
+		}
+	}
+	rules = counted
+	ns, ttls, err = m.incrAll(ctx, keys, 1, windows, nil)
+	if err != nil {
+		// Which counts a failed batch made is unknown: giving back one it
+		// did not make would free a send, so keep them (fail closed).
+		return nil, err
+	}
+	for i, n := range ns {
+		if n > int64(rules[i].limit.N) {
+			// A parallel send took the last room: this one spends nothing.
+			m.giveBack(ctx, rules, keys, windows)
+			return m.refuse(r, fs, rules[i], ttls[i], info, ip), nil
+		}
+	}
+	if !known {
+		m.noteSent(ctx, r, info.region) // the conversion watch looks at first-time numbers
+	}
 	return nil, nil
+}
+
+// giveBack takes back the count of a send from every counter of rules.
+func (m *Manager) giveBack(ctx context.Context, rules []rule, keys []string, windows []time.Duration) {
+	if _, _, err := m.incrAll(ctx, keys, -1, windows, nil); err != nil {
+		m.log.Error("twofactor: state backend failed giving back a send count", "limits", len(rules), "err", err)
+	}
+}
+
+// incrBatcher is a State that adds to several counters in one round trip
+// (MemoryState and redisstate have IncrBatch).
+type incrBatcher interface {
+	IncrBatch(ctx context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error)
+}
+
+// incrAll adds delta to the counter of every key (keys[i] in windows[i]):
+// in one round trip when the State can batch, else one key after the other,
+// stopping after the first whose new value stop reports (nil: none), with
+// the values after it left zero.
+func (m *Manager) incrAll(ctx context.Context, keys []string, delta int64, windows []time.Duration, stop func(i int, n int64) bool) ([]int64, []time.Duration, error) {
+	if b, ok := m.cfg.state.(incrBatcher); ok {
+		ns, ttls, err := b.IncrBatch(ctx, keys, delta, windows)
+		if err == nil && (len(ns) != len(keys) || len(ttls) != len(keys)) {
+			err = fmt.Errorf("%w: IncrBatch returned %d values for %d keys", ErrStoreUnavailable, len(ns), len(keys))
+		}
+		return ns, ttls, err
+	}
+	ns, ttls := make([]int64, len(keys)), make([]time.Duration, len(keys))
+	for i, k := range keys {
+		n, ttl, err := m.cfg.state.Incr(ctx, k, delta, windows[i])
+		if err != nil {
+			if delta > 0 && i > 0 {
+				// Give back what this call counted before failing.
+				_, _, _ = m.incrAll(ctx, keys[:i], -delta, windows[:i], nil)
+			}
+			return nil, nil, err
+		}
+		ns[i], ttls[i] = n, ttl
+		if stop != nil && stop(i, n) {
+			break
+		}
+	}
+	return ns, ttls, nil
 }
 
 // refuse logs a send refused by ru, whose window ends in ttl, and returns
 // the answer.
 func (m *Manager) refuse(r *http.Request, fs flowState, ru rule, ttl time.Duration, info phoneInfo, ip string) *flowError {
 	now := m.cfg.now()
-	m.refused(r, ru.name, ru.key, now.Add(ttl), info.masked, ip)
+	first := m.refused(r, ru.name, ru.key, now.Add(ttl), info.masked, ip)
 	if ru.budget {
-		m.budgetExceeded(r, ru, ttl)
+		if first { // later refusals in this window were alerted for already
+			m.budgetExceeded(r, ru, ttl)
+		}
 		fe := *errPaused
 		fe.retryAfter = coarse(ttl, time.Minute)
 		return &fe
@@ -229,21 +365,14 @@ func (m *Manager) sendAccount(r *http.Request, e164 string) string {
 	return "n:" + m.numberID(e164)
 }
 
-// lockedUntil reports until when the account of a send to e164 is locked
-// by wrong codes, rounded up to the next full hour (a stranger learns no
-// more than the hour); the zero time when it is not locked. It reads the
-// account counter without counting.
-func (m *Manager) lockedUntil(ctx context.Context, r *http.Request, e164 string) (time.Time, error) {
-	l := m.cfg.accountAttempts
-	n, ttl, err := m.cfg.state.Incr(ctx, accountKey(m.sendAccount(r, e164)), 0, l.Per)
-	if err != nil || n < int64(l.N) {
-		return time.Time{}, err
-	}
-	end := m.cfg.now().Add(ttl)
+// lockEnd is when a lock whose counter has ttl left ends, rounded up to
+// the next full hour: a stranger learns no more than the hour.
+func lockEnd(now time.Time, ttl time.Duration) time.Time {
+	end := now.Add(ttl)
 	if t := end.Truncate(time.Hour); t.Before(end) {
 		end = t.Add(time.Hour)
 	}
-	return end, nil
+	return end
 }
 
 func lockedError(until, now time.Time) *flowError {
@@ -278,8 +407,9 @@ type refusalEntry struct {
 }
 
 // refused logs the refusal of a request by the limit name (State key key,
-// whose window ends at end): once per key and window, with a count.
-func (m *Manager) refused(r *http.Request, name, key string, end time.Time, masked, ip string) {
+// whose window ends at end): once per key and window, with a count. It
+// reports whether this was the first refusal of the key's window here.
+func (m *Manager) refused(r *http.Request, name, key string, end time.Time, masked, ip string) bool {
 	now := m.cfg.now()
 	if end.Sub(now) > refusalLogWindow {
 		end = now.Add(refusalLogWindow)
@@ -294,7 +424,7 @@ func (m *Manager) refused(r *http.Request, name, key string, end time.Time, mask
 	if ok && now.Before(e.ends) {
 		e.count++
 		l.mu.Unlock()
-		return
+		return false
 	}
 	if ok {
 		if e.count > 1 {
@@ -332,6 +462,7 @@ func (m *Manager) refused(r *http.Request, name, key string, end time.Time, mask
 		m.log.Warn("twofactor: send rate-limited; further refusals by this limit are counted until its window ends",
 			"limit", name, "phone", masked, "ip", ip, "until", end.UTC().Format(time.RFC3339))
 	}
+	return first
 }
 
 // stateFullLogged limits the "state full" log line to one a minute.

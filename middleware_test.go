@@ -611,6 +611,8 @@ func TestSendOptions(t *testing.T) {
 		{"voice", []twofactor.Option{twofactor.WithVoice()},
 			url.Values{"phone": {testPhone}, "channel": {"voice"}}, http.StatusSeeOther, "", testPhone, twofactor.Voice},
 		{"voice to a landline", []twofactor.Option{twofactor.WithVoice()},
+			url.Values{"phone": {"+31 20 123 4567"}, "channel": {"voice"}}, http.StatusBadRequest, "We can only send codes to mobile numbers", "", ""},
+		{"voice to a landline, allowed", []twofactor.Option{twofactor.WithVoice(), twofactor.WithVoiceToLandlines()},
 			url.Values{"phone": {"+31 20 123 4567"}, "channel": {"voice"}}, http.StatusSeeOther, "", "+31201234567", twofactor.Voice},
 		{"SMS to a landline", []twofactor.Option{twofactor.WithVoice()},
 			url.Values{"phone": {"+31 20 123 4567"}}, http.StatusBadRequest, "We can only send codes to mobile numbers", "", ""},

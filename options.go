@@ -44,6 +44,8 @@ var (
 	defaultIPSends         = Limit{N: 20, Per: time.Hour}      // codes requested from one client IP (IPv6: its /64)
 	defaultNet56Sends      = Limit{N: 50, Per: time.Hour}      // codes requested from one IPv6 /56 (a household's block)
 	defaultNet48Sends      = Limit{N: 200, Per: time.Hour}     // codes requested from one IPv6 /48 (a site's block)
+	defaultNet24Sends      = Limit{N: 200, Per: time.Hour}     // codes requested from one IPv4 /24
+	defaultRangeSends      = Limit{N: 30, Per: time.Hour}      // distinct numbers of one number range (10,000 numbers) sent codes
 )
 
 // DefaultStoreTimeout is the deadline of every call to the session store and
@@ -63,6 +65,7 @@ type config struct {
 	subject               func(*http.Request) string
 	defaultRegion         string
 	allowedRegions        map[string]bool
+	allowOtherRegions     bool // WithAllowedRegions named "*"
 	state                 State
 	maxAttempts           int
 	accountAttempts       Limit
@@ -72,8 +75,10 @@ type config struct {
 	net56Sends            Limit
 	net48Sends            Limit
 	net24Sends            Limit
+	rangeSends            Limit
 	voicePhoneSends       Limit
 	voiceIPSends          Limit
+	voiceLandlines        bool
 	internationalNetworks bool
 	countryBudget         int
 	countryBudgets        map[string]int
@@ -81,6 +86,7 @@ type config struct {
 	conversionMin         int
 	conversionSends       int
 	conversionTrickle     int
+	knownFor              time.Duration
 	storeTimeout          time.Duration
 	trustedProxies        []netip.Prefix
 	proxyHeader           string
@@ -116,6 +122,8 @@ func defaultConfig() config {
 		ipSends:         defaultIPSends,
 		net56Sends:      defaultNet56Sends,
 		net48Sends:      defaultNet48Sends,
+		net24Sends:      defaultNet24Sends,
+		rangeSends:      defaultRangeSends,
 		voicePhoneSends: defaultVoicePhoneSends,
 		voiceIPSends:    defaultVoiceIPSends,
 		countryBudget:   DefaultCountryBudget,
@@ -123,6 +131,7 @@ func defaultConfig() config {
 		globalBudget:    DefaultGlobalBudget,
 		conversionMin:   DefaultConversionMin,
 		conversionSends: DefaultConversionSends,
+		knownFor:        DefaultKnownNumbers,
 		storeTimeout:    DefaultStoreTimeout,
 		providerTimeout: DefaultProviderTimeout,
 		proxyHeader:     headerXForwardedFor,
@@ -282,8 +291,15 @@ func WithDefaultRegion(region string) Option {
 	}
 }
 
-// WithAllowedRegions limits sending to numbers of these regions (two-letter
-// codes such as "NL", "BE"). Default: every region.
+// WithAllowedRegions names the regions an app serves (two-letter codes such
+// as "NL", "BE"): only their numbers get codes, including those of regions
+// refused by default. The entry "*" stands for every region not refused by
+// default, so WithAllowedRegions("*", "IL") adds Israel to the default.
+//
+// Default: every region but those the big SMS providers refuse on a new
+// account: Twilio's high-risk destinations (DZ, AZ, BD, IL, NG, OM, PK, PS,
+// LK, TJ, TN), those they do not deliver to (CU, IR, KP, SY), and Somalia
+// (SO). See the README's Security section.
 func WithAllowedRegions(regions ...string) Option {
 	return func(c *config) error {
 		if len(regions) == 0 {
@@ -292,7 +308,12 @@ func WithAllowedRegions(regions ...string) Option {
 			return errors.New("twofactor: no allowed regions given")
 		}
 		c.allowedRegions = make(map[string]bool, len(regions))
+		c.allowOtherRegions = false
 		for _, r := range regions {
+			if r == "*" {
+				c.allowOtherRegions = true
+				continue
+			}
 			if len(r) != 2 {
 				return fmt.Errorf("twofactor: region %q is not a two-letter region code", r)
 			}
@@ -407,10 +428,13 @@ func WithIPSendLimit(l Limit) Option {
 // WithNetworkSendLimit limits codes requested from one network of clients,
 // on top of WithIPSendLimit: bits 56 or 48 for IPv6 networks, 24 for IPv4.
 // Defaults: 50 per hour per IPv6 /56 (the block a household is usually
-// given: it never asks for that many) and 200 per hour per IPv6 /48 (a
-// site's block, free from tunnel brokers: without this one such block got
-// about 1.3 million codes an hour at 20 per /64); IPv4 /24 off, since many
-// unrelated people share one. A zero Limit disables the limit.
+// given: it never asks for that many), 200 per hour per IPv6 /48 (a site's
+// block, free from tunnel brokers: without this one such block got about
+// 1.3 million codes an hour at 20 per /64) and 200 per hour per IPv4 /24
+// (one /24 got 5,120 codes an hour at 20 per address; a household or an
+// office is one address or a few). Behind a carrier's NAT many people
+// share a /24: an app with many mobile users there raises it. A zero Limit
+// disables the limit.
 func WithNetworkSendLimit(bits int, l Limit) Option {
 	return func(c *config) error {
 		if err := checkLimit(fmt.Sprintf("/%d send", bits), l); err != nil {
@@ -430,6 +454,19 @@ func WithNetworkSendLimit(bits int, l Limit) Option {
 	}
 }
 
+// WithRangeSendLimit limits how many distinct numbers of one number range
+// (the number without its last four digits: 10,000 numbers, such as
+// +31 6 1234 ····) are sent codes in the window: a pump sends to many
+// numbers of one operator's block, one after the other, and this slows
+// that block, not the whole country. A number counts once within its own
+// window (WithPhoneSendLimit; two parallel first sends may count it
+// twice); with that window disabled, every send counts. Default 30 per
+// hour, which an app with a million customers in one country does not
+// reach at its busiest hour. A zero Limit disables it.
+func WithRangeSendLimit(l Limit) Option {
+	return func(c *config) error { c.rangeSends = l; return checkLimit("number range send", l) }
+}
+
 // WithVoiceLimits sets the windows of voice calls ("call me instead", see
 // WithVoice) per number and per client IP (an IPv6 /64), which calls count
 // against on top of the windows of every code. Defaults 3 calls per number
@@ -447,6 +484,14 @@ func WithVoiceLimits(perNumber, perIP Limit) Option {
 	}
 }
 
+// WithVoiceToLandlines lets voice calls (WithVoice) reach landlines.
+// Default off: a call goes to mobile numbers only (and to numbers whose
+// type cannot be told from the number, such as those of the US), since
+// landline ranges are where toll fraud sends calls.
+func WithVoiceToLandlines() Option {
+	return func(c *config) error { c.voiceLandlines = true; return nil }
+}
+
 // WithInternationalNetworks allows codes to numbers of the satellite and
 // international networks (country calling codes 870, 881, 882, 883 and
 // 888), which are refused by default: they cost the most and are rarely a
@@ -455,11 +500,13 @@ func WithInternationalNetworks() Option {
 	return func(c *config) error { c.internationalNetworks = true; return nil }
 }
 
-// WithCountryBudget sets how many codes an hour may go to numbers of one
-// region (a two-letter code such as "NL"), all visitors together; region
-// "*" sets the budget of every region without one of its own. Past it,
-// sends to the region stop with "try again later" until the hour's window
-// turns. 0 sends no codes to the region at all.
+// WithCountryBudget sets how many codes an hour may go to first-time
+// numbers of one region (a two-letter code such as "NL"), all visitors
+// together; region "*" sets the budget of every region without one of its
+// own. Past it, sends to first-time numbers of the region stop with "try
+// again later" until the hour's window turns; known numbers
+// (WithKnownNumbers) neither count nor stop. 0 sends no codes to the
+// region at all.
 //
 // Defaults: DefaultCountryBudget (500) for every region, and
 // DefaultHighRiskBudget (50) for a short list of destinations where SMS
@@ -482,11 +529,12 @@ func WithCountryBudget(region string, perHour int) Option {
 	}
 }
 
-// WithGlobalBudget sets how many codes an hour may go out in all, to every
-// country together: a circuit breaker on the SMS bill. Past it, every send
-// stops with "try again later" until the hour's window turns, with an
-// EventBudgetExceeded and one error log line. Default DefaultGlobalBudget
-// (2,000); at least 1.
+// WithGlobalBudget sets how many codes an hour may go out in all to
+// first-time numbers, every country together: a circuit breaker on the SMS
+// bill. Past it, every send to a first-time number stops with "try again
+// later" until the hour's window turns, with an EventBudgetExceeded and
+// one error log line; known numbers (WithKnownNumbers) still get codes.
+// Default DefaultGlobalBudget (2,000); at least 1.
 func WithGlobalBudget(perHour int) Option {
 	return func(c *config) error {
 		if perHour < 1 {
@@ -526,6 +574,30 @@ func WithConversionTrickle(perHour int) Option {
 			return fmt.Errorf("twofactor: conversion trickle %d must be at least 1", perHour)
 		}
 		c.conversionTrickle = perHour
+		return nil
+	}
+}
+
+// DefaultKnownNumbers is how long a number stays known after it completed
+// a verification (WithKnownNumbers).
+const DefaultKnownNumbers = 90 * 24 * time.Hour
+
+// WithKnownNumbers sets how long a number that completed a verification
+// stays known: the fraud guard's country and global budgets (and the
+// conversion watch, and the number range's limit) then leave it alone, so
+// a flood of first-time numbers that spends a budget pauses first-time
+// numbers only, never a customer who verified before. The number on file
+// in known-number mode (WithPhoneLookup) is known too. The per-number,
+// per-address and per-account limits still apply. The mark is kept in the
+// State with this expiry, renewed at each verification. Default
+// DefaultKnownNumbers (90 days); 0 remembers no number (the number on file
+// still counts as known); at most a year.
+func WithKnownNumbers(d time.Duration) Option {
+	return func(c *config) error {
+		if d < 0 || d > 366*24*time.Hour {
+			return errors.New("twofactor: known-number memory must be between 0 and a year")
+		}
+		c.knownFor = d
 		return nil
 	}
 }

@@ -70,6 +70,10 @@ type phoneInfo struct {
 	region string // two-letter region, "" when it cannot be told
 	kind   phonenumbers.PhoneNumberType
 	masked string
+	// onFile: the app vouches for the number (known-number mode's number
+	// on file, or one this visitor verified): it passes the fraud guard's
+	// budgets like a number verified lately (fraud.go).
+	onFile bool
 }
 
 func inspectPhone(input, defaultRegion string) (phoneInfo, error) {

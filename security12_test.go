@@ -180,7 +180,10 @@ func proxied(t *testing.T, opts ...twofactor.Option) *secEnv {
 	return secNew(t, secSetup{opts: append([]twofactor.Option{twofactor.WithTrustedProxies("127.0.0.0/8")}, opts...)})
 }
 
-func nlPhone(i int) string { return fmt.Sprintf("+3161%07d", i) }
+// nlPhone returns the i-th of ten million Dutch mobile numbers, spread
+// over a thousand number ranges (WithRangeSendLimit), so that consecutive
+// ones meet no range's limit.
+func nlPhone(i int) string { return fmt.Sprintf("+3161%03d%04d", i%1000, i/1000) }
 
 // parallel runs f(i) for i in [0, n) on workers goroutines.
 func parallel(n, workers int, f func(i int)) {
@@ -375,7 +378,8 @@ func TestSecurity_NumberWindowLeaksNothing(t *testing.T) {
 }
 
 // IPv6 addresses count per /64, and also per /56 and /48: one household
-// never reaches those, one attacker's block does. IPv4 /24 only when set.
+// never reaches those, one attacker's block does. IPv4 /24 too (see also
+// TestSecurity_IPv4NetworkDefault).
 func TestSecurity_IPv6NetworkLimits(t *testing.T) {
 	e := proxied(t, twofactor.WithCountryBudget("*", 10_000))
 	n := 0
@@ -393,7 +397,7 @@ func TestSecurity_IPv6NetworkLimits(t *testing.T) {
 	}
 	secWant(t, "one more from a fresh /56 of the spent /48", send("2001:db8:aa:fe00::1"), http.StatusTooManyRequests, "rate_limited")
 	secWant(t, "another /48", send("2001:db8:bb::1"), http.StatusOK, "")
-	// IPv4: per address by default, the /24 only when set.
+	// IPv4: per address, and per /24 (200 by default, 3 here).
 	for i := range 30 {
 		secWant(t, "IPv4 neighbours", send(fmt.Sprintf("192.0.2.%d", i+1)), http.StatusOK, "")
 	}
@@ -430,9 +434,9 @@ func (c *secClient) call(phone string) secResp {
 }
 
 // Satellite and international-network numbers are refused by default;
-// voice may call landlines but has its own, lower windows.
+// voice has its own, lower windows (landlines, when allowed, too).
 func TestSecurity_FraudGuardNumbers(t *testing.T) {
-	e := proxied(t, twofactor.WithVoice())
+	e := proxied(t, twofactor.WithVoice(), twofactor.WithVoiceToLandlines())
 	n := 0
 	ip := func() string { n++; return fmt.Sprintf("192.0.2.%d", n) }
 	for _, cc := range []int{870, 881, 882, 883, 888} {
@@ -448,7 +452,7 @@ func TestSecurity_FraudGuardNumbers(t *testing.T) {
 	if r := allowed.from("192.0.2.1").send(p); r.errCode() == "unsupported_number" {
 		t.Errorf("WithInternationalNetworks: %s still refused: %v", p, r)
 	}
-	// Voice: a landline may be called, three times an hour by default,
+	// Voice: a landline (allowed here) may be called, three times an hour by default,
 	// and one address may ask for ten calls.
 	const landline = "+31201234567"
 	for i := range twofactor.DefaultVoicePhoneSends.N {

@@ -870,7 +870,7 @@ func TestSecurity_PremiumRateRefused(t *testing.T) {
 	if got := e.prov.sends.Load(); got != 0 {
 		t.Errorf("provider saw %d sends to premium-rate or non-mobile numbers", got)
 	}
-	secWant(t, "NL landline by voice", voice(e.client(), "+31 20 123 4567"), http.StatusOK, "")
+	secWant(t, "NL landline by voice", voice(e.client(), "+31 20 123 4567"), http.StatusBadRequest, "unsupported_number")
 	e.client().mustSend(secPhone)
 }
 

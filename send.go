@@ -24,12 +24,7 @@ func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request, sess *sessio
 		if region == "" && !in.noCountry {
 			region = m.cfg.defaultRegion
 		}
-		gen, err := m.generation(r.Context(), m.subject(r))
-		if err != nil {
-			m.storeFailed(w, r, fs, err)
-			return
-		}
-		fs.PendingGen = gen // what this code rests on (see groundHolds)
+		fs.PendingGen = "" // a new code rests on the user's generation now (send)
 		m.send(w, r, sess, fs, phone, in.Channel, purpose, region)
 	}
 }
@@ -123,7 +118,10 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.fail(w, r, fs, phoneError(phone, region))
 		return
 	}
-	if m.cfg.allowedRegions != nil && !m.cfg.allowedRegions[info.region] {
+	// In known-number mode a sign-in code goes to the number on file (or
+	// the one verified): the app vouches for it (limits.go, fraud.go).
+	info.onFile = purpose == "" && m.cfg.phoneLookup != nil
+	if !m.regionAllowed(info.region) {
 		m.fail(w, r, fs, errRegion)
 		return
 	}
@@ -133,6 +131,17 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	}
 	if !m.reserveSend(w, r, fs, info, ch) { // every limit, or none (limits.go)
 		return
+	}
+	if fs.PendingGen == "" {
+		// What this code rests on (see groundHolds); a resend keeps the
+		// generation its flow started on. Read after the limits, so a
+		// refused send writes nothing.
+		gen, err := m.generation(ctx, m.subject(r))
+		if err != nil {
+			m.storeFailed(w, r, fs, err)
+			return
+		}
+		fs.PendingGen = gen
 	}
 	pctx, done := m.providerContext(ctx)
 	req := Request{Phone: info.e164, Channel: ch, Origin: m.cfg.origin}

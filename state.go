@@ -14,7 +14,9 @@ import (
 //
 // Every method must be atomic with respect to the others on the same key and
 // safe for concurrent use. Every key carries a time to live, so a backend
-// never grows without bound. MemoryState is the in-process default; the
+// never grows without bound. A State may also have an IncrBatch method of
+// MemoryState's signature (redisstate's State has): the send limits then
+// read and count all their counters in one round trip. MemoryState is the in-process default; the
 // redisstate sub-package shares state between several app servers.
 type State interface {
 	// Incr adds delta to the counter at key and returns the new value and the
@@ -194,7 +196,11 @@ func (s *MemoryState) maxKeys() int {
 func (s *MemoryState) Incr(_ context.Context, key string, delta int64, window time.Duration) (int64, time.Duration, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	return s.incr(key, delta, window, s.now())
+}
+
+// incr is Incr; the caller holds s.mu.
+func (s *MemoryState) incr(key string, delta int64, window time.Duration, now time.Time) (int64, time.Duration, error) {
 	it, ok := s.get(key, now)
 	if !ok {
 		it = memItem{expires: now.Add(window)}
@@ -210,6 +216,31 @@ func (s *MemoryState) Incr(_ context.Context, key string, delta int64, window ti
 		return 0, 0, err
 	}
 	return it.n, it.expires.Sub(now), nil
+}
+
+// IncrBatch is Incr(ctx, keys[i], delta, windows[i]) for every i, under
+// one lock: the send limits read and count all their counters in one call.
+// Each counter changes as Incr would change it, or, on an error (a full
+// state), none does.
+func (s *MemoryState) IncrBatch(_ context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
+	if len(windows) != len(keys) {
+		return nil, nil, fmt.Errorf("twofactor: IncrBatch: %d keys, %d windows", len(keys), len(windows))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	ns, ttls := make([]int64, len(keys)), make([]time.Duration, len(keys))
+	for i, key := range keys {
+		n, ttl, err := s.incr(key, delta, windows[i], now)
+		if err != nil {
+			for j := i - 1; j >= 0; j-- {
+				_, _, _ = s.incr(keys[j], -delta, windows[j], now) // nothing new: no error
+			}
+			return nil, nil, err
+		}
+		ns[i], ttls[i] = n, ttl
+	}
+	return ns, ttls, nil
 }
 
 // SetNX implements State.
@@ -316,3 +347,7 @@ func ipSendsKey(ip string) string        { return "ip:" + ip }
 // Counters of a user's recovery codes and device sign-ins.
 func recoveryTriesKey(subject string) string { return "recovery:" + subject }
 func deviceSignInsKey(id string) string      { return "devsignin:" + id }
+
+// knownKey is the mark of a number that completed a verification lately
+// (fraud.go), by numberID's keyed hash of the number.
+func knownKey(number string) string { return "known:" + number }

@@ -21,12 +21,20 @@
 // Every call is bounded by the timeout set with WithTimeout (default 2
 // seconds), and every error wraps twofactor.ErrStoreUnavailable, so the flow
 // fails closed with 503 Service Unavailable when Redis is down or slow.
+//
+// # Persistence
+//
+// Without appendonly or save, a restart of Redis empties it: every limit
+// starts from zero and every verification ends. New checks once, in the
+// background, and logs a warning when Redis keeps nothing across a restart
+// (see CheckPersistence and WithLogger).
 package redisstate
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -49,6 +57,7 @@ type State struct {
 	prefix  string
 	timeout time.Duration
 	direct  bool // the client honours context deadlines (ContextTimeoutEnabled)
+	log     *slog.Logger
 }
 
 var _ twofactor.State = (*State)(nil)
@@ -89,8 +98,11 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // New returns a State that stores its keys through client. It returns an
-// error if client is nil or an option is invalid. New does not contact
+// error if client is nil or an option is invalid. New does not wait for
 // Redis: an unreachable server shows up as errors from the State's methods.
+// In the background it checks once whether Redis keeps its data across a
+// restart (CheckPersistence) and logs a warning (WithLogger) if not, or if
+// it cannot tell.
 func New(client redis.UniversalClient, opts ...Option) (*State, error) {
 	if client == nil {
 		return nil, errors.New("redisstate: nil client")
@@ -101,6 +113,10 @@ func New(client redis.UniversalClient, opts ...Option) (*State, error) {
 			return nil, err
 		}
 	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	go s.reportPersistence()
 	return s, nil
 }
 
@@ -338,4 +354,67 @@ func millis(d time.Duration) (int64, error) {
 		return 0, fmt.Errorf("time to live %v is not positive", d)
 	}
 	return int64((d + time.Millisecond - 1) / time.Millisecond), nil
+}
+
+// IncrBatch is Incr(ctx, keys[i], delta, windows[i]) for every i in one
+// round trip: a pipeline of the same script (on a cluster, one pipeline per
+// node, sent together). Each counter changes atomically on its own; the
+// batch is not a transaction. twofactor's send limits use it to read and
+// count all their counters at once.
+func (s *State) IncrBatch(ctx context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
+	if len(windows) != len(keys) {
+		return nil, nil, fail("incrbatch", fmt.Errorf("%d keys, %d windows", len(keys), len(windows)))
+	}
+	ms := make([]int64, len(keys))
+	for i, w := range windows {
+		var err error
+		if ms[i], err = millis(w); err != nil {
+			return nil, nil, fail("incrbatch", err)
+		}
+	}
+	ns, ttls := make([]int64, len(keys)), make([]time.Duration, len(keys))
+	err := s.do(ctx, func(ctx context.Context) error {
+		// By hash first; the commands of a server that does not know the
+		// script yet (NOSCRIPT: it ran nothing) go again with its source.
+		todo := make([]int, len(keys))
+		for i := range todo {
+			todo[i] = i
+		}
+		for _, bySHA := range []bool{true, false} {
+			cmds := make([]*redis.Cmd, len(todo))
+			_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for j, i := range todo {
+					k := []string{s.key(keys[i])}
+					if bySHA {
+						cmds[j] = incrScript.EvalSha(ctx, p, k, delta, ms[i])
+					} else {
+						cmds[j] = incrScript.Eval(ctx, p, k, delta, ms[i])
+					}
+				}
+				return nil
+			})
+			var again []int
+			for j, i := range todo {
+				res, err := cmds[j].Int64Slice()
+				switch {
+				case err != nil && bySHA && redis.HasErrorPrefix(err, "NOSCRIPT"):
+					again = append(again, i)
+					continue
+				case err != nil:
+					return err
+				case len(res) != 2:
+					return fmt.Errorf("unexpected script reply %v", res)
+				}
+				ns[i], ttls[i] = res[0], time.Duration(res[1])*time.Millisecond
+			}
+			if todo = again; len(todo) == 0 {
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, fail("incrbatch", err)
+	}
+	return ns, ttls, nil
 }

@@ -74,6 +74,7 @@ func Run(t *testing.T, newState Factory) {
 		{"GrantDevice", testGrantDevice},
 		{"GrantMax", testGrantMax},
 		{"ConcurrentRevocation", testConcurrentRevocation},
+		{"IncrBatch", testIncrBatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -543,4 +544,54 @@ func testExists(t *testing.T, c *checker) {
 	c.wantSetNX("k", Long, true)
 	c.del("k")
 	c.wantExists("k", false)
+}
+
+// incrBatcher is the optional IncrBatch of a State (MemoryState's
+// signature): Incr on several keys in one round trip.
+type incrBatcher interface {
+	IncrBatch(ctx context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error)
+}
+
+// testIncrBatch checks, for a State that has IncrBatch, that it is Incr on
+// every key: values, windows of their own, reads that create nothing, and
+// counts given back that leave no key.
+func testIncrBatch(t *testing.T, c *checker) {
+	b, ok := c.s.(incrBatcher)
+	if !ok {
+		t.Skip("the State has no IncrBatch")
+	}
+	batch := func(keys []string, delta int64, windows []time.Duration) []int64 {
+		t.Helper()
+		ns, ttls, err := b.IncrBatch(c.ctx, keys, delta, windows)
+		if err != nil || len(ns) != len(keys) || len(ttls) != len(keys) {
+			t.Fatalf("IncrBatch(%q, %d) = %v, %v, %v", keys, delta, ns, ttls, err)
+		}
+		for i, ttl := range ttls {
+			if ttl <= 0 || ttl > windows[i] {
+				t.Fatalf("IncrBatch: ttl of %q = %v, want in (0, %v]", keys[i], ttl, windows[i])
+			}
+		}
+		return ns
+	}
+	c.wantIncr("b", 4, Long, 4)
+	keys := []string{"a", "b", "c"}
+	windows := []time.Duration{Long, Long, 2 * Long}
+	if ns := batch(keys, 0, windows); fmt.Sprint(ns) != "[0 4 0]" {
+		t.Fatalf("read = %v, want [0 4 0]", ns)
+	}
+	c.wantExists("a", false)
+	if ns := batch(keys, 2, windows); fmt.Sprint(ns) != "[2 6 2]" {
+		t.Fatalf("count = %v, want [2 6 2]", ns)
+	}
+	if n, _ := c.incr("c", 0, 2*Long); n != 2 {
+		t.Fatalf("Incr after IncrBatch = %d, want 2", n)
+	}
+	if ns := batch(keys, -2, windows); fmt.Sprint(ns) != "[0 4 0]" {
+		t.Fatalf("give back = %v, want [0 4 0]", ns)
+	}
+	c.wantExists("a", false)
+	c.wantExists("c", false)
+	if _, _, err := b.IncrBatch(c.ctx, keys, 1, windows[:2]); err == nil {
+		t.Error("IncrBatch took fewer windows than keys")
+	}
 }

@@ -1,0 +1,200 @@
+package twofactor_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-twofactor/twofactor"
+)
+
+// countingState is a State that counts its calls: each is one round trip
+// to a shared backend such as Redis.
+type countingState struct {
+	twofactor.State
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (s *countingState) count(op string) {
+	s.mu.Lock()
+	s.calls[op]++
+	s.mu.Unlock()
+}
+
+// CallTimeout implements twofactor.CallTimeouter: the wrapped MemoryState
+// answers at once, so the Manager need not put a deadline of its own (a
+// goroutine) around each call, as for the MemoryState itself.
+func (s *countingState) CallTimeout() time.Duration { return time.Nanosecond }
+
+// take returns the calls counted since the last take, and starts afresh.
+func (s *countingState) take() (int, map[string]int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, calls := 0, s.calls
+	for _, c := range calls {
+		n += c
+	}
+	s.calls = map[string]int{}
+	return n, calls
+}
+
+func (s *countingState) Incr(ctx context.Context, key string, delta int64, window time.Duration) (int64, time.Duration, error) {
+	s.count("Incr")
+	return s.State.Incr(ctx, key, delta, window)
+}
+
+func (s *countingState) SetNX(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	s.count("SetNX")
+	return s.State.SetNX(ctx, key, ttl)
+}
+
+func (s *countingState) Touch(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	s.count("Touch")
+	return s.State.Touch(ctx, key, ttl)
+}
+
+func (s *countingState) Exists(ctx context.Context, key string) (bool, error) {
+	s.count("Exists")
+	return s.State.Exists(ctx, key)
+}
+
+func (s *countingState) Delete(ctx context.Context, key string) error {
+	s.count("Delete")
+	return s.State.Delete(ctx, key)
+}
+
+func (s *countingState) SetField(ctx context.Context, key, field, value string, ttl time.Duration) error {
+	s.count("SetField")
+	return s.State.SetField(ctx, key, field, value, ttl)
+}
+
+func (s *countingState) Fields(ctx context.Context, key string) (map[string]string, error) {
+	s.count("Fields")
+	return s.State.Fields(ctx, key)
+}
+
+func (s *countingState) DeleteField(ctx context.Context, key, field string) (bool, error) {
+	s.count("DeleteField")
+	return s.State.DeleteField(ctx, key, field)
+}
+
+// maxRefusalTrips is the most State round trips a refused send may cost.
+const maxRefusalTrips = 2
+
+// A refused send is cheap: at most maxRefusalTrips State calls, and it
+// leaves nothing in the State, whichever limit refuses it.
+func TestSecurity_RefusalsAreCheap(t *testing.T) {
+	var cs *countingState
+	e := secNew(t, secSetup{
+		opts: []twofactor.Option{twofactor.WithTrustedProxies("127.0.0.0/8"),
+			twofactor.WithCountryBudget("BE", 3), twofactor.WithGlobalBudget(30),
+			twofactor.WithConversionTrickle(5)}, // its slow-down mark is read with the rest
+		state: func(s *twofactor.MemoryState) twofactor.State {
+			cs = &countingState{State: s, calls: map[string]int{}}
+			return cs
+		},
+	})
+	be := func(i int) string { return fmt.Sprintf("+3247012%04d", i) }
+	n := 0
+	ip := func() string { n++; return fmt.Sprintf("192.0.2.%d", n) }
+	// Spend each limit, then count what one more refused send costs.
+	for i := range twofactor.DefaultIPSends.N {
+		e.from("198.51.100.1").send(nlPhone(100 + i))
+	}
+	for range twofactor.DefaultPhoneSends.N {
+		e.from(ip()).send(nlPhone(1))
+	}
+	for i := range 3 {
+		e.from(ip()).send(be(i))
+	}
+	cooled := e.from(ip())
+	cooled.send(nlPhone(2))
+	cases := []struct {
+		name string
+		send func() secResp
+		code string
+	}{
+		{"the address's window", func() secResp { return e.from("198.51.100.1").send(nlPhone(999)) }, "rate_limited"},
+		{"the session's cooldown", func() secResp { return cooled.send(nlPhone(3)) }, "rate_limited"},
+		{"the number's window", func() secResp { return e.from(ip()).send(nlPhone(1)) }, "rate_limited"},
+		{"the country budget", func() secResp { return e.from(ip()).send(be(50)) }, "sending_paused"},
+	}
+	for _, tc := range cases {
+		tc.send() // the first refusal of a window may log and mark it once
+		keys := e.state.Len()
+		cs.take()
+		r := tc.send()
+		trips, calls := cs.take()
+		if r.errCode() != tc.code {
+			t.Fatalf("%s: %v, want %s", tc.name, r, tc.code)
+		}
+		t.Logf("refused by %s: %d State round trips %v", tc.name, trips, calls)
+		if trips > maxRefusalTrips {
+			t.Errorf("refused by %s: %d State round trips %v, want at most %d", tc.name, trips, calls, maxRefusalTrips)
+		}
+		if got := e.state.Len(); got != keys {
+			t.Errorf("refused by %s: the State went from %d to %d keys", tc.name, keys, got)
+		}
+	}
+	// The global budget, last: it pauses everything.
+	for e.from(ip()).send(nlPhone(200+n)).status == http.StatusOK {
+	}
+	e.from(ip()).send(nlPhone(500))
+	cs.take()
+	keys := e.state.Len()
+	r := e.from(ip()).send(nlPhone(501))
+	trips, calls := cs.take()
+	t.Logf("refused by the global budget: %d State round trips %v", trips, calls)
+	if r.errCode() != "sending_paused" || trips > maxRefusalTrips || e.state.Len() != keys {
+		t.Errorf("refused by the global budget: %v, %d round trips %v, %d keys from %d", r, trips, calls, e.state.Len(), keys)
+	}
+}
+
+// POST /2fa/restart from a visitor without a session writes no session:
+// a server-side store keeps no record for it.
+func TestSecurity_AnonymousRestartWritesNothing(t *testing.T) {
+	store := &secMapStore{data: map[string]map[any]any{}}
+	e := secNew(t, secSetup{store: store})
+	for range 50 {
+		c := e.browser()
+		r := c.post("/2fa/restart", nil)
+		if r.status != http.StatusSeeOther || r.location() != "/2fa/" {
+			t.Fatalf("restart: %v", r)
+		}
+		if r.header.Get("Set-Cookie") != "" && c.cookie() != "" {
+			t.Fatalf("restart set a session cookie: %v", r.header.Values("Set-Cookie"))
+		}
+		r = e.client().post("/2fa/restart", nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("JSON restart: %v", r)
+		}
+	}
+	store.mu.Lock()
+	n := len(store.data)
+	store.mu.Unlock()
+	if n != 0 || e.state.Len() != 0 {
+		t.Errorf("100 anonymous restarts left %d session records and %d State keys", n, e.state.Len())
+	}
+	// With a session, restart still forgets the number.
+	c := e.client()
+	c.mustSend(secPhone)
+	if r := c.post("/2fa/restart", nil); r.status != http.StatusOK {
+		t.Fatalf("restart: %v", r)
+	}
+	if r := c.get("/2fa/status"); r.status != http.StatusOK || strings.Contains(r.body, `"pending":true`) {
+		t.Errorf("status after restart: %v", r)
+	}
+}
+
+// IncrBatch counts as one round trip, as one pipeline to Redis does.
+func (s *countingState) IncrBatch(ctx context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
+	s.count("IncrBatch")
+	return s.State.(interface {
+		IncrBatch(context.Context, []string, int64, []time.Duration) ([]int64, []time.Duration, error)
+	}).IncrBatch(ctx, keys, delta, windows)
+}
