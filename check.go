@@ -83,6 +83,10 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		}
 	}
 	if err != nil {
+		if checkNotJudged(err) {
+			// The provider did not judge the code: give both tries back.
+			m.giveBackTries(ctx, attemptsKey(fs.PendingID), validity, acct, m.cfg.accountAttempts.Per)
+		}
 		m.checkFailed(w, r, sess, fs, err, int64(m.cfg.maxAttempts)-n, code)
 		return
 	}
@@ -156,7 +160,7 @@ func (m *Manager) checkFailed(w http.ResponseWriter, r *http.Request, sess *sess
 		fe = errMalformed(m.codeLen)
 	default:
 		m.log.Error("twofactor: provider check failed", "err", err)
-		fe = errProvider
+		fe = providerFailure(err, true)
 	}
 	if fs.LastWrong != "" || fs.Spent {
 		// Remember it, so the page offers the right next step and a reload
@@ -166,6 +170,20 @@ func (m *Manager) checkFailed(w http.ResponseWriter, r *http.Request, sess *sess
 		}
 	}
 	m.fail(w, r, fs, fe)
+}
+
+// giveBackTries gives back a try counted on each of the State keys code
+// and acct (windows codePer and acctPer), when the provider did not judge
+// the code.
+func (m *Manager) giveBackTries(ctx context.Context, code string, codePer time.Duration, acct string, acctPer time.Duration) {
+	for _, k := range []struct {
+		key string
+		per time.Duration
+	}{{code, codePer}, {acct, acctPer}} {
+		if _, _, err := m.cfg.state.Incr(ctx, k.key, -1, k.per); err != nil {
+			m.log.Error("twofactor: state backend failed", "err", err)
+		}
+	}
 }
 
 // wrongMark identifies a wrong code typed for a verification without

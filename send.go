@@ -129,18 +129,16 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	if err != nil {
 		m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
 		// No code is waiting, so the page's "try again in a moment" must
-		// not meet this session's resend cooldown. The per-number and
-		// per-IP windows keep counting: a timed-out send may have gone out.
-		if m.cfg.resendCooldown > 0 {
+		// not meet this session's resend cooldown, unless a code may be on
+		// its way (ErrUnknownOutcome): then the cooldown keeps a second one
+		// from following at once. The per-number and per-IP windows keep
+		// counting: a timed-out send may have gone out.
+		if m.cfg.resendCooldown > 0 && !errors.Is(err, ErrUnknownOutcome) {
 			if derr := m.cfg.state.Delete(ctx, cooldownKey(fs.FlowID)); derr != nil {
 				m.log.Error("twofactor: state backend failed", "err", derr)
 			}
 		}
-		if errors.Is(err, ErrInvalidPhone) {
-			m.fail(w, r, fs, errPhone)
-			return
-		}
-		m.fail(w, r, fs, errProvider)
+		m.fail(w, r, fs, providerFailure(err, false))
 		return
 	}
 	now := m.cfg.now()
