@@ -46,11 +46,20 @@ func (c *Call) RoundTrip(req *http.Request) (*http.Response, error) {
 	if ctx == nil {
 		ctx = req.Context()
 	}
+	// The request counts as written once its headers are: its small body
+	// follows in the same flush, so the service may see it from then on.
+	// (WroteRequest alone could come after the service has answered.) A
+	// write that fails takes it back: an incomplete request is not acted on.
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteHeaders: func() {
+			c.mu.Lock()
+			c.wrote = true
+			c.mu.Unlock()
+		},
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
-			if info.Err == nil {
+			if info.Err != nil {
 				c.mu.Lock()
-				c.wrote = true
+				c.wrote = false
 				c.mu.Unlock()
 			}
 		},
@@ -74,8 +83,9 @@ func (c *Call) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// Wrote reports whether a request of the call was written in full: from
-// then on the service may have acted on it, answer or not.
+// Wrote reports whether a request of the call was written (its headers,
+// and no write failed): from then on the service may have acted on it,
+// answer or not.
 func (c *Call) Wrote() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
