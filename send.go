@@ -133,7 +133,14 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		// its way (ErrUnknownOutcome): then the cooldown keeps a second one
 		// from following at once. The per-number and per-IP windows keep
 		// counting: a timed-out send may have gone out.
-		if m.cfg.resendCooldown > 0 && !errors.Is(err, ErrUnknownOutcome) {
+		switch {
+		case errors.Is(err, ErrUnknownOutcome):
+			// Keep the session's flow id, the cooldown's key, so that
+			// the cooldown holds for this browser.
+			if serr := m.save(w, r, sess, fs); serr != nil {
+				m.log.Error("twofactor: session store failed", "err", serr)
+			}
+		case m.cfg.resendCooldown > 0:
 			if derr := m.cfg.state.Delete(ctx, cooldownKey(fs.FlowID)); derr != nil {
 				m.log.Error("twofactor: state backend failed", "err", derr)
 			}
