@@ -12,17 +12,19 @@ import (
 )
 
 // providerSettings are the provider settings BirdBank reads from the
-// environment. Any of the three providers may be set up; with several,
-// BirdBank fails over between them in the order of the fields.
+// environment. Any of the providers may be set up; with several, BirdBank
+// fails over between them in this order: Bird's workspace Verify API,
+// Bird's platform API, Twilio Verify, MessageBird's classic API.
 type providerSettings struct {
 	MessageBirdKey string // MESSAGEBIRD_API_KEY: MessageBird's classic API
 	BirdKey        string // BIRD_API_KEY: Bird's current platform, bk_{region}_…
 
-	TwilioAccountSID string // TWILIO_ACCOUNT_SID
-	TwilioAuthToken  string // TWILIO_AUTH_TOKEN
-	TwilioAPIKey     string // TWILIO_API_KEY, instead of the auth token
-	TwilioAPISecret  string // TWILIO_API_SECRET
-	TwilioServiceSID string // TWILIO_VERIFY_SERVICE_SID
+	TwilioAccountSID     string // TWILIO_ACCOUNT_SID
+	TwilioAuthToken      string // TWILIO_AUTH_TOKEN
+	TwilioAPIKey         string // TWILIO_API_KEY, instead of the auth token
+	TwilioAPISecret      string // TWILIO_API_SECRET
+	TwilioServiceSID     string // TWILIO_VERIFY_SERVICE_SID: sign-in codes (no PSD2)
+	TwilioPSD2ServiceSID string // TWILIO_VERIFY_PSD2_SERVICE_SID, optional: transfer codes (PSD2)
 }
 
 // providerSettingsFrom reads the settings with getenv (os.Getenv).
@@ -35,6 +37,8 @@ func providerSettingsFrom(getenv func(string) string) providerSettings {
 		TwilioAPIKey:     getenv("TWILIO_API_KEY"),
 		TwilioAPISecret:  getenv("TWILIO_API_SECRET"),
 		TwilioServiceSID: getenv("TWILIO_VERIFY_SERVICE_SID"),
+
+		TwilioPSD2ServiceSID: getenv("TWILIO_VERIFY_PSD2_SERVICE_SID"),
 	}
 }
 
@@ -44,12 +48,44 @@ type namedProvider struct {
 	twofactor.Provider
 }
 
-// providers returns the providers s sets up, in failover order: MessageBird,
-// Bird, Twilio. None is not an error (BirdBank then uses the mock); settings
-// that are there but incomplete or malformed are. Errors never repeat a
-// secret.
+// providers returns the providers s sets up, in failover order: Bird's
+// workspace Verify API, Bird's platform API, Twilio, MessageBird's classic
+// API (the oldest, whose keys Bird no longer issues, last). None is not an
+// error (BirdBank then uses the mock); settings that are there but
+// incomplete or malformed are. Errors never repeat a secret.
 func (s providerSettings) providers() ([]namedProvider, error) {
 	var ps []namedProvider
+	ws, err := s.birdWorkspace()
+	if err != nil {
+		return nil, err
+	}
+	if ws != nil {
+		ps = append(ps, *ws)
+	}
+	if s.BirdKey != "" && !s.workspaceTakesBirdKey() {
+		b, err := bird.New(s.BirdKey, bird.Config{})
+		if errors.Is(err, bird.ErrMessageBirdKey) {
+			return nil, errors.New("BIRD_API_KEY holds a MessageBird classic key (live_…), which Bird's platform refuses: did you mean MESSAGEBIRD_API_KEY?")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("BIRD_API_KEY: %w", err)
+		}
+		ps = append(ps, namedProvider{"Bird (" + b.Region() + ")", b})
+	}
+	if tw := []string{s.TwilioAccountSID, s.TwilioAuthToken, s.TwilioAPIKey, s.TwilioAPISecret, s.TwilioServiceSID, s.TwilioPSD2ServiceSID}; strings.Join(tw, "") != "" {
+		if err := s.twilioComplete(); err != nil {
+			return nil, err
+		}
+		t, err := twilioverify.New(twilioverify.Config{
+			AccountSID: s.TwilioAccountSID, AuthToken: s.TwilioAuthToken,
+			APIKey: s.TwilioAPIKey, APISecret: s.TwilioAPISecret,
+			ServiceSID: s.TwilioServiceSID, PSD2ServiceSID: s.TwilioPSD2ServiceSID,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("TWILIO_* settings: %w", err)
+		}
+		ps = append(ps, namedProvider{"Twilio Verify", t})
+	}
 	if s.MessageBirdKey != "" {
 		mb, err := newMessageBird(s.MessageBirdKey)
 		if err != nil {
@@ -57,28 +93,24 @@ func (s providerSettings) providers() ([]namedProvider, error) {
 		}
 		ps = append(ps, namedProvider{"MessageBird", mb})
 	}
-	if s.BirdKey != "" {
-		b, err := bird.New(s.BirdKey, bird.Config{})
-		if err != nil {
-			return nil, fmt.Errorf("BIRD_API_KEY: %w", err)
-		}
-		ps = append(ps, namedProvider{"Bird (" + b.Region() + ")", b})
-	}
-	if tw := []string{s.TwilioAccountSID, s.TwilioAuthToken, s.TwilioAPIKey, s.TwilioAPISecret, s.TwilioServiceSID}; strings.Join(tw, "") != "" {
-		if err := s.twilioComplete(); err != nil {
-			return nil, err
-		}
-		t, err := twilioverify.New(twilioverify.Config{
-			AccountSID: s.TwilioAccountSID, AuthToken: s.TwilioAuthToken,
-			APIKey: s.TwilioAPIKey, APISecret: s.TwilioAPISecret,
-			ServiceSID: s.TwilioServiceSID,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("TWILIO_* settings: %w", err)
-		}
-		ps = append(ps, namedProvider{"Twilio Verify", t})
-	}
 	return ps, nil
+}
+
+// birdWorkspace is the slot of Bird's workspace Verify API (api.bird.com,
+// an access key, a workspace and an SMS navigator or channel), first in the
+// failover order: it returns that provider when s sets it up, else nil. The
+// workspace provider's settings and construction go here; until then it
+// sets up nothing.
+func (s providerSettings) birdWorkspace() (*namedProvider, error) {
+	return nil, nil
+}
+
+// workspaceTakesBirdKey reports whether BIRD_API_KEY holds an access key of
+// Bird's workspace API (for birdWorkspace) rather than a platform bk_ key.
+// Part of the birdWorkspace slot: until it is filled, BIRD_API_KEY is the
+// platform's.
+func (s providerSettings) workspaceTakesBirdKey() bool {
+	return false
 }
 
 // twilioComplete says which Twilio settings are missing, if any.
@@ -86,6 +118,9 @@ func (s providerSettings) twilioComplete() error {
 	var missing []string
 	if s.TwilioServiceSID == "" {
 		missing = append(missing, "TWILIO_VERIFY_SERVICE_SID")
+		if s.TwilioPSD2ServiceSID != "" {
+			missing[len(missing)-1] += " (sign-in codes need a service without PSD2, besides TWILIO_VERIFY_PSD2_SERVICE_SID)"
+		}
 	}
 	token := s.TwilioAuthToken != ""
 	key := s.TwilioAPIKey != "" || s.TwilioAPISecret != ""
@@ -125,7 +160,20 @@ func chooseProvider(s providerSettings, log *slog.Logger) (twofactor.Provider, e
 		log.Info("sending real codes through " + names[0])
 		return ps[0].Provider, nil
 	}
+	// Transfer codes go only to providers whose SMS names the amount and
+	// payee (MessageBird, Twilio with a PSD2 service). With none of those,
+	// they go through any: the transfer page shows what the code confirms.
+	unlinked := true
+	for _, p := range list {
+		if c, ok := p.(twofactor.ActionCarrier); ok && c.CarriesAction() {
+			unlinked = false
+		}
+	}
+	if unlinked {
+		log.Warn("no provider names a transfer's amount and payee in its SMS; transfer codes are sent without them (set TWILIO_VERIFY_PSD2_SERVICE_SID or MESSAGEBIRD_API_KEY for that)")
+	}
 	f, err := twofactor.NewFailover(list, twofactor.FailoverConfig{
+		UnlinkedConfirmations: unlinked,
 		OnEvent: func(ev twofactor.FailoverEvent) {
 			attrs := []any{"event", string(ev.Kind), "provider", names[ev.Provider]}
 			if ev.Next >= 0 {
