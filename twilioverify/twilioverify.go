@@ -439,7 +439,7 @@ func mapError(ctx context.Context, err error, send bool, call *wire.Call) error 
 		case status == http.StatusTooManyRequests:
 			return &twofactor.RateLimitError{Vendor: "Twilio", RetryAfter: wire.RetryAfter(call.Header().Get("Retry-After"), time.Now())}
 		case status >= 200 && status < 300:
-			return lost(fmt.Errorf("Twilio's answer (HTTP %d) is not the expected JSON", status))
+			return lost(fmt.Errorf("an answer (HTTP %d) that is not Twilio's expected JSON", status))
 		case status != 0:
 			return fmt.Errorf("%w: Twilio answered HTTP %d without a usable error", statusClass(status, send), status)
 		case ctx.Err() != nil:
