@@ -210,3 +210,34 @@ func TestFailoverAtTheWire(t *testing.T) {
 		})
 	}
 }
+
+// A transfer's code goes to the provider whose SMS names the amount and
+// payee, even when another comes first: Bird writes its own text and would
+// send a code that confirms nothing the visitor can see.
+func TestFailoverConfirmationAtTheWire(t *testing.T) {
+	b, bp := newBirdLike(t)
+	mbSrv := faketls.NewServer(t, faketls.Answer(200, `{"id":"0123456789abcdef0123456789abcdef","status":"sent"}`), "rest.messagebird.com")
+	mb, err := twofactor.NewMessageBirdClient(&messagebird.DefaultClient{AccessKey: "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L", HTTPClient: mbSrv.HTTPClient()}, twofactor.MessageBirdConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := twofactor.NewFailover([]twofactor.Provider{bp, mb}, twofactor.FailoverConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.Send(context.Background(), twofactor.Request{Phone: testPhone, Message: "Shop: confirm EUR 5.00 to NL91ABNA0417164300. Code: {code}", Amount: "EUR 5.00", Payee: "NL91ABNA0417164300"})
+	if err != nil || !strings.HasPrefix(v.ID, "f1_") {
+		t.Fatalf("Send = %+v, %v; want MessageBird's", v, err)
+	}
+	if n := b.Calls(); n != 0 {
+		t.Errorf("Bird got %d requests for a transfer's code", n)
+	}
+	reqs := mbSrv.Requests()
+	if len(reqs) != 1 || !strings.Contains(string(reqs[0].Body), "EUR 5.00 to NL91ABNA0417164300") {
+		t.Errorf("MessageBird saw %d requests; want one whose template names the transfer", len(reqs))
+	}
+	// A sign-in code goes to Bird, first in the order.
+	if v, err := f.Send(context.Background(), twofactor.Request{Phone: testPhone}); err != nil || !strings.HasPrefix(v.ID, "f0_") {
+		t.Errorf("sign-in Send = %+v, %v; want Bird's", v, err)
+	}
+}
