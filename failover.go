@@ -12,8 +12,9 @@ import (
 // FailoverConfig configures NewFailover. The zero value uses the defaults
 // listed with each field.
 type FailoverConfig struct {
-	// Threshold is how many consecutive sends failing with ErrUnavailable
-	// open a provider's circuit. Zero means 3.
+	// Threshold is how many consecutive sends failing with an outage
+	// (ErrUnavailable, but not ErrUnknownOutcome) open a provider's
+	// circuit. Zero means 3.
 	Threshold int
 	// CoolOff is how long an open circuit keeps its provider out of use;
 	// then the circuit is half-open and one send tries the provider again.
