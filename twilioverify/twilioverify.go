@@ -150,16 +150,16 @@ func New(cfg Config) (*Provider, error) {
 		if err := checkSID("AccountSID", cfg.AccountSID, acRE, "AC"); err != nil {
 			return nil, err
 		}
-		if !alnumRE.MatchString(cfg.AuthToken) {
-			return bad("AuthToken must be letters and digits")
+		if err := checkSecret("AuthToken", cfg.AuthToken); err != nil {
+			return nil, err
 		}
 		p.user, p.pass = cfg.AccountSID, cfg.AuthToken
 	case key:
 		if err := checkSID("APIKey", cfg.APIKey, skRE, "SK"); err != nil {
 			return nil, err
 		}
-		if !alnumRE.MatchString(cfg.APISecret) {
-			return bad("APISecret must be letters and digits")
+		if err := checkSecret("APISecret", cfg.APISecret); err != nil {
+			return nil, err
 		}
 		if cfg.AccountSID != "" {
 			if err := checkSID("AccountSID", cfg.AccountSID, acRE, "AC"); err != nil {
@@ -230,6 +230,19 @@ func checkSID(setting, sid string, re *regexp.Regexp, want string) error {
 		why = "looks like " + sidKinds[sid[:2]]
 	}
 	return fmt.Errorf("twilioverify: %s %s; want %s (%s and 32 hex digits, from the Twilio Console)", setting, why, sidKinds[want], want)
+}
+
+// checkSecret says what is wrong with the secret in setting, if anything,
+// without repeating it.
+func checkSecret(setting, secret string) error {
+	if alnumRE.MatchString(secret) {
+		return nil
+	}
+	why := "has characters other than letters and digits"
+	if wire.Quoted(secret) {
+		why = "is in quotes: remove them"
+	}
+	return fmt.Errorf("twilioverify: %s %s; want the secret as the Twilio Console shows it (letters and digits)", setting, why)
 }
 
 // CarriesAction reports whether a confirmation's amount and payee reach the

@@ -604,6 +604,8 @@ func TestNewNamesTheSetting(t *testing.T) {
 		{with(func(c *Config) { c.PSD2ServiceSID = "VA1" }), []string{"PSD2ServiceSID", "VA and 32 hex digits"}},
 		{with(func(c *Config) { c.PSD2ServiceSID = testService }), []string{"PSD2ServiceSID", "another service"}},
 		{Config{APIKey: testAccount, APISecret: testSecret, ServiceSID: testService}, []string{"APIKey", "looks like an Account SID", "SK and 32"}},
+		{with(func(c *Config) { c.AuthToken = `"` + testToken + `"` }), []string{"AuthToken", "quotes"}},
+		{Config{APIKey: testKey, APISecret: "a:b", ServiceSID: testService}, []string{"APISecret", "letters and digits"}},
 	} {
 		_, err := New(tt.cfg)
 		for _, s := range tt.says {
