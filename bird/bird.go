@@ -441,7 +441,7 @@ func (p *Provider) mapError(resp *http.Response, data []byte, send bool) error {
 	case st == http.StatusPaymentRequired:
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrNoBalance, where)
 	case st == http.StatusTooManyRequests:
-		return &RateLimitError{Vendor: "Bird", RetryAfter: wire.RetryAfter(resp.Header.Get("Retry-After"), time.Now()), Code: code}
+		return &RateLimitError{Vendor: "Bird", RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Code: code}
 	case st == http.StatusNotFound && code == "E13000" && !send:
 		return fmt.Errorf("%w (Bird %s: nothing pending for this number)", twofactor.ErrNotFound, where)
 	case send && (st == http.StatusUnprocessableEntity || st == http.StatusBadRequest) && bytes.Contains(e.Error.Details, []byte("phone_number")):
@@ -485,3 +485,7 @@ const (
 	lower  = wire.Lower
 	upper  = wire.Upper
 )
+
+// retryAfter parses a Retry-After header: seconds, or an HTTP date (see
+// wire.RetryAfter).
+func retryAfter(h string, now time.Time) time.Duration { return wire.RetryAfter(h, now) }
