@@ -55,6 +55,10 @@ type namedProvider struct {
 // incomplete or malformed are. Errors never repeat a secret.
 func (s providerSettings) providers() ([]namedProvider, error) {
 	var ps []namedProvider
+	if k := strings.ToLower(s.BirdKey); strings.HasPrefix(k, "live_") || strings.HasPrefix(k, "test_") {
+		// Neither Bird API takes it: say where it belongs.
+		return nil, errors.New("BIRD_API_KEY holds a MessageBird classic key (live_…), which Bird refuses: did you mean MESSAGEBIRD_API_KEY?")
+	}
 	ws, err := s.birdWorkspace()
 	if err != nil {
 		return nil, err
@@ -64,9 +68,6 @@ func (s providerSettings) providers() ([]namedProvider, error) {
 	}
 	if s.BirdKey != "" && !s.workspaceTakesBirdKey() {
 		b, err := bird.New(s.BirdKey, bird.Config{})
-		if errors.Is(err, bird.ErrMessageBirdKey) {
-			return nil, errors.New("BIRD_API_KEY holds a MessageBird classic key (live_…), which Bird's platform refuses: did you mean MESSAGEBIRD_API_KEY?")
-		}
 		if err != nil {
 			return nil, fmt.Errorf("BIRD_API_KEY: %w", err)
 		}
