@@ -80,11 +80,39 @@ var (
 // region in the key.
 var ErrWrongRegion = errors.New("bird: wrong region for this key (HTTP 421): use the host of the region named in the key")
 
-// RateLimitError is returned when Bird answers 429: the twofactor
-// package's RateLimitError, with Vendor "Bird", Bird's error code (such as
-// "E01003") and the wait of its Retry-After header. It matches
-// twofactor.ErrRateLimited with errors.Is.
-type RateLimitError = twofactor.RateLimitError
+// RateLimitError is returned when Bird answers 429. It matches
+// twofactor.ErrRateLimited with errors.Is; RetryAfter is how long Bird asks
+// to wait (zero when it did not say). errors.As also finds it as a
+// *twofactor.RateLimitError, which is what the flow and Failover read.
+type RateLimitError struct {
+	RetryAfter time.Duration // from Retry-After, at most 24 hours; zero if absent
+	Code       string        // Bird's error code, such as "E01003"; may be empty
+}
+
+// Error names the limit, Bird's code and the wait, never Bird's message.
+func (e *RateLimitError) Error() string {
+	s := twofactor.ErrRateLimited.Error() + " (Bird HTTP 429"
+	if e.Code != "" {
+		s += ", " + e.Code
+	}
+	if e.RetryAfter > 0 {
+		s += ", retry after " + e.RetryAfter.String()
+	}
+	return s + ")"
+}
+
+// Is reports whether target is twofactor.ErrRateLimited.
+func (e *RateLimitError) Is(target error) bool { return target == twofactor.ErrRateLimited }
+
+// As sets a **twofactor.RateLimitError target to the same limit, so that
+// code which knows only the twofactor package reads Bird's wait.
+func (e *RateLimitError) As(target any) bool {
+	t, ok := target.(**twofactor.RateLimitError)
+	if ok {
+		*t = &twofactor.RateLimitError{RetryAfter: e.RetryAfter, Vendor: "Bird", Code: e.Code}
+	}
+	return ok
+}
 
 const (
 	// maxBody bounds what is read of an answer.
@@ -253,7 +281,7 @@ func (p *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.V
 	switch v.Status {
 	case "pending":
 	case "blocked":
-		return twofactor.Verification{}, &RateLimitError{Vendor: "Bird", Code: "blocked"}
+		return twofactor.Verification{}, fmt.Errorf("%w: Bird's fraud controls blocked this verification", twofactor.ErrRateLimited)
 	default:
 		return twofactor.Verification{}, fmt.Errorf("%w: Bird answered a new verification with an unexpected status", twofactor.ErrUnknownOutcome)
 	}
@@ -441,7 +469,7 @@ func (p *Provider) mapError(resp *http.Response, data []byte, send bool) error {
 	case st == http.StatusPaymentRequired:
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrNoBalance, where)
 	case st == http.StatusTooManyRequests:
-		return &RateLimitError{Vendor: "Bird", RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Code: code}
+		return &RateLimitError{RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Code: code}
 	case st == http.StatusNotFound && code == "E13000" && !send:
 		return fmt.Errorf("%w (Bird %s: nothing pending for this number)", twofactor.ErrNotFound, where)
 	case send && (st == http.StatusUnprocessableEntity || st == http.StatusBadRequest) && bytes.Contains(e.Error.Details, []byte("phone_number")):

@@ -182,8 +182,10 @@ var sentinels = []error{
 	twofactor.ErrInvalidCode, twofactor.ErrMalformedCode, twofactor.ErrExpired, twofactor.ErrAlreadyUsed,
 	twofactor.ErrTooManyAttempts, twofactor.ErrInvalidPhone, twofactor.ErrNotFound, twofactor.ErrBadAPIKey,
 	twofactor.ErrNoBalance, twofactor.ErrUnavailable, twofactor.ErrRateLimited,
-	twofactor.ErrConfiguration, twofactor.ErrUnknownOutcome, twofactor.ErrNumberRefused,
 }
+
+// classSentinels adds the classes of a provider's failure to sentinels.
+var classSentinels = append([]error{twofactor.ErrConfiguration, twofactor.ErrUnknownOutcome, twofactor.ErrNumberRefused}, sentinels...)
 
 // sameClass reports whether sentinel s is want or one of want's classes.
 func sameClass(want, s error) bool { return want != nil && (s == want || errors.Is(want, s)) }
@@ -271,7 +273,7 @@ func TestErrorMapping(t *testing.T) {
 			if !errors.Is(err, tt.want) || tt.also != nil && !errors.Is(err, tt.also) {
 				t.Fatalf("err = %v, want %v and %v", err, tt.want, tt.also)
 			}
-			for _, s := range sentinels {
+			for _, s := range classSentinels {
 				if !sameClass(tt.want, s) && !sameClass(tt.also, s) && errors.Is(err, s) {
 					t.Errorf("err = %v also matches %v", err, s)
 				}
@@ -311,6 +313,11 @@ func TestRetryAfter(t *testing.T) {
 		}
 		if rl.RetryAfter < tt.lo || rl.RetryAfter > tt.hi || rl.Code != "E01003" {
 			t.Errorf("Retry-After %q: RetryAfter = %v, Code %q; want %v to %v", tt.header, rl.RetryAfter, rl.Code, tt.lo, tt.hi)
+		}
+		// The flow and Failover read the twofactor package's type.
+		var trl *twofactor.RateLimitError
+		if !errors.As(err, &trl) || trl.RetryAfter != rl.RetryAfter || trl.Code != "E01003" || trl.Vendor != "Bird" {
+			t.Errorf("Retry-After %q: as a *twofactor.RateLimitError: %+v", tt.header, trl)
 		}
 		if n := len(srv.Requests()); n != 1 {
 			t.Errorf("Retry-After %q: %d requests, want 1 (no retry on 429)", tt.header, n)
