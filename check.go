@@ -172,20 +172,6 @@ func (m *Manager) checkFailed(w http.ResponseWriter, r *http.Request, sess *sess
 	m.fail(w, r, fs, fe)
 }
 
-// giveBackTries gives back a try counted on each of the State keys code
-// and acct (windows codePer and acctPer), when the provider did not judge
-// the code.
-func (m *Manager) giveBackTries(ctx context.Context, code string, codePer time.Duration, acct string, acctPer time.Duration) {
-	for _, k := range []struct {
-		key string
-		per time.Duration
-	}{{code, codePer}, {acct, acctPer}} {
-		if _, _, err := m.cfg.state.Incr(ctx, k.key, -1, k.per); err != nil {
-			m.log.Error("twofactor: state backend failed", "err", err)
-		}
-	}
-}
-
 // wrongMark identifies a wrong code typed for a verification without
 // keeping the code itself in the session.
 func wrongMark(pendingID, code string) string {

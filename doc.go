@@ -49,7 +49,9 @@
 //   - flow.go: the flow's pages and routes; send.go: sending a code;
 //     check.go: checking one; request.go: reading requests (form and JSON
 //     input, client IP, return targets); respond.go: answers (pages, JSON
-//     bodies, flow errors, security headers); pages.go and templates/: the
+//     bodies, flow errors, security headers); provider_errors.go: how the
+//     flow answers each class of provider failure, and the tries a check
+//     the provider did not judge gives back; pages.go and templates/: the
 //     pages and their texts (flow.js: the small optional script);
 //     countries.go: the phone form's country list; events.go: events.
 //   - session.go: what the flow keeps in the session; state.go: the
