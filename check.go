@@ -90,6 +90,10 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		}
 	}
 	if err != nil {
+		if checkNotJudged(err) {
+			// The provider did not judge the code: give both tries back.
+			m.giveBackTries(ctx, attemptsKey(fs.PendingID), validity, acct, m.cfg.accountAttempts.Per)
+		}
 		m.checkFailed(w, r, sess, fs, err, int64(m.cfg.maxAttempts)-n, code)
 		return
 	}
@@ -199,7 +203,7 @@ func (m *Manager) checkFailed(w http.ResponseWriter, r *http.Request, sess *sess
 		fe = errMalformed(m.codeLen)
 	default:
 		m.log.Error("twofactor: provider check failed", "err", err)
-		fe = errProvider
+		fe = providerFailure(err, true)
 	}
 	if fs.LastWrong != "" || fs.Spent {
 		// Remember it, so the page offers the right next step and a reload

@@ -99,7 +99,7 @@ var (
 //	verification_required  401    ErrNotVerified           the session is not verified
 //	no_phone_number        409    ErrNoPhoneNumber         the session proved no number, none on file
 //	invalid_phone          400    ErrInvalidPhone          the number is refused (region, type)
-//	rate_limited           429    ErrRateLimited           a send window is full; see RetryAfter
+//	rate_limited           429    ErrRateLimited           a send window or the provider's limit is full; see RetryAfter
 //	locked                 429    ErrTooManyAttempts       too many wrong codes for the account; see RetryAfter
 //	unknown_confirmation   404    ErrUnknownConfirmation   no such confirmation for this session
 //	malformed_code         400    ErrMalformedCode         not a code of the expected length
@@ -107,7 +107,8 @@ var (
 //	too_many_attempts      400    ErrTooManyAttempts       no tries left: start again
 //	expired                400    ErrExpired               the code expired: start again
 //	already_confirmed      409    ErrConfirmationUsed      confirmed before: do nothing again
-//	provider_unavailable   503    ErrUnavailable           the provider failed; try again
+//	provider_unavailable   503    ErrUnavailable           the provider failed; try again (ErrUnknownOutcome
+//	                                                        too when a code may be on its way: wait for it first)
 //	store_unavailable      503    ErrStoreUnavailable      the State failed; try again
 //
 // A JSON API answers with Status and the error itself: its MarshalJSON
@@ -341,8 +342,16 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 	}
 	if err != nil {
 		m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
-		if errors.Is(err, ErrInvalidPhone) {
-			return Confirmation{}, confirmErr("invalid_phone", http.StatusBadRequest, ErrInvalidPhone)
+		var rl *RateLimitError
+		switch {
+		case errors.Is(err, ErrNumberRefused):
+			return Confirmation{}, confirmErr("invalid_phone", http.StatusBadRequest, fmt.Errorf("%w: %w", ErrInvalidPhone, err))
+		case errors.As(err, &rl):
+			return Confirmation{}, &ConfirmError{Code: "rate_limited", Status: http.StatusTooManyRequests, RetryAfter: rl.RetryAfter, Err: err}
+		case errors.Is(err, ErrRateLimited):
+			return Confirmation{}, confirmErr("rate_limited", http.StatusTooManyRequests, err)
+		case errors.Is(err, ErrUnavailable):
+			return Confirmation{}, confirmErr("provider_unavailable", http.StatusServiceUnavailable, err) // ErrUnknownOutcome too
 		}
 		return Confirmation{}, confirmErr("provider_unavailable", http.StatusServiceUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, err))
 	}
@@ -556,6 +565,10 @@ func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
 		}
 	}
 	if err != nil {
+		if checkNotJudged(err) {
+			// The provider did not judge the code: give both tries back.
+			m.giveBackTries(ctx, confirmTriesKey(id), keep, acct, m.cfg.accountAttempts.Per)
+		}
 		return failed(m.confirmCheckFailed(ctx, rec, err, int(limit-n), keep))
 	}
 	// The right code was no wrong guess: give the account its try back.

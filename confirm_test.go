@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -596,5 +597,44 @@ func TestConfirm_StateDown(t *testing.T) {
 	fs.down.Store(false)
 	if _, ok := confirmed(t, c.confirm(conf.ID, code)); !ok {
 		t.Error("after the outage the code did not confirm")
+	}
+}
+
+// A provider's limit answers a confirmation's start with 429 and the
+// provider's wait; a refused destination with invalid_phone; checks the
+// provider did not judge (an outage, a lost answer) cost no try.
+func TestConfirm_ProviderFailureClasses(t *testing.T) {
+	e := newConfirmEnv(t, secSetup{})
+	c := e.client()
+	c.mustVerify(secPhone)
+	conf, code := c.mustStart("1", "NL91ABNA0417164300")
+
+	e.mock.Fail = func(op string) error {
+		return &twofactor.RateLimitError{RetryAfter: 42 * time.Second, Vendor: "Bird", Code: "E01003"}
+	}
+	_, r := c.start("1", "NL91ABNA0417164300")
+	secWant(t, "start at the provider's limit", r, http.StatusTooManyRequests, "rate_limited")
+	if !strings.Contains(r.body, `"retry_after":42`) {
+		t.Errorf("start at the provider's limit: %q, want retry_after 42", r.body)
+	}
+	e.mock.Fail = func(op string) error { return fmt.Errorf("%w: geo permissions", twofactor.ErrDestinationRefused) }
+	_, r = c.start("1", "NL91ABNA0417164300")
+	secWant(t, "start to a refused destination", r, http.StatusBadRequest, "invalid_phone")
+
+	for i, err := range []error{
+		twofactor.ErrUnavailable, fmt.Errorf("%w: %w", twofactor.ErrUnknownOutcome, context.DeadlineExceeded),
+		twofactor.ErrUnavailable, twofactor.ErrUnavailable,
+	} {
+		e.mock.Fail = func(op string) error {
+			if op == "check" {
+				return err
+			}
+			return nil
+		}
+		secWant(t, fmt.Sprintf("check %d while down", i), c.confirm(conf.ID, code), http.StatusServiceUnavailable, "provider_unavailable")
+	}
+	e.mock.Fail = nil
+	if _, ok := confirmed(t, c.confirm(conf.ID, code)); !ok {
+		t.Error("after more outages than tries, the right code did not confirm")
 	}
 }

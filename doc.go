@@ -28,7 +28,12 @@
 // # Where each idea lives
 //
 //   - verify.go: the provider side: Provider, Request, Verification,
-//     sentinel errors. mock.go: Mock. messagebird.go: MessageBird.
+//     sentinel errors and the classes of a provider's failure
+//     (ErrConfiguration, ErrNumberRefused, ErrRateLimited and
+//     RateLimitError, ErrNoBalance, ErrUnavailable, ErrUnknownOutcome),
+//     ActionCarrier. mock.go: Mock. messagebird.go: MessageBird.
+//     internal/wire: what the providers share on the wire (the per-call
+//     transport that knows whether a request was sent, Retry-After).
 //   - manager.go: New and the Manager; options.go: every Option and its
 //     default.
 //   - middleware.go: the gate (Require, RequireFresh, Check, Verified,
@@ -42,11 +47,15 @@
 //     Grant, SignOutEverywhere, Unlock; recovery.go: recovery codes;
 //     devices.go: remembered devices; confirm.go: confirming one action
 //     (a transfer) with a code bound to it.
-//   - failover.go: a Provider made of several, with a circuit breaker each.
+//   - failover.go: a Provider made of several, with a circuit breaker each;
+//     it fails over on outages, configuration errors and an empty account,
+//     never after an unknown outcome.
 //   - flow.go: the flow's pages and routes; send.go: sending a code;
 //     check.go: checking one; request.go: reading requests (form and JSON
 //     input, client IP, return targets); respond.go: answers (pages, JSON
-//     bodies, flow errors, security headers); pages.go and templates/: the
+//     bodies, flow errors, security headers); provider_errors.go: how the
+//     flow answers each class of provider failure, and the tries a check
+//     the provider did not judge gives back; pages.go and templates/: the
 //     pages and their texts (flow.js: the small optional script);
 //     countries.go: the phone form's country list; events.go: events.
 //   - session.go: what the flow keeps in the session; state.go: the

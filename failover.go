@@ -12,8 +12,9 @@ import (
 // FailoverConfig configures NewFailover. The zero value uses the defaults
 // listed with each field.
 type FailoverConfig struct {
-	// Threshold is how many consecutive sends failing with ErrUnavailable
-	// open a provider's circuit. Zero means 3.
+	// Threshold is how many consecutive sends failing with an outage
+	// (ErrUnavailable, but not ErrUnknownOutcome) open a provider's
+	// circuit. Zero means 3.
 	Threshold int
 	// CoolOff is how long an open circuit keeps its provider out of use;
 	// then the circuit is half-open and one send tries the provider again.
@@ -32,6 +33,13 @@ type FailoverConfig struct {
 	// Now returns the current time. Nil means time.Now. Tests use it to
 	// pass the cool-off without sleeping.
 	Now func() time.Time
+	// UnlinkedConfirmations lets a Failover none of whose providers
+	// carries a confirmation's action (see ActionCarrier) send
+	// confirmation codes anyway, through any provider: their SMS then
+	// names no action, so the app's page must show it. Without it,
+	// NewFailover refuses such providers. When some provider carries the
+	// action, confirmations go only to those that do, whatever this says.
+	UnlinkedConfirmations bool
 }
 
 // FailoverEventKind says what a FailoverEvent reports.
@@ -39,8 +47,9 @@ type FailoverEventKind string
 
 // The kinds of FailoverEvent.
 const (
-	// FailoverSwitched: a send failed at Provider with ErrUnavailable and
-	// goes on at Next.
+	// FailoverSwitched: a send failed at Provider with an outage
+	// (ErrUnavailable), a configuration error (ErrConfiguration) or no
+	// balance (ErrNoBalance) and goes on at Next.
 	FailoverSwitched FailoverEventKind = "switched"
 	// FailoverCircuitOpened: Provider failed Threshold sends in a row (or
 	// its half-open trial failed) and is out of use for CoolOff.
@@ -66,11 +75,21 @@ type FailoverEvent struct {
 
 // Failover is a Provider made of several. A send goes to the first provider
 // whose circuit is closed (or half-open and free for its one trial); when
-// that provider fails with ErrUnavailable (an outage, a 5xx, a timeout),
-// the same request goes on to the next one. Any other answer, such as
-// ErrInvalidPhone or ErrRateLimited, is returned as is: it is an answer,
-// not an outage. When no circuit lets a send through, Send returns
-// ErrUnavailable without a call.
+// that provider fails with an outage (ErrUnavailable: a 5xx, a refused
+// connection, a timeout before the request was sent), a configuration error
+// (ErrConfiguration: a refused key, a wrong service) or an empty account
+// (ErrNoBalance), the same request goes on to the next one: nothing was
+// sent, and another vendor may well send it. Any other answer, such as
+// ErrInvalidPhone or ErrRateLimited, is returned as is: it is an answer about
+// this request. ErrUnknownOutcome (the request was written but its answer
+// missed its deadline, or a 2xx could not be used) is returned as is too: a
+// code may be on its way, and asking another provider would send a second
+// one. When no circuit lets a send through, Send returns ErrUnavailable
+// without a call.
+//
+// A confirmation's send (a Request with Message, Amount or Payee) goes only
+// to providers that carry the action (ActionCarrier); see
+// FailoverConfig.UnlinkedConfirmations.
 //
 // A check goes to the provider that sent the verification, whatever its
 // circuit: the verification id Failover returns is that provider's id with
@@ -80,15 +99,18 @@ type FailoverEvent struct {
 // characters.
 //
 // Each provider has a circuit breaker: Threshold consecutive sends failing
-// with ErrUnavailable open it; after CoolOff it is half-open and one send
-// tries the provider (others skip it meanwhile); an answer closes it,
-// another ErrUnavailable opens it again. Only sends count; a send cut short
-// by the caller's own context does not. Circuits are kept in memory, per
+// with an outage open it; after CoolOff it is half-open and one send tries
+// the provider (others skip it meanwhile); an answer closes it, another
+// outage opens it again. Only outages count: a configuration error or an
+// empty account fails over without opening the circuit, and an unknown
+// outcome says nothing either way. Only sends count; a send cut short by
+// the caller's own context does not. Circuits are kept in memory, per
 // process: each app server finds out about an outage by itself.
 //
 // A Failover is safe for concurrent use.
 type Failover struct {
 	providers []Provider
+	carries   []bool // the provider may send a confirmation's code
 	cfg       FailoverConfig
 	codeLen   int
 
@@ -112,8 +134,9 @@ type circuit struct {
 }
 
 var (
-	_ Provider     = (*Failover)(nil)
-	_ CodeLengther = (*Failover)(nil)
+	_ Provider      = (*Failover)(nil)
+	_ CodeLengther  = (*Failover)(nil)
+	_ ActionCarrier = (*Failover)(nil)
 )
 
 // maxFailoverProviders keeps the provider's index one digit in the id.
@@ -121,12 +144,16 @@ const maxFailoverProviders = 10
 
 // NewFailover returns a Failover over providers, tried in their order. It
 // needs 1 to 10 providers, none nil, whose codes have the same length (that
-// of CodeLengther, or DefaultCodeLength), and a valid cfg.
+// of CodeLengther, or DefaultCodeLength), at least one that carries a
+// confirmation's action (ActionCarrier) unless cfg.UnlinkedConfirmations,
+// and a valid cfg.
 func NewFailover(providers []Provider, cfg FailoverConfig) (*Failover, error) {
 	if len(providers) == 0 || len(providers) > maxFailoverProviders {
 		return nil, errors.New("twofactor: NewFailover needs 1 to 10 providers")
 	}
 	codeLen := 0
+	carries := make([]bool, len(providers))
+	anyCarrier := false
 	for i, p := range providers {
 		if p == nil {
 			return nil, fmt.Errorf("twofactor: NewFailover: provider %d is nil", i)
@@ -139,6 +166,18 @@ func NewFailover(providers []Provider, cfg FailoverConfig) (*Failover, error) {
 			return nil, fmt.Errorf("twofactor: NewFailover: provider %d sends %d-digit codes, provider 0 %d-digit ones; all must agree", i, n, codeLen)
 		}
 		codeLen = n
+		if ac, ok := p.(ActionCarrier); ok && ac.CarriesAction() {
+			carries[i], anyCarrier = true, true
+		}
+	}
+	if !anyCarrier && !cfg.UnlinkedConfirmations {
+		return nil, errors.New("twofactor: NewFailover: no provider carries a confirmation's action (amount and payee) in its message; " +
+			"add one that does (MessageBird, Twilio Verify with a PSD2 service) or set FailoverConfig.UnlinkedConfirmations")
+	}
+	if !anyCarrier {
+		for i := range carries {
+			carries[i] = true // any provider may send a confirmation's code
+		}
 	}
 	if cfg.Threshold < 0 || cfg.CoolOff < 0 || cfg.AttemptTimeout < 0 {
 		return nil, errors.New("twofactor: FailoverConfig: Threshold, CoolOff and AttemptTimeout must not be negative")
@@ -150,6 +189,7 @@ func NewFailover(providers []Provider, cfg FailoverConfig) (*Failover, error) {
 	}
 	return &Failover{
 		providers: append([]Provider(nil), providers...),
+		carries:   carries,
 		cfg:       cfg,
 		codeLen:   codeLen,
 		circuits:  make([]circuit, len(providers)),
@@ -159,15 +199,31 @@ func NewFailover(providers []Provider, cfg FailoverConfig) (*Failover, error) {
 // CodeLength returns the length of the codes, the same for every provider.
 func (f *Failover) CodeLength() int { return f.codeLen }
 
+// CarriesAction reports whether some provider carries a confirmation's
+// action; confirmations then go only to those.
+func (f *Failover) CarriesAction() bool {
+	for _, p := range f.providers {
+		if ac, ok := p.(ActionCarrier); ok && ac.CarriesAction() {
+			return true
+		}
+	}
+	return false
+}
+
 // Send sends with the first provider whose circuit lets it, going on to the
-// next on ErrUnavailable, as described on Failover.
+// next after an outage, a configuration error or no balance, as described
+// on Failover.
 func (f *Failover) Send(ctx context.Context, req Request) (Verification, error) {
 	if err := ctx.Err(); err != nil {
 		return Verification{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
+	eligible := func(i int) bool { return !req.namesAction() || f.carries[i] }
 	var lastErr error
 	last := -1 // the provider that failed last, for the switch event
 	for i := range f.providers {
+		if !eligible(i) {
+			continue
+		}
 		ok, trial := f.acquire(i)
 		if !ok {
 			continue
@@ -175,33 +231,43 @@ func (f *Failover) Send(ctx context.Context, req Request) (Verification, error) 
 		if last >= 0 {
 			f.emit(FailoverEvent{Kind: FailoverSwitched, Provider: last, Next: i, Err: lastErr, At: f.cfg.Now()})
 		}
-		actx, cancel := f.attemptContext(ctx, i)
+		actx, cancel := f.attemptContext(ctx, i, eligible)
 		v, err := f.providers[i].Send(actx, req)
 		cancel()
 		if err == nil && (len(v.ID) > 125 || !validID(v.ID)) {
 			// The code is on its way, so no other provider may send one;
 			// but the flow could not keep this id.
 			f.release(i, trial, nil)
-			return Verification{}, fmt.Errorf("twofactor: Failover: provider %d returned an id that does not fit", i)
+			return Verification{}, fmt.Errorf("%w: Failover: provider %d returned an id that does not fit", ErrUnknownOutcome, i)
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			f.release(i, trial, nil)
 			v.ID = "f" + string(rune('0'+i)) + "_" + v.ID
 			return v, nil
-		}
-		if !errors.Is(err, ErrUnavailable) {
-			f.release(i, trial, nil) // an answer, not an outage
+		case errors.Is(err, ErrUnknownOutcome):
+			// A code may be on its way: never ask another provider.
+			f.release(i, trial, errSkipped)
 			return Verification{}, err
-		}
-		if ctx.Err() != nil {
+		case errors.Is(err, ErrUnavailable) && ctx.Err() != nil:
 			// The caller gave up; that says nothing about the provider.
 			f.release(i, trial, errSkipped)
 			return Verification{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		case errors.Is(err, ErrUnavailable):
+			f.release(i, trial, err) // an outage: counts towards the circuit
+		case errors.Is(err, ErrConfiguration), errors.Is(err, ErrNoBalance):
+			// An answer, so no outage; but another vendor may send.
+			f.release(i, trial, nil)
+		default:
+			f.release(i, trial, nil) // an answer about this request
+			return Verification{}, err
 		}
-		f.release(i, trial, err)
 		lastErr, last = err, i
 	}
 	if lastErr == nil {
+		if req.namesAction() {
+			return Verification{}, fmt.Errorf("%w: the circuit of every provider that carries a confirmation's action is open", ErrUnavailable)
+		}
 		return Verification{}, fmt.Errorf("%w: every provider's circuit is open", ErrUnavailable)
 	}
 	return Verification{}, lastErr
@@ -216,7 +282,7 @@ func (f *Failover) Check(ctx context.Context, id, code string) error {
 }
 
 // attemptContext returns the context for provider i's part of a send.
-func (f *Failover) attemptContext(ctx context.Context, i int) (context.Context, context.CancelFunc) {
+func (f *Failover) attemptContext(ctx context.Context, i int, eligible func(int) bool) (context.Context, context.CancelFunc) {
 	if f.cfg.AttemptTimeout > 0 {
 		return context.WithTimeout(ctx, f.cfg.AttemptTimeout)
 	}
@@ -228,7 +294,7 @@ func (f *Failover) attemptContext(ctx context.Context, i int) (context.Context, 
 	f.mu.Lock()
 	now := f.cfg.Now()
 	for j := i + 1; j < len(f.circuits); j++ {
-		if c := f.circuits[j]; c.state == circuitClosed || c.state == circuitOpen && !now.Before(c.openedAt.Add(f.cfg.CoolOff)) {
+		if c := f.circuits[j]; eligible(j) && (c.state == circuitClosed || c.state == circuitOpen && !now.Before(c.openedAt.Add(f.cfg.CoolOff))) {
 			left++
 		}
 	}

@@ -26,7 +26,11 @@ type fakeProvider struct {
 	sends    int
 	checks   []string
 	idLength int
+	plain    bool // its messages cannot name a confirmation's action
 }
+
+// CarriesAction reports whether p's messages name a confirmation's action.
+func (p *fakeProvider) CarriesAction() bool { return !p.plain }
 
 func (p *fakeProvider) Send(ctx context.Context, req twofactor.Request) (twofactor.Verification, error) {
 	p.mu.Lock()
@@ -185,12 +189,13 @@ func TestFailoverOneProviderDown(t *testing.T) {
 	}
 }
 
-// Answers are not outages: they are returned as they are, never tried
-// elsewhere, and they end a run of failures.
+// Answers about the request are not outages: they are returned as they
+// are, never tried elsewhere, and they end a run of failures.
 func TestFailoverAnswersDoNotSwitch(t *testing.T) {
 	answers := []error{
-		fmt.Errorf("%w: bad", twofactor.ErrInvalidPhone), twofactor.ErrRateLimited, twofactor.ErrBadAPIKey,
-		twofactor.ErrNoBalance, errors.New("some configuration error"),
+		fmt.Errorf("%w: bad", twofactor.ErrInvalidPhone), twofactor.ErrRateLimited,
+		&twofactor.RateLimitError{RetryAfter: time.Minute, Vendor: "Bird"},
+		fmt.Errorf("%w: landline", twofactor.ErrDestinationRefused), errors.New("some other error"),
 	}
 	for _, answer := range answers {
 		fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{Threshold: 2})
@@ -210,6 +215,114 @@ func TestFailoverAnswersDoNotSwitch(t *testing.T) {
 		if got := fx.events.take(); got != "switched 0>1, switched 0>1" {
 			t.Errorf("%v: events = %q; the answer should have reset the count", answer, got)
 		}
+	}
+}
+
+// A refused key, a wrong service or an empty account is exactly when a
+// second vendor helps: the send goes on to the next provider. They are
+// answers, not outages: however many, they never open the circuit.
+func TestFailoverSwitchesOnConfigurationAndBalance(t *testing.T) {
+	for _, answer := range []error{
+		twofactor.ErrBadAPIKey, fmt.Errorf("%w: wrong service", twofactor.ErrConfiguration), twofactor.ErrNoBalance,
+	} {
+		fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{Threshold: 2})
+		a, b := fx.ps[0], fx.ps[1]
+		a.set(func(p *fakeProvider) { p.fail = answer })
+		for range 4 {
+			if v, err := fx.send(t); err != nil || !strings.HasPrefix(v.ID, "f1_") {
+				t.Fatalf("%v: Send = %+v, %v; want b's code", answer, v, err)
+			}
+		}
+		if sends, _ := a.counts(); sends != 4 {
+			t.Errorf("%v: a got %d sends, want 4 (its circuit stays closed)", answer, sends)
+		}
+		if sends, _ := b.counts(); sends != 4 {
+			t.Errorf("%v: b got %d sends, want 4", answer, sends)
+		}
+		if got := fx.events.take(); strings.Contains(got, "open") {
+			t.Errorf("%v: events = %q; only outages open a circuit", answer, got)
+		}
+		// The last provider's error is what the caller sees.
+		b.set(func(p *fakeProvider) { p.fail = twofactor.ErrNoBalance })
+		if _, err := fx.send(t); err != twofactor.ErrNoBalance {
+			t.Errorf("%v: both failing: Send = %v, want b's ErrNoBalance", answer, err)
+		}
+	}
+}
+
+// A send whose outcome is unknown may have sent a code: Failover never asks
+// another provider then, and the circuit does not count it.
+func TestFailoverNeverAfterUnknownOutcome(t *testing.T) {
+	fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{Threshold: 1})
+	a, b := fx.ps[0], fx.ps[1]
+	lost := fmt.Errorf("%w: %w", twofactor.ErrUnknownOutcome, context.DeadlineExceeded)
+	a.set(func(p *fakeProvider) { p.fail = lost })
+	for range 3 {
+		if _, err := fx.send(t); err != lost {
+			t.Fatalf("Send = %v, want %v as is", err, lost)
+		}
+	}
+	if sends, _ := b.counts(); sends != 0 {
+		t.Errorf("b got %d sends after unknown outcomes; the phone would get two codes", sends)
+	}
+	if got := fx.events.take(); got != "" {
+		t.Errorf("events = %q, want none", got)
+	}
+}
+
+// A confirmation goes only to providers whose message names its action.
+func TestFailoverConfirmationsOnlyToCarriers(t *testing.T) {
+	fx := &failoverFixture{ps: []*fakeProvider{{name: "a", plain: true}, {name: "b"}, {name: "c", plain: true}}}
+	f, err := twofactor.NewFailover([]twofactor.Provider{fx.ps[0], fx.ps[1], fx.ps[2]}, twofactor.FailoverConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx.f = f
+	confirm := twofactor.Request{Phone: "+31612345678", Message: "Confirm EUR 5 to X. Code: {code}", Amount: "EUR 5", Payee: "X"}
+	v, err := fx.f.Send(context.Background(), confirm)
+	if err != nil || !strings.HasPrefix(v.ID, "f1_") {
+		t.Fatalf("confirmation: Send = %+v, %v; want provider 1's", v, err)
+	}
+	if sends, _ := fx.ps[0].counts(); sends != 0 {
+		t.Errorf("provider 0, which cannot name the action, got %d sends", sends)
+	}
+	// The only carrier down: no confirmation goes to the others.
+	fx.ps[1].set(func(p *fakeProvider) { p.fail = errDown })
+	if _, err := fx.f.Send(context.Background(), confirm); !errors.Is(err, twofactor.ErrUnavailable) {
+		t.Errorf("carrier down: Send = %v, want ErrUnavailable", err)
+	}
+	if s0, _ := fx.ps[0].counts(); s0 != 0 {
+		t.Errorf("provider 0 got %d sends", s0)
+	}
+	if s2, _ := fx.ps[2].counts(); s2 != 0 {
+		t.Errorf("provider 2 got %d sends", s2)
+	}
+	// A sign-in code goes to the first provider, carrier or not.
+	if v, err := fx.send(t); err != nil || !strings.HasPrefix(v.ID, "f0_") {
+		t.Errorf("sign-in: Send = %+v, %v; want provider 0's", v, err)
+	}
+	if !fx.f.CarriesAction() {
+		t.Error("CarriesAction = false with a carrier")
+	}
+}
+
+// NewFailover refuses providers none of which can name a confirmation's
+// action, unless told confirmations may go without it.
+func TestNewFailoverNeedsACarrier(t *testing.T) {
+	ps := []twofactor.Provider{&fakeProvider{name: "a", plain: true}, &fakeProvider{name: "b", plain: true}}
+	if _, err := twofactor.NewFailover(ps, twofactor.FailoverConfig{}); err == nil || !strings.Contains(err.Error(), "UnlinkedConfirmations") {
+		t.Errorf("NewFailover without a carrier = %v, want an error naming UnlinkedConfirmations", err)
+	}
+	f, err := twofactor.NewFailover(ps, twofactor.FailoverConfig{UnlinkedConfirmations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.CarriesAction() {
+		t.Error("CarriesAction = true without a carrier")
+	}
+	v, err := f.Send(context.Background(), twofactor.Request{Phone: "+31612345678", Amount: "EUR 5", Payee: "X"})
+	if err != nil || !strings.HasPrefix(v.ID, "f0_") {
+		t.Errorf("unlinked confirmation: Send = %+v, %v", v, err)
 	}
 }
 
@@ -462,8 +575,8 @@ func TestFailoverCheckRefusesForeignIDs(t *testing.T) {
 func TestFailoverIDTooLong(t *testing.T) {
 	fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{})
 	fx.ps[0].set(func(p *fakeProvider) { p.idLength = 126 })
-	if _, err := fx.send(t); err == nil || errors.Is(err, twofactor.ErrUnavailable) {
-		t.Errorf("Send = %v, want a non-outage error", err)
+	if _, err := fx.send(t); !errors.Is(err, twofactor.ErrUnknownOutcome) {
+		t.Errorf("Send = %v, want ErrUnknownOutcome", err)
 	}
 	if sends, _ := fx.ps[1].counts(); sends != 0 {
 		t.Errorf("b got %d sends", sends)

@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	messagebird "github.com/messagebird/go-rest-api/v9"
+
+	"github.com/go-twofactor/twofactor/internal/wire"
 )
 
 // MessageBirdConfig configures a MessageBird provider. The zero value uses
@@ -52,12 +53,10 @@ type MessageBird struct {
 }
 
 var (
-	_ Provider     = (*MessageBird)(nil)
-	_ CodeLengther = (*MessageBird)(nil)
+	_ Provider      = (*MessageBird)(nil)
+	_ CodeLengther  = (*MessageBird)(nil)
+	_ ActionCarrier = (*MessageBird)(nil)
 )
-
-// mbMaxBody bounds what is read of a MessageBird response.
-const mbMaxBody = 1 << 20
 
 // NewMessageBird returns a MessageBird provider that uses accessKey. Its HTTP
 // client uses a clone of http.DefaultTransport, so HTTPS_PROXY, NO_PROXY and
@@ -65,8 +64,8 @@ const mbMaxBody = 1 << 20
 // 15-second timeout as a backstop to the context passed to each call. It never
 // sets the SDK's DebugLog. The provider is safe for concurrent use.
 func NewMessageBird(accessKey string, cfg MessageBirdConfig) (*MessageBird, error) {
-	if accessKey == "" || strings.ContainsFunc(accessKey, func(r rune) bool { return r <= ' ' || r > '~' }) {
-		return nil, errors.New("twofactor: MessageBird access key is empty or has invalid characters")
+	if err := checkMessageBirdKey(accessKey); err != nil {
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	c := &messagebird.DefaultClient{
@@ -74,6 +73,30 @@ func NewMessageBird(accessKey string, cfg MessageBirdConfig) (*MessageBird, erro
 		HTTPClient: &http.Client{Transport: tr, Timeout: 15 * time.Second},
 	}
 	return NewMessageBirdClient(c, cfg)
+}
+
+// checkMessageBirdKey says what is wrong with a MessageBird access key, if
+// anything, without repeating it.
+func checkMessageBirdKey(key string) error {
+	const want = "want the live access key of MessageBird's dashboard (Developers → API access), such as live_…"
+	bad := func(why string) error {
+		return fmt.Errorf("twofactor: NewMessageBird: access key %s; %s", why, want)
+	}
+	switch {
+	case key == "":
+		return bad("is empty")
+	case wire.Quoted(key):
+		return bad("is in quotes: remove them")
+	case !wire.Printable(key):
+		return bad("has spaces or characters other than printable ASCII")
+	case strings.HasPrefix(key, "bk_"):
+		return bad("is a key of Bird's platform (bk_…), which MessageBird's classic API refuses: use the bird package")
+	case strings.HasPrefix(strings.ToLower(key), "test_"):
+		return bad("is a test key (test_…): test keys cannot send codes")
+	case !mbOnly(key, mbAlnum+"_", 16, 64):
+		return bad("is too short or has characters other than letters, digits and _")
+	}
+	return nil
 }
 
 // NewMessageBirdClient returns a MessageBird provider that sends its calls
@@ -124,6 +147,10 @@ func (cfg MessageBirdConfig) normalize() (MessageBirdConfig, error) {
 	}
 	return cfg, nil
 }
+
+// CarriesAction reports true: MessageBird sends the app's own text, so a
+// confirmation's SMS names its action.
+func (m *MessageBird) CarriesAction() bool { return true }
 
 // CodeLength returns the number of digits of the codes MessageBird sends.
 func (m *MessageBird) CodeLength() int { return m.cfg.CodeLength }
@@ -195,7 +222,8 @@ func (m *MessageBird) Send(ctx context.Context, req Request) (Verification, erro
 		return Verification{}, err
 	}
 	if !validID(v.ID) {
-		return Verification{}, fmt.Errorf("%w: MessageBird returned no usable verification id", ErrUnavailable)
+		// MessageBird took the request: the code may be on its way.
+		return Verification{}, fmt.Errorf("%w: MessageBird returned no usable verification id", ErrUnknownOutcome)
 	}
 	exp := start.Add(m.cfg.Validity)
 	if v.ValidUntilDatetime != nil && !v.ValidUntilDatetime.IsZero() {
@@ -242,6 +270,7 @@ func (m *MessageBird) do(ctx context.Context, v any, method, path string, data a
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var err error
+	var call *wire.Call
 	if dc, ok := m.client.(*messagebird.DefaultClient); ok {
 		c := *dc
 		c.DebugLog = nil
@@ -249,87 +278,123 @@ func (m *MessageBird) do(ctx context.Context, v any, method, path string, data a
 		if dc.HTTPClient != nil {
 			hc = *dc.HTTPClient
 		}
-		hc.Transport = mbTransport{ctx: ctx, base: hc.Transport}
+		call = &wire.Call{Ctx: ctx, Base: hc.Transport}
+		hc.Transport = call
 		c.HTTPClient = &hc
 		err = c.Request(v, method, path, data)
+		call.Close()
 	} else {
 		done := make(chan error, 1)
 		go func() { done <- m.client.Request(v, method, path, data) }()
 		select {
 		case err = <-done:
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+			// The call goes on in the background: it may still be sent.
+			if check {
+				return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+			}
+			return fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
 		}
 	}
-	return mapMessageBirdError(ctx, err, check)
+	return mapMessageBirdError(ctx, err, check, call)
 }
 
-// mbTransport gives every request ctx and bounds the response body.
-type mbTransport struct {
-	ctx  context.Context
-	base http.RoundTripper
-}
-
-func (t mbTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	resp, err := base.RoundTrip(req.WithContext(t.ctx))
-	if err == nil {
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.LimitReader(resp.Body, mbMaxBody), resp.Body}
-	}
-	return resp, err
-}
-
-// mbCodeErrors maps MessageBird error codes to sentinel errors. Code 10
-// (invalid parameter) is told apart by its description in Check, and is
-// otherwise, like any unknown code, reported as ErrUnavailable: the request
-// was refused, and retrying with the same configuration will not help.
-var mbCodeErrors = map[int]error{2: ErrBadAPIKey, 9: ErrInvalidPhone, 20: ErrNotFound, 25: ErrNoBalance}
+// mbCodeErrors maps MessageBird's error codes to sentinel errors: 2
+// request not allowed (a wrong, revoked or test key), 20 not found, 21 bad
+// request, 25 not enough balance, 98 API not found, 99 internal error.
+// Codes 9 (missing parameter) and 10 (invalid parameter) depend on the
+// parameter: see mapMessageBirdError.
+var mbCodeErrors = map[int]error{2: ErrBadAPIKey, 20: ErrNotFound, 21: ErrConfiguration, 25: ErrNoBalance, 98: ErrConfiguration, 99: ErrUnavailable}
 
 // mapMessageBirdError turns an SDK error into one wrapping a sentinel error.
-// It never includes MessageBird's description text, the URL (it holds the
-// code) or the response body (it may hold the phone number).
-func mapMessageBirdError(ctx context.Context, err error, check bool) error {
+// call, when not nil, is what the transport saw of the exchange. It never
+// includes MessageBird's description text, the URL (it holds the code) or
+// the response body (it may hold the phone number).
+func mapMessageBirdError(ctx context.Context, err error, check bool, call *wire.Call) error {
+	if err == nil {
+		return nil
+	}
+	status := 0
+	var header http.Header
+	wrote := call == nil // another Client: assume the worst
+	if call != nil {
+		status, header, wrote = call.Status(), call.Header(), call.Wrote()
+	}
+	lost := func(cause error) error {
+		if wrote && !check {
+			return fmt.Errorf("%w: %w", ErrUnknownOutcome, cause)
+		}
+		return fmt.Errorf("%w: %w", ErrUnavailable, cause)
+	}
+	if status == http.StatusTooManyRequests {
+		// MessageBird's 429 may come without a JSON body: it is a limit
+		// whatever the body says.
+		rl := &RateLimitError{Vendor: "MessageBird", RetryAfter: wire.RetryAfter(header.Get("Retry-After"), time.Now())}
+		var er messagebird.ErrorResponse
+		if errors.As(err, &er) && len(er.Errors) > 0 {
+			rl.Code = strconv.Itoa(er.Errors[0].Code)
+		}
+		return rl
+	}
 	var er messagebird.ErrorResponse
 	switch {
-	case err == nil:
-		return nil
 	case errors.As(err, &er) && len(er.Errors) > 0:
 		e := er.Errors[0]
 		d, s := strings.ToLower(e.Description), mbCodeErrors[e.Code]
-		if e.Code == 10 && check {
+		param := strings.ToLower(e.Parameter)
+		switch {
+		case e.Code == 10 && check:
 			switch {
 			case strings.Contains(d, "expired"):
 				s = ErrExpired
 			case strings.Contains(d, "already been processed"):
 				s = ErrAlreadyUsed
-			case strings.Contains(d, "token") || e.Parameter == "token":
+			case strings.Contains(d, "token") || param == "token":
 				s = ErrInvalidCode
 			}
+		case (e.Code == 9 || e.Code == 10) && param == "recipient":
+			s = ErrInvalidPhone
+		case e.Code == 9 || e.Code == 10:
+			s = ErrConfiguration // a parameter of ours: the set-up is wrong
+		case e.Code == 20 && !check:
+			s = ErrConfiguration // POST /verify not found: a wrong endpoint
 		}
-		if s != nil {
-			return fmt.Errorf("%w (MessageBird error %d)", s, e.Code)
+		if s == nil {
+			s = mbStatusClass(status, check)
 		}
-		param := ""
+		where := ""
 		if mbSafeParam(e.Parameter) {
-			param = ", parameter " + e.Parameter
+			where = ", parameter " + e.Parameter
 		}
-		return fmt.Errorf("%w: MessageBird rejected the request (error %d%s)", ErrUnavailable, e.Code, param)
+		return fmt.Errorf("%w (MessageBird error %d%s)", s, e.Code, where)
 	case errors.Is(err, messagebird.ErrUnexpectedResponse):
 		return fmt.Errorf("%w: MessageBird returned HTTP 500", ErrUnavailable)
+	case status >= 200 && status < 300:
+		// An answer that says it succeeded but cannot be read: the code
+		// may be on its way.
+		return lost(fmt.Errorf("MessageBird's answer (HTTP %d) is not the expected JSON", status))
+	case status != 0:
+		return fmt.Errorf("%w: MessageBird answered HTTP %d without a usable error", mbStatusClass(status, check), status)
 	case ctx.Err() != nil:
-		return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		return lost(ctx.Err())
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, ue.Err)
+	return lost(wire.NetErr(err))
+}
+
+// mbStatusClass classifies an HTTP status that came without a known
+// MessageBird error code.
+func mbStatusClass(status int, check bool) error {
+	switch {
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return ErrBadAPIKey
+	case status == http.StatusPaymentRequired:
+		return ErrNoBalance
+	case status == http.StatusNotFound && check:
+		return ErrNotFound
+	case status >= 500 || status == 0:
+		return ErrUnavailable
 	}
-	return fmt.Errorf("%w: unexpected response from MessageBird", ErrUnavailable)
+	return ErrConfiguration
 }
 
 // mbValidPhone reports whether s is "+" and 8 to 15 digits.

@@ -89,7 +89,7 @@ func (f *fakeMB) client() *messagebird.DefaultClient {
 			return d.DialContext(ctx, network, addr)
 		},
 	}
-	return &messagebird.DefaultClient{AccessKey: "test_key", HTTPClient: &http.Client{Transport: tr}}
+	return &messagebird.DefaultClient{AccessKey: mbKey, HTTPClient: &http.Client{Transport: tr}}
 }
 
 func (f *fakeMB) provider(t *testing.T, cfg MessageBirdConfig) *MessageBird {
@@ -170,7 +170,7 @@ func TestMessageBirdSendRequest(t *testing.T) {
 	if r.Method != http.MethodPost || r.Host != mbHost || r.Path != "/verify" || r.RawQuery != "" {
 		t.Errorf("request = %s %s %s?%s", r.Method, r.Host, r.Path, r.RawQuery)
 	}
-	if got := r.Header.Get("Authorization"); got != "AccessKey test_key" {
+	if got := r.Header.Get("Authorization"); got != "AccessKey "+mbKey {
 		t.Errorf("Authorization = %q", got)
 	}
 	if got := r.Header.Get("Content-Type"); got != "application/json" {
@@ -264,14 +264,23 @@ func TestMessageBirdCheckRequest(t *testing.T) {
 	if r.Method != http.MethodGet || r.Host != mbHost || r.Path != "/verify/"+mbID || r.RawQuery != "token=012345" || len(r.Body) != 0 {
 		t.Errorf("request = %s %s %s?%s %q", r.Method, r.Host, r.Path, r.RawQuery, r.Body)
 	}
-	if got := r.Header.Get("Authorization"); got != "AccessKey test_key" {
+	if got := r.Header.Get("Authorization"); got != "AccessKey "+mbKey {
 		t.Errorf("Authorization = %q", got)
 	}
 }
 
 var mbSentinels = []error{
 	ErrInvalidCode, ErrMalformedCode, ErrExpired, ErrAlreadyUsed, ErrInvalidPhone,
-	ErrNotFound, ErrBadAPIKey, ErrNoBalance, ErrUnavailable,
+	ErrNotFound, ErrBadAPIKey, ErrNoBalance, ErrUnavailable, ErrRateLimited,
+	ErrConfiguration, ErrUnknownOutcome, ErrNumberRefused,
+}
+
+// mbKey looks like a MessageBird live access key.
+const mbKey = "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L"
+
+// sameClass reports whether sentinel s is want or one of want's classes.
+func sameClass(want, s error) bool {
+	return s == want || errors.Is(want, s)
 }
 
 func TestMessageBirdErrorMapping(t *testing.T) {
@@ -285,15 +294,19 @@ func TestMessageBirdErrorMapping(t *testing.T) {
 		{"send bad key", false, 401, mbErr(2, "Request not allowed (incorrect access_key)", "access_key"), ErrBadAPIKey},
 		{"send bad recipient", false, 422, mbErr(9, "no (correct) recipients found", "recipient"), ErrInvalidPhone},
 		{"send no balance", false, 422, mbErr(25, "Not enough balance", ""), ErrNoBalance},
-		{"send bad parameter", false, 422, mbErr(10, "originator is invalid", "originator"), ErrUnavailable},
-		{"send token length", false, 422, mbErr(10, "tokenLength is invalid", "tokenLength"), ErrUnavailable},
-		{"send unknown code", false, 400, mbErr(21, "Bad request", ""), ErrUnavailable},
+		{"send bad parameter", false, 422, mbErr(10, "originator is invalid", "originator"), ErrConfiguration},
+		{"send token length", false, 422, mbErr(10, "tokenLength is invalid", "tokenLength"), ErrConfiguration},
+		{"send missing parameter", false, 422, mbErr(9, "template is required", "template"), ErrConfiguration},
+		{"send unknown code", false, 400, mbErr(21, "Bad request", ""), ErrConfiguration},
 		{"send no details", false, 503, `{"errors":[]}`, ErrUnavailable},
 		{"send HTTP 500", false, 500, `{"errors":[{"code":99,"description":"internal"}]}`, ErrUnavailable},
 		{"send HTTP 502 HTML", false, 502, "<html><body>Bad Gateway</body></html>", ErrUnavailable},
-		{"send 401 empty", false, 401, "", ErrUnavailable},
-		{"send malformed JSON", false, 200, `{"id":"abc`, ErrUnavailable},
-		{"send unusable id", false, 200, `{"id":"../x","recipient":1,"status":"sent"}`, ErrUnavailable},
+		{"send 401 empty", false, 401, "", ErrBadAPIKey},
+		{"send 402 HTML", false, 402, "<html>Payment Required</html>", ErrNoBalance},
+		{"send 429 HTML", false, 429, "<html>Too Many Requests</html>", ErrRateLimited},
+		{"send 429 JSON", false, 429, mbErr(21, "Too many requests", ""), ErrRateLimited},
+		{"send malformed JSON", false, 200, `{"id":"abc`, ErrUnknownOutcome},
+		{"send unusable id", false, 200, `{"id":"../x","recipient":1,"status":"sent"}`, ErrUnknownOutcome},
 		{"send ok", false, 200, mbCreated, nil},
 		{"check verified", true, 200, mbStatus("verified"), nil},
 		{"check status sent", true, 200, mbStatus("sent"), ErrInvalidCode},
@@ -306,7 +319,8 @@ func TestMessageBirdErrorMapping(t *testing.T) {
 		{"check token other", true, 422, mbErr(10, "Something about the code", "token"), ErrInvalidCode},
 		{"check expired", true, 422, mbErr(10, "The token has expired.", "token"), ErrExpired},
 		{"check processed", true, 422, mbErr(10, "The token has already been processed.", "token"), ErrAlreadyUsed},
-		{"check other parameter", true, 422, mbErr(10, "id is invalid", "id"), ErrUnavailable},
+		{"check other parameter", true, 422, mbErr(10, "id is invalid", "id"), ErrConfiguration},
+		{"check 429 HTML", true, 429, "<html>Too Many Requests</html>", ErrRateLimited},
 		{"check not found", true, 404, mbErr(20, "verify object not found", "id"), ErrNotFound},
 		{"check bad key", true, 401, mbErr(2, "Request not allowed (incorrect access_key)", "access_key"), ErrBadAPIKey},
 		{"check HTTP 500", true, 500, "", ErrUnavailable},
@@ -336,7 +350,7 @@ func TestMessageBirdErrorMapping(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 			for _, s := range mbSentinels {
-				if s != tt.want && errors.Is(err, s) {
+				if !sameClass(tt.want, s) && errors.Is(err, s) {
 					t.Errorf("err = %v also matches %v", err, s)
 				}
 			}
@@ -490,7 +504,7 @@ func TestMessageBirdDoesNotModifyUserClient(t *testing.T) {
 	if err := m.Check(context.Background(), mbID, "123456"); err != nil {
 		t.Fatal(err)
 	}
-	if c.HTTPClient != hc || c.HTTPClient.Transport != tr || c.DebugLog == nil || c.AccessKey != "test_key" {
+	if c.HTTPClient != hc || c.HTTPClient.Transport != tr || c.DebugLog == nil || c.AccessKey != mbKey {
 		t.Error("the user's client was modified")
 	}
 	if logBuf.Len() != 0 {
@@ -595,7 +609,7 @@ func TestMessageBirdConfig(t *testing.T) {
 		{"Voice male", MessageBirdConfig{Voice: "male"}, true},
 		{"Voice bad", MessageBirdConfig{Voice: "robot"}, false},
 	}
-	c := messagebird.New("test_key")
+	c := messagebird.New(mbKey)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, err := NewMessageBirdClient(c, tt.cfg)
@@ -623,20 +637,45 @@ func TestMessageBirdConfig(t *testing.T) {
 }
 
 func TestNewMessageBird(t *testing.T) {
-	for _, key := range []string{"", "test key", "test_key\n", "tëst"} {
-		if m, err := NewMessageBird(key, MessageBirdConfig{}); err == nil || m != nil {
-			t.Errorf("NewMessageBird(%q) = %v, %v; want error", key, m, err)
+	for _, tt := range []struct{ key, says string }{
+		{"", "empty"},
+		{"test key", "spaces"},
+		{mbKey + "\n", "spaces"},
+		{"tëst", "printable ASCII"},
+		{"bk_eu1_" + mbKey[5:], "Bird's platform"},
+		{"test_" + mbKey[5:], "test keys cannot send"},
+		{`"` + mbKey + `"`, "quotes"},
+		{"'" + mbKey + "'", "quotes"},
+		{"abc123", "too short"},
+		{"live-" + mbKey[5:], "letters, digits and _"},
+	} {
+		m, err := NewMessageBird(tt.key, MessageBirdConfig{})
+		if err == nil || m != nil {
+			t.Errorf("NewMessageBird(%q) = %v, %v; want error", tt.key, m, err)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tt.says) || !strings.Contains(msg, "access key") || !strings.Contains(msg, "live_") {
+			t.Errorf("NewMessageBird(%q) = %q: want it to name the access key, say %q and what is expected", tt.key, msg, tt.says)
+		}
+		if len(tt.key) > 8 && strings.Contains(msg, strings.Trim(tt.key, `"'`)) {
+			t.Errorf("NewMessageBird error %q repeats the key", msg)
 		}
 	}
-	if _, err := NewMessageBird("test_key", MessageBirdConfig{CodeLength: 3}); err == nil {
+	// A key of 25 letters and digits without prefix, as MessageBird's
+	// dashboard also shows them, is taken.
+	if _, err := NewMessageBird("q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4La", MessageBirdConfig{}); err != nil {
+		t.Errorf("a 25-character key: %v", err)
+	}
+	if _, err := NewMessageBird(mbKey, MessageBirdConfig{CodeLength: 3}); err == nil {
 		t.Error("bad config accepted")
 	}
-	m, err := NewMessageBird("test_key", MessageBirdConfig{})
+	m, err := NewMessageBird(mbKey, MessageBirdConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, ok := m.client.(*messagebird.DefaultClient)
-	if !ok || c.AccessKey != "test_key" || c.DebugLog != nil || c.HTTPClient == nil || c.HTTPClient.Timeout <= 0 {
+	if !ok || c.AccessKey != mbKey || c.DebugLog != nil || c.HTTPClient == nil || c.HTTPClient.Timeout <= 0 {
 		t.Fatalf("client = %#v", m.client)
 	}
 	tr, ok := c.HTTPClient.Transport.(*http.Transport)
@@ -679,7 +718,7 @@ func TestMessageBirdProxyAndTrustStore(t *testing.T) {
 		t.Fatal("proxy saw no CONNECT")
 	}
 	reqs := f.requests()
-	if len(reqs) != 1 || reqs[0].Host != mbHost || reqs[0].Path != "/verify" || reqs[0].Header.Get("Authorization") != "AccessKey test_key" {
+	if len(reqs) != 1 || reqs[0].Host != mbHost || reqs[0].Path != "/verify" || reqs[0].Header.Get("Authorization") != "AccessKey "+mbKey {
 		t.Fatalf("server saw %+v", reqs)
 	}
 }
@@ -688,7 +727,7 @@ func TestMessageBirdProxyHelper(t *testing.T) {
 	if os.Getenv("TWOFACTOR_MB_PROXY_HELPER") != "1" {
 		t.Skip("run by TestMessageBirdProxyAndTrustStore")
 	}
-	m, err := NewMessageBird("test_key", MessageBirdConfig{})
+	m, err := NewMessageBird(mbKey, MessageBirdConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1069,7 +1069,8 @@ func TestProviderFailure(t *testing.T) {
 		a := newFlowApp(t)
 		code := a.sendCode(testPhone)
 		a.mock.Fail = func(string) error { return twofactor.ErrUnavailable }
-		wantBody(t, a.post("/2fa/check", url.Values{"code": {code}}), http.StatusServiceUnavailable, friendly)
+		wantBody(t, a.post("/2fa/check", url.Values{"code": {code}}), http.StatusServiceUnavailable,
+			"We couldn't check your code just now. Please try again: this didn't count as a try.")
 		wantRedirect(t, a.get("/account"), "/2fa/?next=%2Faccount")
 	})
 	t.Run("timeout", func(t *testing.T) {

@@ -82,6 +82,10 @@ func (m *Mock) maxAttempts() int {
 	return m.MaxAttempts
 }
 
+// CarriesAction reports true: a Mock stands in for a provider whose
+// messages name a confirmation's action.
+func (m *Mock) CarriesAction() bool { return true }
+
 // Send starts a verification and passes the code to OnCode.
 func (m *Mock) Send(ctx context.Context, req Request) (Verification, error) {
 	if err := ctx.Err(); err != nil {

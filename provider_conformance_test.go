@@ -207,3 +207,41 @@ func TestMessageBirdConformance(t *testing.T) {
 		return mb, f
 	}})
 }
+
+// mbFaults are the fault matrix's answers in MessageBird's words.
+var mbFaults = map[string]http.Handler{
+	string(providertest.FaultUnauthorized):      faketls.Answer(401, `{"errors":[{"code":2,"description":"Request not allowed (incorrect access_key)","parameter":"access_key"}]}`),
+	string(providertest.FaultForbidden):         faketls.Answer(403, `{"errors":[{"code":2,"description":"Request not allowed","parameter":null}]}`),
+	string(providertest.FaultNoBalance):         faketls.Answer(422, `{"errors":[{"code":25,"description":"Not enough balance","parameter":null}]}`),
+	string(providertest.FaultNotFound):          faketls.Answer(404, `{"errors":[{"code":20,"description":"Not found","parameter":null}]}`),
+	string(providertest.FaultInvalidParameter):  faketls.Answer(422, `{"errors":[{"code":10,"description":"originator is invalid","parameter":"originator"}]}`),
+	string(providertest.FaultRateLimited):       faketls.Answer(429, "Too Many Requests", "Content-Type", "text/plain", "Retry-After", "42"),
+	string(providertest.FaultRateLimitedNoWait): faketls.Answer(429, "Too Many Requests", "Content-Type", "text/plain"),
+	string(providertest.FaultServerError):       faketls.Answer(500, `{"errors":[{"code":99,"description":"Internal error","parameter":null}]}`),
+	string(providertest.FaultHangBeforeSend):    faketls.HangBeforeSend,
+	string(providertest.FaultHangAfterSend):     faketls.HangAfterSend,
+	string(providertest.FaultMalformed):         faketls.Answer(200, `{"id":`),
+}
+
+// SetFault puts on a fault of the conformance suite's matrix.
+func (f *fakeMessageBird) SetFault(fault providertest.Fault) bool {
+	return f.Server.SetFault(string(fault), mbFaults)
+}
+
+// The public suite's fault matrix passes for a Failover too: over one
+// provider it keeps each failure's class.
+func TestFailoverFaultConformance(t *testing.T) {
+	providertest.Run(t, providertest.Harness{New: func(t *testing.T) (twofactor.Provider, providertest.Fake) {
+		f := newFakeMessageBird(t)
+		mb, err := twofactor.NewMessageBirdClient(&messagebird.DefaultClient{AccessKey: "test_key", HTTPClient: f.HTTPClient()},
+			twofactor.MessageBirdConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fo, err := twofactor.NewFailover([]twofactor.Provider{mb}, twofactor.FailoverConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fo, f
+	}})
+}

@@ -153,18 +153,23 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	if err != nil {
 		m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
 		// No code is waiting, so the page's "try again in a moment" must
-		// not meet this session's resend cooldown. The per-number and
-		// per-IP windows keep counting: a timed-out send may have gone out.
-		if m.cfg.resendCooldown > 0 {
+		// not meet this session's resend cooldown, unless a code may be on
+		// its way (ErrUnknownOutcome): then the cooldown keeps a second one
+		// from following at once. The per-number and per-IP windows keep
+		// counting: a timed-out send may have gone out.
+		switch {
+		case errors.Is(err, ErrUnknownOutcome):
+			// Keep the session's flow id, the cooldown's key, so that
+			// the cooldown holds for this browser.
+			if serr := m.save(w, r, sess, fs); serr != nil {
+				m.log.Error("twofactor: session store failed", "err", serr)
+			}
+		case m.cfg.resendCooldown > 0:
 			if derr := m.cfg.state.Delete(ctx, cooldownKey(fs.FlowID)); derr != nil {
 				m.log.Error("twofactor: state backend failed", "err", derr)
 			}
 		}
-		if errors.Is(err, ErrInvalidPhone) {
-			m.fail(w, r, fs, errPhone)
-			return
-		}
-		m.fail(w, r, fs, errProvider)
+		m.fail(w, r, fs, providerFailure(err, false))
 		return
 	}
 	now := m.cfg.now()

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -87,14 +88,121 @@ var (
 	ErrExpired          = errors.New("twofactor: code has expired")
 	ErrAlreadyUsed      = errors.New("twofactor: code already used or too many wrong attempts")
 	ErrTooManyAttempts  = errors.New("twofactor: too many wrong attempts")
-	ErrInvalidPhone     = errors.New("twofactor: invalid phone number")
 	ErrNotFound         = errors.New("twofactor: unknown verification")
-	ErrBadAPIKey        = errors.New("twofactor: provider rejected the API key")
-	ErrNoBalance        = errors.New("twofactor: provider account has no balance")
-	ErrUnavailable      = errors.New("twofactor: provider unavailable")
-	ErrRateLimited      = errors.New("twofactor: rate limit reached")
 	ErrStoreUnavailable = errors.New("twofactor: session or state store unavailable")
 )
+
+// The classes of a provider's failure. Every provider maps each answer of
+// its vendor to one of them (a wrong or expired code aside, which are the
+// answers above); Failover and the flow act on the class:
+//
+//	class               sentinel            Failover          the flow answers
+//	configuration       ErrConfiguration    next provider     503, try again later
+//	refused number      ErrNumberRefused    stops             400, another number
+//	rate limited        ErrRateLimited      stops             429 with Retry-After
+//	no balance          ErrNoBalance        next provider     503, try again later
+//	outage              ErrUnavailable      next provider     503, try again
+//	unknown outcome     ErrUnknownOutcome   stops             wait for the code, or resend
+//
+// Only outages count towards a provider's circuit. ErrUnknownOutcome also
+// matches ErrUnavailable, so code that knows only ErrUnavailable treats it
+// as a failure; test ErrUnknownOutcome first where the difference matters.
+var (
+	// ErrConfiguration: the provider refused the set-up rather than the
+	// request: a bad or revoked key, a wrong service, workspace or region,
+	// a feature that is off (such as a channel), a PSD2 service used without
+	// amount and payee. Retrying will not help; another provider may.
+	ErrConfiguration = errors.New("twofactor: provider refused the configuration")
+	// ErrBadAPIKey is the ErrConfiguration of a key the provider refused.
+	ErrBadAPIKey error = &classError{"twofactor: provider rejected the API key", ErrConfiguration}
+	// ErrNumberRefused: the provider will not send to this number.
+	ErrNumberRefused = errors.New("twofactor: provider refused the number")
+	// ErrInvalidPhone is the ErrNumberRefused of a number that is not a
+	// valid phone number (or, in the flow, not one the app accepts).
+	ErrInvalidPhone error = &classError{"twofactor: invalid phone number", ErrNumberRefused}
+	// ErrDestinationRefused is the ErrNumberRefused of a valid number the
+	// provider does not send to: a landline, a country the account may not
+	// reach (geo permissions) or the vendor does not serve.
+	ErrDestinationRefused error = &classError{"twofactor: provider does not send to this number (landline, country or blocked destination)", ErrNumberRefused}
+	// ErrRateLimited: a limit of the provider (or of the flow) was reached.
+	// Providers return a *RateLimitError, which matches it.
+	ErrRateLimited = errors.New("twofactor: rate limit reached")
+	// ErrNoBalance: the provider account has no credit left.
+	ErrNoBalance = errors.New("twofactor: provider account has no balance")
+	// ErrUnavailable: an outage: a 5xx, a refused connection, a timeout
+	// before the request was sent. Nothing was sent.
+	ErrUnavailable = errors.New("twofactor: provider unavailable")
+	// ErrUnknownOutcome: the request may have been accepted, and a code may
+	// be on its way: the answer missed its deadline after the request was
+	// written, or it was a 2xx that could not be used. Asking another
+	// provider could send a second code. It also matches ErrUnavailable.
+	ErrUnknownOutcome error = &classError{"twofactor: provider's answer was lost; the code may have been sent", ErrUnavailable}
+)
+
+// classError is a sentinel error that belongs to a class: errors.Is
+// matches both it and the class.
+type classError struct {
+	msg   string
+	class error
+}
+
+func (e *classError) Error() string { return e.msg }
+func (e *classError) Unwrap() error { return e.class }
+
+// RateLimitError is the error of a provider that reached one of its
+// vendor's limits. It matches ErrRateLimited with errors.Is; the flow
+// answers 429 with a Retry-After header of RetryAfter (rounded up to
+// seconds) when it is not zero.
+type RateLimitError struct {
+	// RetryAfter is how long the vendor asks to wait: its Retry-After
+	// header, or the documented length of the limit; zero if unknown. It
+	// is at most 24 hours.
+	RetryAfter time.Duration
+	// Vendor names the vendor, such as "Bird"; may be empty.
+	Vendor string
+	// Code is the vendor's error code, such as "E01003" or "60203"; may be
+	// empty.
+	Code string
+}
+
+// Error names the limit, the vendor's code and the wait, never the
+// vendor's message.
+func (e *RateLimitError) Error() string {
+	s := ErrRateLimited.Error()
+	var parts []string
+	if e.Vendor != "" {
+		parts = append(parts, e.Vendor)
+	}
+	if e.Code != "" {
+		parts = append(parts, e.Code)
+	}
+	if e.RetryAfter > 0 {
+		parts = append(parts, "retry after "+e.RetryAfter.String())
+	}
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return s
+}
+
+// Is reports whether target is ErrRateLimited.
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+
+// ActionCarrier is an optional interface of a Provider: CarriesAction
+// reports whether its codes' messages name the action a confirmation is
+// for, by Request.Message (the provider writes the app's text, as
+// MessageBird does) or by Request.Amount and Payee (a PSD2 service, as
+// Twilio Verify's). A provider that does not implement it is taken not to.
+// Failover sends confirmations only to providers that carry the action.
+type ActionCarrier interface {
+	CarriesAction() bool
+}
+
+// namesAction reports whether req is a confirmation's: it has a message,
+// an amount or a payee.
+func (req Request) namesAction() bool {
+	return req.Message != "" || req.Amount != "" || req.Payee != ""
+}
 
 // Defaults shared by the providers and the flow.
 const (

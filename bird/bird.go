@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/wire"
 )
 
 // Config configures a Provider. The zero value uses the defaults listed with
@@ -87,7 +88,8 @@ var ErrWrongRegion = errors.New("bird: wrong region for this key (HTTP 421): use
 
 // RateLimitError is returned when Bird answers 429. It matches
 // twofactor.ErrRateLimited with errors.Is; RetryAfter is how long Bird asks
-// to wait (zero when it did not say).
+// to wait (zero when it did not say). errors.As also finds it as a
+// *twofactor.RateLimitError, which is what the flow and Failover read.
 type RateLimitError struct {
 	RetryAfter time.Duration // from Retry-After, at most 24 hours; zero if absent
 	Code       string        // Bird's error code, such as "E01003"; may be empty
@@ -108,9 +110,19 @@ func (e *RateLimitError) Error() string {
 // Is reports whether target is twofactor.ErrRateLimited.
 func (e *RateLimitError) Is(target error) bool { return target == twofactor.ErrRateLimited }
 
+// As sets a **twofactor.RateLimitError target to the same limit, so that
+// code which knows only the twofactor package reads Bird's wait.
+func (e *RateLimitError) As(target any) bool {
+	t, ok := target.(**twofactor.RateLimitError)
+	if ok {
+		*t = &twofactor.RateLimitError{RetryAfter: e.RetryAfter, Vendor: "Bird", Code: e.Code}
+	}
+	return ok
+}
+
 const (
 	// maxBody bounds what is read of an answer.
-	maxBody = 1 << 20
+	maxBody = wire.MaxBody
 	// maxID leaves room in the flow's 128-character id limit for a
 	// wrapper such as twofactor.Failover to add its mark.
 	maxID     = 120
@@ -127,11 +139,9 @@ var (
 // form "bk_{region}_{secret}" (the region, such as "eu1", names the host).
 // A key of another form, or an invalid Config, is an error.
 func New(apiKey string, cfg Config) (*Provider, error) {
-	rest, ok := strings.CutPrefix(apiKey, "bk_")
-	region, secret, ok2 := strings.Cut(rest, "_")
-	if !ok || !ok2 || !regionRE.MatchString(region) || secret == "" ||
-		strings.ContainsFunc(apiKey, func(r rune) bool { return r <= ' ' || r > '~' }) {
-		return nil, errors.New("bird: API key must look like bk_{region}_{secret}, such as bk_eu1_…, with no spaces")
+	region, err := checkKey(apiKey)
+	if err != nil {
+		return nil, err
 	}
 	cfg.CodeLength = cmp.Or(cfg.CodeLength, twofactor.DefaultCodeLength)
 	cfg.Channel = cmp.Or(cfg.Channel, twofactor.SMS)
@@ -158,6 +168,36 @@ func New(apiKey string, cfg Config) (*Provider, error) {
 	}
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Provider{key: apiKey, region: region, base: base, hc: &hc, cfg: cfg, retryDelay: 200 * time.Millisecond}, nil
+}
+
+// ErrMessageBirdKey is returned (wrapped) by New for a key of MessageBird's
+// classic API (live_…), which Bird's platform refuses.
+var ErrMessageBirdKey = errors.New("bird: the API key is a MessageBird classic key (live_…), which Bird's platform refuses: use it with twofactor.NewMessageBird")
+
+// checkKey returns the region of a key of the form bk_{region}_{secret},
+// or an error that says what is wrong without repeating the key.
+func checkKey(key string) (string, error) {
+	const want = "want a key of Bird's platform, bk_{region}_{secret}, such as bk_eu1_…"
+	bad := func(why string) (string, error) { return "", fmt.Errorf("bird: API key %s; %s", why, want) }
+	rest, ok := strings.CutPrefix(key, "bk_")
+	region, secret, ok2 := strings.Cut(rest, "_")
+	switch {
+	case key == "":
+		return bad("is empty")
+	case wire.Quoted(key):
+		return bad("is in quotes: remove them")
+	case !wire.Printable(key):
+		return bad("has spaces or characters other than printable ASCII")
+	case strings.HasPrefix(key, "live_") || strings.HasPrefix(key, "test_"):
+		return "", fmt.Errorf("%w; %s", ErrMessageBirdKey, want)
+	case !ok || !ok2:
+		return bad("does not start with bk_{region}_")
+	case !regionRE.MatchString(region):
+		return bad("names no region such as eu1 or us1 after bk_")
+	case secret == "":
+		return bad("has no secret after the region")
+	}
+	return region, nil
 }
 
 // Region returns the region named in the key, such as "eu1".
@@ -224,18 +264,24 @@ func (p *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.V
 	key := idempotencyKey()
 	start := time.Now()
 	var v verification
-	err := p.do(ctx, "/v1/verify/verifications", key, body, &v, true)
+	lost, err := p.do(ctx, "/v1/verify/verifications", key, body, &v, true)
 	if err != nil && retryable(err) {
 		t := time.NewTimer(p.retryDelay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return twofactor.Verification{}, unavailable(ctx.Err())
+			err = unavailable(ctx.Err())
 		case <-t.C:
+			var lost2 bool
+			lost2, err = p.do(ctx, "/v1/verify/verifications", key, body, &v, true)
+			lost = lost || lost2
 		}
-		err = p.do(ctx, "/v1/verify/verifications", key, body, &v, true)
 	}
-	if err != nil {
+	switch {
+	case err != nil && lost && (errors.Is(err, twofactor.ErrUnavailable) || errors.Is(err, errMalformed)):
+		// A request was written and its answer lost: Bird may be sending.
+		return twofactor.Verification{}, unknownOutcome(err)
+	case err != nil:
 		return twofactor.Verification{}, err
 	}
 	switch v.Status {
@@ -243,11 +289,11 @@ func (p *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.V
 	case "blocked":
 		return twofactor.Verification{}, fmt.Errorf("%w: Bird's fraud controls blocked this verification", twofactor.ErrRateLimited)
 	default:
-		return twofactor.Verification{}, fmt.Errorf("%w: Bird answered a new verification with an unexpected status", twofactor.ErrUnavailable)
+		return twofactor.Verification{}, fmt.Errorf("%w: Bird answered a new verification with an unexpected status", twofactor.ErrUnknownOutcome)
 	}
 	id := req.Phone[1:] + "_" + v.ID
 	if !validBirdID(v.ID) || len(id) > maxID {
-		return twofactor.Verification{}, fmt.Errorf("%w: Bird returned no usable verification id", twofactor.ErrUnavailable)
+		return twofactor.Verification{}, fmt.Errorf("%w: Bird returned no usable verification id", twofactor.ErrUnknownOutcome)
 	}
 	exp := start.Add(twofactor.DefaultValidity)
 	if t, err := time.Parse(time.RFC3339, v.ExpiresAt); err == nil {
@@ -277,7 +323,10 @@ func (p *Provider) Check(ctx context.Context, id, code string) error {
 	}
 	phone := "+" + digits
 	var a checkAnswer
-	if err := p.do(ctx, "/v1/verify/verifications/check", "", checkBody{To: to{phone}, Code: code}, &a, false); err != nil {
+	if lost, err := p.do(ctx, "/v1/verify/verifications/check", "", checkBody{To: to{phone}, Code: code}, &a, false); err != nil {
+		if lost {
+			return unknownOutcome(err) // the code may have been used up
+		}
 		return err
 	}
 	if !a.Success {
@@ -327,19 +376,29 @@ func retryable(err error) bool { return errors.As(err, new(retryErr)) }
 
 func unavailable(err error) error { return fmt.Errorf("%w: %w", twofactor.ErrUnavailable, err) }
 
+// unknownOutcome marks err, of a request written whose answer was lost.
+func unknownOutcome(err error) error {
+	if errors.Is(err, twofactor.ErrUnknownOutcome) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", twofactor.ErrUnknownOutcome, err)
+}
+
 // do POSTs in as JSON to path and decodes a 2xx answer into out. It maps any
-// other answer to the sentinel errors without including Bird's text.
-func (p *Provider) do(ctx context.Context, path, idemKey string, in, out any, send bool) error {
+// other answer to the sentinel errors without including Bird's text. lost
+// reports a request written in full whose answer did not come or could not
+// be read: Bird may have acted on it.
+func (p *Provider) do(ctx context.Context, path, idemKey string, in, out any, send bool) (lost bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return unavailable(err)
+		return false, unavailable(err)
 	}
 	b, err := json.Marshal(in)
 	if err != nil {
-		return err
+		return false, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(b))
 	if err != nil {
-		return fmt.Errorf("%w: bad request URL", twofactor.ErrUnavailable)
+		return false, fmt.Errorf("%w: bad request URL", twofactor.ErrConfiguration)
 	}
 	req.Header.Set("Authorization", "Bearer "+p.key)
 	req.Header.Set("Content-Type", "application/json")
@@ -348,40 +407,47 @@ func (p *Provider) do(ctx context.Context, path, idemKey string, in, out any, se
 	if idemKey != "" {
 		req.Header.Set("Idempotency-Key", idemKey)
 	}
-	resp, err := p.hc.Do(req)
+	call := &wire.Call{Ctx: ctx}
+	resp, err := call.Client(p.hc).Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return unavailable(ctx.Err())
+			return call.Wrote(), unavailable(ctx.Err())
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is not secret, but keep errors short
-		}
-		return retryErr{fmt.Errorf("%w: %w", twofactor.ErrUnavailable, err)}
+		return call.Wrote(), retryErr{unavailable(wire.NetErr(err))}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		if ctx.Err() != nil {
-			return unavailable(ctx.Err())
+			return true, unavailable(ctx.Err())
 		}
-		return fmt.Errorf("%w: reading Bird's answer: %w", twofactor.ErrUnavailable, err)
+		return true, fmt.Errorf("%w: reading Bird's answer: %w", twofactor.ErrUnavailable, err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if err := json.Unmarshal(data, out); err != nil {
-			if ctx.Err() != nil {
-				return unavailable(ctx.Err())
-			}
-			return fmt.Errorf("%w: Bird's answer (HTTP %d) is not the expected JSON", twofactor.ErrUnavailable, resp.StatusCode)
+			return true, fmt.Errorf("%w: Bird's answer (HTTP %d) is not the expected JSON", errMalformed, resp.StatusCode)
 		}
-		return nil
+		return true, nil
 	}
-	return p.mapError(resp, data, send)
+	return false, p.mapError(resp, data, send)
 }
+
+// errMalformed marks a 2xx answer that cannot be used.
+var errMalformed = errors.New("bird: unusable answer")
 
 // mapError maps a non-2xx answer to an error wrapping a sentinel error. It
 // names the HTTP status, Bird's error code and request id when they are of
 // a safe form, and never Bird's message.
+//
+//	401, 403 (a key without the verify scope)  ErrBadAPIKey (ErrConfiguration)
+//	421 (the key's region is another host's)   ErrWrongRegion, ErrBadAPIKey
+//	402                                        ErrNoBalance
+//	429                                        *RateLimitError, with Retry-After
+//	404 E13000, a check                        ErrNotFound (nothing pending)
+//	400, 422 naming phone_number, a send       ErrInvalidPhone
+//	400, 422, 404, 409 otherwise               ErrConfiguration (our request is wrong)
+//	409 E01004 (the same key in progress)      retried; ErrUnknownOutcome
+//	5xx                                        retried; ErrUnavailable
 func (p *Provider) mapError(resp *http.Response, data []byte, send bool) error {
 	var e apiError
 	_ = json.Unmarshal(data, &e)
@@ -406,31 +472,20 @@ func (p *Provider) mapError(resp *http.Response, data []byte, send bool) error {
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrBadAPIKey, where)
 	case st == http.StatusMisdirectedRequest:
 		return fmt.Errorf("%w: %w (Bird %s, key region %s)", ErrWrongRegion, twofactor.ErrBadAPIKey, where, p.region)
+	case st == http.StatusPaymentRequired:
+		return fmt.Errorf("%w (Bird %s)", twofactor.ErrNoBalance, where)
 	case st == http.StatusTooManyRequests:
 		return &RateLimitError{RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Code: code}
 	case st == http.StatusNotFound && code == "E13000" && !send:
 		return fmt.Errorf("%w (Bird %s: nothing pending for this number)", twofactor.ErrNotFound, where)
-	case send && (st == http.StatusUnprocessableEntity ||
-		st == http.StatusBadRequest && bytes.Contains(e.Error.Details, []byte("phone_number"))):
+	case send && (st == http.StatusUnprocessableEntity || st == http.StatusBadRequest) && bytes.Contains(e.Error.Details, []byte("phone_number")):
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrInvalidPhone, where)
-	case st == http.StatusConflict && code == "E01004", st >= 500:
+	case st == http.StatusConflict && code == "E01004":
+		return retryErr{fmt.Errorf("%w (Bird %s: the same request is in progress)", twofactor.ErrUnknownOutcome, where)}
+	case st >= 500:
 		return retryErr{fmt.Errorf("%w (Bird %s)", twofactor.ErrUnavailable, where)}
 	}
-	return fmt.Errorf("%w: Bird refused the request (%s)", twofactor.ErrUnavailable, where)
-}
-
-// retryAfter parses a Retry-After header: seconds, or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
-		return time.Duration(min(s, 86400)) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return min(t.Sub(now), 24*time.Hour).Round(time.Second)
-	}
-	return 0
+	return fmt.Errorf("%w: Bird refused the request (%s)", twofactor.ErrConfiguration, where)
 }
 
 // idempotencyKey returns 32 random hex digits.
@@ -450,24 +505,21 @@ func language(s string) string {
 	return lang
 }
 
-// validPhone reports whether s is "+" and 8 to 15 digits, the first not 0.
-func validPhone(s string) bool {
-	return len(s) >= 9 && len(s) <= 16 && s[0] == '+' && s[1] != '0' && only(s[1:], digits, 8, 15)
-}
-
-// validCode reports whether code is exactly n ASCII digits.
-func validCode(code string, n int) bool { return only(code, digits, n, n) }
+var (
+	validPhone = wire.ValidPhone
+	validCode  = wire.ValidCode
+	only       = wire.Only
+)
 
 // validBirdID reports whether s can be carried in a verification id.
 func validBirdID(s string) bool { return only(s, lower+upper+digits+"_-", 1, maxID) }
 
 const (
-	digits = "0123456789"
-	lower  = "abcdefghijklmnopqrstuvwxyz"
-	upper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	digits = wire.Digits
+	lower  = wire.Lower
+	upper  = wire.Upper
 )
 
-// only reports whether s has lo to hi bytes, all from set.
-func only(s, set string, lo, hi int) bool {
-	return len(s) >= lo && len(s) <= hi && strings.Trim(s, set) == ""
-}
+// retryAfter parses a Retry-After header: seconds, or an HTTP date (see
+// wire.RetryAfter).
+func retryAfter(h string, now time.Time) time.Duration { return wire.RetryAfter(h, now) }

@@ -184,6 +184,12 @@ var sentinels = []error{
 	twofactor.ErrNoBalance, twofactor.ErrUnavailable, twofactor.ErrRateLimited,
 }
 
+// classSentinels adds the classes of a provider's failure to sentinels.
+var classSentinels = append([]error{twofactor.ErrConfiguration, twofactor.ErrUnknownOutcome, twofactor.ErrNumberRefused}, sentinels...)
+
+// sameClass reports whether sentinel s is want or one of want's classes.
+func sameClass(want, s error) bool { return want != nil && (s == want || errors.Is(want, s)) }
+
 func TestErrorMapping(t *testing.T) {
 	const secret = "Secret provider text"
 	tests := []struct {
@@ -198,24 +204,26 @@ func TestErrorMapping(t *testing.T) {
 		{"send ok", false, 201, created, nil, nil, 0},
 		{"send 200 ok", false, 200, created, nil, nil, 0},
 		{"send blocked", false, 200, `{"id":"vrf_1","status":"blocked"}`, twofactor.ErrRateLimited, nil, 0},
-		{"send odd status", false, 200, `{"id":"vrf_1","status":"verified"}`, twofactor.ErrUnavailable, nil, 0},
-		{"send unusable id", false, 200, `{"id":"../x","status":"pending"}`, twofactor.ErrUnavailable, nil, 0},
-		{"send no id", false, 200, `{"status":"pending"}`, twofactor.ErrUnavailable, nil, 0},
-		{"send long id", false, 200, `{"id":"` + strings.Repeat("a", 120) + `","status":"pending"}`, twofactor.ErrUnavailable, nil, 0},
-		{"send malformed JSON", false, 200, `{"id":`, twofactor.ErrUnavailable, nil, 0},
+		{"send odd status", false, 200, `{"id":"vrf_1","status":"verified"}`, twofactor.ErrUnknownOutcome, nil, 0},
+		{"send unusable id", false, 200, `{"id":"../x","status":"pending"}`, twofactor.ErrUnknownOutcome, nil, 0},
+		{"send no id", false, 200, `{"status":"pending"}`, twofactor.ErrUnknownOutcome, nil, 0},
+		{"send long id", false, 200, `{"id":"` + strings.Repeat("a", 120) + `","status":"pending"}`, twofactor.ErrUnknownOutcome, nil, 0},
+		{"send malformed JSON", false, 200, `{"id":`, twofactor.ErrUnknownOutcome, nil, 0},
 		{"send 401", false, 401, birdErr("E00001", secret), twofactor.ErrBadAPIKey, nil, 0},
 		{"send 403", false, 403, birdErr("E00003", secret), twofactor.ErrBadAPIKey, nil, 0},
 		{"send 421", false, 421, birdErr("E01010", secret), ErrWrongRegion, twofactor.ErrBadAPIKey, 0},
 		{"send 429", false, 429, birdErr("E01003", secret), twofactor.ErrRateLimited, nil, 0},
 		{"send 422", false, 422, birdErr("E02000", secret), twofactor.ErrInvalidPhone, nil, 0},
+		{"send 422 other parameter", false, 422, `{"error":{"code":"E02000","message":"` + secret + `","details":[{"field":"options.language"}]}}`, twofactor.ErrConfiguration, nil, 0},
+		{"send 402", false, 402, birdErr("E00402", secret), twofactor.ErrNoBalance, nil, 0},
 		{"send 400 about the number", false, 400, birdErr("E02001", secret), twofactor.ErrInvalidPhone, nil, 0},
-		{"send 400 other", false, 400, `{"error":{"code":"E02002","message":"` + secret + `"}}`, twofactor.ErrUnavailable, nil, 0},
-		{"send 404", false, 404, birdErr("E00404", secret), twofactor.ErrUnavailable, nil, 0},
-		{"send 409 E01005", false, 409, birdErr("E01005", secret), twofactor.ErrUnavailable, nil, 0},
-		{"send 409 E01004 twice", false, 409, birdErr("E01004", secret), twofactor.ErrUnavailable, nil, 2},
+		{"send 400 other", false, 400, `{"error":{"code":"E02002","message":"` + secret + `"}}`, twofactor.ErrConfiguration, nil, 0},
+		{"send 404", false, 404, birdErr("E00404", secret), twofactor.ErrConfiguration, nil, 0},
+		{"send 409 E01005", false, 409, birdErr("E01005", secret), twofactor.ErrConfiguration, nil, 0},
+		{"send 409 E01004 twice", false, 409, birdErr("E01004", secret), twofactor.ErrUnknownOutcome, nil, 2},
 		{"send 500 twice", false, 500, birdErr("E99999", secret), twofactor.ErrUnavailable, nil, 2},
 		{"send 502 HTML twice", false, 502, "<html>" + secret + "</html>", twofactor.ErrUnavailable, nil, 2},
-		{"send 302", false, 302, "", twofactor.ErrUnavailable, nil, 0},
+		{"send 302", false, 302, "", twofactor.ErrConfiguration, nil, 0},
 		{"check verified", true, 200, verified, nil, nil, 0},
 		{"check verified, id only", true, 200, `{"success":true,"verification":{"id":"vrf_0123","status":"verified"}}`, nil, nil, 0},
 		{"check verified, number only", true, 200, `{"success":true,"verification":{"status":"verified","to":{"phone_number":"+31612345678"}}}`, nil, nil, 0},
@@ -229,16 +237,16 @@ func TestErrorMapping(t *testing.T) {
 		{"check exhausted", true, 200, `{"success":false,"reason":"attempts_exhausted","attempts_remaining":0}`, twofactor.ErrTooManyAttempts, nil, 0},
 		{"check unknown reason", true, 200, `{"success":false,"reason":"` + secret + `"}`, twofactor.ErrUnavailable, nil, 0},
 		{"check nothing pending", true, 404, birdErr("E13000", secret), twofactor.ErrNotFound, nil, 0},
-		{"check 404 other", true, 404, birdErr("E00404", secret), twofactor.ErrUnavailable, nil, 0},
-		{"check 400", true, 400, birdErr("E02001", secret), twofactor.ErrUnavailable, nil, 0},
-		{"check 422", true, 422, birdErr("E02000", secret), twofactor.ErrUnavailable, nil, 0},
+		{"check 404 other", true, 404, birdErr("E00404", secret), twofactor.ErrConfiguration, nil, 0},
+		{"check 400", true, 400, birdErr("E02001", secret), twofactor.ErrConfiguration, nil, 0},
+		{"check 422", true, 422, birdErr("E02000", secret), twofactor.ErrConfiguration, nil, 0},
 		{"check 401", true, 401, birdErr("E00001", secret), twofactor.ErrBadAPIKey, nil, 0},
 		{"check 403", true, 403, birdErr("E00003", secret), twofactor.ErrBadAPIKey, nil, 0},
 		{"check 421", true, 421, birdErr("E01010", secret), ErrWrongRegion, twofactor.ErrBadAPIKey, 0},
 		{"check 429", true, 429, birdErr("E01003", secret), twofactor.ErrRateLimited, nil, 0},
 		{"check 500, no retry", true, 500, "", twofactor.ErrUnavailable, nil, 0},
 		{"check 503 HTML", true, 503, "<html>" + secret + "</html>", twofactor.ErrUnavailable, nil, 0},
-		{"check malformed JSON", true, 200, "not json", twofactor.ErrUnavailable, nil, 0},
+		{"check malformed JSON", true, 200, "not json", twofactor.ErrUnknownOutcome, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -265,8 +273,8 @@ func TestErrorMapping(t *testing.T) {
 			if !errors.Is(err, tt.want) || tt.also != nil && !errors.Is(err, tt.also) {
 				t.Fatalf("err = %v, want %v and %v", err, tt.want, tt.also)
 			}
-			for _, s := range sentinels {
-				if s != tt.want && s != tt.also && errors.Is(err, s) {
+			for _, s := range classSentinels {
+				if !sameClass(tt.want, s) && !sameClass(tt.also, s) && errors.Is(err, s) {
 					t.Errorf("err = %v also matches %v", err, s)
 				}
 			}
@@ -305,6 +313,11 @@ func TestRetryAfter(t *testing.T) {
 		}
 		if rl.RetryAfter < tt.lo || rl.RetryAfter > tt.hi || rl.Code != "E01003" {
 			t.Errorf("Retry-After %q: RetryAfter = %v, Code %q; want %v to %v", tt.header, rl.RetryAfter, rl.Code, tt.lo, tt.hi)
+		}
+		// The flow and Failover read the twofactor package's type.
+		var trl *twofactor.RateLimitError
+		if !errors.As(err, &trl) || trl.RetryAfter != rl.RetryAfter || trl.Code != "E01003" || trl.Vendor != "Bird" {
+			t.Errorf("Retry-After %q: as a *twofactor.RateLimitError: %+v", tt.header, trl)
 		}
 		if n := len(srv.Requests()); n != 1 {
 			t.Errorf("Retry-After %q: %d requests, want 1 (no retry on 429)", tt.header, n)
@@ -390,6 +403,19 @@ func TestNew(t *testing.T) {
 			t.Errorf("New(%q) = %v, %v; want an error", key, p, err)
 		} else if strings.Contains(key, "cret") && strings.Contains(err.Error(), key) {
 			t.Errorf("New(%q) error repeats the key: %v", key, err)
+		}
+	}
+	// Each refusal names the setting and what is expected.
+	for key, says := range map[string]string{
+		"live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L": "MessageBird classic key", `"bk_eu1_s3cret"`: "quotes",
+		"bk_eu1_s3cret ": "spaces", "abc123": "bk_{region}_", "bk_europe_s3cret": "region", "bk_eu1_": "no secret",
+	} {
+		_, err := New(key, Config{})
+		if err == nil || !strings.Contains(err.Error(), says) || !strings.Contains(err.Error(), "API key") || !strings.Contains(err.Error(), "bk_eu1_…") {
+			t.Errorf("New(%q) = %v; want an error naming the API key, saying %q and what is expected", key, err, says)
+		}
+		if strings.HasPrefix(key, "live_") && !errors.Is(err, ErrMessageBirdKey) {
+			t.Errorf("New(%q) = %v, want ErrMessageBirdKey", key, err)
 		}
 	}
 	for _, cfg := range []Config{

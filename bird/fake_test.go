@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor/internal/faketls"
+	"github.com/go-twofactor/twofactor/providertest"
 )
 
 const (
@@ -108,4 +109,34 @@ func (f *fakeBird) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		birdError(w, http.StatusNotFound, "E00404", "Not found")
 	}
+}
+
+// birdFaultBody is Bird's error answer with code and, when given, the
+// field its details name.
+func birdFaultBody(code, field string) string {
+	details := "[]"
+	if field != "" {
+		details = `[{"field":"` + field + `","message":"is invalid"}]`
+	}
+	return `{"error":{"type":"error","code":"` + code + `","name":"Error","message":"see docs","request_id":"req_f","details":` + details + `}}`
+}
+
+// birdFaults are the fault matrix's answers in Bird's words.
+var birdFaults = map[string]http.Handler{
+	string(providertest.FaultUnauthorized):      faketls.Answer(401, birdFaultBody("E00001", "")),
+	string(providertest.FaultForbidden):         faketls.Answer(403, birdFaultBody("E00003", "")),
+	string(providertest.FaultNoBalance):         faketls.Answer(402, birdFaultBody("E00402", "")),
+	string(providertest.FaultNotFound):          faketls.Answer(404, birdFaultBody("E00404", "")),
+	string(providertest.FaultInvalidParameter):  faketls.Answer(422, birdFaultBody("E02000", "options.language")),
+	string(providertest.FaultRateLimited):       faketls.Answer(429, birdFaultBody("E01003", ""), "Retry-After", "42"),
+	string(providertest.FaultRateLimitedNoWait): faketls.Answer(429, birdFaultBody("E01003", "")),
+	string(providertest.FaultServerError):       faketls.Answer(503, birdFaultBody("E99999", "")),
+	string(providertest.FaultHangBeforeSend):    faketls.HangBeforeSend,
+	string(providertest.FaultHangAfterSend):     faketls.HangAfterSend,
+	string(providertest.FaultMalformed):         faketls.Answer(201, `{"id":`),
+}
+
+// SetFault puts on a fault of the conformance suite's matrix.
+func (f *fakeBird) SetFault(fault providertest.Fault) bool {
+	return f.Server.SetFault(string(fault), birdFaults)
 }

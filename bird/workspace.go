@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/wire"
 )
 
 // WorkspaceConfig configures a Workspace provider: Bird's workspace Verify
@@ -63,7 +63,7 @@ type WorkspaceConfig struct {
 // Amount, Payee and Origin are ignored, as with the platform Provider, so a
 // transfer's code SMS cannot name the transfer; the app's page must. Codes
 // go by SMS only: a Request for twofactor.Voice fails with
-// twofactor.ErrUnavailable without a call (a Failover then asks the next
+// twofactor.ErrConfiguration without a call (a Failover then asks the next
 // provider).
 //
 // Bird documents how to start a verification, but not the path, body or
@@ -222,7 +222,8 @@ type wsAnswer struct {
 //
 // Bird's answer (202) must carry a verification id (a UUID), no status that
 // says the verification is over, and, if it names a number, the number
-// asked; anything else gives twofactor.ErrUnavailable. The expiry is the
+// asked; anything else gives twofactor.ErrUnknownOutcome (the code may be
+// on its way, so a Failover asks no other provider). The expiry is the
 // one Bird states when it lies within Validity from now, else now plus
 // Validity.
 func (p *Workspace) Send(ctx context.Context, req twofactor.Request) (twofactor.Verification, error) {
@@ -230,7 +231,7 @@ func (p *Workspace) Send(ctx context.Context, req twofactor.Request) (twofactor.
 		return twofactor.Verification{}, fmt.Errorf("%w: not in E.164 form", twofactor.ErrInvalidPhone)
 	}
 	if ch := cmp.Or(req.Channel, twofactor.SMS); ch != twofactor.SMS {
-		return twofactor.Verification{}, fmt.Errorf("%w: Bird's workspace Verify API sends codes by SMS only, not %q", twofactor.ErrUnavailable, ch)
+		return twofactor.Verification{}, fmt.Errorf("%w: Bird's workspace Verify API sends codes by SMS only, not %q", twofactor.ErrConfiguration, ch)
 	}
 	body := wsCreate{
 		Identifier:  wsIdentifier{PhoneNumber: req.Phone},
@@ -247,11 +248,11 @@ func (p *Workspace) Send(ctx context.Context, req twofactor.Request) (twofactor.
 	}
 	switch {
 	case !wsUUIDRE.MatchString(a.ID):
-		return twofactor.Verification{}, fmt.Errorf("%w: Bird returned no usable verification id", twofactor.ErrUnavailable)
+		return twofactor.Verification{}, fmt.Errorf("%w: Bird returned no usable verification id", twofactor.ErrUnknownOutcome)
 	case a.Identifier.PhoneNumber != "" && a.Identifier.PhoneNumber != req.Phone:
-		return twofactor.Verification{}, fmt.Errorf("%w: Bird's answer names another number than the one asked", twofactor.ErrUnavailable)
+		return twofactor.Verification{}, fmt.Errorf("%w: Bird's answer names another number than the one asked", twofactor.ErrUnknownOutcome)
 	case wsCreateOver[strings.ToLower(a.Status)]:
-		return twofactor.Verification{}, fmt.Errorf("%w: Bird answered a new verification with the status %s", twofactor.ErrUnavailable, wsWord(a.Status))
+		return twofactor.Verification{}, fmt.Errorf("%w: Bird answered a new verification with the status %s", twofactor.ErrUnknownOutcome, wsWord(a.Status))
 	}
 	exp := start.Add(p.cfg.Validity)
 	if t, err := time.Parse(time.RFC3339, a.ExpiresAt); err == nil && t.After(start) && t.Before(exp) {
@@ -401,32 +402,33 @@ func (p *Workspace) post(ctx context.Context, op wsOp, path string, in any) (wsA
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	resp, err := p.hc.Do(req)
+	call := &wire.Call{Ctx: ctx}
+	resp, err := call.Client(p.hc).Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return a, unavailable(ctx.Err())
+			err = ctx.Err()
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // keep errors short; the URL holds no secret
+		if call.Wrote() {
+			// Written, no answer: Bird may have acted on it.
+			return a, unknownOutcome(unavailable(wire.NetErr(err)))
 		}
-		return a, fmt.Errorf("%w: %w", twofactor.ErrUnavailable, err)
+		return a, unavailable(wire.NetErr(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		if ctx.Err() != nil {
-			return a, unavailable(ctx.Err())
+			return a, unknownOutcome(unavailable(ctx.Err()))
 		}
-		return a, fmt.Errorf("%w: reading Bird's answer: %w", twofactor.ErrUnavailable, err)
+		return a, fmt.Errorf("%w: reading Bird's answer: %w", twofactor.ErrUnknownOutcome, err)
 	}
 	if len(data) > maxBody {
-		return a, fmt.Errorf("%w: Bird's answer (HTTP %d) is larger than %d bytes", twofactor.ErrUnavailable, resp.StatusCode, maxBody)
+		return a, fmt.Errorf("%w: Bird's answer (HTTP %d) is larger than %d bytes", twofactor.ErrUnknownOutcome, resp.StatusCode, maxBody)
 	}
 	jsonErr := json.Unmarshal(data, &a)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if jsonErr != nil {
-			return wsAnswer{}, fmt.Errorf("%w: Bird's answer (HTTP %d) is not the expected JSON", twofactor.ErrUnavailable, resp.StatusCode)
+			return wsAnswer{}, fmt.Errorf("%w: Bird's answer (HTTP %d) is not the expected JSON", twofactor.ErrUnknownOutcome, resp.StatusCode)
 		}
 		return a, nil
 	}
@@ -442,16 +444,17 @@ func (p *Workspace) post(ctx context.Context, op wsOp, path string, in any) (wsA
 // Bird's statuses their meaning (with wsCheckStatus, in the undocumented
 // block, for a check's own):
 //
-//   - 401, 403: twofactor.ErrBadAPIKey (a wrong key, or a key whose role
-//     does not allow this workspace's Verify API);
+//   - 401, 403: twofactor.ErrBadAPIKey, an ErrConfiguration (a wrong key,
+//     or a key whose role does not allow this workspace's Verify API);
 //   - 402: twofactor.ErrNoBalance;
 //   - 429: a *RateLimitError with Bird's Retry-After;
 //   - a check's 404, 400, 409, 410 and 422: wsCheckStatus (undocumented:
 //     a guess, like all of the check);
 //   - a send's 400 or 422 naming the identifier or phone number:
 //     twofactor.ErrInvalidPhone;
+//   - 5xx: twofactor.ErrUnavailable (an outage);
 //   - anything else (other 4xx such as 404 for an unknown workspace,
-//     navigator or channel; 5xx; 3xx): twofactor.ErrUnavailable.
+//     navigator or channel; 3xx): twofactor.ErrConfiguration.
 func workspaceError(op wsOp, resp *http.Response, a wsAnswer) error {
 	st := resp.StatusCode
 	where := "HTTP " + strconv.Itoa(st)
@@ -475,8 +478,10 @@ func workspaceError(op wsOp, resp *http.Response, a wsAnswer) error {
 		return &RateLimitError{RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Code: wsCode(a.Code)}
 	case op == wsSend && (st == http.StatusBadRequest || st == http.StatusUnprocessableEntity) && wsAboutPhone(a):
 		return fmt.Errorf("%w (Bird %s)", twofactor.ErrInvalidPhone, where)
+	case st >= 500:
+		return fmt.Errorf("%w (Bird %s)", twofactor.ErrUnavailable, where)
 	}
-	return fmt.Errorf("%w: Bird refused the request (%s)", twofactor.ErrUnavailable, where)
+	return fmt.Errorf("%w: Bird refused the request (%s)", twofactor.ErrConfiguration, where)
 }
 
 // wsAboutPhone reports whether an error answer names the identifier or the

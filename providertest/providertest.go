@@ -86,7 +86,14 @@ const Timeout = 10 * time.Second
 //     when it ends;
 //   - returns ErrUnavailable, wrapping the context's error, without a call
 //     when the context is canceled or past its deadline, and promptly when
-//     the deadline passes during a call (for a Fake that is a Hanger).
+//     the deadline passes during a call (for a Fake that is a Hanger);
+//   - classifies every failure of the fault matrix (for a Fake that is a
+//     FaultFake): a refused key, a wrong service or a refused parameter as
+//     ErrConfiguration; no credit as ErrNoBalance; a limit as
+//     ErrRateLimited (a *twofactor.RateLimitError carrying Retry-After); a
+//     5xx or a hang before the request is sent as ErrUnavailable but not
+//     ErrUnknownOutcome; a hang after the request is sent, or an unusable
+//     2xx, as ErrUnknownOutcome on a send; and checks likewise.
 //
 // The length of a well-formed code is the provider's CodeLength when it
 // implements twofactor.CodeLengther, else twofactor.DefaultCodeLength.
@@ -113,6 +120,7 @@ func Run(t *testing.T, h Harness) {
 		{"Outage", testOutage},
 		{"ContextDone", testContextDone},
 		{"DeadlineDuringCall", testDeadlineDuringCall},
+		{"Faults", testFaults},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

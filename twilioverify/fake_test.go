@@ -1,6 +1,7 @@
 package twilioverify
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor/internal/faketls"
+	"github.com/go-twofactor/twofactor/providertest"
 )
 
 const (
@@ -110,4 +112,29 @@ func (f *fakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		twilioError(w, http.StatusNotFound, 20404, "The requested resource "+strings.ReplaceAll(r.URL.Path, "\n", "")+" was not found")
 	}
+}
+
+// twilioFaultBody is Twilio's error answer.
+func twilioFaultBody(status, code int, msg string) string {
+	return fmt.Sprintf(`{"code":%d,"message":%q,"more_info":"https://www.twilio.com/docs/errors/%d","status":%d}`, code, msg, code, status)
+}
+
+// twilioFaults are the fault matrix's answers in Twilio's words. Twilio's
+// Verify documents no answer for an empty balance.
+var twilioFaults = map[string]http.Handler{
+	string(providertest.FaultUnauthorized):      faketls.Answer(401, twilioFaultBody(401, 20003, "Authenticate")),
+	string(providertest.FaultForbidden):         faketls.Answer(403, twilioFaultBody(403, 60204, "Service does not support this feature")),
+	string(providertest.FaultNotFound):          faketls.Answer(404, twilioFaultBody(404, 20404, "The requested resource was not found")),
+	string(providertest.FaultInvalidParameter):  faketls.Answer(400, twilioFaultBody(400, 60200, "Invalid parameter: CustomFriendlyName")),
+	string(providertest.FaultRateLimited):       faketls.Answer(429, twilioFaultBody(429, 20429, "Too Many Requests"), "Retry-After", "42"),
+	string(providertest.FaultRateLimitedNoWait): faketls.Answer(429, twilioFaultBody(429, 20429, "Too Many Requests")),
+	string(providertest.FaultServerError):       faketls.Answer(500, twilioFaultBody(500, 20500, "Internal Server Error")),
+	string(providertest.FaultHangBeforeSend):    faketls.HangBeforeSend,
+	string(providertest.FaultHangAfterSend):     faketls.HangAfterSend,
+	string(providertest.FaultMalformed):         faketls.Answer(201, `{"sid":`),
+}
+
+// SetFault puts on a fault of the conformance suite's matrix.
+func (f *fakeTwilio) SetFault(fault providertest.Fault) bool {
+	return f.Server.SetFault(string(fault), twilioFaults)
 }

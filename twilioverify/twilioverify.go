@@ -7,6 +7,12 @@
 // and bind the code to that transaction. They travel in the verification id
 // this provider returns ("VE…_…"), which is meant to be kept server-side,
 // as the flow does.
+//
+// A Verify service with PSD2 enabled requires Amount and Payee on every
+// verification (Twilio error 60206) and refuses calls (60214), so it cannot
+// also send sign-in codes. Give it as Config.PSD2ServiceSID, next to the
+// ordinary service: codes that confirm a transaction (a Request with Amount
+// or Payee) go to it, and all others to Config.ServiceSID.
 package twilioverify
 
 import (
@@ -15,12 +21,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -29,6 +34,7 @@ import (
 	verify "github.com/twilio/twilio-go/rest/verify/v2"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/wire"
 )
 
 // Config configures a Provider. Give ServiceSID and either AccountSID and
@@ -45,8 +51,16 @@ type Config struct {
 	APIKey string
 	// APISecret is the API key's secret.
 	APISecret string
-	// ServiceSID is the Verify service's SID, "VA" and 32 hex digits.
+	// ServiceSID is the Verify service's SID, "VA" and 32 hex digits. It
+	// sends sign-in codes; it must not have PSD2 enabled (Twilio would then
+	// refuse every code without an amount and payee).
 	ServiceSID string
+	// PSD2ServiceSID, optional, is a second Verify service, with PSD2
+	// enabled, for codes that confirm a transaction (a Request with Amount
+	// or Payee): its SMS names the amount and payee and binds the code to
+	// them. Without it, such codes go to ServiceSID with Amount and Payee,
+	// which a service without PSD2 leaves out of its SMS.
+	PSD2ServiceSID string
 	// BaseURL replaces https://verify.twilio.com, for a proxy or a test
 	// server; paths start at "/v2/". Empty means Twilio's URL (and the
 	// SDK's TWILIO_EDGE and TWILIO_REGION are honoured).
@@ -74,30 +88,38 @@ type Config struct {
 // concurrent use. Create it with New.
 type Provider struct {
 	user, pass, account, service string
+	psd2                         string   // PSD2ServiceSID; may be empty
 	base                         *url.URL // nil: Twilio's URL
 	hc                           *http.Client
 	cfg                          Config
 }
 
 var (
-	_ twofactor.Provider     = (*Provider)(nil)
-	_ twofactor.CodeLengther = (*Provider)(nil)
+	_ twofactor.Provider      = (*Provider)(nil)
+	_ twofactor.CodeLengther  = (*Provider)(nil)
+	_ twofactor.ActionCarrier = (*Provider)(nil)
 )
 
-// ErrChannelDisabled is returned when Twilio answers 400 with code 60223:
-// the channel asked for (SMS or call) is disabled in the Verify service. It
-// is a configuration error: enable the channel in the Twilio Console
-// (Verify → Services → the service) or stop offering it.
+// ErrChannelDisabled is returned (wrapped, together with
+// twofactor.ErrConfiguration) when Twilio answers 400 with code 60223: the
+// channel asked for (SMS or call) is disabled in the Verify service. Enable
+// the channel in the Twilio Console (Verify → Services → the service) or
+// stop offering it.
 var ErrChannelDisabled = errors.New("twilioverify: channel disabled in the Verify service (Twilio 60223): enable it in the Twilio Console")
 
 // ErrServiceNotFound is returned (wrapped, together with
-// twofactor.ErrBadAPIKey) when a send gets 404: no Verify service has
-// Config.ServiceSID in this account.
+// twofactor.ErrConfiguration) when a send gets 404 without a Locale (or
+// again without it): no Verify service has the Service SID in this account.
 var ErrServiceNotFound = errors.New("twilioverify: Verify service not found (Twilio 20404): check the Service SID")
 
+// ErrPSD2 is returned (wrapped, together with twofactor.ErrConfiguration)
+// when Twilio answers 60206 (a PSD2 service needs Amount and Payee on every
+// verification) or 60214 (a PSD2 service makes no calls): the service has
+// PSD2 enabled but gets sign-in codes. Give ServiceSID a service without
+// PSD2, and the PSD2 one as PSD2ServiceSID.
+var ErrPSD2 = errors.New("twilioverify: the Verify service has PSD2 enabled, which refuses codes without an amount and payee and calls: use a service without PSD2 for sign-in and set PSD2ServiceSID for confirmations")
+
 const (
-	// maxBody bounds what is read of an answer.
-	maxBody = 1 << 20
 	// maxID leaves room in the flow's 128-character id limit for a
 	// wrapper such as twofactor.Failover to add its mark.
 	maxID = 120
@@ -125,29 +147,40 @@ func New(cfg Config) (*Provider, error) {
 	case token && key:
 		return bad("give AuthToken or APIKey and APISecret, not both")
 	case token:
-		if !acRE.MatchString(cfg.AccountSID) {
-			return bad("AccountSID must be AC and 32 hex digits")
+		if err := checkSID("AccountSID", cfg.AccountSID, acRE, "AC"); err != nil {
+			return nil, err
 		}
-		if !alnumRE.MatchString(cfg.AuthToken) {
-			return bad("AuthToken must be letters and digits")
+		if err := checkSecret("AuthToken", cfg.AuthToken); err != nil {
+			return nil, err
 		}
 		p.user, p.pass = cfg.AccountSID, cfg.AuthToken
 	case key:
-		if !skRE.MatchString(cfg.APIKey) {
-			return bad("APIKey must be SK and 32 hex digits")
+		if err := checkSID("APIKey", cfg.APIKey, skRE, "SK"); err != nil {
+			return nil, err
 		}
-		if !alnumRE.MatchString(cfg.APISecret) {
-			return bad("APISecret must be letters and digits")
+		if err := checkSecret("APISecret", cfg.APISecret); err != nil {
+			return nil, err
 		}
-		if cfg.AccountSID != "" && !acRE.MatchString(cfg.AccountSID) {
-			return bad("AccountSID must be AC and 32 hex digits")
+		if cfg.AccountSID != "" {
+			if err := checkSID("AccountSID", cfg.AccountSID, acRE, "AC"); err != nil {
+				return nil, err
+			}
 		}
 		p.user, p.pass = cfg.APIKey, cfg.APISecret
 	default:
 		return bad("give AccountSID and AuthToken, or APIKey and APISecret")
 	}
-	if !vaRE.MatchString(cfg.ServiceSID) {
-		return bad("ServiceSID must be VA and 32 hex digits")
+	if err := checkSID("ServiceSID", cfg.ServiceSID, vaRE, "VA"); err != nil {
+		return nil, err
+	}
+	if cfg.PSD2ServiceSID != "" {
+		if err := checkSID("PSD2ServiceSID", cfg.PSD2ServiceSID, vaRE, "VA"); err != nil {
+			return nil, err
+		}
+		if cfg.PSD2ServiceSID == cfg.ServiceSID {
+			return bad("PSD2ServiceSID must be another service than ServiceSID: a PSD2 service refuses sign-in codes")
+		}
+		p.psd2 = cfg.PSD2ServiceSID
 	}
 	cfg.CodeLength = cmp.Or(cfg.CodeLength, twofactor.DefaultCodeLength)
 	cfg.Channel = cmp.Or(cfg.Channel, twofactor.SMS)
@@ -177,6 +210,45 @@ func New(cfg Config) (*Provider, error) {
 	return p, nil
 }
 
+// sidKinds names the kinds of SID by their prefix, to say what a SID in the
+// wrong setting is.
+var sidKinds = map[string]string{"AC": "an Account SID", "SK": "an API key SID", "VA": "a Verify service SID", "VE": "a verification SID"}
+
+// checkSID says what is wrong with the SID in setting, if anything, without
+// repeating it: want is its prefix.
+func checkSID(setting, sid string, re *regexp.Regexp, want string) error {
+	if re.MatchString(sid) {
+		return nil
+	}
+	why := "is not " + want + " and 32 hex digits"
+	switch {
+	case sid == "":
+		why = "is empty"
+	case wire.Quoted(sid):
+		why = "is in quotes: remove them"
+	case len(sid) >= 2 && sidKinds[sid[:2]] != "" && sid[:2] != want:
+		why = "looks like " + sidKinds[sid[:2]]
+	}
+	return fmt.Errorf("twilioverify: %s %s; want %s (%s and 32 hex digits, from the Twilio Console)", setting, why, sidKinds[want], want)
+}
+
+// checkSecret says what is wrong with the secret in setting, if anything,
+// without repeating it.
+func checkSecret(setting, secret string) error {
+	if alnumRE.MatchString(secret) {
+		return nil
+	}
+	why := "has characters other than letters and digits"
+	if wire.Quoted(secret) {
+		why = "is in quotes: remove them"
+	}
+	return fmt.Errorf("twilioverify: %s %s; want the secret as the Twilio Console shows it (letters and digits)", setting, why)
+}
+
+// CarriesAction reports whether a confirmation's amount and payee reach the
+// SMS: when Config.PSD2ServiceSID is set.
+func (p *Provider) CarriesAction() bool { return p.psd2 != "" }
+
 // CodeLength returns the number of digits of the service's codes.
 func (p *Provider) CodeLength() int { return p.cfg.CodeLength }
 
@@ -189,18 +261,20 @@ func (p *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.V
 		return twofactor.Verification{}, fmt.Errorf("%w: not in E.164 form", twofactor.ErrInvalidPhone)
 	}
 	ch := cmp.Or(req.Channel, p.cfg.Channel)
-	wire := map[twofactor.Channel]string{twofactor.SMS: "sms", twofactor.Voice: "call"}[ch]
-	if wire == "" {
+	wireCh := map[twofactor.Channel]string{twofactor.SMS: "sms", twofactor.Voice: "call"}[ch]
+	if wireCh == "" {
 		return twofactor.Verification{}, fmt.Errorf("twilioverify: unsupported channel %q", ch)
 	}
 	tx, err := encodeTx(req.Amount, req.Payee)
 	if err != nil {
 		return twofactor.Verification{}, err
 	}
+	service := p.serviceFor(tx)
 	params := &verify.CreateVerificationParams{}
-	params.SetTo(req.Phone).SetChannel(wire)
-	if l := cmp.Or(locale(req.Language), p.cfg.Locale); l != "" {
-		params.SetLocale(l)
+	params.SetTo(req.Phone).SetChannel(wireCh)
+	loc := cmp.Or(locale(req.Language), p.cfg.Locale)
+	if loc != "" {
+		params.SetLocale(loc)
 	}
 	if req.Amount != "" {
 		params.SetAmount(req.Amount)
@@ -210,19 +284,27 @@ func (p *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.V
 	}
 	start := time.Now()
 	var v *verify.VerifyV2Verification
-	err = p.call(ctx, func(s *verify.ApiService) (err error) {
-		v, err = s.CreateVerification(p.service, params)
+	create := func(s *verify.ApiService) (err error) {
+		v, err = s.CreateVerification(service, params)
 		return err
-	})
+	}
+	err = p.call(ctx, true, loc != "", create)
+	if errors.Is(err, errLocale404) {
+		// Twilio answers an unsupported Locale with 404, and advises to
+		// try again without it: the number's country then picks the
+		// language. A 404 again is the service.
+		params.Locale = nil
+		err = p.call(ctx, true, false, create)
+	}
 	if err != nil {
-		return twofactor.Verification{}, mapError(ctx, err, true)
+		return twofactor.Verification{}, err
 	}
 	sid, status := deref(v.Sid), deref(v.Status)
 	if !veRE.MatchString(sid) {
-		return twofactor.Verification{}, fmt.Errorf("%w: Twilio returned no usable verification SID", twofactor.ErrUnavailable)
+		return twofactor.Verification{}, fmt.Errorf("%w: Twilio returned no usable verification SID", twofactor.ErrUnknownOutcome)
 	}
 	if status != "pending" {
-		return twofactor.Verification{}, fmt.Errorf("%w: Twilio answered a new verification with an unexpected status", twofactor.ErrUnavailable)
+		return twofactor.Verification{}, fmt.Errorf("%w: Twilio answered a new verification with an unexpected status", twofactor.ErrUnknownOutcome)
 	}
 	id := sid
 	if tx != "" {
@@ -266,12 +348,13 @@ func (p *Provider) Check(ctx context.Context, id, code string) error {
 		params.SetPayee(payee)
 	}
 	var c *verify.VerifyV2VerificationCheck
-	err := p.call(ctx, func(s *verify.ApiService) (err error) {
-		c, err = s.CreateVerificationCheck(p.service, params)
+	service := p.serviceFor(tx)
+	err := p.call(ctx, false, false, func(s *verify.ApiService) (err error) {
+		c, err = s.CreateVerificationCheck(service, params)
 		return err
 	})
 	if err != nil {
-		return mapError(ctx, err, false)
+		return err
 	}
 	switch deref(c.Status) {
 	case "approved":
@@ -291,95 +374,152 @@ func (p *Provider) Check(ctx context.Context, id, code string) error {
 	return fmt.Errorf("%w: Twilio answered the check with an unexpected status", twofactor.ErrUnavailable)
 }
 
+// serviceFor returns the Verify service of a verification: the PSD2 one
+// for a transaction's (tx not empty), when there is one.
+func (p *Provider) serviceFor(tx string) string {
+	if tx != "" && p.psd2 != "" {
+		return p.psd2
+	}
+	return p.service
+}
+
 // call runs fn on a Verify service whose HTTP calls carry ctx, go to the
-// base URL, and whose answers are read up to maxBody and always closed (the
-// SDK leaves error answers open).
-func (p *Provider) call(ctx context.Context, fn func(*verify.ApiService) error) error {
+// base URL, and whose answers are read up to wire.MaxBody and always closed
+// (the SDK leaves error answers open). It maps fn's error to the sentinel
+// errors, except a 404 of a send with a Locale (withLocale), which it
+// returns as errLocale404 for Send to try again without the Locale.
+func (p *Provider) call(ctx context.Context, send, withLocale bool, fn func(*verify.ApiService) error) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", twofactor.ErrUnavailable, err)
 	}
 	hc := *p.hc
-	t := &callTransport{ctx: ctx, base: hc.Transport, to: p.base}
-	hc.Transport = t
+	wc := &wire.Call{Ctx: ctx, Base: rebase{base: hc.Transport, to: p.base}}
+	hc.Transport = wc
 	c := &client.Client{Credentials: client.NewCredentials(p.user, p.pass), HTTPClient: &hc}
 	c.SetAccountSid(cmp.Or(p.account, p.user))
-	defer t.closeAll()
-	return fn(verify.NewApiServiceWithClient(c))
+	defer wc.Close()
+	err := fn(verify.NewApiServiceWithClient(c))
+	var te *client.TwilioRestError
+	if withLocale && errors.As(err, &te) && te.Status == http.StatusNotFound {
+		return errLocale404
+	}
+	return mapError(ctx, err, send, wc)
 }
 
-// callTransport is the RoundTripper of one call.
-type callTransport struct {
-	ctx    context.Context
-	base   http.RoundTripper
-	to     *url.URL
-	mu     sync.Mutex
-	bodies []io.Closer
+// errLocale404 is a 404 to a send with a Locale.
+var errLocale404 = errors.New("twilioverify: 404 to a send with a Locale")
+
+// rebase sends requests to another base URL, when to is not nil.
+type rebase struct {
+	base http.RoundTripper
+	to   *url.URL
 }
 
-func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	r := req.WithContext(t.ctx)
+func (t rebase) RoundTrip(req *http.Request) (*http.Response, error) {
+	r := req
 	if t.to != nil {
-		u := *r.URL
+		u := *req.URL
 		u.Scheme, u.Host, u.Path, u.RawPath = t.to.Scheme, t.to.Host, t.to.Path+u.Path, ""
+		r = req.Clone(req.Context())
 		r.URL, r.Host = &u, ""
 	}
-	base := cmp.Or[http.RoundTripper](t.base, http.DefaultTransport)
-	resp, err := base.RoundTrip(r)
-	if err != nil {
-		return nil, err
-	}
-	t.mu.Lock()
-	t.bodies = append(t.bodies, resp.Body)
-	t.mu.Unlock()
-	resp.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.LimitReader(resp.Body, maxBody), resp.Body}
-	return resp, nil
+	return cmp.Or[http.RoundTripper](t.base, http.DefaultTransport).RoundTrip(r)
 }
 
-func (t *callTransport) closeAll() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, b := range t.bodies {
-		b.Close()
-	}
-}
+// Twilio's documented waits of its limits, for answers without Retry-After.
+const (
+	maxSendsWait   = 10 * time.Minute // 60203: max send attempts; the verification expires
+	fraudGuardWait = 12 * time.Hour   // 60410: Fraud Guard blocks the prefix
+)
 
-// mapError turns an SDK error into one wrapping a sentinel error. It names
-// Twilio's HTTP status and error code, never Twilio's message.
-func mapError(ctx context.Context, err error, send bool) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w: %w", twofactor.ErrUnavailable, ctx.Err())
+// mapError turns an SDK error into one wrapping a sentinel error. call is
+// what the transport saw of the exchange. It names Twilio's HTTP status and
+// error code, never Twilio's message.
+func mapError(ctx context.Context, err error, send bool, call *wire.Call) error {
+	if err == nil {
+		return nil
 	}
+	lost := func(cause error) error {
+		if call.Wrote() {
+			return fmt.Errorf("%w: %w", twofactor.ErrUnknownOutcome, cause)
+		}
+		return fmt.Errorf("%w: %w", twofactor.ErrUnavailable, cause)
+	}
+	status := call.Status()
 	var te *client.TwilioRestError
 	if !errors.As(err, &te) {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			return fmt.Errorf("%w: %w", twofactor.ErrUnavailable, ue.Err)
+		switch {
+		case status == http.StatusTooManyRequests:
+			return &twofactor.RateLimitError{Vendor: "Twilio", RetryAfter: wire.RetryAfter(call.Header().Get("Retry-After"), time.Now())}
+		case status >= 200 && status < 300:
+			return lost(fmt.Errorf("an answer (HTTP %d) that is not Twilio's expected JSON", status))
+		case status != 0:
+			return fmt.Errorf("%w: Twilio answered HTTP %d without a usable error", statusClass(status, send), status)
+		case ctx.Err() != nil:
+			return lost(ctx.Err())
 		}
-		return fmt.Errorf("%w: unexpected answer from Twilio", twofactor.ErrUnavailable)
+		return lost(wire.NetErr(err))
 	}
 	where := fmt.Sprintf("Twilio HTTP %d, error %d", te.Status, te.Code)
+	limited := func(wait time.Duration) error {
+		if ra := wire.RetryAfter(call.Header().Get("Retry-After"), time.Now()); ra > 0 {
+			wait = ra
+		}
+		return &twofactor.RateLimitError{Vendor: "Twilio", Code: strconv.Itoa(te.Code), RetryAfter: wait}
+	}
 	switch {
+	case te.Code == 20003:
+		return fmt.Errorf("%w (%s)", twofactor.ErrBadAPIKey, where)
 	case te.Code == 60223:
-		return fmt.Errorf("%w (%s)", ErrChannelDisabled, where)
+		return fmt.Errorf("%w: %w (%s)", ErrChannelDisabled, twofactor.ErrConfiguration, where)
+	case te.Code == 60206, te.Code == 60214:
+		return fmt.Errorf("%w: %w (%s)", ErrPSD2, twofactor.ErrConfiguration, where)
+	case te.Code == 60204:
+		// a feature the service does not have (403)
+		return fmt.Errorf("%w: the Verify service does not have this feature (%s)", twofactor.ErrConfiguration, where)
+	case te.Code == 60605, te.Code == 60205, te.Code == 21408, te.Code == 21612, te.Code == 60238:
+		// geo permissions, a landline, a country not enabled or not served
+		return fmt.Errorf("%w (%s)", twofactor.ErrDestinationRefused, where)
 	case te.Code == 60202:
 		return fmt.Errorf("%w (%s)", twofactor.ErrTooManyAttempts, where)
-	case te.Code == 60203, te.Code == 60410, te.Code == 60212, te.Status == http.StatusTooManyRequests:
-		// max sends to a number, fraud guard, concurrent requests, or any other limit
-		return fmt.Errorf("%w (%s)", twofactor.ErrRateLimited, where)
-	case te.Status == http.StatusUnauthorized || te.Status == http.StatusForbidden:
-		return fmt.Errorf("%w (%s)", twofactor.ErrBadAPIKey, where)
+	case te.Code == 60203:
+		return limited(maxSendsWait)
+	case te.Code == 60410:
+		return limited(fraudGuardWait)
+	case te.Code == 60212, te.Status == http.StatusTooManyRequests:
+		// concurrent requests, or any other limit
+		return limited(0)
+	case send && (te.Code == 21211 || te.Code == 21614):
+		// an invalid number, a number that is not a mobile one
+		return fmt.Errorf("%w (%s)", twofactor.ErrInvalidPhone, where)
+	case send && te.Code == 60200 && toParamRE.MatchString(te.Message):
+		// an invalid parameter, and Twilio names To: the number
+		return fmt.Errorf("%w (%s, parameter To)", twofactor.ErrInvalidPhone, where)
 	case te.Status == http.StatusNotFound && send:
-		return fmt.Errorf("%w: %w (%s)", ErrServiceNotFound, twofactor.ErrBadAPIKey, where)
+		return fmt.Errorf("%w: %w (%s)", ErrServiceNotFound, twofactor.ErrConfiguration, where)
 	case te.Status == http.StatusNotFound:
 		return fmt.Errorf("%w (%s: approved, expired, out of checks or never sent)", twofactor.ErrNotFound, where)
-	case send && (te.Code == 60200 || te.Code == 21211 || te.Code == 21614 || te.Code == 60205):
-		// invalid parameter (the only one that varies is To), invalid or non-mobile number, landline
-		return fmt.Errorf("%w (%s)", twofactor.ErrInvalidPhone, where)
 	}
-	return fmt.Errorf("%w: Twilio refused the request (%s)", twofactor.ErrUnavailable, where)
+	return fmt.Errorf("%w: Twilio refused the request (%s)", statusClass(te.Status, send), where)
+}
+
+// toParamRE finds Twilio's name of the To parameter in a 60200 message,
+// such as "Invalid parameter `To`: …".
+var toParamRE = regexp.MustCompile("(?i)parameter[^A-Za-z]*`?To`?(?:[^A-Za-z]|$)")
+
+// statusClass classifies a status that came without a known code.
+func statusClass(status int, send bool) error {
+	switch {
+	case status == http.StatusUnauthorized:
+		return twofactor.ErrBadAPIKey
+	case status == http.StatusPaymentRequired:
+		return twofactor.ErrNoBalance
+	case status == http.StatusNotFound && !send:
+		return twofactor.ErrNotFound
+	case status >= 500 || status == 0:
+		return twofactor.ErrUnavailable
+	}
+	return twofactor.ErrConfiguration
 }
 
 // encodeTx packs a transaction's amount and payee into a suffix of the id.
@@ -434,20 +574,13 @@ func deref(s *string) string {
 	return *s
 }
 
-// validPhone reports whether s is "+" and 8 to 15 digits, the first not 0.
-func validPhone(s string) bool {
-	return len(s) >= 9 && len(s) <= 16 && s[0] == '+' && s[1] != '0' && only(s[1:], digits, 8, 15)
-}
-
-// validCode reports whether code is exactly n ASCII digits.
-func validCode(code string, n int) bool { return only(code, digits, n, n) }
-
-const (
-	digits = "0123456789"
-	lower  = "abcdefghijklmnopqrstuvwxyz"
+var (
+	validPhone = wire.ValidPhone
+	validCode  = wire.ValidCode
+	only       = wire.Only
 )
 
-// only reports whether s has lo to hi bytes, all from set.
-func only(s, set string, lo, hi int) bool {
-	return len(s) >= lo && len(s) <= hi && strings.Trim(s, set) == ""
-}
+const (
+	digits = wire.Digits
+	lower  = wire.Lower
+)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,12 +44,33 @@ func reply(status int, body string) http.HandlerFunc {
 
 func serverWith(t *testing.T, h http.Handler) (*faketls.Server, *Provider) {
 	t.Helper()
+	return serverWithConfig(t, h, Config{})
+}
+
+// serverWithConfig is serverWith with cfg's settings besides credentials,
+// service and client.
+func serverWithConfig(t *testing.T, h http.Handler, cfg Config) (*faketls.Server, *Provider) {
+	t.Helper()
 	srv := faketls.NewServer(t, h, testHost)
-	p, err := New(Config{AccountSID: testAccount, AuthToken: testToken, ServiceSID: testService, HTTPClient: srv.HTTPClient()})
+	cfg.AccountSID, cfg.AuthToken, cfg.ServiceSID, cfg.HTTPClient = testAccount, testToken, testService, srv.HTTPClient()
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return srv, p
+}
+
+// replies answers the n-th request with hs[n], the last one for the rest.
+func replies(hs ...http.HandlerFunc) http.HandlerFunc {
+	var mu sync.Mutex
+	n := 0
+	return func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		h := hs[min(n, len(hs)-1)]
+		n++
+		mu.Unlock()
+		h(w, r)
+	}
 }
 
 func form(t *testing.T, b []byte) url.Values {
@@ -170,7 +192,11 @@ var sentinels = []error{
 	twofactor.ErrInvalidCode, twofactor.ErrMalformedCode, twofactor.ErrExpired, twofactor.ErrAlreadyUsed,
 	twofactor.ErrTooManyAttempts, twofactor.ErrInvalidPhone, twofactor.ErrNotFound, twofactor.ErrBadAPIKey,
 	twofactor.ErrNoBalance, twofactor.ErrUnavailable, twofactor.ErrRateLimited,
+	twofactor.ErrConfiguration, twofactor.ErrUnknownOutcome, twofactor.ErrNumberRefused,
 }
+
+// sameClass reports whether sentinel s is want or one of want's classes.
+func sameClass(want, s error) bool { return want != nil && (s == want || errors.Is(want, s)) }
 
 func TestErrorMapping(t *testing.T) {
 	const secret = "Secret provider text"
@@ -185,24 +211,33 @@ func TestErrorMapping(t *testing.T) {
 		also   error
 	}{
 		{"send ok", false, 201, created, nil, nil},
-		{"send odd status", false, 201, strings.Replace(created, "pending", "approved", 1), twofactor.ErrUnavailable, nil},
-		{"send bad sid", false, 201, strings.Replace(created, testSID, "VE../x", 1), twofactor.ErrUnavailable, nil},
-		{"send no sid", false, 201, `{"status":"pending"}`, twofactor.ErrUnavailable, nil},
-		{"send malformed JSON", false, 201, `{"sid":`, twofactor.ErrUnavailable, nil},
-		{"send invalid number", false, 400, twErr(400, 60200, secret), twofactor.ErrInvalidPhone, nil},
+		{"send odd status", false, 201, strings.Replace(created, "pending", "approved", 1), twofactor.ErrUnknownOutcome, nil},
+		{"send bad sid", false, 201, strings.Replace(created, testSID, "VE../x", 1), twofactor.ErrUnknownOutcome, nil},
+		{"send no sid", false, 201, `{"status":"pending"}`, twofactor.ErrUnknownOutcome, nil},
+		{"send malformed JSON", false, 201, `{"sid":`, twofactor.ErrUnknownOutcome, nil},
+		{"send invalid number", false, 400, twErr(400, 60200, "Invalid parameter `To`: +31612345678"), twofactor.ErrInvalidPhone, nil},
 		{"send invalid To", false, 400, twErr(400, 21211, secret), twofactor.ErrInvalidPhone, nil},
-		{"send landline", false, 400, twErr(400, 60205, secret), twofactor.ErrInvalidPhone, nil},
-		{"send channel disabled", false, 400, twErr(400, 60223, secret), ErrChannelDisabled, nil},
-		{"send other 400", false, 400, twErr(400, 60999, secret), twofactor.ErrUnavailable, nil},
+		{"send landline", false, 403, twErr(403, 60205, secret), twofactor.ErrDestinationRefused, nil},
+		{"send invalid Locale", false, 400, twErr(400, 60200, "Invalid parameter: Locale"), twofactor.ErrConfiguration, nil},
+		{"send invalid parameter", false, 400, twErr(400, 60200, secret), twofactor.ErrConfiguration, nil},
+		{"send geo permissions", false, 403, twErr(403, 60605, secret), twofactor.ErrDestinationRefused, nil},
+		{"send feature off", false, 403, twErr(403, 60204, secret), twofactor.ErrConfiguration, nil},
+		{"send PSD2 needs amount", false, 400, twErr(400, 60206, secret), ErrPSD2, twofactor.ErrConfiguration},
+		{"send PSD2 no calls", false, 400, twErr(400, 60214, secret), ErrPSD2, twofactor.ErrConfiguration},
+		{"send 402", false, 402, twErr(402, 20402, secret), twofactor.ErrNoBalance, nil},
+		{"send 403 other", false, 403, twErr(403, 20403, secret), twofactor.ErrConfiguration, nil},
+		{"send 429 HTML", false, 429, "<html>" + secret + "</html>", twofactor.ErrRateLimited, nil},
+		{"send channel disabled", false, 400, twErr(400, 60223, secret), ErrChannelDisabled, twofactor.ErrConfiguration},
+		{"send other 400", false, 400, twErr(400, 60999, secret), twofactor.ErrConfiguration, nil},
 		{"send 401", false, 401, twErr(401, 20003, secret), twofactor.ErrBadAPIKey, nil},
 		{"send 403", false, 403, twErr(403, 20003, secret), twofactor.ErrBadAPIKey, nil},
-		{"send service not found", false, 404, twErr(404, 20404, secret), ErrServiceNotFound, twofactor.ErrBadAPIKey},
+		{"send service not found", false, 404, twErr(404, 20404, secret), ErrServiceNotFound, twofactor.ErrConfiguration},
 		{"send too many sends", false, 429, twErr(429, 60203, secret), twofactor.ErrRateLimited, nil},
 		{"send fraud guard", false, 403, twErr(403, 60410, secret), twofactor.ErrRateLimited, nil},
 		{"send 429 other", false, 429, twErr(429, 20429, secret), twofactor.ErrRateLimited, nil},
 		{"send 500", false, 500, twErr(500, 20500, secret), twofactor.ErrUnavailable, nil},
 		{"send 503 HTML", false, 503, "<html>" + secret + "</html>", twofactor.ErrUnavailable, nil},
-		{"send 302", false, 302, "", twofactor.ErrUnavailable, nil},
+		{"send 302", false, 302, "", twofactor.ErrConfiguration, nil},
 		{"check approved", true, 200, `{"sid":"` + testSID + `","status":"approved","valid":true}`, nil, nil},
 		{"check approved, other sid", true, 200, `{"sid":"VEffffffffffffffffffffffffffffffff","status":"approved","valid":true}`, twofactor.ErrNotFound, nil},
 		{"check approved, no sid", true, 200, `{"status":"approved","valid":true}`, twofactor.ErrNotFound, nil},
@@ -215,11 +250,11 @@ func TestErrorMapping(t *testing.T) {
 		{"check gone", true, 404, twErr(404, 20404, secret), twofactor.ErrNotFound, nil},
 		{"check too many checks", true, 429, twErr(429, 60202, secret), twofactor.ErrTooManyAttempts, nil},
 		{"check 429 other", true, 429, twErr(429, 20429, secret), twofactor.ErrRateLimited, nil},
-		{"check 400", true, 400, twErr(400, 60200, secret), twofactor.ErrUnavailable, nil},
+		{"check 400", true, 400, twErr(400, 60200, secret), twofactor.ErrConfiguration, nil},
 		{"check 401", true, 401, twErr(401, 20003, secret), twofactor.ErrBadAPIKey, nil},
 		{"check 500", true, 500, "", twofactor.ErrUnavailable, nil},
 		{"check 502 HTML", true, 502, "<html>" + secret + "</html>", twofactor.ErrUnavailable, nil},
-		{"check malformed JSON", true, 200, "not json", twofactor.ErrUnavailable, nil},
+		{"check malformed JSON", true, 200, "not json", twofactor.ErrUnknownOutcome, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -243,7 +278,7 @@ func TestErrorMapping(t *testing.T) {
 				t.Fatalf("err = %v, want %v and %v", err, tt.want, tt.also)
 			}
 			for _, s := range sentinels {
-				if s != tt.want && s != tt.also && errors.Is(err, s) {
+				if !sameClass(tt.want, s) && !sameClass(tt.also, s) && errors.Is(err, s) {
 					t.Errorf("err = %v also matches %v", err, s)
 				}
 			}
@@ -257,11 +292,55 @@ func TestErrorMapping(t *testing.T) {
 	}
 }
 
-// The fraud guard's 60410 is a limit whatever its HTTP status.
-func TestFraudGuardIsRateLimit(t *testing.T) {
-	_, p := serverWith(t, reply(400, twErr(400, 60410, "blocked")))
-	if _, err := p.Send(context.Background(), twofactor.Request{Phone: testPhone}); !errors.Is(err, twofactor.ErrRateLimited) {
-		t.Errorf("60410 = %v", err)
+// The fraud guard's 60410 is a limit whatever its HTTP status, and it
+// lasts 12 hours; 60203 (too many sends to the number) lasts until the
+// verification expires, 10 minutes. A Retry-After header wins.
+func TestRateLimitsCarryTheirWait(t *testing.T) {
+	for _, tt := range []struct {
+		status, code int
+		header       string
+		want         time.Duration
+	}{
+		{400, 60410, "", 12 * time.Hour},
+		{403, 60410, "", 12 * time.Hour},
+		{429, 60203, "", 10 * time.Minute},
+		{429, 20429, "", 0},
+		{429, 20429, "42", 42 * time.Second},
+		{429, 60203, "30", 30 * time.Second},
+	} {
+		h := reply(tt.status, twErr(tt.status, tt.code, "limit"))
+		if tt.header != "" {
+			inner := h
+			h = func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Retry-After", tt.header); inner(w, r) }
+		}
+		_, p := serverWith(t, h)
+		_, err := p.Send(context.Background(), twofactor.Request{Phone: testPhone})
+		var rl *twofactor.RateLimitError
+		if !errors.As(err, &rl) || !errors.Is(err, twofactor.ErrRateLimited) || rl.RetryAfter != tt.want || rl.Code != strconv.Itoa(tt.code) {
+			t.Errorf("%d %d Retry-After %q: err = %v, want a RateLimitError of %v", tt.status, tt.code, tt.header, err, tt.want)
+		}
+	}
+}
+
+// Twilio answers an unsupported Locale with 404 and advises to send again
+// without it; only a 404 without a Locale means a wrong Service SID.
+func TestLocale404SendsAgainWithoutLocale(t *testing.T) {
+	created := `{"sid":"` + testSID + `","status":"pending"}`
+	srv, p := serverWithConfig(t, replies(reply(404, twErr(404, 20404, "not found")), reply(201, created)), Config{Locale: "nl"})
+	if _, err := p.Send(context.Background(), twofactor.Request{Phone: testPhone}); err != nil {
+		t.Fatalf("Send = %v, want the code sent without the Locale", err)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 2 || form(t, reqs[0].Body).Get("Locale") != "nl" || form(t, reqs[1].Body).Has("Locale") {
+		t.Fatalf("requests = %d, first Locale %q, second %v; want nl, then none", len(reqs), form(t, reqs[0].Body).Get("Locale"), form(t, reqs[1].Body))
+	}
+	// 404 both times: the service is wrong.
+	srv, p = serverWithConfig(t, reply(404, twErr(404, 20404, "not found")), Config{Locale: "nl"})
+	if _, err := p.Send(context.Background(), twofactor.Request{Phone: testPhone}); !errors.Is(err, ErrServiceNotFound) || !errors.Is(err, twofactor.ErrConfiguration) {
+		t.Errorf("404 twice: Send = %v, want ErrServiceNotFound", err)
+	}
+	if n := len(srv.Requests()); n != 2 {
+		t.Errorf("404 twice: %d requests, want 2", n)
 	}
 }
 
@@ -450,5 +529,89 @@ func TestProxyHelper(t *testing.T) {
 	v, err := p.Send(t.Context(), twofactor.Request{Phone: testPhone})
 	if err != nil || v.ID != testSID {
 		t.Fatalf("Send = %+v, %v", v, err)
+	}
+}
+
+const testPSD2 = "VAffeeddccbbaa99887766554433221100"
+
+// With a PSD2 service, a transaction's code goes to it (with Amount and
+// Payee), and so does its check; sign-in codes go to the ordinary service,
+// which a PSD2 service would refuse (60206).
+func TestPSD2ServiceForConfirmations(t *testing.T) {
+	answer := func(w http.ResponseWriter, r *http.Request) {
+		status := "pending"
+		if strings.HasSuffix(r.URL.Path, "/VerificationCheck") {
+			status = "approved"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"sid":"`+testSID+`","status":"`+status+`"}`)
+	}
+	srv, p := serverWithConfig(t, http.HandlerFunc(answer), Config{PSD2ServiceSID: testPSD2})
+	if !p.CarriesAction() {
+		t.Error("CarriesAction = false with a PSD2 service")
+	}
+	ctx := context.Background()
+	if _, err := p.Send(ctx, twofactor.Request{Phone: testPhone}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := p.Send(ctx, twofactor.Request{Phone: testPhone, Amount: "EUR 5.00", Payee: "Shop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(ctx, v.ID, "123456"); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Check(ctx, testSID, "123456"); err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.Requests()
+	want := []string{
+		"/v2/Services/" + testService + "/Verifications",
+		"/v2/Services/" + testPSD2 + "/Verifications",
+		"/v2/Services/" + testPSD2 + "/VerificationCheck",
+		"/v2/Services/" + testService + "/VerificationCheck",
+	}
+	for i, r := range reqs {
+		if i >= len(want) || r.Path != want[i] {
+			t.Errorf("request %d to %s, want %s", i, r.Path, want[min(i, len(want)-1)])
+		}
+	}
+	if f := form(t, reqs[1].Body); f.Get("Amount") != "EUR 5.00" || f.Get("Payee") != "Shop" {
+		t.Errorf("PSD2 send form = %v", f)
+	}
+	if f := form(t, reqs[0].Body); f.Has("Amount") || f.Has("Payee") {
+		t.Errorf("sign-in send form = %v", f)
+	}
+	_, plain := serverWith(t, http.HandlerFunc(answer))
+	if plain.CarriesAction() {
+		t.Error("CarriesAction = true without a PSD2 service")
+	}
+}
+
+// Each refused setting is named, with what is expected.
+func TestNewNamesTheSetting(t *testing.T) {
+	ok := Config{AccountSID: testAccount, AuthToken: testToken, ServiceSID: testService}
+	with := func(f func(*Config)) Config { c := ok; f(&c); return c }
+	for _, tt := range []struct {
+		cfg  Config
+		says []string
+	}{
+		{with(func(c *Config) { c.ServiceSID = testAccount }), []string{"ServiceSID", "looks like an Account SID", "VA and 32 hex digits"}},
+		{with(func(c *Config) { c.AccountSID = testService }), []string{"AccountSID", "looks like a Verify service SID", "AC and 32 hex digits"}},
+		{with(func(c *Config) { c.ServiceSID = `"` + testService + `"` }), []string{"ServiceSID", "quotes"}},
+		{with(func(c *Config) { c.ServiceSID = "" }), []string{"ServiceSID", "empty"}},
+		{with(func(c *Config) { c.PSD2ServiceSID = "VA1" }), []string{"PSD2ServiceSID", "VA and 32 hex digits"}},
+		{with(func(c *Config) { c.PSD2ServiceSID = testService }), []string{"PSD2ServiceSID", "another service"}},
+		{Config{APIKey: testAccount, APISecret: testSecret, ServiceSID: testService}, []string{"APIKey", "looks like an Account SID", "SK and 32"}},
+		{with(func(c *Config) { c.AuthToken = `"` + testToken + `"` }), []string{"AuthToken", "quotes"}},
+		{Config{APIKey: testKey, APISecret: "a:b", ServiceSID: testService}, []string{"APISecret", "letters and digits"}},
+	} {
+		_, err := New(tt.cfg)
+		for _, s := range tt.says {
+			if err == nil || !strings.Contains(err.Error(), s) {
+				t.Errorf("New(%+v) = %v; want it to say %q", tt.cfg, err, s)
+			}
+		}
 	}
 }

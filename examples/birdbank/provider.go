@@ -13,8 +13,8 @@ import (
 
 // providerSettings are the provider settings BirdBank reads from the
 // environment. Any of the providers may be set up; with several, BirdBank
-// fails over between them in this order: Bird's workspace API, Bird's
-// platform, Twilio, MessageBird classic.
+// fails over between them in this order: Bird's workspace Verify API,
+// Bird's platform API, Twilio Verify, MessageBird's classic API.
 type providerSettings struct {
 	MessageBirdKey string // MESSAGEBIRD_API_KEY: MessageBird's classic API
 	BirdKey        string // BIRD_API_KEY: Bird's platform (bk_{region}_…), or a workspace access key
@@ -24,11 +24,12 @@ type providerSettings struct {
 	BirdNavigatorID string // BIRD_NAVIGATOR_ID, or
 	BirdChannelID   string // BIRD_CHANNEL_ID
 
-	TwilioAccountSID string // TWILIO_ACCOUNT_SID
-	TwilioAuthToken  string // TWILIO_AUTH_TOKEN
-	TwilioAPIKey     string // TWILIO_API_KEY, instead of the auth token
-	TwilioAPISecret  string // TWILIO_API_SECRET
-	TwilioServiceSID string // TWILIO_VERIFY_SERVICE_SID
+	TwilioAccountSID     string // TWILIO_ACCOUNT_SID
+	TwilioAuthToken      string // TWILIO_AUTH_TOKEN
+	TwilioAPIKey         string // TWILIO_API_KEY, instead of the auth token
+	TwilioAPISecret      string // TWILIO_API_SECRET
+	TwilioServiceSID     string // TWILIO_VERIFY_SERVICE_SID: sign-in codes (no PSD2)
+	TwilioPSD2ServiceSID string // TWILIO_VERIFY_PSD2_SERVICE_SID, optional: transfer codes (PSD2)
 }
 
 // providerSettingsFrom reads the settings with getenv (os.Getenv).
@@ -45,6 +46,8 @@ func providerSettingsFrom(getenv func(string) string) providerSettings {
 		TwilioAPIKey:     getenv("TWILIO_API_KEY"),
 		TwilioAPISecret:  getenv("TWILIO_API_SECRET"),
 		TwilioServiceSID: getenv("TWILIO_VERIFY_SERVICE_SID"),
+
+		TwilioPSD2ServiceSID: getenv("TWILIO_VERIFY_PSD2_SERVICE_SID"),
 	}
 }
 
@@ -60,6 +63,10 @@ type namedProvider struct {
 // malformed are. Errors never repeat a secret.
 func (s providerSettings) providers() ([]namedProvider, error) {
 	var ps []namedProvider
+	if k := strings.ToLower(s.BirdKey); strings.HasPrefix(k, "live_") || strings.HasPrefix(k, "test_") {
+		// Neither Bird API takes it: say where it belongs.
+		return nil, errors.New("BIRD_API_KEY holds a MessageBird classic key (live_…), which Bird refuses: did you mean MESSAGEBIRD_API_KEY?")
+	}
 	ws, err := s.birdWorkspace()
 	if err != nil {
 		return nil, err
@@ -74,14 +81,14 @@ func (s providerSettings) providers() ([]namedProvider, error) {
 		}
 		ps = append(ps, namedProvider{"Bird (" + b.Region() + ")", b})
 	}
-	if tw := []string{s.TwilioAccountSID, s.TwilioAuthToken, s.TwilioAPIKey, s.TwilioAPISecret, s.TwilioServiceSID}; strings.Join(tw, "") != "" {
+	if tw := []string{s.TwilioAccountSID, s.TwilioAuthToken, s.TwilioAPIKey, s.TwilioAPISecret, s.TwilioServiceSID, s.TwilioPSD2ServiceSID}; strings.Join(tw, "") != "" {
 		if err := s.twilioComplete(); err != nil {
 			return nil, err
 		}
 		t, err := twilioverify.New(twilioverify.Config{
 			AccountSID: s.TwilioAccountSID, AuthToken: s.TwilioAuthToken,
 			APIKey: s.TwilioAPIKey, APISecret: s.TwilioAPISecret,
-			ServiceSID: s.TwilioServiceSID,
+			ServiceSID: s.TwilioServiceSID, PSD2ServiceSID: s.TwilioPSD2ServiceSID,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("TWILIO_* settings: %w", err)
@@ -164,6 +171,9 @@ func (s providerSettings) twilioComplete() error {
 	var missing []string
 	if s.TwilioServiceSID == "" {
 		missing = append(missing, "TWILIO_VERIFY_SERVICE_SID")
+		if s.TwilioPSD2ServiceSID != "" {
+			missing[len(missing)-1] += " (sign-in codes need a service without PSD2, besides TWILIO_VERIFY_PSD2_SERVICE_SID)"
+		}
 	}
 	token := s.TwilioAuthToken != ""
 	key := s.TwilioAPIKey != "" || s.TwilioAPISecret != ""
@@ -203,7 +213,20 @@ func chooseProvider(s providerSettings, log *slog.Logger) (twofactor.Provider, e
 		log.Info("sending real codes through " + names[0])
 		return ps[0].Provider, nil
 	}
+	// Transfer codes go only to providers whose SMS names the amount and
+	// payee (MessageBird, Twilio with a PSD2 service). With none of those,
+	// they go through any: the transfer page shows what the code confirms.
+	unlinked := true
+	for _, p := range list {
+		if c, ok := p.(twofactor.ActionCarrier); ok && c.CarriesAction() {
+			unlinked = false
+		}
+	}
+	if unlinked {
+		log.Warn("no provider names a transfer's amount and payee in its SMS; transfer codes are sent without them (set TWILIO_VERIFY_PSD2_SERVICE_SID or MESSAGEBIRD_API_KEY for that)")
+	}
 	f, err := twofactor.NewFailover(list, twofactor.FailoverConfig{
+		UnlinkedConfirmations: unlinked,
 		OnEvent: func(ev twofactor.FailoverEvent) {
 			attrs := []any{"event", string(ev.Kind), "provider", names[ev.Provider]}
 			if ev.Next >= 0 {

@@ -23,6 +23,7 @@ const (
 	envNav      = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 	envChan     = "f47ac10b-58cc-4372-a567-0e02b2c3d479"
 	wsName      = "Bird workspace"
+	envPSD2     = "VAffeeddccbbaa99887766554433221100"
 	mbName      = "MessageBird"
 	birdName    = "Bird (eu1)"
 	twilioName  = "Twilio Verify"
@@ -44,6 +45,7 @@ var (
 	birdEnv     = []string{"BIRD_API_KEY", envBird}
 	wsEnv       = []string{"BIRD_ACCESS_KEY", envAccess, "BIRD_WORKSPACE_ID", envWS, "BIRD_NAVIGATOR_ID", envNav}
 	wsChanEnv   = []string{"BIRD_API_KEY", envAccess, "BIRD_WORKSPACE_ID", envWS, "BIRD_CHANNEL_ID", envChan}
+	psd2Env     = []string{"TWILIO_VERIFY_PSD2_SERVICE_SID", envPSD2}
 )
 
 func join(parts ...[]string) []string {
@@ -79,6 +81,7 @@ func TestProviderSelection(t *testing.T) {
 		{"both Bird APIs", join(birdEnv, wsEnv), []string{wsName, birdName}, []string{"*bird.Workspace", "*bird.Provider"}},
 		{"all four", join(mbEnv, twilioKey, birdEnv, wsEnv), []string{wsName, birdName, twilioName, mbName},
 			[]string{"*bird.Workspace", "*bird.Provider", "*twilioverify.Provider", "*twofactor.MessageBird"}},
+		{"Bird and Twilio with PSD2", join(twilioToken, birdEnv, psd2Env), []string{birdName, twilioName}, []string{"*bird.Provider", "*twilioverify.Provider"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,6 +148,12 @@ func TestProviderSettingsErrors(t *testing.T) {
 		{"Twilio token and key", join(twilioToken, twilioKey), "not both"},
 		{"Twilio bad service", []string{"TWILIO_ACCOUNT_SID", envSID, "TWILIO_AUTH_TOKEN", envToken, "TWILIO_VERIFY_SERVICE_SID", "VA1s3kr1t"}, "ServiceSID"},
 		{"Bird bad key", []string{"BIRD_API_KEY", "live_s3kr1t"}, "BIRD_API_KEY"},
+		{"MessageBird key as Bird's", []string{"BIRD_API_KEY", envMB}, "did you mean MESSAGEBIRD_API_KEY?"},
+		{"Bird key as MessageBird's", []string{"MESSAGEBIRD_API_KEY", envBird}, "Bird's platform"},
+		{"MessageBird test key", []string{"MESSAGEBIRD_API_KEY", "test_mbkeys3kr1t1"}, "test keys cannot send"},
+		{"MessageBird quoted key", []string{"MESSAGEBIRD_API_KEY", `"` + envMB + `"`}, "quotes"},
+		{"Twilio PSD2 only", []string{"TWILIO_ACCOUNT_SID", envSID, "TWILIO_AUTH_TOKEN", envToken, "TWILIO_VERIFY_PSD2_SERVICE_SID", envPSD2}, "sign-in codes need a service without PSD2"},
+		{"Twilio PSD2 same service", join(twilioToken, []string{"TWILIO_VERIFY_PSD2_SERVICE_SID", envService}), "PSD2ServiceSID"},
 		{"Bird key of the wrong region form", []string{"BIRD_API_KEY", "bk_europe_s3kr1t"}, "bk_{region}_{secret}"},
 		{"MessageBird bad key", []string{"MESSAGEBIRD_API_KEY", "live s3kr1t"}, "MESSAGEBIRD_API_KEY"},
 		{"a bad one among good ones", join(mbEnv, []string{"TWILIO_API_KEY", envKey}), "incomplete Twilio settings"},
@@ -194,5 +203,51 @@ func TestAppStartsWithEachProvider(t *testing.T) {
 			t.Fatalf("%v: newApp = %v", e[0], err)
 		}
 		a.Close()
+	}
+}
+
+// Transfer codes go only to providers whose SMS names the amount and
+// payee; with none of them BirdBank says so at start and sends them
+// anyway (the page shows the transfer).
+func TestTransferCodeProviders(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		env     []string
+		carries bool
+	}{
+		{"Bird and Twilio", join(birdEnv, twilioToken), false},
+		{"Bird and Twilio with PSD2", join(birdEnv, twilioToken, psd2Env), true},
+		{"Bird and MessageBird", join(birdEnv, mbEnv), true},
+	} {
+		var logs bytes.Buffer
+		p, err := chooseProvider(providerSettingsFrom(env(tt.env...)), slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := p.(twofactor.ActionCarrier).CarriesAction(); got != tt.carries {
+			t.Errorf("%s: CarriesAction = %v, want %v", tt.name, got, tt.carries)
+		}
+		if warned := strings.Contains(logs.String(), "no provider names a transfer's amount and payee"); warned == tt.carries {
+			t.Errorf("%s: logs = %q", tt.name, logs.String())
+		}
+	}
+}
+
+// A MessageBird key in BIRD_API_KEY stops BirdBank at start, saying which
+// setting it belongs in.
+func TestStartFailsOnMessageBirdKeyInBirdSetting(t *testing.T) {
+	for _, k := range []string{"MESSAGEBIRD_API_KEY", "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET",
+		"TWILIO_VERIFY_SERVICE_SID", "TWILIO_VERIFY_PSD2_SERVICE_SID", "PORT", "HOST"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("BIRD_API_KEY", envMB)
+	t.Chdir(t.TempDir()) // no .env
+	var logs bytes.Buffer
+	err := run(slog.New(slog.NewTextHandler(&logs, nil)))
+	if err == nil || !strings.Contains(err.Error(), "BIRD_API_KEY") || !strings.Contains(err.Error(), "did you mean MESSAGEBIRD_API_KEY?") {
+		t.Fatalf("run = %v, want BirdBank to stop asking whether MESSAGEBIRD_API_KEY was meant", err)
+	}
+	if strings.Contains(err.Error(), secretsHint) || strings.Contains(logs.String(), secretsHint) {
+		t.Errorf("a secret shows: %v %q", err, logs.String())
 	}
 }

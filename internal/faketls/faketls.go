@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"math/big"
 	"net"
@@ -55,6 +56,10 @@ type Server struct {
 	hang     bool
 	lastCode string
 	release  chan struct{}
+	override http.Handler
+	hangDial bool
+	held     chan struct{}
+	trs      []*http.Transport
 }
 
 // NewServer starts a Server for hosts that answers with h; it is closed when
@@ -63,7 +68,7 @@ func NewServer(t testing.TB, h http.Handler, hosts ...string) *Server {
 	t.Helper()
 	cert, certPEM := selfSigned(t, hosts)
 	s := &Server{CertPEM: certPEM, pool: x509.NewCertPool(), handler: h,
-		now: time.Date(2026, 5, 3, 14, 0, 0, 0, time.UTC), release: make(chan struct{})}
+		now: time.Date(2026, 5, 3, 14, 0, 0, 0, time.UTC), release: make(chan struct{}), held: make(chan struct{}, 64)}
 	s.pool.AppendCertsFromPEM(certPEM)
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -71,9 +76,13 @@ func NewServer(t testing.TB, h http.Handler, hosts ...string) *Server {
 		s.mu.Lock()
 		s.reqs = append(s.reqs, Request{r.Method, r.Host, r.URL.Path, r.URL.RawQuery, r.Header.Clone(), body})
 		h, down, hang := s.handler, s.down, s.hang
+		if s.override != nil {
+			h = s.override
+		}
 		s.mu.Unlock()
 		switch {
 		case hang:
+			s.signalHeld()
 			select {
 			case <-r.Context().Done():
 			case <-s.release:
@@ -94,6 +103,93 @@ func NewServer(t testing.TB, h http.Handler, hosts ...string) *Server {
 		s.Close()
 	})
 	return s
+}
+
+// SetOverride makes h answer every request instead of the handler, such as
+// a fault in the vendor's words; nil goes back to the handler. SetDown and
+// SetHang still come first.
+func (s *Server) SetOverride(h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.override = h
+}
+
+// SetHangBeforeSend makes every connection that a client of Transport
+// dials wait until the request's context is done or the test ends, and
+// closes idle connections, so that no request is written at all: a hang
+// before the request is sent.
+func (s *Server) SetHangBeforeSend(hang bool) {
+	s.mu.Lock()
+	s.hangDial = hang
+	trs := append([]*http.Transport(nil), s.trs...)
+	s.mu.Unlock()
+	if hang {
+		for _, tr := range trs {
+			tr.CloseIdleConnections()
+		}
+	}
+}
+
+// Markers for SetFault's answers: hang before the request is sent (the
+// dial waits), or after it is read (no answer).
+var (
+	HangBeforeSend http.Handler = hangMarker("before")
+	HangAfterSend  http.Handler = hangMarker("after")
+)
+
+type hangMarker string
+
+func (hangMarker) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+// SetFault ends any fault (SetOverride, SetHang, SetHangBeforeSend) and,
+// unless name is "", puts on answers[name]: HangBeforeSend, HangAfterSend,
+// or a handler that answers every request. It reports false, putting on
+// nothing, when answers has no such name. The names are those of
+// providertest.Fault.
+func (s *Server) SetFault(name string, answers map[string]http.Handler) bool {
+	s.SetOverride(nil)
+	s.SetHang(false)
+	s.SetHangBeforeSend(false)
+	h, ok := answers[name]
+	switch {
+	case name == "":
+		return true
+	case !ok:
+		return false
+	case h == HangBeforeSend:
+		s.SetHangBeforeSend(true)
+	case h == HangAfterSend:
+		s.SetHang(true)
+	default:
+		s.SetOverride(h)
+	}
+	return true
+}
+
+// Answer returns a handler that answers with status, body and the header
+// pairs given (name, value, …).
+func Answer(status int, body string, header ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		for i := 0; i+1 < len(header); i += 2 {
+			w.Header().Set(header[i], header[i+1])
+		}
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	})
+}
+
+// Held receives once for each request that SetHang holds (after reading it)
+// and each dial that SetHangBeforeSend holds.
+func (s *Server) Held() <-chan struct{} { return s.held }
+
+func (s *Server) signalHeld() {
+	select {
+	case s.held <- struct{}{}:
+	default:
+	}
 }
 
 // Now returns the fake's clock, which starts at 2026-05-03 14:00 UTC and
@@ -195,12 +291,28 @@ func (s *Server) Requests() []Request {
 func (s *Server) Transport() *http.Transport {
 	addr := s.Listener.Addr().String()
 	var d net.Dialer
-	return &http.Transport{
+	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: s.pool},
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			s.mu.Lock()
+			hang := s.hangDial
+			s.mu.Unlock()
+			if hang {
+				s.signalHeld()
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-s.release:
+					return nil, errors.New("faketls: test ended")
+				}
+			}
 			return d.DialContext(ctx, network, addr)
 		},
 	}
+	s.mu.Lock()
+	s.trs = append(s.trs, tr)
+	s.mu.Unlock()
+	return tr
 }
 
 // HTTPClient returns a client on Transport.
