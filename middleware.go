@@ -3,6 +3,7 @@ package twofactor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -42,11 +43,33 @@ func (m *Manager) Require(next http.Handler) http.Handler {
 //
 // In known-number mode the new code goes to the number on file; otherwise
 // to the number the session was verified with.
+//
+// within must be at least a minute: RequireFresh panics, when the route is
+// set up, on a smaller value, which is a mistake (RequireFresh(5) is five
+// nanoseconds, and no code could ever be fresh enough) that would
+// otherwise send every visitor round the step-up for ever. Write
+// RequireFresh(5*time.Minute).
 func (m *Manager) RequireFresh(within time.Duration) func(http.Handler) http.Handler {
-	if within <= 0 {
-		within = time.Nanosecond // never fresh: a misconfiguration fails closed
+	if err := checkFresh(within); err != nil {
+		panic(err)
 	}
 	return func(next http.Handler) http.Handler { return m.gate(next, within) }
+}
+
+// MinFresh is the least freshness RequireFresh takes.
+const MinFresh = time.Minute
+
+// checkFresh explains a RequireFresh duration below MinFresh.
+func checkFresh(within time.Duration) error {
+	if within >= MinFresh {
+		return nil
+	}
+	hint := "such as RequireFresh(5*time.Minute)"
+	if within > 0 && within < 1000 {
+		// A bare number: surely meant as minutes.
+		hint = fmt.Sprintf("did you mean RequireFresh(%d*time.Minute)?", int64(within))
+	}
+	return fmt.Errorf("twofactor: RequireFresh(%v): a step-up must accept verifications at least a minute old, or no code is ever fresh enough; %s", within, hint)
 }
 
 // ErrNotVerified is returned by Manager.Check for a session that is not

@@ -269,11 +269,13 @@ func WithSubject(subject func(r *http.Request) string) Option {
 
 // WithDefaultRegion sets the region (two letters, such as "NL") whose
 // national numbers visitors may type without the international prefix.
-// Default none: numbers must start with + and the country code.
+// Default none: numbers must start with + and the country code. New refuses
+// a region that has no phone numbers of its own (such as "XX" or "UK", which
+// is "GB").
 func WithDefaultRegion(region string) Option {
 	return func(c *config) error {
-		if len(region) != 2 {
-			return fmt.Errorf("twofactor: region %q is not a two-letter region code", region)
+		if err := checkRegion(region); err != nil {
+			return fmt.Errorf("twofactor: WithDefaultRegion: %w", err)
 		}
 		c.defaultRegion = strings.ToUpper(region)
 		return nil
@@ -281,7 +283,8 @@ func WithDefaultRegion(region string) Option {
 }
 
 // WithAllowedRegions limits sending to numbers of these regions (two-letter
-// codes such as "NL", "BE"). Default: every region.
+// codes such as "NL", "BE"). Default: every region. New refuses a region
+// that has no phone numbers of its own, as WithDefaultRegion does.
 func WithAllowedRegions(regions ...string) Option {
 	return func(c *config) error {
 		if len(regions) == 0 {
@@ -291,8 +294,8 @@ func WithAllowedRegions(regions ...string) Option {
 		}
 		c.allowedRegions = make(map[string]bool, len(regions))
 		for _, r := range regions {
-			if len(r) != 2 {
-				return fmt.Errorf("twofactor: region %q is not a two-letter region code", r)
+			if err := checkRegion(r); err != nil {
+				return fmt.Errorf("twofactor: WithAllowedRegions: %w", err)
 			}
 			c.allowedRegions[strings.ToUpper(r)] = true
 		}
@@ -591,10 +594,18 @@ func WithEvents(f func(Event)) Option {
 	return func(c *config) error { c.events = f; return nil }
 }
 
-// WithTemplates overrides the flow's pages and stylesheet with files of the
-// same names from fsys: layout.html, parts.html (pieces shared by the
-// pages), phone.html, code.html, message.html, style.css. Files fsys lacks keep the built-in version. See the built-in
-// templates (templates/ in the source) for the data each page receives.
+// WithTemplates overrides the flow's pages, stylesheet and script with
+// files of the same names at the root of fsys: layout.html, parts.html
+// (pieces shared by the pages), phone.html, code.html, message.html,
+// style.css, flow.js. Files fsys lacks keep the built-in version. See the
+// built-in templates (templates/ in the source) for the data each page
+// receives.
+//
+// New refuses, naming the fix, what would otherwise be silently ignored:
+// another .html, .css or .js file at the root of fsys (a misspelled name),
+// an fsys with none of those files at its root (pass fs.Sub(fsys,
+// "templates") for an embedded directory), and a page text that doesn't
+// exist (.T.phone_titel).
 func WithTemplates(fsys fs.FS) Option {
 	return func(c *config) error {
 		if fsys == nil {

@@ -8,8 +8,12 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
+	"path"
+	"slices"
 	"strings"
+	"text/template/parse"
 
 	"golang.org/x/text/language"
 )
@@ -72,7 +76,166 @@ func pick(override fs.FS, name string) ([]byte, error) {
 	return builtin.ReadFile("templates/" + name)
 }
 
+// templateFiles are the files WithTemplates may override.
+var templateFiles = append([]string{"layout.html", "parts.html", "style.css", "flow.js"}, pageNames...)
+
+// checkOverride refuses an override FS with a file the flow would ignore
+// (a misspelled name) or with none of the flow's files at its root (a
+// directory passed one level too high).
+func checkOverride(fsys fs.FS) error {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return fmt.Errorf("twofactor: WithTemplates: reading the root of the FS: %w", err)
+	}
+	known, dirs := 0, []string{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			dirs = append(dirs, name)
+			continue
+		}
+		if slices.Contains(templateFiles, name) {
+			known++
+			continue
+		}
+		switch path.Ext(name) {
+		case ".html", ".css", ".js", ".tmpl", ".gohtml":
+			hint := "the flow reads only " + strings.Join(templateFiles, ", ")
+			if near := nearest(name, templateFiles); near != "" {
+				hint = fmt.Sprintf("did you mean %q? (%s)", near, hint)
+			}
+			return fmt.Errorf("twofactor: WithTemplates: file %q is not one of the flow's templates and would be ignored; %s", name, hint)
+		}
+	}
+	if known == 0 {
+		hint := "put at least one of " + strings.Join(templateFiles, ", ") + " at its root"
+		if len(dirs) == 1 {
+			hint = fmt.Sprintf("it holds a directory %q: pass fs.Sub(fsys, %q)", dirs[0], dirs[0])
+		}
+		return fmt.Errorf("twofactor: WithTemplates: the FS has none of the flow's files at its root, so nothing would be overridden; %s", hint)
+	}
+	return nil
+}
+
+// checkTextKeys refuses a template that names a page text (.T.key or
+// index .T "key") that doesn't exist: it would render as nothing.
+func checkTextKeys(file string, t *template.Template) error {
+	var bad string
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		if bad != "" || n == nil {
+			return
+		}
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			if len(n.Args) == 3 {
+				fn, ok1 := n.Args[0].(*parse.IdentifierNode)
+				f, ok2 := n.Args[1].(*parse.FieldNode)
+				key, ok3 := n.Args[2].(*parse.StringNode)
+				if ok1 && ok2 && ok3 && fn.Ident == "index" && len(f.Ident) == 1 && f.Ident[0] == "T" {
+					if _, ok := messages["en"][key.Text]; !ok {
+						bad = key.Text
+						return
+					}
+				}
+			}
+			for _, c := range n.Args {
+				walk(c)
+			}
+		case *parse.FieldNode:
+			if len(n.Ident) >= 2 && n.Ident[0] == "T" {
+				if _, ok := messages["en"][n.Ident[1]]; !ok {
+					bad = n.Ident[1]
+				}
+			}
+		case *parse.ChainNode:
+			walk(n.Node)
+		}
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			walk(tt.Tree.Root)
+		}
+		if bad != "" {
+			keys := slices.Sorted(maps.Keys(messages["en"]))
+			hint := "the texts are listed in the messages of pages.go"
+			if near := nearest(bad, keys); near != "" {
+				hint = fmt.Sprintf("did you mean .T.%s?", near)
+			}
+			return fmt.Errorf("twofactor: template %s (in %q): page text .T.%s doesn't exist and would show nothing; %s", file, tt.Name(), bad, hint)
+		}
+	}
+	return nil
+}
+
+// nearest returns the name in names closest to s by edit distance, when
+// it is close enough to be a likely typo, else "".
+func nearest(s string, names []string) string {
+	best, bestD := "", len(s)/3+2
+	for _, n := range names {
+		if d := editDistance(strings.ToLower(s), n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes).
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, sub)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 func loadPages(override fs.FS) (*pages, error) {
+	if override != nil {
+		if err := checkOverride(override); err != nil {
+			return nil, err
+		}
+	}
 	layout, err := pick(override, "layout.html")
 	if err != nil {
 		return nil, err
@@ -96,6 +259,9 @@ func loadPages(override fs.FS) (*pages, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("twofactor: template %s: %w", name, err)
+		}
+		if err := checkTextKeys(name, t); err != nil {
+			return nil, err
 		}
 		p.tmpl[name] = t
 	}
