@@ -65,6 +65,9 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 			return nil, err
 		}
 	}
+	if err := cfg.applyDevelopment(provider); err != nil { // dev.go
+		return nil, err
+	}
 	if cfg.phoneLookup != nil && cfg.subject == nil {
 		// The verification would prove "someone holds the phone of the
 		// user on file" without saying which user: whoever verifies once
@@ -149,6 +152,9 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 // "check", "restart", GET prefix+"status". Every endpoint answers JSON when
 // the request asks for it (Accept: application/json or a JSON body).
 func (m *Manager) Handler() http.Handler {
+	if m.cfg.dev != nil {
+		return securityHeaders(m.loopbackOnly(m.handler)) // dev.go
+	}
 	return securityHeaders(m.handler)
 }
 

@@ -97,6 +97,7 @@ type config struct {
 	rememberFor           time.Duration
 	branding              Branding
 	origin                string
+	dev                   *development // WithDevelopment (dev.go)
 }
 
 func defaultConfig() config {
