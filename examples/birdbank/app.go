@@ -24,6 +24,7 @@ type config struct {
 	Log        *slog.Logger       // where the app and the library log
 	Provider   twofactor.Provider // overrides the provider chosen from APIKey (main: chooseProvider; tests)
 	Options    []twofactor.Option // added after BirdBank's own (tests: a clock, a state on that clock)
+	Listen     string             // the address the server listens on; with the mock on loopback: development mode
 }
 
 // app is BirdBank's HTTP handler.
@@ -49,6 +50,7 @@ func newApp(cfg config) (*app, error) {
 	}
 
 	provider := cfg.Provider
+	printing := false
 	switch {
 	case provider != nil:
 	case cfg.APIKey != "":
@@ -59,7 +61,7 @@ func newApp(cfg config) (*app, error) {
 		provider = mb
 		log.Info("sending real SMS through MessageBird")
 	default:
-		provider = demo.PrintingMock(cfg.CodeOut, log)
+		provider, printing = demo.PrintingMock(cfg.CodeOut, log), true
 	}
 
 	hashKey, blockKey, err := cookieKeys(cfg.SessionKey)
@@ -83,6 +85,11 @@ func newApp(cfg config) (*app, error) {
 		// Most BirdBank customers are Dutch: "06 12345678" works as typed,
 		// and the country list starts at the Netherlands.
 		twofactor.WithDefaultRegion("NL"),
+	}
+	if printing && cfg.Listen != "" && twofactor.CheckLoopback(cfg.Listen) == nil {
+		// No provider's key, on this machine only: development mode, so
+		// signing in again and again does not lock the developer out.
+		opts = append(opts, twofactor.WithDevelopment(cfg.Listen))
 	}
 	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "birdbank:", hashKey, blockKey, log)
 	if err != nil {
