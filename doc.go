@@ -30,7 +30,7 @@
 //   - verify.go: the provider side: Provider, Request, Verification,
 //     sentinel errors. mock.go: Mock. messagebird.go: MessageBird.
 //   - manager.go: New and the Manager; options.go: every Option and its
-//     default.
+//     default; dev.go: development mode (WithDevelopment).
 //   - middleware.go: the gate (Require, RequireFresh, Check, Verified,
 //     Reset); gatecache.go: the plain bounded cache of decoded cookies the
 //     gate drives.
@@ -71,8 +71,10 @@
 // numbers, per-country and global budgets of codes per hour, a conversion
 // watch); a deadline on every session store and State call;
 // re-verification after 12 hours or 30 idle minutes; cross-origin POSTs
-// refused; a __Host- cookie. For plain http://localhost during development,
-// add WithInsecureCookie.
+// refused; a __Host- cookie. For work on your own machine, add
+// WithDevelopment (plain http, relaxed send windows, the Mock's codes
+// printed; loopback listeners only), or just WithInsecureCookie for plain
+// http://localhost.
 //
 // A Manager is safe for concurrent use.
 package twofactor
