@@ -135,6 +135,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	mux.HandleFunc("GET "+p+"status", m.serveStatus)
 	mux.HandleFunc("GET "+p+"style.css", m.pages.serveCSS)
 	mux.HandleFunc("GET "+p+"flow.js", m.pages.serveJS)
+	mux.HandleFunc("GET "+p+"icon.svg", m.pages.serveIcon)
 	mux.HandleFunc("POST "+p+"send", m.post(m.serveSend))
 	mux.HandleFunc("POST "+p+"resend", m.post(m.serveResend))
 	mux.HandleFunc("POST "+p+"check", m.post(m.serveCheck))

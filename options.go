@@ -598,7 +598,8 @@ func WithEvents(f func(Event)) Option {
 // WithTemplates overrides the flow's pages, stylesheet and script with
 // files of the same names at the root of fsys: layout.html, parts.html
 // (pieces shared by the pages), phone.html, code.html, message.html,
-// style.css, flow.js. Files fsys lacks keep the built-in version. See the
+// style.css, flow.js, icon.svg (the browser tab's icon). Files fsys lacks
+// keep the built-in version. See the
 // built-in templates (templates/ in the source) for the data each page
 // receives.
 //

@@ -29,6 +29,7 @@ type pages struct {
 	tmpl map[string]*template.Template
 	css  []byte
 	js   []byte
+	icon []byte
 }
 
 // pageData is what every template receives.
@@ -77,7 +78,7 @@ func pick(override fs.FS, name string) ([]byte, error) {
 }
 
 // templateFiles are the files WithTemplates may override.
-var templateFiles = append([]string{"layout.html", "parts.html", "style.css", "flow.js"}, pageNames...)
+var templateFiles = append([]string{"layout.html", "parts.html", "style.css", "flow.js", "icon.svg"}, pageNames...)
 
 // checkOverride refuses an override FS with a file the flow would ignore
 // (a misspelled name) or with none of the flow's files at its root (a
@@ -271,6 +272,9 @@ func loadPages(override fs.FS) (*pages, error) {
 	if p.js, err = pick(override, "flow.js"); err != nil {
 		return nil, err
 	}
+	if p.icon, err = pick(override, "icon.svg"); err != nil {
+		return nil, err
+	}
 	return p, p.check()
 }
 
@@ -302,6 +306,14 @@ func (p *pages) serveJS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(p.js)
+}
+
+// serveIcon serves the pages' icon (the browser tab's), so that no page of
+// the flow makes the browser ask for a /favicon.ico the app may not have.
+func (p *pages) serveIcon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(p.icon)
 }
 
 // render executes a page into a buffer first, so a template error becomes a
@@ -357,7 +369,7 @@ var messages = map[string]dict{
 	"en": {
 		"title":             "Verify it's you",
 		"phone_title":       "Verify your phone",
-		"phone_intro":       "Enter your mobile number in international format, starting with + and the country code. We'll text you a code.",
+		"phone_intro":       "Choose your country and enter your mobile number, for example 6 12345678, or start it with + and the country code. We'll text you a code.",
 		"known_intro":       "We'll send a verification code to",
 		"phone_label":       "Mobile number",
 		"send_button":       "Send code",
@@ -370,6 +382,10 @@ var messages = map[string]dict{
 		"resend_button":     "Didn't get it? Send a new code",
 		"resend_wait":       "You can ask for a new code in",
 		"seconds":           "seconds",
+		"second":            "second",
+		"resend_ready":      "You can ask for a new code now.",
+		"title_error":       "Error:",
+		"code_dead_title":   "Get a new code",
 		"other_number":      "Use another number",
 		"message_title":     "Verification",
 		"start_over":        "Start verification",
@@ -381,7 +397,7 @@ var messages = map[string]dict{
 		"err_bad_input":     "We couldn't read that request. Please use the form.",
 		"err_no_number":     "There's no phone number on file for your account.",
 		"err_no_pending":    "There's no code waiting. Please ask for a new one.",
-		"err_phone":         "That doesn't look like a valid mobile number. Use international format, for example +31 6 12345678.",
+		"err_phone":         "That doesn't look like a valid mobile number. Check the country and the number, for example 6 12345678, or start it with + and the country code.",
 		"err_region":        "We can't send codes to numbers in that country.",
 		"err_number_type":   "We can only send codes to mobile numbers.",
 		"err_no_voice":      "Calls aren't available. Please use SMS.",
@@ -398,9 +414,9 @@ var messages = map[string]dict{
 		"err_wrong_one":     "That code isn't right. You have 1 try left.",
 		"err_malformed":     "Please enter the %d-digit code from the message.",
 		"stepup_intro":      "To continue, confirm it's still you. We'll send a code to",
-		"enrol_intro":       "Add your mobile number to protect your account. Enter it in international format, starting with + and the country code. We'll text you a code.",
+		"enrol_intro":       "Add your mobile number to protect your account. Choose your country and enter the number, for example 6 12345678, or start it with + and the country code. We'll text you a code.",
 		"change_title":      "Change your number",
-		"change_intro":      "Enter your new mobile number in international format. We'll text it a code; once you enter it, your other sessions and remembered devices are signed out.",
+		"change_intro":      "Choose your country and enter your new mobile number, or start it with + and the country code. We'll text it a code; once you enter it, your other sessions and remembered devices are signed out.",
 		"recovery_label":    "Or use a recovery code",
 		"recovery_button":   "Use recovery code",
 		"remember_label":    "Remember this device",
@@ -422,7 +438,7 @@ var messages = map[string]dict{
 	"nl": {
 		"title":             "Bevestig dat u het bent",
 		"phone_title":       "Bevestig uw telefoonnummer",
-		"phone_intro":       "Vul uw mobiele nummer in internationaal formaat in, met + en de landcode. We sturen u een code per sms.",
+		"phone_intro":       "Kies uw land en vul uw mobiele nummer in, bijvoorbeeld 6 12345678, of begin met + en de landcode. We sturen u een code per sms.",
 		"known_intro":       "We sturen een verificatiecode naar",
 		"phone_label":       "Mobiel nummer",
 		"send_button":       "Code versturen",
@@ -435,6 +451,10 @@ var messages = map[string]dict{
 		"resend_button":     "Niets ontvangen? Stuur een nieuwe code",
 		"resend_wait":       "U kunt een nieuwe code aanvragen over",
 		"seconds":           "seconden",
+		"second":            "seconde",
+		"resend_ready":      "U kunt nu een nieuwe code aanvragen.",
+		"title_error":       "Fout:",
+		"code_dead_title":   "Vraag een nieuwe code aan",
 		"other_number":      "Een ander nummer gebruiken",
 		"message_title":     "Verificatie",
 		"start_over":        "Verificatie starten",
@@ -446,7 +466,7 @@ var messages = map[string]dict{
 		"err_bad_input":     "We konden dat verzoek niet lezen. Gebruik het formulier.",
 		"err_no_number":     "Er is geen telefoonnummer bekend voor uw account.",
 		"err_no_pending":    "Er staat geen code klaar. Vraag een nieuwe aan.",
-		"err_phone":         "Dat lijkt geen geldig mobiel nummer. Gebruik internationaal formaat, bijvoorbeeld +31 6 12345678.",
+		"err_phone":         "Dat lijkt geen geldig mobiel nummer. Controleer het land en het nummer, bijvoorbeeld 6 12345678, of begin met + en de landcode.",
 		"err_region":        "We kunnen geen codes sturen naar nummers in dat land.",
 		"err_number_type":   "We kunnen alleen codes naar mobiele nummers sturen.",
 		"err_no_voice":      "Bellen is niet beschikbaar. Gebruik sms.",
@@ -463,9 +483,9 @@ var messages = map[string]dict{
 		"err_wrong_one":     "Die code klopt niet. U heeft nog 1 poging.",
 		"err_malformed":     "Vul de code van %d cijfers uit het bericht in.",
 		"stepup_intro":      "Bevestig dat u het nog bent om verder te gaan. We sturen een code naar",
-		"enrol_intro":       "Voeg uw mobiele nummer toe om uw account te beveiligen. Vul het in internationaal formaat in, met + en de landcode. We sturen u een code per sms.",
+		"enrol_intro":       "Voeg uw mobiele nummer toe om uw account te beveiligen. Kies uw land en vul het nummer in, bijvoorbeeld 6 12345678, of begin met + en de landcode. We sturen u een code per sms.",
 		"change_title":      "Uw nummer wijzigen",
-		"change_intro":      "Vul uw nieuwe mobiele nummer in internationaal formaat in. We sturen er een code naartoe; zodra u die invult, worden uw andere sessies en onthouden apparaten afgemeld.",
+		"change_intro":      "Kies uw land en vul uw nieuwe mobiele nummer in, of begin met + en de landcode. We sturen er een code naartoe; zodra u die invult, worden uw andere sessies en onthouden apparaten afgemeld.",
 		"recovery_label":    "Of gebruik een herstelcode",
 		"recovery_button":   "Herstelcode gebruiken",
 		"remember_label":    "Dit apparaat onthouden",

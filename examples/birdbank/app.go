@@ -127,6 +127,10 @@ func newApp(cfg config) (*app, error) {
 	// Known paths, wrong method: say so rather than "not found".
 	mux.HandleFunc("/account", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("/logout", methodNotAllowed("POST"))
+	// Browsers ask for /favicon.ico on their own: the flow's icon.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/2fa/icon.svg", http.StatusMovedPermanently)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		render(w, http.StatusNotFound, "error", pageData{Message: "There's no page here."})
 	})
@@ -171,7 +175,7 @@ type pageData struct {
 var pages = template.Must(template.New("").Parse(`
 {{define "top"}}<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>BirdBank</title>
+<title>BirdBank</title><link rel="icon" href="/2fa/icon.svg" type="image/svg+xml">
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;color:#1f1f1f}
 header{display:flex;justify-content:space-between;align-items:center}a{color:#0b57d0}
 .balance{font-size:2rem;font-weight:700}button{padding:.5rem 1rem;font-size:1rem}</style>

@@ -107,3 +107,17 @@ func TestNoDevelopmentModeForOthers(t *testing.T) {
 		t.Errorf("development mode on 0.0.0.0:\n%s", w)
 	}
 }
+
+// /favicon.ico, which browsers ask for on their own, is the flow's icon,
+// not a 404; BirdBank's pages name it too.
+func TestFavicon(t *testing.T) {
+	srv, _ := startApp(t, config{})
+	b := newVisitor(t, srv.URL)
+	resp, body := b.do(http.MethodGet, "/favicon.ico", nil)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/2fa/icon.svg" || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(body, "<svg") {
+		t.Errorf("/favicon.ico: %d at %s, %q", resp.StatusCode, resp.Request.URL.Path, resp.Header.Get("Content-Type"))
+	}
+	if _, home := b.do(http.MethodGet, "/", nil); !strings.Contains(home, `<link rel="icon" href="/2fa/icon.svg"`) {
+		t.Error("the home page names no icon")
+	}
+}
