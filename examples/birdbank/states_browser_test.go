@@ -501,6 +501,10 @@ func stateAnotherNumber(t *testing.T, b *stateTab) {
 	b.expectBranding()
 	const other = "+31687654321"
 	b.paste(phoneInput, other)
+	// The whole number shows in the field, at 390 px too.
+	if fits := evalJS[bool](b.browser, fmt.Sprintf(`(e => e.scrollWidth <= e.clientWidth)(document.querySelector(%q))`, phoneInput)); !fits {
+		t.Errorf("%s does not fit in the phone field (%v px wide)", other, evalJS[float64](b.browser, fmt.Sprintf(`document.querySelector(%q).getBoundingClientRect().width`, phoneInput)))
+	}
 	b.expectStatus(b.press(sendButton), http.StatusTooManyRequests)
 	b.noCodeSent()
 	msg := b.expectAlertFor(phoneInput)
