@@ -1,6 +1,8 @@
 package twofactor
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -73,4 +75,15 @@ func guessRegion(defaultRegion, acceptLanguage string) string {
 		return ""
 	}
 	return r.String()
+}
+
+// checkRegion explains a region code that no phone number belongs to.
+func checkRegion(region string) error {
+	if supportedRegion(region) {
+		return nil
+	}
+	if strings.EqualFold(region, "UK") {
+		return errors.New(`region "UK" is not a region code: the United Kingdom's is "GB"`)
+	}
+	return fmt.Errorf("region %q is not a region code with phone numbers: use ISO 3166-1 alpha-2 letters such as \"NL\", \"BE\" or \"GB\"", region)
 }

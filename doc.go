@@ -35,7 +35,7 @@
 //     internal/wire: what the providers share on the wire (the per-call
 //     transport that knows whether a request was sent, Retry-After).
 //   - manager.go: New and the Manager; options.go: every Option and its
-//     default.
+//     default; dev.go: development mode (WithDevelopment).
 //   - middleware.go: the gate (Require, RequireFresh, Check, Verified,
 //     Reset); gatecache.go: the plain bounded cache of decoded cookies the
 //     gate drives.
@@ -88,8 +88,10 @@
 // numbers, which a number verified before passes); a deadline on every
 // session store and State call;
 // re-verification after 12 hours or 30 idle minutes; cross-origin POSTs
-// refused; a __Host- cookie. For plain http://localhost during development,
-// add WithInsecureCookie.
+// refused; a __Host- cookie. For work on your own machine, add
+// WithDevelopment (plain http, relaxed send windows, the Mock's codes
+// printed; loopback listeners only), or just WithInsecureCookie for plain
+// http://localhost.
 //
 // A Manager is safe for concurrent use.
 package twofactor

@@ -139,7 +139,7 @@ func ExampleManager_NewRecoveryCodes() {
 	// 10 codes like 14 characters: 2 dashes
 	// /2fa/ 200 Verify your phone
 	// /account 200 account of alice, verified by recovery_code
-	// /2fa/recover 400 Verify your phone
+	// /2fa/recover 400 Error: Verify your phone
 }
 
 // SignOutEverywhere revokes every verification and remembered device of a
@@ -265,7 +265,7 @@ func ExampleWithEvents() {
 	// Output:
 	// /2fa/ 200 Verify your phone
 	// /2fa/ 200 Enter your code
-	// /2fa/check 400 Enter your code
+	// /2fa/check 400 Error: Enter your code
 	// /account 200 account
 	// code_sent user=alice method=
 	// check_failed user=alice method=
@@ -430,7 +430,7 @@ func ExampleManager_Unlock() {
 	// Output:
 	// /2fa/ 200 Verify your phone
 	// /2fa/ 200 Enter your code
-	// /2fa/check 400 Enter your code
-	// /2fa/check 429 Enter your code
+	// /2fa/check 400 Error: Enter your code
+	// /2fa/check 429 Error: Enter your code
 	// /account 200 account
 }

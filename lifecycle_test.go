@@ -161,7 +161,7 @@ func TestStepUp(t *testing.T) {
 		t.Fatalf("settings right after verification: %v", r)
 	}
 	a.clock.Advance(6 * time.Minute)
-	if _, r, ok := c.record("/settings"); ok || r.errCode() != "reverification_required" || r.status != http.StatusUnauthorized {
+	if _, r, ok := c.record("/settings"); ok || r.errCode() != "step_up_required" || r.status != http.StatusUnauthorized {
 		t.Fatalf("stale settings, JSON: %v", r)
 	}
 	b := *c
@@ -446,7 +446,7 @@ func TestRememberDevice(t *testing.T) {
 		t.Fatalf("record = %+v, sends %d → %d", rec, sends, a.mock.Sends())
 	}
 	// A device sign-in is not fresh for step-up.
-	if _, r, ok := c.record("/settings"); ok || r.errCode() != "reverification_required" {
+	if _, r, ok := c.record("/settings"); ok || r.errCode() != "step_up_required" {
 		t.Fatalf("settings after a device sign-in: %v", r)
 	}
 	// The device belongs to alice: bob in the same browser needs a code.

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 )
 
@@ -43,6 +44,11 @@ const hostPrefix = "__Host-"
 // a restart and are not shared between servers, so pass your own store in
 // production.
 //
+// A *sessions.CookieStore must sign with a hash key of at least 32 bytes
+// (the cookie carries the verification: a short key could be guessed and
+// a cookie forged) and, if it encrypts, use a block key of 16, 24 or 32
+// bytes; make them with securecookie.GenerateRandomKey(32).
+//
 // New returns an error, never panics, for bad configuration.
 func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, error) {
 	if provider == nil {
@@ -60,6 +66,9 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 			return nil, err
 		}
 	}
+	if err := cfg.applyDevelopment(provider); err != nil { // dev.go
+		return nil, err
+	}
 	if cfg.phoneLookup != nil && cfg.subject == nil {
 		// The verification would prove "someone holds the phone of the
 		// user on file" without saying which user: whoever verifies once
@@ -74,6 +83,11 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		}
 	} else if strings.HasPrefix(cfg.sessionName, hostPrefix) {
 		return nil, errors.New("twofactor: a __Host- session name needs a Secure cookie with Path / and no Domain")
+	}
+	if cs, ok := store.(*sessions.CookieStore); ok && cs != nil {
+		if err := checkCookieKeys(cs); err != nil {
+			return nil, err
+		}
 	}
 	if store == nil {
 		hashKey, blockKey := make([]byte, 32), make([]byte, 32)
@@ -137,6 +151,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	mux.HandleFunc("GET "+p+"status", m.serveStatus)
 	mux.HandleFunc("GET "+p+"style.css", m.pages.serveCSS)
 	mux.HandleFunc("GET "+p+"flow.js", m.pages.serveJS)
+	mux.HandleFunc("GET "+p+"icon.svg", m.pages.serveIcon)
 	mux.HandleFunc("POST "+p+"send", m.post(m.serveSend))
 	mux.HandleFunc("POST "+p+"resend", m.post(m.serveResend))
 	mux.HandleFunc("POST "+p+"check", m.post(m.serveCheck))
@@ -162,6 +177,9 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 // "check", "restart", GET prefix+"status". Every endpoint answers JSON when
 // the request asks for it (Accept: application/json or a JSON body).
 func (m *Manager) Handler() http.Handler {
+	if m.cfg.dev != nil {
+		return securityHeaders(m.loopbackOnly(m.handler)) // dev.go
+	}
 	return securityHeaders(m.handler)
 }
 
@@ -202,3 +220,32 @@ type statusProbe struct {
 func (p *statusProbe) Header() http.Header         { return p.header }
 func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *statusProbe) WriteHeader(status int)      { p.status = status }
+
+// MinCookieKey is the least length, in bytes, of a cookie store's hash key
+// that New accepts.
+const MinCookieKey = 32
+
+// checkCookieKeys refuses a cookie store whose keys are too short to keep
+// its cookies from being forged or read. securecookie keeps its keys
+// unexported, so the hash key's length is read by reflection (and not
+// checked if the field is ever renamed); a bad block key shows as an
+// encoding error.
+func checkCookieKeys(cs *sessions.CookieStore) error {
+	const fix = "make keys with securecookie.GenerateRandomKey(32), or derive them from a long secret with crypto/hkdf"
+	if len(cs.Codecs) == 0 {
+		return errors.New("twofactor: the cookie store has no keys; " + fix)
+	}
+	for i, c := range cs.Codecs {
+		sc, ok := c.(*securecookie.SecureCookie)
+		if !ok || sc == nil {
+			continue
+		}
+		if f := reflect.ValueOf(sc).Elem().FieldByName("hashKey"); f.IsValid() && f.Kind() == reflect.Slice && f.Len() < MinCookieKey {
+			return fmt.Errorf("twofactor: the cookie store's hash key (pair %d) is %d bytes; it must be at least %d random bytes so nobody can forge a session cookie: %s", i+1, f.Len(), MinCookieKey, fix)
+		}
+		if _, err := sc.Encode("twofactor-probe", "x"); err != nil {
+			return fmt.Errorf("twofactor: the cookie store's keys (pair %d) don't work: %v; the block key must be 16, 24 or 32 bytes (or nil for no encryption): %s", i+1, err, fix)
+		}
+	}
+	return nil
+}

@@ -3,9 +3,12 @@ package twofactor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -16,7 +19,9 @@ import (
 // is verified (and, with WithSubject, verified for the same user; within
 // the max age and idle timeout; not reset or signed out). Otherwise GET and
 // HEAD requests for pages are redirected into the flow, which brings the
-// visitor back here afterwards; other requests get 401 Unauthorized. If the
+// visitor back here afterwards; a browser's form (another method, sent
+// from a page) goes through the flow and back to the page it was sent from;
+// other requests (JSON, scripts) get 401 Unauthorized. If the
 // session store or state backend fails, it answers 503 and lets nothing
 // through. The handler behind it reads the session's Record with
 // RecordFrom.
@@ -36,17 +41,43 @@ func (m *Manager) Require(next http.Handler) http.Handler {
 // the verification to be younger than within, made by a code or a recovery
 // code (a remembered device does not count). A visitor who is verified but
 // not freshly enough is sent through the flow again (GET and HEAD) and then
-// back here; other requests get 401 with the code "reverification_required".
-// Abandoning the step-up leaves the session verified for routes behind
-// Require.
+// back here. A browser's form sent to it (a POST that went stale while the
+// visitor read the page) goes through the flow too, and then back to the
+// page the form was on (its Referer, when that is a page of this site;
+// else the app's home), where the visitor sends it again: the form's data
+// is not kept. Other requests (JSON, scripts) get 401 with the code
+// "step_up_required". Abandoning the step-up leaves the session verified
+// for routes behind Require.
 //
 // In known-number mode the new code goes to the number on file; otherwise
 // to the number the session was verified with.
+//
+// within must be at least a minute: RequireFresh panics, when the route is
+// set up, on a smaller value, which is a mistake (RequireFresh(5) is five
+// nanoseconds, and no code could ever be fresh enough) that would
+// otherwise send every visitor round the step-up for ever. Write
+// RequireFresh(5*time.Minute).
 func (m *Manager) RequireFresh(within time.Duration) func(http.Handler) http.Handler {
-	if within <= 0 {
-		within = time.Nanosecond // never fresh: a misconfiguration fails closed
+	if err := checkFresh(within); err != nil {
+		panic(err)
 	}
 	return func(next http.Handler) http.Handler { return m.gate(next, within) }
+}
+
+// MinFresh is the least freshness RequireFresh takes.
+const MinFresh = time.Minute
+
+// checkFresh explains a RequireFresh duration below MinFresh.
+func checkFresh(within time.Duration) error {
+	if within >= MinFresh {
+		return nil
+	}
+	hint := "such as RequireFresh(5*time.Minute)"
+	if within > 0 && within < 1000 {
+		// A bare number: surely meant as minutes.
+		hint = fmt.Sprintf("did you mean RequireFresh(%d*time.Minute)?", int64(within))
+	}
+	return fmt.Errorf("twofactor: RequireFresh(%v): a step-up must accept verifications at least a minute old, or no code is ever fresh enough; %s", within, hint)
 }
 
 // ErrNotVerified is returned by Manager.Check for a session that is not
@@ -96,7 +127,8 @@ func (m *Manager) gate(next http.Handler, fresh time.Duration) http.Handler {
 				return
 			}
 		}
-		if wantsJSON(r) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		page := r.Method == http.MethodGet || r.Method == http.MethodHead
+		if wantsJSON(r) || (!page && !browserNavigation(r)) {
 			fe := errRequired
 			if ok {
 				fe = errStale
@@ -105,7 +137,15 @@ func (m *Manager) gate(next http.Handler, fresh time.Duration) http.Handler {
 			return
 		}
 		q := url.Values{}
-		if ret, safe := safeReturn(r.URL.RequestURI()); safe {
+		ret, safe := safeReturn(r.URL.RequestURI())
+		if !page {
+			// A browser's form (a POST that went stale while the visitor
+			// read the page): through the flow and back to the page the
+			// form was on, where the visitor sends it again. The form's
+			// data is not kept.
+			ret, safe = m.formPage(r)
+		}
+		if safe {
 			q.Set("next", ret)
 		}
 		if ok {
@@ -118,6 +158,36 @@ func (m *Manager) gate(next http.Handler, fresh time.Duration) http.Handler {
 		setSecurityHeaders(w.Header())
 		http.Redirect(w, r, target, http.StatusSeeOther)
 	})
+}
+
+// browserNavigation reports whether r is a browser navigating (a form
+// sent from a page), not a script or API client: those get 401 and JSON.
+func browserNavigation(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Mode") == "navigate" {
+		return true
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part)); mt == "text/html" {
+			return true
+		}
+	}
+	return false
+}
+
+// formPage is where a browser whose form was refused by the gate comes
+// back to after the flow: the page the form was on (its Referer) when that
+// is a local page of this site outside the flow, else the app's home
+// (Branding.HomeURL when local, else "/").
+func (m *Manager) formPage(r *http.Request) (string, bool) {
+	if ref, err := url.Parse(r.Referer()); err == nil && (ref.Scheme == "https" || ref.Scheme == "http") && strings.EqualFold(ref.Host, r.Host) {
+		if ret, ok := safeReturn(ref.RequestURI()); ok && !strings.HasPrefix(ref.Path, m.cfg.prefix) {
+			return ret, true
+		}
+	}
+	if ret, ok := safeReturn(m.cfg.branding.HomeURL); ok {
+		return ret, true
+	}
+	return "/", true
 }
 
 // verified loads r's session, through the gate cache when the store is a

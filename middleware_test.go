@@ -1128,7 +1128,7 @@ func TestBadCookies(t *testing.T) {
 		"empty":    "",
 		"huge":     strings.Repeat("A", 3500),
 		"other key": func() string {
-			b := newFlowAppWith(t, appSetup{store: sessions.NewCookieStore([]byte("another hash key"))})
+			b := newFlowAppWith(t, appSetup{store: sessions.NewCookieStore([]byte("another hash key, 32 bytes long.."))})
 			b.verify()
 			return b.sessionCookie().Value
 		}(),

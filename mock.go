@@ -28,6 +28,10 @@ type Mock struct {
 	// OnCode, if set, receives every code sent. It is called synchronously
 	// from Send, without the Mock's lock held.
 	OnCode func(v Verification, code string)
+	// OnSend, if set, receives every code sent with the Request it answers,
+	// after OnCode: what the code is for shows in it (a transfer's Amount
+	// and Payee are set; a sign-in's are empty). It is called like OnCode.
+	OnSend func(req Request, v Verification, code string)
 	// Now returns the current time. Nil means time.Now. Tests use it to move
 	// time without sleeping.
 	Now func() time.Time
@@ -138,6 +142,9 @@ func (m *Mock) Send(ctx context.Context, req Request) (Verification, error) {
 
 	if m.OnCode != nil {
 		m.OnCode(v, code)
+	}
+	if m.OnSend != nil {
+		m.OnSend(req, v, code)
 	}
 	return v, nil
 }

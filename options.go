@@ -105,6 +105,7 @@ type config struct {
 	branding              Branding
 	origin                string
 	secret                []byte
+	dev                   *development // WithDevelopment (dev.go)
 }
 
 func defaultConfig() config {
@@ -280,11 +281,13 @@ func WithSubject(subject func(r *http.Request) string) Option {
 
 // WithDefaultRegion sets the region (two letters, such as "NL") whose
 // national numbers visitors may type without the international prefix.
-// Default none: numbers must start with + and the country code.
+// Default none: numbers must start with + and the country code. New refuses
+// a region that has no phone numbers of its own (such as "XX" or "UK", which
+// is "GB").
 func WithDefaultRegion(region string) Option {
 	return func(c *config) error {
-		if len(region) != 2 {
-			return fmt.Errorf("twofactor: region %q is not a two-letter region code", region)
+		if err := checkRegion(region); err != nil {
+			return fmt.Errorf("twofactor: WithDefaultRegion: %w", err)
 		}
 		c.defaultRegion = strings.ToUpper(region)
 		return nil
@@ -299,7 +302,8 @@ func WithDefaultRegion(region string) Option {
 // Default: every region but those the big SMS providers refuse on a new
 // account: Twilio's high-risk destinations (DZ, AZ, BD, IL, NG, OM, PK, PS,
 // LK, TJ, TN), those they do not deliver to (CU, IR, KP, SY), and Somalia
-// (SO). See the README's Security section.
+// (SO). See the README's Security section. New refuses a region that has
+// no phone numbers of its own, as WithDefaultRegion does.
 func WithAllowedRegions(regions ...string) Option {
 	return func(c *config) error {
 		if len(regions) == 0 {
@@ -314,8 +318,8 @@ func WithAllowedRegions(regions ...string) Option {
 				c.allowOtherRegions = true
 				continue
 			}
-			if len(r) != 2 {
-				return fmt.Errorf("twofactor: region %q is not a two-letter region code", r)
+			if err := checkRegion(r); err != nil {
+				return fmt.Errorf("twofactor: WithAllowedRegions: %w", err)
 			}
 			c.allowedRegions[strings.ToUpper(r)] = true
 		}
@@ -691,10 +695,19 @@ func WithEvents(f func(Event)) Option {
 	return func(c *config) error { c.events = f; return nil }
 }
 
-// WithTemplates overrides the flow's pages and stylesheet with files of the
-// same names from fsys: layout.html, parts.html (pieces shared by the
-// pages), phone.html, code.html, message.html, style.css. Files fsys lacks keep the built-in version. See the built-in
-// templates (templates/ in the source) for the data each page receives.
+// WithTemplates overrides the flow's pages, stylesheet and script with
+// files of the same names at the root of fsys: layout.html, parts.html
+// (pieces shared by the pages), phone.html, code.html, message.html,
+// style.css, flow.js, icon.svg (the browser tab's icon). Files fsys lacks
+// keep the built-in version. See the
+// built-in templates (templates/ in the source) for the data each page
+// receives.
+//
+// New refuses, naming the fix, what would otherwise be silently ignored:
+// another .html, .css or .js file at the root of fsys (a misspelled name),
+// an fsys with none of those files at its root (pass fs.Sub(fsys,
+// "templates") for an embedded directory), and a page text that doesn't
+// exist (.T.phone_titel).
 func WithTemplates(fsys fs.FS) Option {
 	return func(c *config) error {
 		if fsys == nil {

@@ -8,8 +8,12 @@ import (
 	"html/template"
 	"io"
 	"io/fs"
+	"maps"
 	"net/http"
+	"path"
+	"slices"
 	"strings"
+	"text/template/parse"
 
 	"golang.org/x/text/language"
 )
@@ -25,6 +29,7 @@ type pages struct {
 	tmpl map[string]*template.Template
 	css  []byte
 	js   []byte
+	icon []byte
 }
 
 // pageData is what every template receives.
@@ -72,7 +77,166 @@ func pick(override fs.FS, name string) ([]byte, error) {
 	return builtin.ReadFile("templates/" + name)
 }
 
+// templateFiles are the files WithTemplates may override.
+var templateFiles = append([]string{"layout.html", "parts.html", "style.css", "flow.js", "icon.svg"}, pageNames...)
+
+// checkOverride refuses an override FS with a file the flow would ignore
+// (a misspelled name) or with none of the flow's files at its root (a
+// directory passed one level too high).
+func checkOverride(fsys fs.FS) error {
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return fmt.Errorf("twofactor: WithTemplates: reading the root of the FS: %w", err)
+	}
+	known, dirs := 0, []string{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			dirs = append(dirs, name)
+			continue
+		}
+		if slices.Contains(templateFiles, name) {
+			known++
+			continue
+		}
+		switch path.Ext(name) {
+		case ".html", ".css", ".js", ".tmpl", ".gohtml":
+			hint := "the flow reads only " + strings.Join(templateFiles, ", ")
+			if near := nearest(name, templateFiles); near != "" {
+				hint = fmt.Sprintf("did you mean %q? (%s)", near, hint)
+			}
+			return fmt.Errorf("twofactor: WithTemplates: file %q is not one of the flow's templates and would be ignored; %s", name, hint)
+		}
+	}
+	if known == 0 {
+		hint := "put at least one of " + strings.Join(templateFiles, ", ") + " at its root"
+		if len(dirs) == 1 {
+			hint = fmt.Sprintf("it holds a directory %q: pass fs.Sub(fsys, %q)", dirs[0], dirs[0])
+		}
+		return fmt.Errorf("twofactor: WithTemplates: the FS has none of the flow's files at its root, so nothing would be overridden; %s", hint)
+	}
+	return nil
+}
+
+// checkTextKeys refuses a template that names a page text (.T.key or
+// index .T "key") that doesn't exist: it would render as nothing.
+func checkTextKeys(file string, t *template.Template) error {
+	var bad string
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		if bad != "" || n == nil {
+			return
+		}
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Nodes {
+				walk(c)
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n == nil {
+				return
+			}
+			for _, c := range n.Cmds {
+				walk(c)
+			}
+		case *parse.CommandNode:
+			if len(n.Args) == 3 {
+				fn, ok1 := n.Args[0].(*parse.IdentifierNode)
+				f, ok2 := n.Args[1].(*parse.FieldNode)
+				key, ok3 := n.Args[2].(*parse.StringNode)
+				if ok1 && ok2 && ok3 && fn.Ident == "index" && len(f.Ident) == 1 && f.Ident[0] == "T" {
+					if _, ok := messages["en"][key.Text]; !ok {
+						bad = key.Text
+						return
+					}
+				}
+			}
+			for _, c := range n.Args {
+				walk(c)
+			}
+		case *parse.FieldNode:
+			if len(n.Ident) >= 2 && n.Ident[0] == "T" {
+				if _, ok := messages["en"][n.Ident[1]]; !ok {
+					bad = n.Ident[1]
+				}
+			}
+		case *parse.ChainNode:
+			walk(n.Node)
+		}
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree != nil {
+			walk(tt.Tree.Root)
+		}
+		if bad != "" {
+			keys := slices.Sorted(maps.Keys(messages["en"]))
+			hint := "the texts are listed in the messages of pages.go"
+			if near := nearest(bad, keys); near != "" {
+				hint = fmt.Sprintf("did you mean .T.%s?", near)
+			}
+			return fmt.Errorf("twofactor: template %s (in %q): page text .T.%s doesn't exist and would show nothing; %s", file, tt.Name(), bad, hint)
+		}
+	}
+	return nil
+}
+
+// nearest returns the name in names closest to s by edit distance, when
+// it is close enough to be a likely typo, else "".
+func nearest(s string, names []string) string {
+	best, bestD := "", len(s)/3+2
+	for _, n := range names {
+		if d := editDistance(strings.ToLower(s), n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes).
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			sub := prev[j-1]
+			if a[i-1] != b[j-1] {
+				sub++
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, sub)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
 func loadPages(override fs.FS) (*pages, error) {
+	if override != nil {
+		if err := checkOverride(override); err != nil {
+			return nil, err
+		}
+	}
 	layout, err := pick(override, "layout.html")
 	if err != nil {
 		return nil, err
@@ -97,12 +261,18 @@ func loadPages(override fs.FS) (*pages, error) {
 		if err != nil {
 			return nil, fmt.Errorf("twofactor: template %s: %w", name, err)
 		}
+		if err := checkTextKeys(name, t); err != nil {
+			return nil, err
+		}
 		p.tmpl[name] = t
 	}
 	if p.css, err = pick(override, "style.css"); err != nil {
 		return nil, err
 	}
 	if p.js, err = pick(override, "flow.js"); err != nil {
+		return nil, err
+	}
+	if p.icon, err = pick(override, "icon.svg"); err != nil {
 		return nil, err
 	}
 	return p, p.check()
@@ -136,6 +306,14 @@ func (p *pages) serveJS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
 	_, _ = w.Write(p.js)
+}
+
+// serveIcon serves the pages' icon (the browser tab's), so that no page of
+// the flow makes the browser ask for a /favicon.ico the app may not have.
+func (p *pages) serveIcon(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	_, _ = w.Write(p.icon)
 }
 
 // render executes a page into a buffer first, so a template error becomes a
@@ -191,7 +369,7 @@ var messages = map[string]dict{
 	"en": {
 		"title":             "Verify it's you",
 		"phone_title":       "Verify your phone",
-		"phone_intro":       "Enter your mobile number in international format, starting with + and the country code. We'll text you a code.",
+		"phone_intro":       "Choose your country and enter your mobile number, for example 6 12345678, or start it with + and the country code. We'll text you a code.",
 		"known_intro":       "We'll send a verification code to",
 		"phone_label":       "Mobile number",
 		"send_button":       "Send code",
@@ -204,6 +382,10 @@ var messages = map[string]dict{
 		"resend_button":     "Didn't get it? Send a new code",
 		"resend_wait":       "You can ask for a new code in",
 		"seconds":           "seconds",
+		"second":            "second",
+		"resend_ready":      "You can ask for a new code now.",
+		"title_error":       "Error:",
+		"code_dead_title":   "Get a new code",
 		"other_number":      "Use another number",
 		"message_title":     "Verification",
 		"start_over":        "Start verification",
@@ -220,7 +402,7 @@ var messages = map[string]dict{
 		"err_bad_input":     "We couldn't read that request. Please use the form.",
 		"err_no_number":     "There's no phone number on file for your account.",
 		"err_no_pending":    "There's no code waiting. Please ask for a new one.",
-		"err_phone":         "That doesn't look like a valid mobile number. Use international format, for example +31 6 12345678.",
+		"err_phone":         "That doesn't look like a valid mobile number. Check the country and the number, for example 6 12345678, or start it with + and the country code.",
 		"err_region":        "We can't send codes to numbers in that country.",
 		"err_number_type":   "We can only send codes to mobile numbers.",
 		"err_no_voice":      "Calls aren't available. Please use SMS.",
@@ -237,9 +419,9 @@ var messages = map[string]dict{
 		"err_wrong_one":     "That code isn't right. You have 1 try left.",
 		"err_malformed":     "Please enter the %d-digit code from the message.",
 		"stepup_intro":      "To continue, confirm it's still you. We'll send a code to",
-		"enrol_intro":       "Add your mobile number to protect your account. Enter it in international format, starting with + and the country code. We'll text you a code.",
+		"enrol_intro":       "Add your mobile number to protect your account. Choose your country and enter the number, for example 6 12345678, or start it with + and the country code. We'll text you a code.",
 		"change_title":      "Change your number",
-		"change_intro":      "Enter your new mobile number in international format. We'll text it a code; once you enter it, your other sessions and remembered devices are signed out.",
+		"change_intro":      "Choose your country and enter your new mobile number, or start it with + and the country code. We'll text it a code; once you enter it, your other sessions and remembered devices are signed out.",
 		"recovery_label":    "Or use a recovery code",
 		"recovery_button":   "Use recovery code",
 		"remember_label":    "Remember this device",
@@ -261,7 +443,7 @@ var messages = map[string]dict{
 	"nl": {
 		"title":             "Bevestig dat u het bent",
 		"phone_title":       "Bevestig uw telefoonnummer",
-		"phone_intro":       "Vul uw mobiele nummer in internationaal formaat in, met + en de landcode. We sturen u een code per sms.",
+		"phone_intro":       "Kies uw land en vul uw mobiele nummer in, bijvoorbeeld 6 12345678, of begin met + en de landcode. We sturen u een code per sms.",
 		"known_intro":       "We sturen een verificatiecode naar",
 		"phone_label":       "Mobiel nummer",
 		"send_button":       "Code versturen",
@@ -274,6 +456,10 @@ var messages = map[string]dict{
 		"resend_button":     "Niets ontvangen? Stuur een nieuwe code",
 		"resend_wait":       "U kunt een nieuwe code aanvragen over",
 		"seconds":           "seconden",
+		"second":            "seconde",
+		"resend_ready":      "U kunt nu een nieuwe code aanvragen.",
+		"title_error":       "Fout:",
+		"code_dead_title":   "Vraag een nieuwe code aan",
 		"other_number":      "Een ander nummer gebruiken",
 		"message_title":     "Verificatie",
 		"start_over":        "Verificatie starten",
@@ -290,7 +476,7 @@ var messages = map[string]dict{
 		"err_bad_input":     "We konden dat verzoek niet lezen. Gebruik het formulier.",
 		"err_no_number":     "Er is geen telefoonnummer bekend voor uw account.",
 		"err_no_pending":    "Er staat geen code klaar. Vraag een nieuwe aan.",
-		"err_phone":         "Dat lijkt geen geldig mobiel nummer. Gebruik internationaal formaat, bijvoorbeeld +31 6 12345678.",
+		"err_phone":         "Dat lijkt geen geldig mobiel nummer. Controleer het land en het nummer, bijvoorbeeld 6 12345678, of begin met + en de landcode.",
 		"err_region":        "We kunnen geen codes sturen naar nummers in dat land.",
 		"err_number_type":   "We kunnen alleen codes naar mobiele nummers sturen.",
 		"err_no_voice":      "Bellen is niet beschikbaar. Gebruik sms.",
@@ -307,9 +493,9 @@ var messages = map[string]dict{
 		"err_wrong_one":     "Die code klopt niet. U heeft nog 1 poging.",
 		"err_malformed":     "Vul de code van %d cijfers uit het bericht in.",
 		"stepup_intro":      "Bevestig dat u het nog bent om verder te gaan. We sturen een code naar",
-		"enrol_intro":       "Voeg uw mobiele nummer toe om uw account te beveiligen. Vul het in internationaal formaat in, met + en de landcode. We sturen u een code per sms.",
+		"enrol_intro":       "Voeg uw mobiele nummer toe om uw account te beveiligen. Kies uw land en vul het nummer in, bijvoorbeeld 6 12345678, of begin met + en de landcode. We sturen u een code per sms.",
 		"change_title":      "Uw nummer wijzigen",
-		"change_intro":      "Vul uw nieuwe mobiele nummer in internationaal formaat in. We sturen er een code naartoe; zodra u die invult, worden uw andere sessies en onthouden apparaten afgemeld.",
+		"change_intro":      "Kies uw land en vul uw nieuwe mobiele nummer in, of begin met + en de landcode. We sturen er een code naartoe; zodra u die invult, worden uw andere sessies en onthouden apparaten afgemeld.",
 		"recovery_label":    "Of gebruik een herstelcode",
 		"recovery_button":   "Herstelcode gebruiken",
 		"remember_label":    "Dit apparaat onthouden",

@@ -75,7 +75,7 @@ var (
 	errStore       = &flowError{status: http.StatusServiceUnavailable, code: "store_unavailable", msg: "err_store"}
 	errProvider    = &flowError{status: http.StatusServiceUnavailable, code: "provider_unavailable", msg: "err_provider"}
 	errRequired    = &flowError{status: http.StatusUnauthorized, code: "verification_required", msg: "err_required"}
-	errStale       = &flowError{status: http.StatusUnauthorized, code: "reverification_required", msg: "err_required"}
+	errStale       = &flowError{status: http.StatusUnauthorized, code: "step_up_required", msg: "err_required"}
 	errCrossOrigin = &flowError{status: http.StatusForbidden, code: "cross_origin", msg: "err_cross_origin"}
 	errBadReturn   = &flowError{status: http.StatusBadRequest, code: "invalid_return", msg: "err_return"}
 	errBadInput    = &flowError{status: http.StatusBadRequest, code: "bad_request", msg: "err_bad_input"}

@@ -7,19 +7,38 @@
   if (wait) {
     var left = parseInt(wait.getAttribute("data-tf-seconds"), 10) || 0;
     var count = wait.querySelector(".tf-count");
+    var unit = count && count.nextSibling; // the text " seconds."
+    var one = wait.getAttribute("data-tf-one") || "second";
+    var other = wait.getAttribute("data-tf-other") || "seconds";
     var buttons = document.querySelectorAll("[data-tf-wait]");
-    var set = function (disabled) {
-      for (var i = 0; i < buttons.length; i++) buttons[i].disabled = disabled;
+    // The buttons stay focusable while they wait (a disabled button would
+    // drop the keyboard focus to the page): aria-disabled says they wait,
+    // their description (the hint) says how long, and a press does nothing.
+    var set = function (waiting) {
+      for (var i = 0; i < buttons.length; i++) {
+        if (waiting) buttons[i].setAttribute("aria-disabled", "true");
+        else buttons[i].removeAttribute("aria-disabled");
+      }
+    };
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].addEventListener("click", function (e) {
+        if (this.getAttribute("aria-disabled") === "true") e.preventDefault();
+      });
+    }
+    var show = function () {
+      if (count) count.textContent = String(left);
+      if (unit && unit.nodeType === 3) unit.nodeValue = " " + (left === 1 ? one : other) + ".";
     };
     set(left > 0);
     var timer = setInterval(function () {
       left--;
       if (left > 0) {
-        if (count) count.textContent = String(left);
+        show();
         return;
       }
       clearInterval(timer);
-      wait.hidden = true;
+      // Say it is time, in the hint the buttons are described by.
+      wait.textContent = wait.getAttribute("data-tf-ready") || "";
       set(false);
     }, 1000);
   }

@@ -24,6 +24,7 @@ type config struct {
 	Log        *slog.Logger       // where the app and the library log
 	Provider   twofactor.Provider // overrides the provider chosen from APIKey (main: chooseProvider; tests)
 	Options    []twofactor.Option // added after BirdBank's own (tests: a clock, a state on that clock)
+	Listen     string             // the address the server listens on; with the mock on loopback: development mode
 }
 
 // app is BirdBank's HTTP handler.
@@ -49,6 +50,7 @@ func newApp(cfg config) (*app, error) {
 	}
 
 	provider := cfg.Provider
+	printing := false
 	switch {
 	case provider != nil:
 	case cfg.APIKey != "":
@@ -59,7 +61,7 @@ func newApp(cfg config) (*app, error) {
 		provider = mb
 		log.Info("sending real SMS through MessageBird")
 	default:
-		provider = demo.PrintingMock(cfg.CodeOut, log)
+		provider, printing = demo.PrintingMock(cfg.CodeOut, log), true
 	}
 
 	hashKey, blockKey, err := cookieKeys(cfg.SessionKey)
@@ -83,6 +85,11 @@ func newApp(cfg config) (*app, error) {
 		// Most BirdBank customers are Dutch: "06 12345678" works as typed,
 		// and the country list starts at the Netherlands.
 		twofactor.WithDefaultRegion("NL"),
+	}
+	if printing && cfg.Listen != "" && twofactor.CheckLoopback(cfg.Listen) == nil {
+		// No provider's key, on this machine only: development mode, so
+		// signing in again and again does not lock the developer out.
+		opts = append(opts, twofactor.WithDevelopment(cfg.Listen))
 	}
 	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "birdbank:", hashKey, blockKey, log)
 	if err != nil {
@@ -131,6 +138,10 @@ func newApp(cfg config) (*app, error) {
 	// Known paths, wrong method: say so rather than "not found".
 	mux.HandleFunc("/account", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("/logout", methodNotAllowed("POST"))
+	// Browsers ask for /favicon.ico on their own: the flow's icon.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/2fa/icon.svg", http.StatusMovedPermanently)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		render(w, http.StatusNotFound, "error", pageData{Message: "There's no page here."})
 	})
@@ -175,7 +186,7 @@ type pageData struct {
 var pages = template.Must(template.New("").Parse(`
 {{define "top"}}<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>BirdBank</title>
+<title>BirdBank</title><link rel="icon" href="/2fa/icon.svg" type="image/svg+xml">
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;color:#1f1f1f}
 header{display:flex;justify-content:space-between;align-items:center}a{color:#0b57d0}
 .balance{font-size:2rem;font-weight:700}button{padding:.5rem 1rem;font-size:1rem}</style>

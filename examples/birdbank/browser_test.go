@@ -593,12 +593,22 @@ func browserResendCooldown(t *testing.T, b *browser) {
 		t.Errorf("resend button aria-describedby=%q, want the cooldown hint", got)
 	}
 
-	// The script counts down and keeps the button disabled until zero.
-	if !evalJS[bool](b, fmt.Sprintf(`document.querySelector(%q).disabled`, resendButton)) {
-		t.Error("resend button enabled during the cooldown")
+	// The script counts down and holds the button back until zero: marked
+	// aria-disabled (focusable still), a press does nothing.
+	if !evalJS[bool](b, fmt.Sprintf(`document.querySelector(%q).getAttribute("aria-disabled") === "true"`, resendButton)) {
+		t.Error("resend button not held back during the cooldown")
+	}
+	sends := b.mock.Sends()
+	if evalJS[bool](b, fmt.Sprintf(`(() => { let sent = false; const f = document.querySelector(%q).form;
+		const watch = e => { sent = true; e.preventDefault(); };
+		f.addEventListener("submit", watch);
+		document.querySelector(%q).click();
+		f.removeEventListener("submit", watch);
+		return sent; })()`, resendButton, resendButton)) || b.mock.Sends() != sends {
+		t.Error("pressing the held-back resend button sent the form")
 	}
 	// Without the script the button can be pressed; the server says to wait.
-	evalJS[bool](b, fmt.Sprintf(`(document.querySelector(%q).disabled = false, true)`, resendButton))
+	evalJS[bool](b, fmt.Sprintf(`(document.querySelector(%q).removeAttribute("aria-disabled"), true)`, resendButton))
 	b.expectStatus(b.press(resendButton), http.StatusTooManyRequests)
 	b.noCodeSent()
 	b.expectFlowPage("en")

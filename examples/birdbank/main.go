@@ -5,8 +5,10 @@
 //
 // then open http://localhost:8080/account. Without MESSAGEBIRD_API_KEY (or
 // another provider's settings, below) the codes are not sent but printed to
-// this terminal, so the whole flow works with no account. Settings come from
-// the environment or a .env file:
+// this terminal, so the whole flow works with no account; on loopback (the
+// default) BirdBank then runs in twofactor's development mode, whose send
+// windows let you sign in again and again. Settings come from the
+// environment or a .env file:
 //
 //	HOST                 address to listen on (default 127.0.0.1, this machine only;
 //	                     0.0.0.0 or :: to serve other machines)
@@ -31,6 +33,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -45,32 +48,39 @@ import (
 
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log); err != nil {
+	// Like the tutorial: settings may come from a .env file.
+	if err := godotenv.Load(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Error("birdbank stopped", "err", fmt.Errorf("reading .env: %w", err))
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log, os.Getenv, os.Stdout); err != nil {
 		log.Error("birdbank stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger) error {
-	// Like the tutorial: settings may come from a .env file.
-	if err := godotenv.Load(); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("reading .env: %w", err)
-	}
-	host, port := listenHost(os.Getenv("HOST")), os.Getenv("PORT")
+// run serves BirdBank with the settings getenv reads until ctx ends. It
+// says BirdBank is open only once the port is bound.
+func run(ctx context.Context, log *slog.Logger, getenv func(string) string, codeOut io.Writer) error {
+	host, port := listenHost(getenv("HOST")), getenv("PORT")
 	if port == "" {
 		port = "8080"
 	}
-	provider, err := chooseProvider(providerSettingsFrom(os.Getenv), log)
+	addr := net.JoinHostPort(host, port)
+	provider, err := chooseProvider(providerSettingsFrom(getenv), log)
 	if err != nil {
 		return err
 	}
 	app, err := newApp(config{
 		Provider:   provider, // nil without provider settings: the mock
-		APIKey:     os.Getenv("MESSAGEBIRD_API_KEY"),
-		SessionKey: os.Getenv("SESSION_KEY"),
-		RedisURL:   os.Getenv("REDIS_URL"),
-		CodeOut:    os.Stdout,
+		APIKey:     getenv("MESSAGEBIRD_API_KEY"),
+		SessionKey: getenv("SESSION_KEY"),
+		RedisURL:   getenv("REDIS_URL"),
+		CodeOut:    codeOut,
 		Log:        log,
+		Listen:     addr,
 	})
 	if err != nil {
 		return err
@@ -78,7 +88,7 @@ func run(log *slog.Logger) error {
 	defer app.Close()
 
 	srv := &http.Server{
-		Addr:              net.JoinHostPort(host, port),
+		Addr:              addr,
 		Handler:           app,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -86,11 +96,14 @@ func run(log *slog.Logger) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (set PORT or HOST to use another): %w", addr, err)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	log.Info("BirdBank is open", "listen", srv.Addr, "url", "http://localhost:"+port+"/account", "reachable_from", reach(host))
+	go func() { errc <- srv.Serve(ln) }()
+	_, bound, _ := net.SplitHostPort(ln.Addr().String())
+	log.Info("BirdBank is open", "listen", ln.Addr().String(), "url", "http://localhost:"+bound+"/account", "reachable_from", reach(host))
 	select {
 	case err := <-errc:
 		return err

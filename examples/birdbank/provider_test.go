@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -243,7 +245,7 @@ func TestStartFailsOnMessageBirdKeyInBirdSetting(t *testing.T) {
 	t.Setenv("BIRD_API_KEY", envMB)
 	t.Chdir(t.TempDir()) // no .env
 	var logs bytes.Buffer
-	err := run(slog.New(slog.NewTextHandler(&logs, nil)))
+	err := run(t.Context(), slog.New(slog.NewTextHandler(&logs, nil)), os.Getenv, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "BIRD_API_KEY") || !strings.Contains(err.Error(), "did you mean MESSAGEBIRD_API_KEY?") {
 		t.Fatalf("run = %v, want BirdBank to stop asking whether MESSAGEBIRD_API_KEY was meant", err)
 	}

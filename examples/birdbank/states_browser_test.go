@@ -51,8 +51,9 @@ const (
 type stateTab struct {
 	*browser
 	clock  *testkit.Clock
-	js     bool // JavaScript runs in the tab
-	readme bool // this tab writes the README's screenshots of the states
+	js     bool   // JavaScript runs in the tab
+	readme bool   // this tab writes the README's screenshots of the states
+	axe    string // axe-core's script; "" leaves the audit out
 }
 
 // TestBrowserStates runs every scenario below at 390 px and 1280 px wide,
@@ -63,6 +64,7 @@ func TestBrowserStates(t *testing.T) {
 		t.Skip("starts Chromium; skipped with -short")
 	}
 	browserCtx := startChromiumFor(t, statesTimeout)
+	axe := axeSource(t)
 	scenarios := []struct {
 		name string
 		run  func(*testing.T, *stateTab)
@@ -71,6 +73,7 @@ func TestBrowserStates(t *testing.T) {
 		{"Cooldown", stateCooldown},
 		{"TooManyTries", stateTooManyTries},
 		{"Expired", stateExpired},
+		{"DeadCodeDuringCooldown", stateDeadCodeDuringCooldown},
 		{"ErrorsKeepInput", stateErrorsKeepInput},
 		{"AnotherNumberDuringCooldown", stateAnotherNumber},
 	}
@@ -99,7 +102,7 @@ func TestBrowserStates(t *testing.T) {
 								twofactor.WithState(&twofactor.MemoryState{Now: clock.Now}), // the cooldown and the try counters
 							}
 						})
-						st := &stateTab{browser: b, clock: clock, js: js, readme: js && vp == phoneViewport}
+						st := &stateTab{browser: b, clock: clock, js: js, readme: js && vp == phoneViewport, axe: axe}
 						if !js {
 							b.disableJavaScript()
 						}
@@ -168,7 +171,7 @@ func (b *stateTab) serverSeconds() int {
 // whether it is disabled.
 func (b *stateTab) waitButtonsDisabled() []bool {
 	b.t.Helper()
-	return evalJS[[]bool](b.browser, fmt.Sprintf(`[...document.querySelectorAll(%q)].map(e => e.disabled)`, waitButtons))
+	return evalJS[[]bool](b.browser, fmt.Sprintf(`[...document.querySelectorAll(%q)].map(e => e.disabled || e.getAttribute("aria-disabled") === "true")`, waitButtons))
 }
 
 // setValue sets the value of the form control sel, as a choice from a list
@@ -231,6 +234,7 @@ func stateLiveCode(t *testing.T, b *stateTab) {
 	b.expectFlowPage("en")
 	b.expectBranding()
 	b.expectMain("Verify", "/check")
+	b.expectAccessible("live code")
 
 	attrs := result(b.browser, chromedp.Attributes(chromedp.CSS(codeInput)))
 	if attrs["autocomplete"] != "one-time-code" || attrs["inputmode"] != "numeric" {
@@ -265,6 +269,7 @@ func stateLiveCode(t *testing.T, b *stateTab) {
 	if msg := b.expectAlertFor(codeInput); !strings.Contains(msg, "2 tries left") {
 		t.Errorf("wrong code shows %q", msg)
 	}
+	b.expectAccessible("wrong code")
 	checks := b.mock.Checks()
 	resp, err := chromedp.RunResponse(b.ctx, chromedp.Reload())
 	if err != nil {
@@ -317,6 +322,7 @@ func stateCooldown(t *testing.T, b *stateTab) {
 	if b.readme {
 		b.screenshot("cooldown.png")
 	}
+	b.expectAccessible("cooldown")
 
 	if !b.js {
 		b.expectStatus(b.press(resendButton), http.StatusTooManyRequests)
@@ -346,14 +352,15 @@ func stateCooldown(t *testing.T, b *stateTab) {
 	}](fmt.Sprintf(`(() => {
 		const hint = document.querySelector(%q), n = parseInt(document.querySelector(%q).textContent, 10);
 		if (hint.hidden || !(n < %d)) return false;
-		return {Count: n, Disabled: [...document.querySelectorAll(%q)].every(e => e.disabled)};
+		return {Count: n, Disabled: [...document.querySelectorAll(%q)].every(e => e.getAttribute("aria-disabled") === "true" && !e.disabled)};
 	})()`, resendWait, countDown, left, waitButtons),
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(2*left*time.Second)))
 	if down.Count < 1 || !down.Disabled {
 		t.Errorf("counting down: %d seconds shown, buttons disabled %v; want 1 to %d, disabled", down.Count, down.Disabled, left-1)
 	}
-	b.do(chromedp.Poll[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll(%q)].every(e => !e.disabled) && document.querySelector(%q).hidden`, waitButtons, resendWait),
+	b.do(chromedp.Poll[chromedp.Void](fmt.Sprintf(`[...document.querySelectorAll(%q)].every(e => !e.disabled && !e.hasAttribute("aria-disabled")) && document.querySelector(%q).textContent === "You can ask for a new code now."`, waitButtons, resendWait),
 		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(2*left*time.Second)))
+	b.expectAccessible("cooldown over")
 	b.clock.Advance(left * time.Second)
 	b.expectStatus(b.press(resendButton), http.StatusOK)
 	b.nextCode()
@@ -383,6 +390,7 @@ func stateTooManyTries(t *testing.T, b *stateTab) {
 		t.Errorf("focus on %q, want the main button", got)
 	}
 	b.expectBranding()
+	b.expectAccessible("too many tries")
 	if b.readme {
 		b.screenshot("too-many-tries.png")
 	}
@@ -423,6 +431,13 @@ func stateExpired(t *testing.T, b *stateTab) {
 		t.Error("the expired page asks for the code or for waiting")
 	}
 	b.expectBranding()
+	b.expectAccessible("expired")
+	if got := b.focused(); got != "BUTTON" {
+		t.Errorf("expired: focus on %q, want the main button", got)
+	}
+	if got := result(b.browser, chromedp.Title()); got != "Error: Get a new code · BirdBank" {
+		t.Errorf("expired: title %q", got)
+	}
 	if b.readme {
 		b.screenshot("expired.png")
 	}
@@ -465,6 +480,7 @@ func stateErrorsKeepInput(t *testing.T, b *stateTab) {
 		t.Errorf("focus on %q, want the phone input", got)
 	}
 	b.expectBranding()
+	b.expectAccessible("phone error")
 
 	// The Netherlands chosen again: the same typing works.
 	b.setValue(countrySelect, "NL")
@@ -485,6 +501,10 @@ func stateAnotherNumber(t *testing.T, b *stateTab) {
 	b.expectBranding()
 	const other = "+31687654321"
 	b.paste(phoneInput, other)
+	// The whole number shows in the field, at 390 px too.
+	if fits := evalJS[bool](b.browser, fmt.Sprintf(`(e => e.scrollWidth <= e.clientWidth)(document.querySelector(%q))`, phoneInput)); !fits {
+		t.Errorf("%s does not fit in the phone field (%v px wide)", other, evalJS[float64](b.browser, fmt.Sprintf(`document.querySelector(%q).getBoundingClientRect().width`, phoneInput)))
+	}
 	b.expectStatus(b.press(sendButton), http.StatusTooManyRequests)
 	b.noCodeSent()
 	msg := b.expectAlertFor(phoneInput)
@@ -494,6 +514,10 @@ func stateAnotherNumber(t *testing.T, b *stateTab) {
 	if got := result(b.browser, chromedp.Value(chromedp.CSS(phoneInput))); got != other {
 		t.Errorf("phone field holds %q after the refusal, want %q", got, other)
 	}
+	if got := b.focused(); got != "phone" {
+		t.Errorf("after the refusal focus is on %q, want the phone input", got)
+	}
+	b.expectAccessible("another number refused")
 	if b.present(codeInput) {
 		t.Error("the refusal went back to the code page of the abandoned number")
 	}
@@ -504,4 +528,55 @@ func stateAnotherNumber(t *testing.T, b *stateTab) {
 		t.Errorf("code sent to %s, want %s", s.v.Phone, other)
 	}
 	b.expectMain("Verify", "/check")
+}
+
+// stateDeadCodeDuringCooldown: too many wrong tries while a new code must
+// still wait. The focus is on "Send a new code", which the countdown holds
+// back without disabling it (a disabled button would drop the focus to the
+// page), described by the reason and the wait; when the wait ends the
+// focus is still there and the hint says a new code can be asked for now.
+func stateDeadCodeDuringCooldown(t *testing.T, b *stateTab) {
+	s := b.start()
+	for i := range twofactor.DefaultMaxAttempts {
+		w := []byte(s.code)
+		w[0] = '0' + (w[0]-'0'+byte(i)+1)%10
+		b.submitCode(string(w), http.StatusBadRequest)
+	}
+	b.expectMain("Send a new code", "/resend")
+	if got := b.focused(); got != "BUTTON" {
+		t.Errorf("focus on %q, want the main button", got)
+	}
+	if d := b.description(primaryButton); !strings.Contains(d, "Too many wrong tries") || !strings.Contains(d, "You can ask for a new code in") {
+		t.Errorf("the main button is described as %q, want the reason and the wait", d)
+	}
+	if got := b.waitButtonsDisabled(); len(got) == 0 || got[0] != b.js {
+		t.Errorf("held back %v with JavaScript %v", got, b.js)
+	}
+	if evalJS[bool](b.browser, fmt.Sprintf(`document.querySelector(%q).disabled`, primaryButton)) {
+		t.Error("the main button is disabled: the focus has nowhere to stay")
+	}
+	b.expectAccessible("too many tries during the cooldown")
+	if !b.js {
+		return
+	}
+	// Two seconds before the end, reopened: the page counts down, then
+	// lets the button go with the focus still on it.
+	b.clock.Advance(twofactor.DefaultResendCooldown - 2*time.Second)
+	b.expectStatus(b.open("/2fa/"), http.StatusOK)
+	if got := b.focusedSoon("BUTTON"); got != "BUTTON" {
+		t.Errorf("reopened: focus on %q, want the main button", got)
+	}
+	b.do(chromedp.Poll[chromedp.Void](fmt.Sprintf(`!document.querySelector(%q).hasAttribute("aria-disabled") && document.querySelector(%q).textContent === "You can ask for a new code now."`, primaryButton, resendWait),
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(10*time.Second)))
+	if got := b.focused(); got != "BUTTON" {
+		t.Errorf("after the wait: focus on %q, want the main button", got)
+	}
+	if d := b.description(primaryButton); !strings.Contains(d, "You can ask for a new code now.") || strings.Contains(d, "second") {
+		t.Errorf("after the wait the main button is described as %q", d)
+	}
+	b.expectAccessible("too many tries, wait over")
+	b.clock.Advance(2 * time.Second)
+	b.expectStatus(b.press(primaryButton), http.StatusOK)
+	next := b.nextCode()
+	b.verifies(next.code)
 }

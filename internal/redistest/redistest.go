@@ -3,10 +3,16 @@
 // Start looks for redis-server on PATH. When it is missing the test is
 // skipped, unless the environment variable CI is "true": continuous
 // integration must run the Redis tests, so there the test fails instead.
+//
+// Start also silences go-redis's own logger for the test binary: its lines
+// (a pool that cannot dial while a test has stopped the server) would
+// otherwise fill the test output through the standard log package; the
+// tests see those failures as the errors the State returns.
 package redistest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/go-twofactor/twofactor/internal/testkit"
 )
@@ -49,6 +57,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip(msg)
 	}
+	quietOnce.Do(func() { redis.SetLogger(quiet{}) })
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
 	t.Cleanup(s.Stop)
 	// A free port can be taken by someone else between our probe and the
@@ -68,6 +77,13 @@ func Start(t testing.TB) *Server {
 		}
 	}
 }
+
+var quietOnce sync.Once
+
+// quiet is a go-redis logger that drops every line.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 // Addr returns the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }

@@ -40,6 +40,7 @@ func Stores(redisURL, prefix string, hashKey, blockKey []byte, log *slog.Logger)
 	ropts.DialTimeout, ropts.ReadTimeout, ropts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
 	ropts.ContextTimeoutEnabled = true
 	client := redis.NewClient(ropts)
+	redis.SetLogger(redisstate.Logger(log)) // go-redis's own messages go where the app's do
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	rs, err := redisstore.NewRedisStore(ctx, client)
