@@ -37,12 +37,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.fail(w, r, fs, errTooMany)
 		return
 	}
-	if ok, err := m.groundHolds(r, fs); err != nil || !ok {
-		if err != nil {
-			m.storeFailed(w, r, fs, err)
-			return
-		}
-		m.startAgain(w, r, sess, fs)
+	if m.groundGone(w, r, sess, fs) {
 		return
 	}
 	if fs.LastWrong != "" && fs.LastWrong == wrongMark(fs.PendingID, code) {
@@ -125,6 +120,19 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	m.noteVerified(r.Context(), phone) // the fraud guard's conversion watch
 	m.verifyAndRedirect(w, r, sess, fs, method, phone, o, in.Remember)
+}
+
+// groundGone answers the request, and reports true, when what allowed
+// fs's pending code no longer holds (see groundHolds) or cannot be told.
+func (m *Manager) groundGone(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState) bool {
+	ok, err := m.groundHolds(r, fs)
+	switch {
+	case err != nil:
+		m.storeFailed(w, r, fs, err)
+	case !ok:
+		m.startAgain(w, r, sess, fs)
+	}
+	return err != nil || !ok
 }
 
 // groundHolds reports whether what allowed fs's pending code to be sent

@@ -72,14 +72,9 @@ func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request, sess *sess
 		m.fail(w, r, fs, errNoPending)
 		return
 	}
-	if ok, err := m.groundHolds(r, fs); err != nil || !ok {
+	if m.groundGone(w, r, sess, fs) {
 		// A resend renews nothing that was revoked: a number change or
 		// enrolment started before a sign out everywhere stays dead.
-		if err != nil {
-			m.storeFailed(w, r, fs, err)
-			return
-		}
-		m.startAgain(w, r, sess, fs)
 		return
 	}
 	phone := fs.Phone
