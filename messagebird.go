@@ -369,6 +369,10 @@ func mapMessageBirdError(ctx context.Context, err error, check bool, call *wire.
 		return fmt.Errorf("%w (MessageBird error %d%s)", s, e.Code, where)
 	case errors.Is(err, messagebird.ErrUnexpectedResponse):
 		return fmt.Errorf("%w: MessageBird returned HTTP 500", ErrUnavailable)
+	case ctx.Err() != nil && status >= 200 && status < 300:
+		// Our deadline or cancel cut the answer short: say so, with the
+		// outcome unknown.
+		return lost(ctx.Err())
 	case status >= 200 && status < 300:
 		// An answer that says it succeeded but cannot be read: the code
 		// may be on its way.
