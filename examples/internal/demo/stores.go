@@ -49,7 +49,7 @@ func Stores(redisURL, prefix string, hashKey, blockKey []byte, log *slog.Logger)
 		return nil, nil, nil, fmt.Errorf("connecting to Redis at REDIS_URL: %w", err)
 	}
 	rs.KeyPrefix(prefix + "session:")
-	st, err := redisstate.New(client, redisstate.WithPrefix(prefix))
+	st, err := redisstate.New(client, redisstate.WithPrefix(prefix), redisstate.WithLogger(log))
 	if err != nil {
 		_ = client.Close()
 		return nil, nil, nil, err
