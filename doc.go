@@ -37,7 +37,9 @@
 //   - manager.go: New and the Manager; options.go: every Option and its
 //     default; dev.go: development mode (WithDevelopment).
 //   - middleware.go: the gate (Require, RequireFresh, Check, Verified,
-//     Reset); gatecache.go: the plain bounded cache of decoded cookies the
+//     Reset): it decides with plain errors (ErrNotVerified,
+//     ErrStepUpRequired, a store failure), then answers in one place, or
+//     lets the app answer (WithDenyHandler, DenyReason); gatecache.go: the plain bounded cache of decoded cookies the
 //     gate drives.
 //   - user.go: one model of a user's second factor (generations: one
 //     atomic move revokes everything made before), the server secret's
