@@ -181,13 +181,10 @@ func checkKey(key string) (string, error) {
 	bad := func(why string) (string, error) { return "", fmt.Errorf("bird: API key %s; %s", why, want) }
 	rest, ok := strings.CutPrefix(key, "bk_")
 	region, secret, ok2 := strings.Cut(rest, "_")
+	if why := wire.KeyProblem(key); why != "" {
+		return bad(why)
+	}
 	switch {
-	case key == "":
-		return bad("is empty")
-	case wire.Quoted(key):
-		return bad("is in quotes: remove them")
-	case !wire.Printable(key):
-		return bad("has spaces or characters other than printable ASCII")
 	case strings.HasPrefix(key, "live_") || strings.HasPrefix(key, "test_"):
 		return "", fmt.Errorf("%w; %s", ErrMessageBirdKey, want)
 	case !ok || !ok2:
@@ -498,10 +495,7 @@ func idempotencyKey() string {
 // language returns the primary subtag of a tag such as "nl" or "nl-nl", or
 // "" if s is not of that form.
 func language(s string) string {
-	lang, region, ok := strings.Cut(s, "-")
-	if !only(lang, lower, 2, 3) || ok && !only(region, lower+digits, 2, 4) {
-		return ""
-	}
+	lang, _, _ := wire.LanguageTag(s)
 	return lang
 }
 
