@@ -393,14 +393,10 @@ func (p *Provider) do(ctx context.Context, path, idemKey string, in, out any, se
 	if err != nil {
 		return false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(b))
+	req, err := jsonPost(ctx, p.base+path, "Bearer "+p.key, b)
 	if err != nil {
 		return false, fmt.Errorf("%w: bad request URL", twofactor.ErrConfiguration)
 	}
-	req.Header.Set("Authorization", "Bearer "+p.key)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
 	if idemKey != "" {
 		req.Header.Set("Idempotency-Key", idemKey)
 	}
@@ -427,6 +423,20 @@ func (p *Provider) do(ctx context.Context, path, idemKey string, in, out any, se
 		return true, nil
 	}
 	return false, p.mapError(resp, data, send)
+}
+
+// jsonPost is a POST of body, JSON, to url with the headers both of Bird's
+// APIs take: authorization auth, JSON both ways, the package's User-Agent.
+func jsonPost(ctx context.Context, url, auth string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	return req, nil
 }
 
 // errMalformed marks a 2xx answer that cannot be used.
