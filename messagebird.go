@@ -336,34 +336,7 @@ func mapMessageBirdError(ctx context.Context, err error, check bool, call *wire.
 	var er messagebird.ErrorResponse
 	switch {
 	case errors.As(err, &er) && len(er.Errors) > 0:
-		e := er.Errors[0]
-		d, s := strings.ToLower(e.Description), mbCodeErrors[e.Code]
-		param := strings.ToLower(e.Parameter)
-		switch {
-		case e.Code == 10 && check:
-			switch {
-			case strings.Contains(d, "expired"):
-				s = ErrExpired
-			case strings.Contains(d, "already been processed"):
-				s = ErrAlreadyUsed
-			case strings.Contains(d, "token") || param == "token":
-				s = ErrInvalidCode
-			}
-		case (e.Code == 9 || e.Code == 10) && param == "recipient":
-			s = ErrInvalidPhone
-		case e.Code == 9 || e.Code == 10:
-			s = ErrConfiguration // a parameter of ours: the set-up is wrong
-		case e.Code == 20 && !check:
-			s = ErrConfiguration // POST /verify not found: a wrong endpoint
-		}
-		if s == nil {
-			s = mbStatusClass(status, check)
-		}
-		where := ""
-		if mbSafeParam(e.Parameter) {
-			where = ", parameter " + e.Parameter
-		}
-		return fmt.Errorf("%w (MessageBird error %d%s)", s, e.Code, where)
+		return mbAPIError(er.Errors[0], status, check)
 	case errors.Is(err, messagebird.ErrUnexpectedResponse):
 		return fmt.Errorf("%w: MessageBird returned HTTP 500", ErrUnavailable)
 	case status >= 200 && status < 300:
@@ -376,6 +349,39 @@ func mapMessageBirdError(ctx context.Context, err error, check bool, call *wire.
 		return lost(ctx.Err())
 	}
 	return lost(wire.NetErr(err))
+}
+
+// mbAPIError maps MessageBird's error e, which came with HTTP status, to
+// a sentinel error: by its code and, for codes 9 and 10, the parameter and
+// description (see mbCodeErrors).
+func mbAPIError(e messagebird.Error, status int, check bool) error {
+	d, s := strings.ToLower(e.Description), mbCodeErrors[e.Code]
+	param := strings.ToLower(e.Parameter)
+	switch {
+	case e.Code == 10 && check:
+		switch {
+		case strings.Contains(d, "expired"):
+			s = ErrExpired
+		case strings.Contains(d, "already been processed"):
+			s = ErrAlreadyUsed
+		case strings.Contains(d, "token") || param == "token":
+			s = ErrInvalidCode
+		}
+	case (e.Code == 9 || e.Code == 10) && param == "recipient":
+		s = ErrInvalidPhone
+	case e.Code == 9 || e.Code == 10:
+		s = ErrConfiguration // a parameter of ours: the set-up is wrong
+	case e.Code == 20 && !check:
+		s = ErrConfiguration // POST /verify not found: a wrong endpoint
+	}
+	if s == nil {
+		s = mbStatusClass(status, check)
+	}
+	where := ""
+	if mbSafeParam(e.Parameter) {
+		where = ", parameter " + e.Parameter
+	}
+	return fmt.Errorf("%w (MessageBird error %d%s)", s, e.Code, where)
 }
 
 // mbStatusClass classifies an HTTP status that came without a known
