@@ -577,10 +577,4 @@ func deref(s *string) string {
 var (
 	validPhone = wire.ValidPhone
 	validCode  = wire.ValidCode
-	only       = wire.Only
-)
-
-const (
-	digits = wire.Digits
-	lower  = wire.Lower
 )
