@@ -304,56 +304,16 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 	case !ok:
 		return Confirmation{}, confirmErr("verification_required", http.StatusUnauthorized, ErrNotVerified)
 	}
-	phone := fs.VerifiedPhone
-	if m.cfg.phoneLookup != nil {
-		onFile, err := m.cfg.phoneLookup(r)
-		if err != nil {
-			m.log.Warn("twofactor: phone lookup failed", "err", err)
-			return Confirmation{}, confirmErr("no_phone_number", http.StatusConflict, ErrNoPhoneNumber)
-		}
-		if onFile != "" {
-			phone = onFile
-		}
+	info, ce := m.confirmPhone(r, fs)
+	if ce != nil {
+		return Confirmation{}, ce
 	}
-	if phone == "" {
-		return Confirmation{}, confirmErr("no_phone_number", http.StatusConflict, ErrNoPhoneNumber)
-	}
-	info, err := inspectPhone(phone, m.cfg.defaultRegion)
-	if err != nil || !m.regionAllowed(info.region) || !smsCapable(info.kind, false) {
-		return Confirmation{}, confirmErr("invalid_phone", http.StatusBadRequest, ErrInvalidPhone)
-	}
-	info.onFile = true // the number on file, or the one verified
 	if ce := m.confirmSendLimits(r, info); ce != nil {
 		return Confirmation{}, ce
 	}
-
-	pctx, done := m.providerContext(ctx)
-	v, err := m.provider.Send(pctx, Request{
-		Phone:   info.e164,
-		Channel: SMS,
-		Message: m.confirmMessage(r, a.Description),
-		Origin:  m.cfg.origin,
-		Amount:  a.Amount,
-		Payee:   a.Payee,
-	})
-	done()
-	if err == nil && !validID(v.ID) {
-		err = fmt.Errorf("%w: the provider returned no usable verification id", ErrUnavailable)
-	}
-	if err != nil {
-		m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
-		var rl *RateLimitError
-		switch {
-		case errors.Is(err, ErrNumberRefused):
-			return Confirmation{}, confirmErr("invalid_phone", http.StatusBadRequest, fmt.Errorf("%w: %w", ErrInvalidPhone, err))
-		case errors.As(err, &rl):
-			return Confirmation{}, &ConfirmError{Code: "rate_limited", Status: http.StatusTooManyRequests, RetryAfter: rl.RetryAfter, Err: err}
-		case errors.Is(err, ErrRateLimited):
-			return Confirmation{}, confirmErr("rate_limited", http.StatusTooManyRequests, err)
-		case errors.Is(err, ErrUnavailable):
-			return Confirmation{}, confirmErr("provider_unavailable", http.StatusServiceUnavailable, err) // ErrUnknownOutcome too
-		}
-		return Confirmation{}, confirmErr("provider_unavailable", http.StatusServiceUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, err))
+	v, ce := m.confirmSend(r, info, a)
+	if ce != nil {
+		return Confirmation{}, ce
 	}
 
 	now := m.cfg.now()
@@ -372,14 +332,9 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 		Payee:        a.Payee,
 		Details:      a.Details,
 	}
-	raw, err := json.Marshal(rec)
-	if err != nil {
-		return Confirmation{}, confirmErr("invalid_action", http.StatusBadRequest, fmt.Errorf("%w: %w", ErrInvalidAction, err))
-	}
-	id := randomID()
-	if err := m.cfg.state.SetField(ctx, confirmKey(id), confirmFieldRecord, string(raw), exp.Sub(now)+confirmKeep); err != nil {
-		m.log.Error("twofactor: state backend failed", "err", err)
-		return Confirmation{}, confirmStoreErr(err)
+	id, ce := m.saveConfirmation(ctx, rec, exp.Sub(now)+confirmKeep)
+	if ce != nil {
+		return Confirmation{}, ce
 	}
 	m.log.Info("twofactor: confirmation code sent", "phone", info.masked, "ip", m.clientIP(r))
 	m.emit(r, Event{Type: EventConfirmationSent, Subject: rec.Subject, Phone: info.e164})
@@ -390,6 +345,85 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 		ExpiresAt: time.Unix(rec.Expires, 0),
 		TriesLeft: m.confirmTries(),
 	}, nil
+}
+
+// confirmPhone is the number a confirmation code for r's verified session
+// fs goes to: the number on file in known-number mode, else the one
+// verified.
+func (m *Manager) confirmPhone(r *http.Request, fs flowState) (phoneInfo, *ConfirmError) {
+	phone := fs.VerifiedPhone
+	if m.cfg.phoneLookup != nil {
+		onFile, err := m.cfg.phoneLookup(r)
+		if err != nil {
+			m.log.Warn("twofactor: phone lookup failed", "err", err)
+			return phoneInfo{}, confirmErr("no_phone_number", http.StatusConflict, ErrNoPhoneNumber)
+		}
+		if onFile != "" {
+			phone = onFile
+		}
+	}
+	if phone == "" {
+		return phoneInfo{}, confirmErr("no_phone_number", http.StatusConflict, ErrNoPhoneNumber)
+	}
+	info, err := inspectPhone(phone, m.cfg.defaultRegion)
+	if err != nil || !m.regionAllowed(info.region) || !smsCapable(info.kind, false) {
+		return phoneInfo{}, confirmErr("invalid_phone", http.StatusBadRequest, ErrInvalidPhone)
+	}
+	info.onFile = true // the number on file, or the one verified
+	return info, nil
+}
+
+// confirmSend asks the provider to send the code confirming a to info.
+func (m *Manager) confirmSend(r *http.Request, info phoneInfo, a Action) (Verification, *ConfirmError) {
+	pctx, done := m.providerContext(r.Context())
+	v, err := m.provider.Send(pctx, Request{
+		Phone:   info.e164,
+		Channel: SMS,
+		Message: m.confirmMessage(r, a.Description),
+		Origin:  m.cfg.origin,
+		Amount:  a.Amount,
+		Payee:   a.Payee,
+	})
+	done()
+	if err == nil && !validID(v.ID) {
+		err = fmt.Errorf("%w: the provider returned no usable verification id", ErrUnavailable)
+	}
+	if err != nil {
+		m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
+		return Verification{}, confirmSendErr(err)
+	}
+	return v, nil
+}
+
+// confirmSendErr is the ConfirmError of a confirmation code the provider
+// refused or failed to send with err.
+func confirmSendErr(err error) *ConfirmError {
+	var rl *RateLimitError
+	switch {
+	case errors.Is(err, ErrNumberRefused):
+		return confirmErr("invalid_phone", http.StatusBadRequest, fmt.Errorf("%w: %w", ErrInvalidPhone, err))
+	case errors.As(err, &rl):
+		return &ConfirmError{Code: "rate_limited", Status: http.StatusTooManyRequests, RetryAfter: rl.RetryAfter, Err: err}
+	case errors.Is(err, ErrRateLimited):
+		return confirmErr("rate_limited", http.StatusTooManyRequests, err)
+	case errors.Is(err, ErrUnavailable):
+		return confirmErr("provider_unavailable", http.StatusServiceUnavailable, err) // ErrUnknownOutcome too
+	}
+	return confirmErr("provider_unavailable", http.StatusServiceUnavailable, fmt.Errorf("%w: %w", ErrUnavailable, err))
+}
+
+// saveConfirmation stores rec under a new id for ttl and returns the id.
+func (m *Manager) saveConfirmation(ctx context.Context, rec confirmRecord, ttl time.Duration) (string, *ConfirmError) {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return "", confirmErr("invalid_action", http.StatusBadRequest, fmt.Errorf("%w: %w", ErrInvalidAction, err))
+	}
+	id := randomID()
+	if err := m.cfg.state.SetField(ctx, confirmKey(id), confirmFieldRecord, string(raw), ttl); err != nil {
+		m.log.Error("twofactor: state backend failed", "err", err)
+		return "", confirmStoreErr(err)
+	}
+	return id, nil
 }
 
 // confirmSendLimits counts a confirmation code against every send limit

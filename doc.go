@@ -33,11 +33,14 @@
 //     RateLimitError, ErrNoBalance, ErrUnavailable, ErrUnknownOutcome),
 //     ActionCarrier. mock.go: Mock. messagebird.go: MessageBird.
 //     internal/wire: what the providers share on the wire (the per-call
-//     transport that knows whether a request was sent, Retry-After).
+//     transport that knows whether a request was sent, Retry-After, the
+//     checks of keys, numbers, codes and language tags).
 //   - manager.go: New and the Manager; options.go: every Option and its
 //     default; dev.go: development mode (WithDevelopment).
 //   - middleware.go: the gate (Require, RequireFresh, Check, Verified,
-//     Reset); gatecache.go: the plain bounded cache of decoded cookies the
+//     Reset): it decides with plain errors (ErrNotVerified,
+//     ErrStepUpRequired, a store failure), then answers in one place, or
+//     lets the app answer (WithDenyHandler, DenyReason); gatecache.go: the plain bounded cache of decoded cookies the
 //     gate drives.
 //   - user.go: one model of a user's second factor (generations: one
 //     atomic move revokes everything made before), the server secret's
@@ -61,11 +64,21 @@
 //   - session.go: what the flow keeps in the session; state.go: the
 //     server-side State, MemoryState and the keys; phone.go: parsing and
 //     masking numbers.
+//   - limits.go: the send limits (every window passed, or none counted;
+//     refusals logged once per key and window); fraud.go: the fraud guard
+//     against SMS pumping (refused destinations, number types, country
+//     and global budgets, the conversion watch).
+//   - budget.go: one store budget per request for all its session store
+//     and State calls, paused while the provider is asked; deadline.go:
+//     the deadline of each call to the session store and the State.
+//   - doc.go: this overview.
 //   - Sub-packages: bird (Bird's Verify APIs: the platform's, New, and the
 //     workspace one, NewWorkspace) and twilioverify (Twilio Verify, on its
 //     SDK) are providers with their own dependencies;
 //     redisstate keeps the State in Redis; statetest and providertest are
-//     the conformance suites a State or Provider of your own can run.
+//     the conformance suites a State or Provider of your own can run;
+//     cmd/twofactor-load measures the gate under load; examples/ holds
+//     the BirdBank and sign-in apps.
 //
 // A minimal app:
 //

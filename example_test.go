@@ -103,6 +103,48 @@ func ExampleManager_Require() {
 	// POST 401
 }
 
+// An API behind the gate answers refusals in its own JSON shape: the gate
+// calls the deny handler instead of its own 401, redirect or 503, and
+// DenyReason tells the handler why.
+func ExampleWithDenyHandler() {
+	deny := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch err := twofactor.DenyReason(r); {
+		case errors.Is(err, twofactor.ErrStepUpRequired):
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintln(w, `{"problem":"confirm it's you again","verify":"/2fa/?stepup=1"}`)
+		case errors.Is(err, twofactor.ErrNotVerified):
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprintln(w, `{"problem":"second factor needed","verify":"/2fa/"}`)
+		default: // matches twofactor.ErrStoreUnavailable; the gate has logged it
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, `{"problem":"try again shortly"}`)
+		}
+	})
+	tf, err := twofactor.New(&twofactor.Mock{}, nil,
+		twofactor.WithDenyHandler(deny),
+		twofactor.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/2fa/", tf.Handler())
+	mux.Handle("/api/balance", tf.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, `{"balance":"1,234.56 EUR"}`)
+	})))
+
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(method, "/api/balance", nil))
+		fmt.Print(method, " ", rec.Code, " ", rec.Body.String())
+	}
+	// Output:
+	// GET 403 {"problem":"second factor needed","verify":"/2fa/"}
+	// POST 403 {"problem":"second factor needed","verify":"/2fa/"}
+}
+
 // The Mock behaves like the real service: a code works once, and wrong
 // guesses are limited.
 func ExampleMock() {

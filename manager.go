@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
@@ -57,48 +58,12 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if v := reflect.ValueOf(provider); v.Kind() == reflect.Pointer && v.IsNil() {
 		return nil, errors.New("twofactor: nil provider") // a typed nil, such as a (*Mock)(nil)
 	}
-	cfg := defaultConfig()
-	for _, opt := range opts {
-		if opt == nil {
-			continue
-		}
-		if err := opt(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	if err := cfg.applyDevelopment(provider); err != nil { // dev.go
+	cfg, err := newConfig(provider, store, opts)
+	if err != nil {
 		return nil, err
 	}
-	if cfg.phoneLookup != nil && cfg.subject == nil {
-		// The verification would prove "someone holds the phone of the
-		// user on file" without saying which user: whoever verifies once
-		// could then sign in as anyone and pass the gate.
-		return nil, errors.New("twofactor: WithPhoneLookup needs WithSubject: a code sent to a user's number on file must verify that user only, so the flow must know who the user is")
-	}
-	if !cfg.insecureCookie && cfg.cookiePath == "/" && cfg.cookieDomain == "" {
-		// A __Host- cookie can only be set Secure, for /, by the host
-		// itself: a sibling subdomain cannot plant one to shadow it.
-		if !strings.HasPrefix(cfg.sessionName, hostPrefix) {
-			cfg.sessionName = hostPrefix + cfg.sessionName
-		}
-	} else if strings.HasPrefix(cfg.sessionName, hostPrefix) {
-		return nil, errors.New("twofactor: a __Host- session name needs a Secure cookie with Path / and no Domain")
-	}
-	if cs, ok := store.(*sessions.CookieStore); ok && cs != nil {
-		if err := checkCookieKeys(cs); err != nil {
-			return nil, err
-		}
-	}
 	if store == nil {
-		hashKey, blockKey := make([]byte, 32), make([]byte, 32)
-		_, _ = rand.Read(hashKey)
-		_, _ = rand.Read(blockKey)
-		cs := sessions.NewCookieStore(hashKey, blockKey)
-		cs.MaxAge(int(cfg.maxAge.Seconds()))
-		store = cs
-	}
-	if (cfg.enrol != nil || cfg.recoveryOn || cfg.rememberFor > 0) && cfg.subject == nil {
-		return nil, errors.New("twofactor: WithEnrolment, WithRecoveryCodes and WithRememberDevice need WithSubject: they belong to a user")
+		store = randomCookieStore(cfg.maxAge)
 	}
 	if cfg.state == nil {
 		cfg.state = NewMemoryState()
@@ -133,20 +98,83 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if m.codeLen < minCodeLength || m.codeLen > maxCodeLength {
 		return nil, fmt.Errorf("twofactor: provider code length %d is not 6 to 10", m.codeLen)
 	}
-	if m.pages, err = loadPages(cfg.templates); err != nil {
+	if err := m.routes(); err != nil {
 		return nil, err
 	}
+	return m, nil
+}
+
+// newConfig applies opts over the defaults and development mode (dev.go)
+// and refuses settings that are wrong together, or wrong for store.
+func newConfig(provider Provider, store sessions.Store, opts []Option) (config, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&cfg); err != nil {
+			return config{}, err
+		}
+	}
+	if err := cfg.applyDevelopment(provider); err != nil { // dev.go
+		return config{}, err
+	}
+	if cfg.phoneLookup != nil && cfg.subject == nil {
+		// The verification would prove "someone holds the phone of the
+		// user on file" without saying which user: whoever verifies once
+		// could then sign in as anyone and pass the gate.
+		return config{}, errors.New("twofactor: WithPhoneLookup needs WithSubject: a code sent to a user's number on file must verify that user only, so the flow must know who the user is")
+	}
+	if !cfg.insecureCookie && cfg.cookiePath == "/" && cfg.cookieDomain == "" {
+		// A __Host- cookie can only be set Secure, for /, by the host
+		// itself: a sibling subdomain cannot plant one to shadow it.
+		if !strings.HasPrefix(cfg.sessionName, hostPrefix) {
+			cfg.sessionName = hostPrefix + cfg.sessionName
+		}
+	} else if strings.HasPrefix(cfg.sessionName, hostPrefix) {
+		return config{}, errors.New("twofactor: a __Host- session name needs a Secure cookie with Path / and no Domain")
+	}
+	if cs, ok := store.(*sessions.CookieStore); ok && cs != nil {
+		if err := checkCookieKeys(cs); err != nil {
+			return config{}, err
+		}
+	}
+	if (cfg.enrol != nil || cfg.recoveryOn || cfg.rememberFor > 0) && cfg.subject == nil {
+		return config{}, errors.New("twofactor: WithEnrolment, WithRecoveryCodes and WithRememberDevice need WithSubject: they belong to a user")
+	}
+	return cfg, nil
+}
+
+// randomCookieStore is the session store of New(provider, nil): a cookie
+// store with random keys, for one process.
+func randomCookieStore(maxAge time.Duration) *sessions.CookieStore {
+	hashKey, blockKey := make([]byte, 32), make([]byte, 32)
+	_, _ = rand.Read(hashKey)
+	_, _ = rand.Read(blockKey)
+	cs := sessions.NewCookieStore(hashKey, blockKey)
+	cs.MaxAge(int(maxAge.Seconds()))
+	return cs
+}
+
+// routes loads the pages and builds the flow's handler: its routes,
+// cross-origin protection and, outside development, one store budget per
+// request.
+func (m *Manager) routes() error {
+	var err error
+	if m.pages, err = loadPages(m.cfg.templates); err != nil {
+		return err
+	}
 	m.cop = http.NewCrossOriginProtection()
-	for _, o := range cfg.trustedOrigins {
+	for _, o := range m.cfg.trustedOrigins {
 		if err := m.cop.AddTrustedOrigin(o); err != nil {
-			return nil, fmt.Errorf("twofactor: %w", err)
+			return fmt.Errorf("twofactor: %w", err)
 		}
 	}
 	m.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, flowState{}, errCrossOrigin)
 	}))
 	mux := http.NewServeMux()
-	p := cfg.prefix
+	p := m.cfg.prefix
 	mux.HandleFunc("GET "+p+"{$}", m.servePage)
 	mux.HandleFunc("GET "+p+"status", m.serveStatus)
 	mux.HandleFunc("GET "+p+"style.css", m.pages.serveCSS)
@@ -167,7 +195,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 			flow.ServeHTTP(w, r)
 		})
 	}
-	return m, nil
+	return nil
 }
 
 // Handler returns the handler of the verification flow. Mount it at the

@@ -82,18 +82,15 @@ func checkMessageBirdKey(key string) error {
 	bad := func(why string) error {
 		return fmt.Errorf("twofactor: NewMessageBird: access key %s; %s", why, want)
 	}
+	if why := wire.KeyProblem(key); why != "" {
+		return bad(why)
+	}
 	switch {
-	case key == "":
-		return bad("is empty")
-	case wire.Quoted(key):
-		return bad("is in quotes: remove them")
-	case !wire.Printable(key):
-		return bad("has spaces or characters other than printable ASCII")
 	case strings.HasPrefix(key, "bk_"):
 		return bad("is a key of Bird's platform (bk_…), which MessageBird's classic API refuses: use the bird package")
 	case strings.HasPrefix(strings.ToLower(key), "test_"):
 		return bad("is a test key (test_…): test keys cannot send codes")
-	case !mbOnly(key, mbAlnum+"_", 16, 64):
+	case !wire.Only(key, wire.Alnum+"_", 16, 64):
 		return bad("is too short or has characters other than letters, digits and _")
 	}
 	return nil
@@ -180,7 +177,7 @@ type mbCreate struct {
 // Send starts a verification at MessageBird. req.Phone must be E.164 ("+"
 // and 8 to 15 digits); otherwise Send returns ErrInvalidPhone without a call.
 func (m *MessageBird) Send(ctx context.Context, req Request) (Verification, error) {
-	if !mbValidPhone(req.Phone) {
+	if !wire.ValidPhone(req.Phone) {
 		return Verification{}, fmt.Errorf("%w: not in E.164 form", ErrInvalidPhone)
 	}
 	ch := cmp.Or(req.Channel, m.cfg.Type)
@@ -339,34 +336,7 @@ func mapMessageBirdError(ctx context.Context, err error, check bool, call *wire.
 	var er messagebird.ErrorResponse
 	switch {
 	case errors.As(err, &er) && len(er.Errors) > 0:
-		e := er.Errors[0]
-		d, s := strings.ToLower(e.Description), mbCodeErrors[e.Code]
-		param := strings.ToLower(e.Parameter)
-		switch {
-		case e.Code == 10 && check:
-			switch {
-			case strings.Contains(d, "expired"):
-				s = ErrExpired
-			case strings.Contains(d, "already been processed"):
-				s = ErrAlreadyUsed
-			case strings.Contains(d, "token") || param == "token":
-				s = ErrInvalidCode
-			}
-		case (e.Code == 9 || e.Code == 10) && param == "recipient":
-			s = ErrInvalidPhone
-		case e.Code == 9 || e.Code == 10:
-			s = ErrConfiguration // a parameter of ours: the set-up is wrong
-		case e.Code == 20 && !check:
-			s = ErrConfiguration // POST /verify not found: a wrong endpoint
-		}
-		if s == nil {
-			s = mbStatusClass(status, check)
-		}
-		where := ""
-		if mbSafeParam(e.Parameter) {
-			where = ", parameter " + e.Parameter
-		}
-		return fmt.Errorf("%w (MessageBird error %d%s)", s, e.Code, where)
+		return mbAPIError(er.Errors[0], status, check)
 	case errors.Is(err, messagebird.ErrUnexpectedResponse):
 		return fmt.Errorf("%w: MessageBird returned HTTP 500", ErrUnavailable)
 	case ctx.Err() != nil && status >= 200 && status < 300:
@@ -385,6 +355,39 @@ func mapMessageBirdError(ctx context.Context, err error, check bool, call *wire.
 	return lost(wire.NetErr(err))
 }
 
+// mbAPIError maps MessageBird's error e, which came with HTTP status, to
+// a sentinel error: by its code and, for codes 9 and 10, the parameter and
+// description (see mbCodeErrors).
+func mbAPIError(e messagebird.Error, status int, check bool) error {
+	d, s := strings.ToLower(e.Description), mbCodeErrors[e.Code]
+	param := strings.ToLower(e.Parameter)
+	switch {
+	case e.Code == 10 && check:
+		switch {
+		case strings.Contains(d, "expired"):
+			s = ErrExpired
+		case strings.Contains(d, "already been processed"):
+			s = ErrAlreadyUsed
+		case strings.Contains(d, "token") || param == "token":
+			s = ErrInvalidCode
+		}
+	case (e.Code == 9 || e.Code == 10) && param == "recipient":
+		s = ErrInvalidPhone
+	case e.Code == 9 || e.Code == 10:
+		s = ErrConfiguration // a parameter of ours: the set-up is wrong
+	case e.Code == 20 && !check:
+		s = ErrConfiguration // POST /verify not found: a wrong endpoint
+	}
+	if s == nil {
+		s = mbStatusClass(status, check)
+	}
+	where := ""
+	if mbSafeParam(e.Parameter) {
+		where = ", parameter " + e.Parameter
+	}
+	return fmt.Errorf("%w (MessageBird error %d%s)", s, e.Code, where)
+}
+
 // mbStatusClass classifies an HTTP status that came without a known
 // MessageBird error code.
 func mbStatusClass(status int, check bool) error {
@@ -401,36 +404,20 @@ func mbStatusClass(status int, check bool) error {
 	return ErrConfiguration
 }
 
-// mbValidPhone reports whether s is "+" and 8 to 15 digits.
-func mbValidPhone(s string) bool {
-	return len(s) >= 9 && len(s) <= 16 && s[0] == '+' && s[1] != '0' && validCode(s[1:], len(s)-1)
-}
-
 // mbValidOriginator reports whether s is an alphanumeric sender of up to 11
 // characters (inner spaces allowed) or a number of up to 17 digits.
 func mbValidOriginator(s string) bool {
-	if n := strings.TrimPrefix(s, "+"); mbOnly(n, mbDigits, 1, 17) {
+	if n := strings.TrimPrefix(s, "+"); wire.Only(n, wire.Digits, 1, 17) {
 		return true
 	}
-	return mbOnly(s, mbAlnum+" ", 1, 11) && strings.TrimSpace(s) == s
+	return wire.Only(s, wire.Alnum+" ", 1, 11) && strings.TrimSpace(s) == s
 }
 
 // mbValidLanguage reports whether s looks like "en" or "en-gb".
 func mbValidLanguage(s string) bool {
-	lang, region, ok := strings.Cut(s, "-")
-	return mbOnly(lang, mbLower, 2, 3) && (!ok || mbOnly(region, mbLower+mbDigits, 2, 4))
+	_, _, ok := wire.LanguageTag(s)
+	return ok
 }
 
 // mbSafeParam reports whether s is safe to put in an error message.
-func mbSafeParam(s string) bool { return mbOnly(s, mbAlnum+"_.", 1, 40) }
-
-const (
-	mbDigits = "0123456789"
-	mbLower  = "abcdefghijklmnopqrstuvwxyz"
-	mbAlnum  = mbDigits + mbLower + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-)
-
-// mbOnly reports whether s has lo to hi bytes, all from set.
-func mbOnly(s, set string, lo, hi int) bool {
-	return len(s) >= lo && len(s) <= hi && strings.Trim(s, set) == ""
-}
+func mbSafeParam(s string) bool { return wire.Only(s, wire.Alnum+"_.", 1, 40) }

@@ -26,6 +26,9 @@ import (
 // through. The handler behind it reads the session's Record with
 // RecordFrom.
 //
+// WithDenyHandler lets the app answer these refusals itself; DenyReason
+// tells it why.
+//
 // It has the standard shape func(http.Handler) http.Handler, so it works
 // with net/http's ServeMux, chi and gorilla/mux alike.
 //
@@ -81,8 +84,14 @@ func checkFresh(within time.Duration) error {
 }
 
 // ErrNotVerified is returned by Manager.Check for a session that is not
-// verified (never, or no longer).
+// verified (never, or no longer), and is the reason (DenyReason) the gate
+// refuses it.
 var ErrNotVerified = errors.New("twofactor: session not verified")
+
+// ErrStepUpRequired is the reason (DenyReason) RequireFresh refuses a
+// session that is verified, but not recently enough or not by a code: the
+// visitor must step up. It does not match ErrNotVerified.
+var ErrStepUpRequired = errors.New("twofactor: verification not fresh enough")
 
 // Check reports whether r's session is verified now, by the same rules as
 // Require, and returns its record. The error is nil, ErrNotVerified, or one
@@ -90,14 +99,9 @@ var ErrNotVerified = errors.New("twofactor: session not verified")
 // failed (treat it as not verified). Check refreshes the idle timer as the
 // gate does.
 func (m *Manager) Check(r *http.Request) (Record, error) {
-	r, end := m.budgeted(r)
-	defer end()
-	fs, ok, err := m.verified(r)
-	switch {
-	case err != nil:
+	fs, err := m.decide(r, 0)
+	if err != nil {
 		return Record{}, err
-	case !ok:
-		return Record{}, ErrNotVerified
 	}
 	return fs.record(), nil
 }
@@ -110,54 +114,101 @@ func (m *Manager) Verified(r *http.Request) bool {
 }
 
 // gate serves next to verified requests; fresh > 0 also wants the record
-// younger than fresh.
+// younger than fresh. It decides (decide), then lets the request through
+// or answers the refusal (deny).
 func (m *Manager) gate(next http.Handler, fresh time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		br, end := m.budgeted(r) // the gate's own calls only: next gets r as it came
-		fs, ok, err := m.verified(br)
-		end()
+		fs, err := m.decide(r, fresh)
 		if err != nil {
-			m.storeFailed(w, r, flowState{}, err)
+			m.deny(w, r, err)
 			return
 		}
-		if ok {
-			rec := fs.record()
-			if fresh == 0 || rec.fresh(m.cfg.now(), fresh) {
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &passed{rec, fs.Grant})))
-				return
-			}
-		}
-		page := r.Method == http.MethodGet || r.Method == http.MethodHead
-		if wantsJSON(r) || (!page && !browserNavigation(r)) {
-			fe := errRequired
-			if ok {
-				fe = errStale
-			}
-			m.fail(w, r, flowState{}, fe)
-			return
-		}
-		q := url.Values{}
-		ret, safe := safeReturn(r.URL.RequestURI())
-		if !page {
-			// A browser's form (a POST that went stale while the visitor
-			// read the page): through the flow and back to the page the
-			// form was on, where the visitor sends it again. The form's
-			// data is not kept.
-			ret, safe = m.formPage(r)
-		}
-		if safe {
-			q.Set("next", ret)
-		}
-		if ok {
-			q.Set("stepup", "1")
-		}
-		target := m.cfg.prefix
-		if len(q) > 0 {
-			target += "?" + q.Encode()
-		}
-		setSecurityHeaders(w.Header())
-		http.Redirect(w, r, target, http.StatusSeeOther)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &passed{fs.record(), fs.Grant})))
 	})
+}
+
+// decide is the gate's decision, with plain values: r's session when it is
+// verified (and, with fresh > 0, younger than fresh), else ErrNotVerified,
+// ErrStepUpRequired, or an error matching ErrStoreUnavailable. Its State
+// and store calls run under the request's budget; r's own context is left
+// as it came, for the handler behind the gate.
+func (m *Manager) decide(r *http.Request, fresh time.Duration) (flowState, error) {
+	br, end := m.budgeted(r)
+	fs, ok, err := m.verified(br)
+	end()
+	switch {
+	case err != nil:
+		return flowState{}, err
+	case !ok:
+		return flowState{}, ErrNotVerified
+	case fresh > 0 && !fs.record().fresh(m.cfg.now(), fresh):
+		return flowState{}, ErrStepUpRequired
+	}
+	return fs, nil
+}
+
+// denyKey is the context key of the reason the gate refused a request.
+type denyKey struct{}
+
+// DenyReason returns why the gate (Require, RequireFresh) refused r, for a
+// handler set with WithDenyHandler: ErrNotVerified, ErrStepUpRequired, or
+// an error matching ErrStoreUnavailable (the session store or State
+// failed). It returns nil for a request the gate did not refuse.
+func DenyReason(r *http.Request) error {
+	err, _ := r.Context().Value(denyKey{}).(error)
+	return err
+}
+
+// deny answers a request the gate refused for err, the one place that
+// does: the app's handler (WithDenyHandler) when there is one; else a
+// store failure gets 503, GET and HEAD requests for pages are redirected
+// into the flow, a browser's form goes through the flow and back to the
+// page it was sent from, and other requests (JSON, scripts) get 401.
+// Store failures are logged either way.
+func (m *Manager) deny(w http.ResponseWriter, r *http.Request, err error) {
+	stale := errors.Is(err, ErrStepUpRequired)
+	var fe *flowError
+	if !stale && !errors.Is(err, ErrNotVerified) {
+		fe = m.storeFailure(r, err)
+	}
+	if m.cfg.denyHandler != nil {
+		m.cfg.denyHandler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), denyKey{}, err)))
+		return
+	}
+	if fe != nil {
+		m.fail(w, r, flowState{}, fe)
+		return
+	}
+	page := r.Method == http.MethodGet || r.Method == http.MethodHead
+	if wantsJSON(r) || (!page && !browserNavigation(r)) {
+		fe = errRequired
+		if stale {
+			fe = errStale
+		}
+		m.fail(w, r, flowState{}, fe)
+		return
+	}
+	q := url.Values{}
+	ret, safe := safeReturn(r.URL.RequestURI())
+	if !page {
+		// A browser's form (a POST that went stale while the visitor
+		// read the page): through the flow and back to the page the
+		// form was on, where the visitor sends it again. The form's
+		// data is not kept.
+		ret, safe = m.formPage(r)
+	}
+	if safe {
+		q.Set("next", ret)
+	}
+	if stale {
+		q.Set("stepup", "1")
+	}
+	target := m.cfg.prefix
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	setSecurityHeaders(w.Header())
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 // browserNavigation reports whether r is a browser navigating (a form

@@ -106,6 +106,7 @@ type config struct {
 	origin                string
 	secret                []byte
 	dev                   *development // WithDevelopment (dev.go)
+	denyHandler           http.Handler // WithDenyHandler
 }
 
 func defaultConfig() config {
@@ -749,6 +750,24 @@ func WithClock(now func() time.Time) Option {
 			return errors.New("twofactor: nil clock")
 		}
 		c.now = now
+		return nil
+	}
+}
+
+// WithDenyHandler makes the gate (Require, RequireFresh) call h for every
+// request it refuses, instead of answering itself. DenyReason(r) tells h
+// why: ErrNotVerified, ErrStepUpRequired, or an error matching
+// ErrStoreUnavailable (the failure is logged before h is called). h answers
+// as the app likes (a JSON body of its own, a login page, 404 to hide the
+// route); it must not serve what the gate protects. By default the gate
+// redirects pages into the flow, answers scripts and JSON clients 401, and
+// store failures 503.
+func WithDenyHandler(h http.Handler) Option {
+	return func(c *config) error {
+		if h == nil {
+			return errors.New("twofactor: nil deny handler")
+		}
+		c.denyHandler = h
 		return nil
 	}
 }

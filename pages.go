@@ -121,73 +121,11 @@ func checkOverride(fsys fs.FS) error {
 // checkTextKeys refuses a template that names a page text (.T.key or
 // index .T "key") that doesn't exist: it would render as nothing.
 func checkTextKeys(file string, t *template.Template) error {
-	var bad string
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
-		if bad != "" || n == nil {
-			return
-		}
-		switch n := n.(type) {
-		case *parse.ListNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Nodes {
-				walk(c)
-			}
-		case *parse.ActionNode:
-			walk(n.Pipe)
-		case *parse.IfNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.WithNode:
-			walk(n.Pipe)
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.TemplateNode:
-			walk(n.Pipe)
-		case *parse.PipeNode:
-			if n == nil {
-				return
-			}
-			for _, c := range n.Cmds {
-				walk(c)
-			}
-		case *parse.CommandNode:
-			if len(n.Args) == 3 {
-				fn, ok1 := n.Args[0].(*parse.IdentifierNode)
-				f, ok2 := n.Args[1].(*parse.FieldNode)
-				key, ok3 := n.Args[2].(*parse.StringNode)
-				if ok1 && ok2 && ok3 && fn.Ident == "index" && len(f.Ident) == 1 && f.Ident[0] == "T" {
-					if _, ok := messages["en"][key.Text]; !ok {
-						bad = key.Text
-						return
-					}
-				}
-			}
-			for _, c := range n.Args {
-				walk(c)
-			}
-		case *parse.FieldNode:
-			if len(n.Ident) >= 2 && n.Ident[0] == "T" {
-				if _, ok := messages["en"][n.Ident[1]]; !ok {
-					bad = n.Ident[1]
-				}
-			}
-		case *parse.ChainNode:
-			walk(n.Node)
-		}
-	}
 	for _, tt := range t.Templates() {
-		if tt.Tree != nil {
-			walk(tt.Tree.Root)
+		if tt.Tree == nil {
+			continue
 		}
-		if bad != "" {
+		if bad := unknownText(tt.Tree.Root); bad != "" {
 			keys := slices.Sorted(maps.Keys(messages["en"]))
 			hint := "the texts are listed in the messages of pages.go"
 			if near := nearest(bad, keys); near != "" {
@@ -195,6 +133,76 @@ func checkTextKeys(file string, t *template.Template) error {
 			}
 			return fmt.Errorf("twofactor: template %s (in %q): page text .T.%s doesn't exist and would show nothing; %s", file, tt.Name(), bad, hint)
 		}
+	}
+	return nil
+}
+
+// unknownText returns the first page text named in n or below it that
+// doesn't exist, else "".
+func unknownText(n parse.Node) string {
+	if key, ok := textKey(n); ok {
+		if _, known := messages["en"][key]; !known {
+			return key
+		}
+	}
+	for _, c := range textChildren(n) {
+		if bad := unknownText(c); bad != "" {
+			return bad
+		}
+	}
+	return ""
+}
+
+// textKey returns the page text n names, if it names one: .T.key, or
+// index .T "key".
+func textKey(n parse.Node) (string, bool) {
+	switch n := n.(type) {
+	case *parse.CommandNode:
+		if len(n.Args) == 3 {
+			fn, ok1 := n.Args[0].(*parse.IdentifierNode)
+			f, ok2 := n.Args[1].(*parse.FieldNode)
+			key, ok3 := n.Args[2].(*parse.StringNode)
+			if ok1 && ok2 && ok3 && fn.Ident == "index" && len(f.Ident) == 1 && f.Ident[0] == "T" {
+				return key.Text, true
+			}
+		}
+	case *parse.FieldNode:
+		if len(n.Ident) >= 2 && n.Ident[0] == "T" {
+			return n.Ident[1], true
+		}
+	}
+	return "", false
+}
+
+// textChildren returns the nodes under n where a page text can be named.
+func textChildren(n parse.Node) []parse.Node {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n != nil {
+			return n.Nodes
+		}
+	case *parse.ActionNode:
+		return []parse.Node{n.Pipe}
+	case *parse.IfNode:
+		return []parse.Node{n.Pipe, n.List, n.ElseList}
+	case *parse.RangeNode:
+		return []parse.Node{n.Pipe, n.List, n.ElseList}
+	case *parse.WithNode:
+		return []parse.Node{n.Pipe, n.List, n.ElseList}
+	case *parse.TemplateNode:
+		return []parse.Node{n.Pipe}
+	case *parse.PipeNode:
+		if n != nil {
+			nodes := make([]parse.Node, len(n.Cmds))
+			for i, c := range n.Cmds {
+				nodes[i] = c
+			}
+			return nodes
+		}
+	case *parse.CommandNode:
+		return n.Args
+	case *parse.ChainNode:
+		return []parse.Node{n.Node}
 	}
 	return nil
 }

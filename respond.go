@@ -127,6 +127,13 @@ func storeErr(err error) error {
 // storeFailed logs a session store or state backend failure and answers
 // 503: the flow and the gate fail closed.
 func (m *Manager) storeFailed(w http.ResponseWriter, r *http.Request, fs flowState, err error) {
+	m.fail(w, r, fs, m.storeFailure(r, err))
+}
+
+// storeFailure logs a session store or state backend failure and returns
+// the answer it gets: busy (try again in a minute) when the State is full,
+// else store unavailable.
+func (m *Manager) storeFailure(r *http.Request, err error) *flowError {
 	if isStateFull(err) {
 		// Full of live limits: refuse, never forget one; log once a minute.
 		if ok, n := m.fullLog.tick(m.cfg.now()); ok {
@@ -134,11 +141,10 @@ func (m *Manager) storeFailed(w http.ResponseWriter, r *http.Request, fs flowSta
 		}
 		fe := *errBusy
 		fe.retryAfter = time.Minute
-		m.fail(w, r, fs, &fe)
-		return
+		return &fe
 	}
 	m.log.Error("twofactor: session store or state backend failed", "path", r.URL.Path, "err", err)
-	m.fail(w, r, fs, errStore)
+	return errStore
 }
 
 // fail answers with fe: a JSON error for API clients, else the page the

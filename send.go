@@ -96,32 +96,9 @@ func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request, sess *sess
 // default region; none when region is "".
 func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, phone string, ch Channel, purpose, region string) {
 	ctx := r.Context()
-	switch ch {
-	case "", SMS:
-		ch = SMS
-	case Voice:
-		if !m.cfg.voice {
-			m.fail(w, r, fs, errNoVoice)
-			return
-		}
-	default:
-		m.fail(w, r, fs, errBadInput)
-		return
-	}
-	info, err := inspectPhone(phone, region)
-	if err != nil {
-		m.fail(w, r, fs, phoneError(phone, region))
-		return
-	}
-	// In known-number mode a sign-in code goes to the number on file (or
-	// the one verified): the app vouches for it (limits.go, fraud.go).
-	info.onFile = purpose == "" && m.cfg.phoneLookup != nil
-	if !m.regionAllowed(info.region) {
-		m.fail(w, r, fs, errRegion)
-		return
-	}
-	if !smsCapable(info.kind, ch == Voice) {
-		m.fail(w, r, fs, errNumberType)
+	info, ch, fe := m.sendable(phone, ch, purpose, region)
+	if fe != nil {
+		m.fail(w, r, fs, fe)
 		return
 	}
 	if !m.reserveSend(w, r, fs, info, ch) { // every limit, or none (limits.go)
@@ -146,25 +123,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	v, err := m.provider.Send(pctx, req)
 	done()
 	if err != nil {
-		m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
-		// No code is waiting, so the page's "try again in a moment" must
-		// not meet this session's resend cooldown, unless a code may be on
-		// its way (ErrUnknownOutcome): then the cooldown keeps a second one
-		// from following at once. The per-number and per-IP windows keep
-		// counting: a timed-out send may have gone out.
-		switch {
-		case errors.Is(err, ErrUnknownOutcome):
-			// Keep the session's flow id, the cooldown's key, so that
-			// the cooldown holds for this browser.
-			if serr := m.save(w, r, sess, fs); serr != nil {
-				m.log.Error("twofactor: session store failed", "err", serr)
-			}
-		case m.cfg.resendCooldown > 0:
-			if derr := m.cfg.state.Delete(ctx, cooldownKey(fs.FlowID)); derr != nil {
-				m.log.Error("twofactor: state backend failed", "err", derr)
-			}
-		}
-		m.fail(w, r, fs, providerFailure(err, false))
+		m.sendFailed(w, r, sess, fs, info, err)
 		return
 	}
 	now := m.cfg.now()
@@ -191,6 +150,62 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		return
 	}
 	http.Redirect(w, r, m.cfg.prefix, http.StatusSeeOther)
+}
+
+// sendable decides, without any call, whether a code may go to phone by
+// ch for purpose: the channel is on, the number parses (a national number
+// as one of region) and is of an allowed region and a type that takes
+// SMS (or calls). It returns the number and the channel ("" is SMS), or
+// the refusal.
+func (m *Manager) sendable(phone string, ch Channel, purpose, region string) (phoneInfo, Channel, *flowError) {
+	switch ch {
+	case "", SMS:
+		ch = SMS
+	case Voice:
+		if !m.cfg.voice {
+			return phoneInfo{}, ch, errNoVoice
+		}
+	default:
+		return phoneInfo{}, ch, errBadInput
+	}
+	info, err := inspectPhone(phone, region)
+	if err != nil {
+		return phoneInfo{}, ch, phoneError(phone, region)
+	}
+	// In known-number mode a sign-in code goes to the number on file (or
+	// the one verified): the app vouches for it (limits.go, fraud.go).
+	info.onFile = purpose == "" && m.cfg.phoneLookup != nil
+	if !m.regionAllowed(info.region) {
+		return phoneInfo{}, ch, errRegion
+	}
+	if !smsCapable(info.kind, ch == Voice) {
+		return phoneInfo{}, ch, errNumberType
+	}
+	return info, ch, nil
+}
+
+// sendFailed answers a send the provider refused or failed with err, after
+// the limits were counted.
+func (m *Manager) sendFailed(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, info phoneInfo, err error) {
+	m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
+	// No code is waiting, so the page's "try again in a moment" must not
+	// meet this session's resend cooldown, unless a code may be on its way
+	// (ErrUnknownOutcome): then the cooldown keeps a second one from
+	// following at once. The per-number and per-IP windows keep counting:
+	// a timed-out send may have gone out.
+	switch {
+	case errors.Is(err, ErrUnknownOutcome):
+		// Keep the session's flow id, the cooldown's key, so that the
+		// cooldown holds for this browser.
+		if serr := m.save(w, r, sess, fs); serr != nil {
+			m.log.Error("twofactor: session store failed", "err", serr)
+		}
+	case m.cfg.resendCooldown > 0:
+		if derr := m.cfg.state.Delete(r.Context(), cooldownKey(fs.FlowID)); derr != nil {
+			m.log.Error("twofactor: state backend failed", "err", derr)
+		}
+	}
+	m.fail(w, r, fs, providerFailure(err, false))
 }
 
 // clampExpiry is when the flow stops accepting a code the provider said

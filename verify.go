@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/go-twofactor/twofactor/internal/wire"
 )
 
 // Provider sends one-time codes and checks them. MessageBird is the real
@@ -215,17 +217,7 @@ const (
 )
 
 // validCode reports whether code is exactly n ASCII digits.
-func validCode(code string, n int) bool {
-	if len(code) != n {
-		return false
-	}
-	for i := 0; i < len(code); i++ {
-		if code[i] < '0' || code[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+func validCode(code string, n int) bool { return wire.ValidCode(code, n) }
 
 // validID reports whether id looks like a verification id: 1 to 128 ASCII
 // letters, digits, "_" or "-". Anything else could change the meaning of a

@@ -181,13 +181,10 @@ func checkKey(key string) (string, error) {
 	bad := func(why string) (string, error) { return "", fmt.Errorf("bird: API key %s; %s", why, want) }
 	rest, ok := strings.CutPrefix(key, "bk_")
 	region, secret, ok2 := strings.Cut(rest, "_")
+	if why := wire.KeyProblem(key); why != "" {
+		return bad(why)
+	}
 	switch {
-	case key == "":
-		return bad("is empty")
-	case wire.Quoted(key):
-		return bad("is in quotes: remove them")
-	case !wire.Printable(key):
-		return bad("has spaces or characters other than printable ASCII")
 	case strings.HasPrefix(key, "live_") || strings.HasPrefix(key, "test_"):
 		return "", fmt.Errorf("%w; %s", ErrMessageBirdKey, want)
 	case !ok || !ok2:
@@ -396,14 +393,10 @@ func (p *Provider) do(ctx context.Context, path, idemKey string, in, out any, se
 	if err != nil {
 		return false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(b))
+	req, err := jsonPost(ctx, p.base+path, "Bearer "+p.key, b)
 	if err != nil {
 		return false, fmt.Errorf("%w: bad request URL", twofactor.ErrConfiguration)
 	}
-	req.Header.Set("Authorization", "Bearer "+p.key)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
 	if idemKey != "" {
 		req.Header.Set("Idempotency-Key", idemKey)
 	}
@@ -430,6 +423,20 @@ func (p *Provider) do(ctx context.Context, path, idemKey string, in, out any, se
 		return true, nil
 	}
 	return false, p.mapError(resp, data, send)
+}
+
+// jsonPost is a POST of body, JSON, to url with the headers both of Bird's
+// APIs take: authorization auth, JSON both ways, the package's User-Agent.
+func jsonPost(ctx context.Context, url, auth string, body []byte) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	return req, nil
 }
 
 // errMalformed marks a 2xx answer that cannot be used.
@@ -498,10 +505,7 @@ func idempotencyKey() string {
 // language returns the primary subtag of a tag such as "nl" or "nl-nl", or
 // "" if s is not of that form.
 func language(s string) string {
-	lang, region, ok := strings.Cut(s, "-")
-	if !only(lang, lower, 2, 3) || ok && !only(region, lower+digits, 2, 4) {
-		return ""
-	}
+	lang, _, _ := wire.LanguageTag(s)
 	return lang
 }
 

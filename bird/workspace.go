@@ -1,7 +1,6 @@
 package bird
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -394,14 +393,10 @@ func (p *Workspace) post(ctx context.Context, op wsOp, path string, in any) (wsA
 	if err != nil {
 		return a, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(b))
+	req, err := jsonPost(ctx, p.base+path, "AccessKey "+p.key, b)
 	if err != nil {
 		return a, fmt.Errorf("%w: bad request URL", twofactor.ErrUnavailable)
 	}
-	req.Header.Set("Authorization", "AccessKey "+p.key)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", userAgent)
 	call := &wire.Call{Ctx: ctx}
 	resp, err := call.Client(p.hc).Do(req)
 	if err != nil {

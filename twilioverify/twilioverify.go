@@ -556,8 +556,8 @@ func decodeTx(tx string) (amount, payee string, ok bool) {
 // locale: the language, with the region only for the locales Twilio has
 // with one. It returns "" for anything else.
 func locale(s string) string {
-	lang, region, ok := strings.Cut(strings.ToLower(s), "-")
-	if !only(lang, lower, 2, 3) || ok && !only(region, lower+digits, 2, 4) {
+	lang, region, ok := wire.LanguageTag(strings.ToLower(s))
+	if !ok {
 		return ""
 	}
 	switch l := lang + "-" + strings.ToUpper(region); l {
@@ -577,10 +577,4 @@ func deref(s *string) string {
 var (
 	validPhone = wire.ValidPhone
 	validCode  = wire.ValidCode
-	only       = wire.Only
-)
-
-const (
-	digits = wire.Digits
-	lower  = wire.Lower
 )

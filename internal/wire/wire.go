@@ -1,8 +1,8 @@
 // Package wire holds what the providers share on the HTTP wire: a
 // transport that gives each call its context, bounds what is read of an
 // answer and records what happened (was the request written? which status
-// and headers came back?), the parsing of Retry-After, and the checks of
-// phone numbers and codes made before any call.
+// and headers came back?), the parsing of Retry-After, and the checks made
+// before any call: of phone numbers, codes, language tags and API keys.
 //
 // It knows nothing of the twofactor package's errors: each provider maps
 // the facts recorded here to them.
@@ -160,6 +160,7 @@ const (
 	Digits = "0123456789"
 	Lower  = "abcdefghijklmnopqrstuvwxyz"
 	Upper  = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	Alnum  = Digits + Lower + Upper
 )
 
 // Only reports whether s has lo to hi bytes, all from set.
@@ -185,4 +186,31 @@ func Printable(s string) bool {
 // with its quotes from a .env file or a shell does.
 func Quoted(s string) bool {
 	return strings.HasPrefix(s, `"`) || strings.HasPrefix(s, "'") || strings.HasSuffix(s, `"`) || strings.HasSuffix(s, "'")
+}
+
+// KeyProblem says what is wrong with an API key that any provider would
+// refuse, without repeating it: "is empty", "is in quotes: remove them",
+// "has spaces or characters other than printable ASCII"; "" when none of
+// these. Each provider checks its own key's form after it.
+func KeyProblem(key string) string {
+	switch {
+	case key == "":
+		return "is empty"
+	case Quoted(key):
+		return "is in quotes: remove them"
+	case !Printable(key):
+		return "has spaces or characters other than printable ASCII"
+	}
+	return ""
+}
+
+// LanguageTag splits a lower-case language tag such as "en" or "en-gb":
+// a language of 2 or 3 letters and an optional region of 2 to 4 letters
+// or digits. ok is false for anything else.
+func LanguageTag(s string) (lang, region string, ok bool) {
+	lang, region, hasRegion := strings.Cut(s, "-")
+	if !Only(lang, Lower, 2, 3) || hasRegion && !Only(region, Lower+Digits, 2, 4) {
+		return "", "", false
+	}
+	return lang, region, true
 }

@@ -95,3 +95,46 @@ func TestKeyChecks(t *testing.T) {
 		t.Error("ValidPhone or ValidCode")
 	}
 }
+
+func TestKeyProblem(t *testing.T) {
+	for key, want := range map[string]string{
+		"":           "is empty",
+		`"live_abc"`: "is in quotes: remove them",
+		"live_a bc":  "has spaces or characters other than printable ASCII",
+		"live_tëst":  "has spaces or characters other than printable ASCII",
+		"live_abc\n": "has spaces or characters other than printable ASCII",
+		"live_abc\t": "has spaces or characters other than printable ASCII",
+		"live_abc":   "",
+		"bk_eu1_x":   "",
+	} {
+		if got := KeyProblem(key); got != want {
+			t.Errorf("KeyProblem(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestLanguageTag(t *testing.T) {
+	for _, tt := range []struct {
+		in           string
+		lang, region string
+		ok           bool
+	}{
+		{"en", "en", "", true},
+		{"en-gb", "en", "gb", true},
+		{"zh-hant", "zh", "hant", true},
+		{"es-419", "es", "419", true},
+		{"fil", "fil", "", true},
+		{"EN", "", "", false},
+		{"e", "", "", false},
+		{"engl", "", "", false},
+		{"en-", "", "", false},
+		{"en-g", "", "", false},
+		{"en-gbxyz", "", "", false},
+		{"", "", "", false},
+	} {
+		lang, region, ok := LanguageTag(tt.in)
+		if lang != tt.lang || region != tt.region || ok != tt.ok {
+			t.Errorf("LanguageTag(%q) = %q, %q, %v; want %q, %q, %v", tt.in, lang, region, ok, tt.lang, tt.region, tt.ok)
+		}
+	}
+}
