@@ -12,13 +12,14 @@ import (
 // Deadlines on the backends.
 //
 // Every call the library makes to the session store and the State runs
-// under a deadline of its own (WithStoreTimeout, default 2 s), so a slow
-// backend answers 503 in bounded time however many requests are waiting:
-// the request's own context has no deadline, and a backend's pool waits and
-// retries would otherwise add up. The deadline reaches the backend through
-// the context (r.WithContext for the session store), and the library also
-// stops waiting when it passes, for backends that do not honour it; such a
-// call finishes in the background and its result is dropped.
+// under the request's store budget (budget.go: WithStoreTimeout, default
+// 2 s, for all of a request's calls together), or under a deadline of its
+// own when it is made without one, so a slow backend answers 503 in
+// bounded time however many requests are waiting. The deadline reaches the
+// backend through the context (r.WithContext for the session store), and
+// for backends that are not known to honour it the library also stops
+// waiting when it passes; such a call finishes in the background and its
+// result is dropped.
 //
 // In-process backends (a *sessions.CookieStore, a *MemoryState) are never
 // slow and are called directly.
