@@ -1,11 +1,9 @@
 package redisstate
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,7 +24,9 @@ import (
 //
 // The cookie holds only the session's id, signed (and encrypted, with a
 // block key) by securecookie; the values live in Redis, under the State key
-// "session:"+id, for the session's MaxAge. A cookie naming an id Redis
+// "session:"+id, for the session's MaxAge, signed and, with a block key,
+// encrypted with the same keys: a copy of Redis then shows no phone number
+// the flow keeps in a session. A cookie naming an id Redis
 // does not hold gets a new session with a new id, never that one (no
 // session fixation); saving a session with a negative MaxAge deletes it.
 //
@@ -45,7 +45,8 @@ type SessionStore struct {
 	Options *sessions.Options
 
 	state   *State
-	oneTrip bool // a single server: the gate's script may reach any key
+	values  []securecookie.Codec // the codecs of the values at rest: no age or length limit
+	oneTrip bool                 // a single server: the gate's script may reach any key
 }
 
 var _ twofactor.GateLoader = (*SessionStore)(nil)
@@ -79,7 +80,14 @@ func NewSessionStore(state *State, keyPairs ...[]byte) (*SessionStore, error) {
 			SameSite: http.SameSiteLaxMode,
 		},
 		state:   state,
+		values:  securecookie.CodecsFromPairs(keyPairs...),
 		oneTrip: single,
+	}
+	for _, c := range s.values {
+		if sc, ok := c.(*securecookie.SecureCookie); ok {
+			sc.MaxAge(0) // Redis's time to live ends a session
+			sc.MaxLength(0)
+		}
 	}
 	s.MaxAge(DefaultSessionMaxAge)
 	return s, nil
@@ -228,16 +236,16 @@ func (s *SessionStore) fresh(r *http.Request, name string) (*sessions.Session, s
 	return sess, id, nil
 }
 
-// fill decodes the values rec (a Redis reply) into sess and gives it id;
-// it reports whether there was such a session. A record that does not
-// decode counts as none: sess stays new, and its id is never adopted.
+// fill decodes the encoded values rec (a Redis reply) into sess and gives
+// it id; it reports whether there was such a session. A record that does
+// not decode counts as none: sess stays new, and its id is never adopted.
 func (s *SessionStore) fill(sess *sessions.Session, id string, rec any) bool {
 	v, ok := rec.(string)
 	if !ok {
 		return false
 	}
 	values := map[any]any{}
-	if err := gob.NewDecoder(bytes.NewReader([]byte(v))).Decode(&values); err != nil {
+	if err := securecookie.DecodeMulti(sess.Name(), v, &values, s.values...); err != nil {
 		return false
 	}
 	sess.Values, sess.ID, sess.IsNew = values, id, false
@@ -287,8 +295,8 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 		_, _ = rand.Read(b)
 		sess.ID = base64.RawURLEncoding.EncodeToString(b)
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(sess.Values); err != nil {
+	values, err := securecookie.EncodeMulti(sess.Name(), sess.Values, s.values...)
+	if err != nil {
 		return fmt.Errorf("redisstate: session values: %w", err)
 	}
 	user, grant := twofactor.GrantOf(sess.Values)
@@ -298,7 +306,7 @@ func (s *SessionStore) Save(r *http.Request, w http.ResponseWriter, sess *sessio
 	}
 	err = s.state.do(r.Context(), func(ctx context.Context) error {
 		return saveScript.Run(ctx, s.state.client, []string{s.key(sess.ID)},
-			buf.String(), user, grant, int64(age)*1000).Err()
+			values, user, grant, int64(age)*1000).Err()
 	})
 	if err != nil {
 		return fail("session", err)

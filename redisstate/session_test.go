@@ -440,6 +440,18 @@ func TestSessionStoreFixation(t *testing.T) {
 	if ttl, err := a.admin.PTTL(t.Context(), "twofactor:{session:"+verified+"}").Result(); err != nil || ttl <= 0 || ttl > twofactor.DefaultMaxAge {
 		t.Fatalf("verified session's time to live %v, %v; want (0, %v]", ttl, err, twofactor.DefaultMaxAge)
 	}
+	// At rest: the values encrypted (no number in a copy of Redis), the
+	// user record and grant beside them in plain.
+	rec, err := a.admin.HGetAll(t.Context(), "twofactor:{session:"+verified+"}").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(rec["v"], strings.TrimPrefix(clusterPhone, "+")) || rec["v"] == "" {
+		t.Errorf("session values at rest %q: want them encrypted", rec["v"])
+	}
+	if rec["u"] != "user:alice" || rec["g"] == "" {
+		t.Errorf("session record names user %q, grant %q; want user:alice and a grant", rec["u"], rec["g"])
+	}
 	if !b.account() {
 		t.Fatal("verified session refused")
 	}
