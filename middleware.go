@@ -33,6 +33,9 @@ import (
 // up to 10 000 verified cookies, so it does not decrypt the same cookie on
 // every request; the checks above (max age, subject, revocation, idle
 // timeout) still run on every request, at the cost of one State call.
+// With a server-side store that implements GateLoader for the Manager's
+// State (redisstate.SessionStore), loading the session and that State call
+// are one round trip.
 func (m *Manager) Require(next http.Handler) http.Handler {
 	return m.gate(next, 0)
 }
