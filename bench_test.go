@@ -13,8 +13,13 @@ package twofactor_test
 //     decode; the max age, subject and grant checks still run.
 //   - GateUncached: the same with the cache off, so the decode runs on
 //     every request as in StoreFloor.
-//   - GateRedis: redisstore sessions and the redisstate backend, beside
-//     a Redis StoreFloor (skipped without redis-server).
+//   - GateRedis: the gate on Redis beside a Redis StoreFloor (redisstore's
+//     New and one value check: one GET): on redisstore sessions (Gate, two
+//     round trips) and on redisstate.SessionStore (GateOneTrip, one), each
+//     with the redisstate backend, reporting round trips (trips/op) and
+//     the server's commands, a script's own included (server-cmds/op);
+//     GateRedisVsFloor interleaves the three for their ratios (both
+//     skipped without redis-server).
 //   - Flow: send → check → first gated request, with the Mock.
 //
 // Every gated request is served to an httptest.ResponseRecorder from a
@@ -31,8 +36,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,7 +284,38 @@ func BenchmarkGateVsFloor(b *testing.B) {
 	b.ReportMetric(float64(spent[2])/float64(spent[0]), "uncached/floor")
 }
 
-func BenchmarkGateRedis(b *testing.B) {
+// redisSetup is the Redis benchmark's apps: one on redisstore, one on
+// redisstate.SessionStore, both with redisstate, each with a verified
+// cookie, and the round trips their client made.
+type redisSetup struct {
+	rs      *redisstore.RedisStore
+	gorilla *benchApp
+	oneTrip *benchApp
+	greq    *http.Request // GET /account, verified on gorilla
+	oreq    *http.Request // GET /account, verified on oneTrip
+	trips   *tripCounter
+	srv     *redistest.Server
+	admin   *redis.Client
+}
+
+// tripCounter counts the commands a go-redis client sends: its round trips.
+type tripCounter struct{ n atomic.Int64 }
+
+func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+func newRedisSetup(b *testing.B) *redisSetup {
 	srv := redistest.Start(b)
 	opt, err := redis.ParseURL(srv.URL())
 	if err != nil {
@@ -287,23 +325,111 @@ func BenchmarkGateRedis(b *testing.B) {
 	opt.ContextTimeoutEnabled = true
 	client := redis.NewClient(opt)
 	b.Cleanup(func() { _ = client.Close() })
+	admin := redis.NewClient(opt)
+	b.Cleanup(func() { _ = admin.Close() })
+	s := &redisSetup{trips: &tripCounter{}, srv: srv, admin: admin}
+	client.AddHook(s.trips)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	rs, err := redisstore.NewRedisStore(ctx, client)
+	if s.rs, err = redisstore.NewRedisStore(ctx, client); err != nil {
+		b.Fatal(err)
+	}
+	state, err := redisstate.New(client, redisstate.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	state, err := redisstate.New(client)
+	ss, err := redisstate.NewSessionStore(state, []byte("bench hash key, 32 bytes long..."), []byte("bench block key, 32 bytes long.."))
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := newBenchApp(b, rs, twofactor.WithState(state), twofactor.WithSecret(testSecret))
-	if twofactor.GateCacheStatsOf(a.m).Enabled {
+	s.gorilla = newBenchApp(b, s.rs, twofactor.WithState(state), twofactor.WithSecret(testSecret))
+	s.oneTrip = newBenchApp(b, ss, twofactor.WithState(state), twofactor.WithSecret(testSecret))
+	if twofactor.GateCacheStatsOf(s.gorilla.m).Enabled || twofactor.GateCacheStatsOf(s.oneTrip.m).Enabled {
 		b.Fatal("gate cache enabled for a server-side store")
 	}
-	req := accountRequest(a.flow(b))
-	b.Run("StoreFloor", func(b *testing.B) { benchServe(b, storeFloor(rs, benchAccount), req) })
-	b.Run("Gate", func(b *testing.B) { benchServe(b, a.gate, req) })
+	s.greq, s.oreq = accountRequest(s.gorilla.flow(b)), accountRequest(s.oneTrip.flow(b))
+	return s
+}
+
+// processed returns the server's total_commands_processed, which counts
+// a script's own commands too.
+func (s *redisSetup) processed(b *testing.B) int64 {
+	info, err := s.admin.Info(context.Background(), "stats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	b.Fatal("no total_commands_processed")
+	return 0
+}
+
+// BenchmarkGateRedis times, each on its own, the Redis floor (redisstore's
+// New of the verified session and one value check: one GET), the gate on
+// redisstore (two round trips) and the gate on redisstate.SessionStore
+// (one), and reports each one's round trips per request (trips/op) and the
+// server's commands per request, a script's own included (server-cmds/op).
+func BenchmarkGateRedis(b *testing.B) {
+	s := newRedisSetup(b)
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+		req  *http.Request
+	}{
+		{"StoreFloor", storeFloor(s.rs, benchAccount), s.greq},
+		{"Gate", s.gorilla.gate, s.greq},
+		{"GateOneTrip", s.oneTrip.gate, s.oreq},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			trips, cmds := s.trips.n.Load(), s.processed(b)
+			benchServe(b, c.h, c.req)
+			n := float64(b.N + 1) // benchServe serves one request before the loop
+			b.ReportMetric(float64(s.trips.n.Load()-trips)/n, "trips/op")
+			b.ReportMetric(float64(s.processed(b)-cmds-1)/n, "server-cmds/op") // -1: the first INFO
+		})
+	}
+}
+
+// BenchmarkGateRedisVsFloor serves the Redis floor, the redisstore gate and
+// the SessionStore gate in turn, one request each per iteration, and
+// reports their mean times and ratios to the floor, as BenchmarkGateVsFloor
+// does for cookies.
+func BenchmarkGateRedisVsFloor(b *testing.B) {
+	s := newRedisSetup(b)
+	runs := []struct {
+		unit string
+		h    http.Handler
+		req  *http.Request
+	}{
+		{"floor-ns/req", storeFloor(s.rs, benchAccount), s.greq},
+		{"gate-ns/req", s.gorilla.gate, s.greq},
+		{"onetrip-ns/req", s.oneTrip.gate, s.oreq},
+	}
+	var spent [3]time.Duration
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for k := range runs {
+			i := (n + k) % len(runs)
+			rec := httptest.NewRecorder()
+			t0 := time.Now()
+			runs[i].h.ServeHTTP(rec, runs[i].req)
+			spent[i] += time.Since(t0)
+			if rec.Code != http.StatusOK {
+				b.Fatalf("%s: status %d, want 200", runs[i].unit, rec.Code)
+			}
+		}
+		n++
+	}
+	for i, r := range runs {
+		b.ReportMetric(float64(spent[i].Nanoseconds())/float64(n), r.unit)
+	}
+	b.ReportMetric(float64(spent[1])/float64(spent[0]), "gate/floor")
+	b.ReportMetric(float64(spent[2])/float64(spent[0]), "onetrip/floor")
 }
 
 func BenchmarkFlow(b *testing.B) {

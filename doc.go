@@ -61,7 +61,9 @@
 //     the provider did not judge gives back; pages.go and templates/: the
 //     pages and their texts (flow.js: the small optional script);
 //     countries.go: the phone form's country list; events.go: events.
-//   - session.go: what the flow keeps in the session; state.go: the
+//   - session.go: what the flow keeps in the session, and GateLoader and
+//     GrantOf, with which a server-side store (redisstate.SessionStore)
+//     loads a session and checks its grant in one round trip; state.go: the
 //     server-side State, MemoryState and the keys; phone.go: parsing and
 //     masking numbers.
 //   - limits.go: the send limits (every window passed, or none counted;
@@ -75,10 +77,11 @@
 //   - Sub-packages: bird (Bird's Verify APIs: the platform's, New, and the
 //     workspace one, NewWorkspace) and twilioverify (Twilio Verify, on its
 //     SDK) are providers with their own dependencies;
-//     redisstate keeps the State in Redis; statetest and providertest are
-//     the conformance suites a State or Provider of your own can run;
-//     cmd/twofactor-load measures the gate under load; examples/ holds
-//     the BirdBank and sign-in apps.
+//     redisstate keeps the State in Redis, and sessions too
+//     (NewSessionStore); statetest and providertest are the conformance
+//     suites a State or Provider of your own can run; cmd/twofactor-load
+//     measures the gate under load; examples/ holds the BirdBank and
+//     sign-in apps.
 //
 // A minimal app:
 //

@@ -29,9 +29,12 @@ type Manager struct {
 	// cookie store whose cookies it holds; both nil for other stores.
 	gateCache   *gateCache
 	cookieStore *sessions.CookieStore
-	refusals    refusalLog // logs repeated send refusals once per key and window
-	fullLog     onceAMinute
-	keys        keys // derived from the server secret (WithSecret)
+	// gateLoader is the store when it loads a session and checks its
+	// grant in one round trip (GateLoader) against the Manager's State.
+	gateLoader GateLoader
+	refusals   refusalLog // logs repeated send refusals once per key and window
+	fullLog    onceAMinute
+	keys       keys // derived from the server secret (WithSecret)
 }
 
 // hostPrefix is the cookie name prefix browsers accept only on a Secure
@@ -81,11 +84,15 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if err != nil {
 		return nil, fmt.Errorf("twofactor: %w", err)
 	}
+	gl, _ := store.(GateLoader)
+	if gl != nil && gl.GateState() != cfg.state {
+		gl = nil // its grants are not ours: load and check apart
+	}
 	cfg.state = withStateDeadline(cfg.state, cfg.storeTimeout) // every State call has its own deadline (deadline.go)
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	m := &Manager{cfg: cfg, provider: provider, store: store, codeLen: DefaultCodeLength, log: cfg.logger, keys: ks}
+	m := &Manager{cfg: cfg, provider: provider, store: store, gateLoader: gl, codeLen: DefaultCodeLength, log: cfg.logger, keys: ks}
 	if cfg.recoveryOn && cfg.recovery == nil {
 		m.cfg.recovery = stateRecovery{cfg.state} // recovery.go
 	}

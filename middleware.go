@@ -36,6 +36,9 @@ import (
 // up to 10 000 verified cookies, so it does not decrypt the same cookie on
 // every request; the checks above (max age, subject, revocation, idle
 // timeout) still run on every request, at the cost of one State call.
+// With a server-side store that implements GateLoader for the Manager's
+// State (redisstate.SessionStore), loading the session and that State call
+// are one round trip.
 func (m *Manager) Require(next http.Handler) http.Handler {
 	return m.gate(next, 0)
 }
@@ -244,6 +247,11 @@ func (m *Manager) formPage(r *http.Request) (string, bool) {
 // verified loads r's session, through the gate cache when the store is a
 // cookie store, and checks its verified state.
 func (m *Manager) verified(r *http.Request) (flowState, bool, error) {
+	if m.gateLoader != nil {
+		if fs, ok, done, err := m.verifiedAtOnce(r); done {
+			return fs, ok, err
+		}
+	}
 	var key gateKey
 	var value string
 	cached := false
@@ -268,6 +276,28 @@ func (m *Manager) verified(r *http.Request) (flowState, bool, error) {
 		m.cacheVerified(key, value, fs)
 	}
 	return fs, ok, err
+}
+
+// verifiedAtOnce is verified for a GateLoader store: the session and its
+// grant in one round trip. done is false when the gate must load and check
+// apart: WithSubject names no user for r, so the session may only pass if
+// it has no subject either, which LoadGate cannot be told.
+func (m *Manager) verifiedAtOnce(r *http.Request) (fs flowState, ok, done bool, err error) {
+	now := m.cfg.now()
+	c := GateCheck{Now: now, Idle: now.Add(m.cfg.idleTimeout)}
+	if m.cfg.subject != nil {
+		sub := m.cfg.subject(r)
+		if sub == "" {
+			return flowState{}, false, false, nil
+		}
+		c.User = userKey(sub, "")
+	}
+	sess, live, err := m.gateLoader.LoadGate(r, m.cfg.sessionName, c)
+	_, fs, err = m.opened(sess, err)
+	if err != nil {
+		return flowState{}, false, true, err
+	}
+	return fs, live && m.grantSound(r, fs, now), true, nil
 }
 
 // cacheVerified remembers fs, just decoded from the cookie value and
@@ -333,15 +363,8 @@ func (m *Manager) grantLive(r *http.Request, fs flowState) (bool, error) {
 }
 
 func (m *Manager) grantCheck(r *http.Request, fs flowState, touch bool) (bool, error) {
-	if fs.VerifiedAt == 0 || fs.Grant == "" || !validID(fs.Grant) {
-		return false, nil
-	}
 	now := m.cfg.now()
-	vat := time.Unix(fs.VerifiedAt, 0)
-	if now.Before(vat.Add(-time.Minute)) || !now.Before(vat.Add(m.cfg.maxAge)) {
-		return false, nil
-	}
-	if m.cfg.subject != nil && m.cfg.subject(r) != fs.Subject {
+	if !m.grantSound(r, fs, now) {
 		return false, nil
 	}
 	var idle time.Time
@@ -353,6 +376,19 @@ func (m *Manager) grantCheck(r *http.Request, fs flowState, touch bool) (bool, e
 		return false, storeErr(err)
 	}
 	return alive, nil
+}
+
+// grantSound is what grantCheck checks without the State: fs holds a
+// verification within the max age at now, for r's subject.
+func (m *Manager) grantSound(r *http.Request, fs flowState, now time.Time) bool {
+	if fs.VerifiedAt == 0 || fs.Grant == "" || !validID(fs.Grant) {
+		return false
+	}
+	vat := time.Unix(fs.VerifiedAt, 0)
+	if now.Before(vat.Add(-time.Minute)) || !now.Before(vat.Add(m.cfg.maxAge)) {
+		return false
+	}
+	return m.cfg.subject == nil || m.cfg.subject(r) == fs.Subject
 }
 
 // Reset forgets r's verification (call it at logout): the server-side grant

@@ -135,6 +135,12 @@ func (f *flowState) unverify() {
 // store failure is ErrStoreUnavailable, so callers fail closed.
 func (m *Manager) load(r *http.Request) (*sessions.Session, flowState, error) {
 	sess, err := m.storeNew(r, m.cfg.sessionName)
+	return m.opened(sess, err)
+}
+
+// opened is load's reading of what the store's New (or a GateLoader's
+// LoadGate) returned.
+func (m *Manager) opened(sess *sessions.Session, err error) (*sessions.Session, flowState, error) {
 	if err != nil {
 		// securecookie errors all mean a cookie we cannot read (bad MAC,
 		// bad encoding, too long: the last is not flagged IsDecode).
@@ -241,4 +247,47 @@ func (m *Manager) cookieName(suffix string) string {
 		name = hostPrefix + name
 	}
 	return name
+}
+
+// GateLoader is an optional capability of a server-side session store: it
+// loads a session and checks the grant the session holds in one round trip
+// to its backend, where the gate otherwise makes two (load the session,
+// then State.CheckGrant). The gate finds it by type assertion on the store
+// given to New, and uses it only when GateState returns the Manager's own
+// State (WithState): the grant must be checked where it lives.
+// redisstate.NewSessionStore implements it.
+type GateLoader interface {
+	sessions.Store
+
+	// GateState returns the State whose user records LoadGate checks.
+	GateState() State
+
+	// LoadGate is New(r, name) (with its errors, which the gate treats as
+	// it treats New's) and, in the same round trip, State.CheckGrant(ctx,
+	// user, grant, c.Now, c.Idle) on the user record and grant that the
+	// session's values named when they were saved (GrantOf). live is false
+	// when the session is new or names no grant, when c.User is not empty
+	// and the session belongs to another user (then the grant is neither
+	// checked nor touched), and when the grant is not live.
+	LoadGate(r *http.Request, name string, c GateCheck) (sess *sessions.Session, live bool, err error)
+}
+
+// GateCheck is what GateLoader.LoadGate checks besides loading.
+type GateCheck struct {
+	Now  time.Time // the Manager's clock
+	Idle time.Time // the grant's new idle deadline (as State.CheckGrant's idle)
+	User string    // if not "", the only user record whose grant may be checked
+}
+
+// GrantOf returns the user record (a State key) and grant id a session's
+// values name, as the gate checks them; both "" when the session holds no
+// verification. A GateLoader calls it when it saves a session and keeps
+// the two beside the encoded values, so that LoadGate can check the grant
+// without decoding them.
+func GrantOf(values map[any]any) (user, grant string) {
+	fs := readFlow(values)
+	if fs.VerifiedAt == 0 || !validID(fs.Grant) {
+		return "", ""
+	}
+	return userOf(fs), fs.Grant
 }

@@ -1,6 +1,6 @@
 // Package redisstate keeps twofactor's server-side state in Redis, so that
-// several app servers share attempt counters, send windows, one-use marks
-// and verification grants.
+// several app servers share attempt counters, send windows, one-use marks,
+// verification grants and, with SessionStore, sessions.
 //
 // It is a separate package so that apps without Redis never compile
 // go-redis. It works with any redis.UniversalClient: a single server,
@@ -15,6 +15,14 @@
 // operation on several of them stays a single-slot operation. Every key is
 // written with a time to live; none is ever left without one. Redis counts
 // time to live in whole milliseconds, so shorter ones are rounded up.
+//
+// # Sessions
+//
+// NewSessionStore returns a gorilla sessions.Store that keeps sessions
+// beside the State, under the State key "session:"+id. Given to
+// twofactor.New with the same State, it lets the gate load a session and
+// check its verification in one Redis command (one Lua script) on a single
+// server or Sentinel; on a Cluster or Ring, in two.
 //
 // # Failures
 //

@@ -159,28 +159,36 @@ func (s *State) AddGrant(ctx context.Context, key, grant, gen, device string, no
 	return ok, nil
 }
 
-var checkGrantScript = redis.NewScript(grantLiveLua + `
-local key = KEYS[1]
-local f = 's:' .. ARGV[1]
-local v = redis.call('HGET', key, f)
-if not v then
-	return 0
-end
-local g = redis.call('HGET', key, 'g')
-local ok, gen, dev, idle, fin = live(v, g, tonumber(ARGV[2]), function(d) return redis.call('HGET', key, 'd:' .. d) end)
-if not ok then
-	redis.call('HDEL', key, f)
-	return 0
-end
-local want = tonumber(ARGV[3])
-if want > idle then
-	local w = ARGV[3]
-	if want > tonumber(fin) then
-		w = fin
+// checkGrantLua defines check_grant(key, grant, now, want): CheckGrant on
+// the user record at Redis key key, as 1 (live) or 0. It is shared by
+// checkGrantScript and the session store's gate script (session.go), so
+// both judge a grant alike.
+const checkGrantLua = grantLiveLua + `
+local function check_grant(key, grant, now, want)
+	local f = 's:' .. grant
+	local v = redis.call('HGET', key, f)
+	if not v then
+		return 0
 	end
-	redis.call('HSET', key, f, gen .. ' ' .. dev .. ' ' .. w .. ' ' .. fin)
+	local g = redis.call('HGET', key, 'g')
+	local ok, gen, dev, idle, fin = live(v, g, now, function(d) return redis.call('HGET', key, 'd:' .. d) end)
+	if not ok then
+		redis.call('HDEL', key, f)
+		return 0
+	end
+	if tonumber(want) > idle then
+		local w = want
+		if tonumber(want) > tonumber(fin) then
+			w = fin
+		end
+		redis.call('HSET', key, f, gen .. ' ' .. dev .. ' ' .. w .. ' ' .. fin)
+	end
+	return 1
 end
-return 1
+`
+
+var checkGrantScript = redis.NewScript(checkGrantLua + `
+return check_grant(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3])
 `)
 
 // CheckGrant implements twofactor.State.

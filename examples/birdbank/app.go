@@ -91,7 +91,7 @@ func newApp(cfg config) (*app, error) {
 		// signing in again and again does not lock the developer out.
 		opts = append(opts, twofactor.WithDevelopment(cfg.Listen))
 	}
-	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "birdbank:", hashKey, blockKey, log)
+	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "birdbank:", hashKey, blockKey, cfg.SessionKey != "", log)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,13 @@ const (
 // startRedisApp starts a BirdBank with REDIS_URL set to redisURL.
 func startRedisApp(t *testing.T, redisURL string, p twofactor.Provider) *httptest.Server {
 	t.Helper()
-	a, err := newApp(config{RedisURL: redisURL, Provider: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return startRedisAppKey(t, redisURL, p, "")
+}
+
+// startRedisAppKey is startRedisApp with SESSION_KEY set to sessionKey.
+func startRedisAppKey(t *testing.T, redisURL string, p twofactor.Provider, sessionKey string) *httptest.Server {
+	t.Helper()
+	a, err := newApp(config{RedisURL: redisURL, SessionKey: sessionKey, Provider: p, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatalf("newApp with REDIS_URL: %v", err)
 	}
@@ -154,13 +160,20 @@ func redisAdmin(t *testing.T, srv *redistest.Server) *redis.Client {
 
 // Two BirdBanks on one REDIS_URL: a visitor verified on one is verified on
 // the other with the same cookie, logging out on one logs out on both, and
-// everything BirdBank keeps in Redis expires.
+// everything BirdBank keeps in Redis expires. Without SESSION_KEY the
+// sessions are redisstore's (the cookie is the record's id); with one,
+// redisstate's SessionStore (the cookie holds the id signed and encrypted).
 func TestRedisURLSharedSessions(t *testing.T) {
+	t.Run("no SESSION_KEY", func(t *testing.T) { redisSharedSessions(t, "") })
+	t.Run("SESSION_KEY", func(t *testing.T) { redisSharedSessions(t, "a shared session key, 32 characters or more") })
+}
+
+func redisSharedSessions(t *testing.T, sessionKey string) {
 	srv := redistest.Start(t)
 	codes := &testkit.Codes{}
 	mock := &twofactor.Mock{OnCode: codes.Record}
-	one := startRedisApp(t, srv.URL(), mock)
-	two := startRedisApp(t, srv.URL(), mock)
+	one := startRedisAppKey(t, srv.URL(), mock, sessionKey)
+	two := startRedisAppKey(t, srv.URL(), mock, sessionKey)
 	admin := redisAdmin(t, srv)
 	v := newRedisVisitor(t)
 
@@ -182,9 +195,14 @@ func TestRedisURLSharedSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var session bool
+	var session string // the session record's key
 	for _, k := range keys {
-		session = session || k == "birdbank:session:"+id
+		if (sessionKey == "" && k == "birdbank:session:"+id) || (sessionKey != "" && strings.HasPrefix(k, "birdbank:{session:")) {
+			if session != "" {
+				t.Errorf("two session records, %q and %q, for one visitor", session, k)
+			}
+			session = k
+		}
 		if !strings.HasPrefix(k, "birdbank:") {
 			t.Errorf("key %q outside BirdBank's prefix", k)
 		}
@@ -192,8 +210,8 @@ func TestRedisURLSharedSessions(t *testing.T) {
 			t.Errorf("key %q: PTTL %v, %v; want a time to live", k, ttl, err)
 		}
 	}
-	if !session {
-		t.Errorf("no session record birdbank:session:<cookie> among %q", keys)
+	if session == "" {
+		t.Fatalf("no session record among %q", keys)
 	}
 
 	// Log out on the second: the first no longer lets the visitor in.
@@ -201,7 +219,7 @@ func TestRedisURLSharedSessions(t *testing.T) {
 		t.Fatalf("logout: %s %d", p.path, p.status)
 	}
 	v.wantFlow(one.URL, "after logout on the other BirdBank")
-	if n, err := admin.Exists(t.Context(), "birdbank:session:"+id).Result(); err != nil || n != 0 {
+	if n, err := admin.Exists(t.Context(), session).Result(); err != nil || n != 0 {
 		t.Errorf("session record after logout: EXISTS = %d, %v; want 0", n, err)
 	}
 }

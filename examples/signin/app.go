@@ -209,7 +209,7 @@ func newApp(cfg config) (*app, error) {
 		opts = append(opts, twofactor.WithClock(cfg.Now))
 	}
 
-	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "signin:", keys[0], keys[1], log)
+	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "signin:", keys[0], keys[1], cfg.SessionKey != "", log)
 	if err != nil {
 		_ = a.Close()
 		return nil, err
