@@ -194,7 +194,7 @@ func (m *Manager) Unlock(ctx context.Context, subject, phone string) error {
 		}
 		phone = e164
 		id := m.numberID(e164)
-		keys = append(keys, accountKey("n:"+id), phoneSendsKey(id))
+		keys = append(keys, accountKey("n:"+id), accountKey("o:"+id), phoneSendsKey(id))
 	}
 	for _, k := range keys {
 		if err := m.cfg.state.Delete(ctx, k); err != nil {
