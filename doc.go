@@ -78,7 +78,8 @@
 //	mux.Handle("/account", tf.Require(account))
 //
 // The defaults are the safe ones: Secure, HttpOnly, SameSite=Lax cookies;
-// three tries per code and ten wrong codes per account a day; a 30-second
+// three tries per code and ten wrong codes per guesser a day (a number
+// locks for strangers only, at 25, never for its owner); a 30-second
 // resend cooldown and per-number, per-IP and per-network send windows,
 // passed all or none (a request refused by one spends nothing of another);
 // a fraud guard against SMS pumping (no satellite or international-network

@@ -28,7 +28,7 @@ import (
 //
 // The requester's own limits come first (the session's cooldown, then the
 // address windows from the widest network to the address), then the
-// account lock (read, never counted here), then the shared ones: the
+// locks of wrong codes (owners.go: read, never counted here), then the shared ones: the
 // number's windows and the country and global budgets of the fraud guard
 // (fraud.go). A refusal names the first limit in that order that is spent.
 // While a request is between its count and its give-back, a parallel
@@ -155,7 +155,7 @@ func (m *Manager) reserveSend(w http.ResponseWriter, r *http.Request, fs flowSta
 //
 // It reads every counter first (Incr by 0, which creates nothing) and
 // refuses at the first limit already spent, in the order of sendRules with
-// the account lock between the requester's own limits and the shared
+// the locks of wrong codes between the requester's own limits and the shared
 // ones: such a refusal changes nothing in the State. Only when every
 // counter has room does it count the send against all of them; if a
 // parallel send took the last room in between, it gives every count back.

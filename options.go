@@ -377,9 +377,14 @@ func WithMaxAttempts(n int) Option {
 	}
 }
 
-// WithAccountAttempts limits wrong codes per account (the subject, or the
-// phone number when there is no subject), whatever code, session or browser
-// they come from. Default 10 per 24 hours.
+// WithAccountAttempts limits wrong codes per guesser (the subject, or the
+// client's address when there is no subject: an IPv4 address, an IPv6
+// /64), whatever code, session or browser they come from. Default 10 per
+// 24 hours. Each number also has two totals, one for its strangers and one
+// for its owners (those who proved it), of 25 per 24 hours, or this limit
+// when higher: a stranger can lock strangers out of a number, never its
+// owner, and at most 100 guesses a day reach it (README, "Bounded
+// guessing").
 func WithAccountAttempts(l Limit) Option {
 	return func(c *config) error {
 		if !l.enabled() {
