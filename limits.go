@@ -170,6 +170,16 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 	if err != nil {
 		return nil, err
 	}
+	if info.challenged {
+		// Past a spent budget, a send that passed the challenge meets a
+		// second budget as large (challenge.go).
+		for i := range rules {
+			if rules[i].budget {
+				rules[i].key += ":challenged"
+				rules[i].name += " (challenged)"
+			}
+		}
+	}
 	if !cooldown { // the session's resend cooldown is the flow's own
 		rules = slices.DeleteFunc(rules, func(ru rule) bool { return ru.name == "cooldown" })
 	}
@@ -259,7 +269,12 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 			m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: info.e164})
 			return lockedError(until, m.cfg.now()), nil
 		}
-		return m.refuse(r, fs, rules[reads[i].i], ttls[i], info, ip), nil
+		ru := rules[reads[i].i]
+		fe := m.refuse(r, fs, ru, ttls[i], info, ip)
+		if ru.budget && !info.challenged {
+			return m.challenge(r, fs, info, ch, cooldown, fe) // degrade, not switch off
+		}
+		return fe, nil
 	}
 	// Count: every counter has room, so count the send against all of them.
 	counted := rules[:0:0]

@@ -87,6 +87,8 @@ type config struct {
 	conversionSends       int
 	conversionTrickle     int
 	knownFor              time.Duration
+	challenge             Challenge // WithChallenge; nil: the built-in proof of work
+	challengeOff          bool      // WithChallenge(nil): spent budgets pause, 503
 	storeTimeout          time.Duration
 	trustedProxies        []netip.Prefix
 	proxyHeader           string
@@ -590,6 +592,21 @@ func WithConversionTrickle(perHour int) Option {
 // DefaultKnownNumbers is how long a number stays known after it completed
 // a verification (WithKnownNumbers).
 const DefaultKnownNumbers = 90 * 24 * time.Hour
+
+// WithChallenge sets the Challenge a first-time number's sender must pass
+// once the fraud guard's country or global budget is spent (challenge.go):
+// the app's CAPTCHA of choice, shown by its own templates (WithTemplates).
+// The default is a proof of work (DefaultChallengeBits) the flow's page
+// solves in about a second with flow.js and the server checks with one
+// SHA-256; without JavaScript the page says how long to wait. A nil
+// Challenge turns challenges off: a spent budget then pauses sending to
+// first-time numbers ("try again later", 503) until its window turns.
+func WithChallenge(c Challenge) Option {
+	return func(cfg *config) error {
+		cfg.challenge, cfg.challengeOff = c, c == nil
+		return nil
+	}
+}
 
 // WithKnownNumbers sets how long a number that completed a verification
 // stays known: the fraud guard's country and global budgets (and the

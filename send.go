@@ -13,6 +13,7 @@ import (
 // number typed: enrolment); for a verified visitor stepping up, the number
 // on file or the one verified; for a number change, the new number typed.
 func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
+	r = withChallengeAnswer(r, in) // for the fraud guard's budgets (challenge.go)
 	phone, purpose, fe, err := m.sendTarget(r, fs, in)
 	switch {
 	case err != nil:
@@ -121,6 +122,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	// In known-number mode a sign-in code goes to the number on file (or
 	// the one verified): the app vouches for it (limits.go, fraud.go).
 	info.onFile = purpose == "" && m.cfg.phoneLookup != nil
+	info.challenge, info.answer = challengeAnswer(r)
 	if !m.regionAllowed(info.region) {
 		m.fail(w, r, fs, errRegion)
 		return
