@@ -86,7 +86,9 @@
 // numbers, none to the destinations the big providers refuse by default,
 // calls to mobile numbers only, a limit per number range, per-country and
 // global budgets of codes per hour and a conversion watch for first-time
-// numbers, which a number verified before passes); a deadline on every
+// numbers, which a number verified before passes; past a spent budget,
+// first-time numbers get a challenge, by default a proof of work the page
+// solves in about a second); a deadline on every
 // session store and State call;
 // re-verification after 12 hours or 30 idle minutes; cross-origin POSTs
 // refused; a __Host- cookie. For work on your own machine, add

@@ -514,9 +514,10 @@ func WithInternationalNetworks() Option {
 // WithCountryBudget sets how many codes an hour may go to first-time
 // numbers of one region (a two-letter code such as "NL"), all visitors
 // together; region "*" sets the budget of every region without one of its
-// own. Past it, sends to first-time numbers of the region stop with "try
-// again later" until the hour's window turns; known numbers
-// (WithKnownNumbers) neither count nor stop. 0 sends no codes to the
+// own. Past it, sends to first-time numbers of the region must pass a
+// challenge (WithChallenge) until the hour's window turns, and past a
+// second budget as large for challenged sends, stop with "try again
+// later"; known numbers (WithKnownNumbers) neither count nor stop. 0 sends no codes to the
 // region at all.
 //
 // Defaults: DefaultCountryBudget (500) for every region, and
@@ -542,9 +543,11 @@ func WithCountryBudget(region string, perHour int) Option {
 
 // WithGlobalBudget sets how many codes an hour may go out in all to
 // first-time numbers, every country together: a circuit breaker on the SMS
-// bill. Past it, every send to a first-time number stops with "try again
-// later" until the hour's window turns, with an EventBudgetExceeded and
-// one error log line; known numbers (WithKnownNumbers) still get codes.
+// bill. Past it, every send to a first-time number must pass a challenge
+// (WithChallenge) until the hour's window turns, and past a second budget
+// as large for challenged sends, stops with "try again later"; each with
+// an EventBudgetExceeded and one error log line per window. Known numbers
+// (WithKnownNumbers) still get codes.
 // Default DefaultGlobalBudget (2,000); at least 1.
 func WithGlobalBudget(perHour int) Option {
 	return func(c *config) error {
@@ -611,8 +614,8 @@ func WithChallenge(c Challenge) Option {
 // WithKnownNumbers sets how long a number that completed a verification
 // stays known: the fraud guard's country and global budgets (and the
 // conversion watch, and the number range's limit) then leave it alone, so
-// a flood of first-time numbers that spends a budget pauses first-time
-// numbers only, never a customer who verified before. The number on file
+// a flood of first-time numbers that spends a budget challenges (or
+// pauses) first-time numbers only, never a customer who verified before. The number on file
 // in known-number mode (WithPhoneLookup) is known too. The per-number,
 // per-address and per-account limits still apply. The mark is kept in the
 // State with this expiry, renewed at each verification. Default
