@@ -160,6 +160,26 @@ func TestSecurity_BudgetChallengePage(t *testing.T) {
 	}
 }
 
+// A resend to a first-time number past the spent budget asks for the
+// challenge too; answered, the new code goes out.
+func TestSecurity_BudgetChallengeResend(t *testing.T) {
+	e := proxied(t, twofactor.WithCountryBudget("NL", 2))
+	c := e.from("192.0.2.1")
+	c.mustSend(nlPhone(0))
+	e.from("192.0.2.2").send(nlPhone(1)) // the budget is spent
+	e.clock.Advance(time.Minute)         // past the resend cooldown
+	ch := challengeOf(t, c.resend())
+	answer, err := twofactor.SolveChallenge(ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sends := e.prov.sends.Load()
+	r := c.post("/2fa/resend", url.Values{"challenge_token": {ch.Token}, "challenge_answer": {answer}})
+	if r.status != http.StatusOK || e.prov.sends.Load() != sends+1 {
+		t.Fatalf("the answered resend: %v", r)
+	}
+}
+
 // appCaptcha is an app's own Challenge: its CAPTCHA, answered "human".
 type appCaptcha struct{ issued int }
 

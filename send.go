@@ -69,6 +69,7 @@ func (m *Manager) sendTarget(r *http.Request, fs flowState, in input) (phone, pu
 // serveResend sends a new code to the number of the last one, for the
 // same purpose.
 func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
+	r = withChallengeAnswer(r, in)
 	if fs.Phone == "" || (m.cfg.subject != nil && m.cfg.subject(r) != fs.Subject) {
 		m.fail(w, r, fs, errNoPending)
 		return
