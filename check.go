@@ -59,14 +59,13 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.checkFailed(w, r, sess, fs, ErrTooManyAttempts, 0, code)
 		return
 	}
-	acct := accountKey(m.sendAccount(r, fs.Phone))
-	an, attl, err := m.cfg.state.Incr(ctx, acct, 1, m.cfg.accountAttempts.Per)
+	g, err := m.countGuess(ctx, r, fs.Phone, fs.Purpose == "" && m.cfg.phoneLookup != nil)
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	if an > int64(m.cfg.accountAttempts.N) {
-		m.accountLocked(w, r, fs, acct, attl, fs.Phone)
+	if g.locked != "" {
+		m.accountLocked(w, r, fs, g.locked, g.ttl, fs.Phone)
 		return
 	}
 	pctx, done := m.providerContext(ctx)
@@ -87,15 +86,13 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 	if err != nil {
 		if checkNotJudged(err) {
 			// The provider did not judge the code: give both tries back.
-			m.giveBackTries(ctx, attemptsKey(fs.PendingID), validity, acct, m.cfg.accountAttempts.Per)
+			m.giveBackTries(ctx, attemptsKey(fs.PendingID), validity, g)
 		}
 		m.checkFailed(w, r, sess, fs, err, int64(m.cfg.maxAttempts)-n, code)
 		return
 	}
-	// The correct code was no wrong guess: give the account its try back.
-	if _, _, err := m.cfg.state.Incr(ctx, acct, -1, m.cfg.accountAttempts.Per); err != nil {
-		m.log.Error("twofactor: state backend failed", "err", err)
-	}
+	// The correct code was no wrong guess: give the locks their try back.
+	g.giveBack(ctx, m)
 	method := MethodSMS
 	if Channel(fs.Channel) == Voice {
 		method = MethodVoice
@@ -119,6 +116,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	m.noteVerified(r.Context(), phone) // the fraud guard's conversion watch
+	m.noteOwner(r, phone)              // its windows and locks are the prover's own
 	m.verifyAndRedirect(w, r, sess, fs, method, phone, o, in.Remember)
 }
 

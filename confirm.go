@@ -574,12 +574,11 @@ func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
 	if n > limit {
 		return failed(confirmErr("too_many_attempts", http.StatusBadRequest, ErrTooManyAttempts))
 	}
-	acct := accountKey(m.sendAccount(r, rec.Phone))
-	an, attl, err := m.cfg.state.Incr(ctx, acct, 1, m.cfg.accountAttempts.Per)
+	g, err := m.countGuess(ctx, r, rec.Phone, true) // the number on file, or the one verified
 	if err != nil {
 		return Action{}, confirmStoreErr(err)
 	}
-	if an > int64(m.cfg.accountAttempts.N) {
+	if attl := g.ttl; g.locked != "" {
 		m.log.Warn("twofactor: account locked", "phone", MaskPhone(rec.Phone))
 		m.emit(r, Event{Type: EventLocked, Subject: rec.Subject, Phone: rec.Phone})
 		return Action{}, &ConfirmError{Code: "locked", Status: http.StatusTooManyRequests, RetryAfter: attl, Err: ErrTooManyAttempts}
@@ -601,14 +600,12 @@ func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
 	if err != nil {
 		if checkNotJudged(err) {
 			// The provider did not judge the code: give both tries back.
-			m.giveBackTries(ctx, confirmTriesKey(id), keep, acct, m.cfg.accountAttempts.Per)
+			m.giveBackTries(ctx, confirmTriesKey(id), keep, g)
 		}
 		return failed(m.confirmCheckFailed(ctx, rec, err, int(limit-n), keep))
 	}
-	// The right code was no wrong guess: give the account its try back.
-	if _, _, err := m.cfg.state.Incr(ctx, acct, -1, m.cfg.accountAttempts.Per); err != nil {
-		m.log.Error("twofactor: state backend failed", "err", err)
-	}
+	// The right code was no wrong guess: give the locks their try back.
+	g.giveBack(ctx, m)
 	// Replays are now told "already confirmed" without a try or a provider
 	// call; the one-use mark above decides if this write fails.
 	if err := m.cfg.state.SetField(ctx, confirmKey(id), confirmFieldDone, "1", keep); err != nil {

@@ -73,6 +73,10 @@
 //   - budget.go: one store budget per request for all its session store
 //     and State calls, paused while the provider is asked; deadline.go:
 //     the deadline of each call to the session store and the State.
+//   - owners.go: whose windows and locks a send or a wrong code spends
+//     (a number's owner, or a stranger), so no stranger can block a
+//     customer; challenge.go: the challenge (a built-in proof of work, or
+//     the app's Challenge) first-time numbers meet past a spent budget.
 //   - doc.go: this overview.
 //   - Sub-packages: bird (Bird's Verify APIs: the platform's, New, and the
 //     workspace one, NewWorkspace) and twilioverify (Twilio Verify, on its
@@ -94,14 +98,17 @@
 //	mux.Handle("/account", tf.Require(account))
 //
 // The defaults are the safe ones: Secure, HttpOnly, SameSite=Lax cookies;
-// three tries per code and ten wrong codes per account a day; a 30-second
+// three tries per code and ten wrong codes per guesser a day (a number
+// locks for strangers only, at 25, never for its owner); a 30-second
 // resend cooldown and per-number, per-IP and per-network send windows,
 // passed all or none (a request refused by one spends nothing of another);
 // a fraud guard against SMS pumping (no satellite or international-network
 // numbers, none to the destinations the big providers refuse by default,
 // calls to mobile numbers only, a limit per number range, per-country and
 // global budgets of codes per hour and a conversion watch for first-time
-// numbers, which a number verified before passes); a deadline on every
+// numbers, which a number verified before passes; past a spent budget,
+// first-time numbers get a challenge, by default a proof of work the page
+// solves in about a second); a deadline on every
 // session store and State call;
 // re-verification after 12 hours or 30 idle minutes; cross-origin POSTs
 // refused; a __Host- cookie. For work on your own machine, add

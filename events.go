@@ -43,8 +43,10 @@ const (
 	EventConfirmationFailed  EventType = "confirmation_failed"   // a wrong, used-up or replayed confirmation code; see Event.Err
 	EventConfirmationExpired EventType = "confirmation_expired"  // a confirmation code came back too late
 	// EventBudgetExceeded: a country's or the global budget of codes per
-	// hour is spent and sends stop until the window turns. Once per budget
-	// and window.
+	// hour to first-time numbers is spent: they get a challenge until the
+	// window turns (WithChallenge), or, for the budget of challenged sends
+	// or with challenges off, sends to them stop. Once per budget and
+	// window.
 	EventBudgetExceeded EventType = "budget_exceeded"
 	// EventConversionLow: few of the codes recently sent to a country were
 	// verified, a sign of SMS pumping. Once per batch of sends watched.

@@ -176,11 +176,17 @@ func (m *Manager) budgetExceeded(r *http.Request, ru rule, ttl time.Duration) {
 	if err != nil || !first {
 		return
 	}
+	// Past the budget, first-time numbers get a challenge (challenge.go);
+	// past the challenged budget, or without challenges, they are paused.
+	then := "first-time numbers get a challenge until the window turns"
+	if m.challenger() == nil || strings.HasSuffix(ru.key, ":challenged") {
+		then = "sends to first-time numbers are paused until the window turns"
+	}
 	if ru.region == "" {
-		m.log.Error("twofactor: global SMS budget reached; sends are paused until the window turns",
+		m.log.Error("twofactor: global SMS budget reached; "+then,
 			"budget", ru.limit.N, "per", ru.limit.Per.String(), "resumes_in", ttl.Round(time.Second).String())
 	} else {
-		m.log.Error("twofactor: country SMS budget reached; sends to it are paused until the window turns",
+		m.log.Error("twofactor: country SMS budget reached; "+then,
 			"region", ru.region, "budget", ru.limit.N, "per", ru.limit.Per.String(), "resumes_in", ttl.Round(time.Second).String())
 	}
 	m.emit(r, Event{Type: EventBudgetExceeded, Subject: m.subject(r), Region: ru.region})

@@ -27,8 +27,10 @@ func flood(t *testing.T, e *secEnv, from int) int {
 		switch r.status {
 		case http.StatusOK:
 			sent++
-		case http.StatusServiceUnavailable:
-			secWant(t, "a first-time number past the budgets", r, http.StatusServiceUnavailable, "sending_paused")
+		case http.StatusTooManyRequests:
+			// Past a spent budget a first-time number gets a challenge
+			// (challenge.go), which the flood does not solve.
+			secWant(t, "a first-time number past the budgets", r, http.StatusTooManyRequests, "challenge_required")
 			paused++
 		default:
 			t.Fatalf("flood: %v", r)
@@ -39,7 +41,7 @@ func flood(t *testing.T, e *secEnv, from int) int {
 
 // A customer verified before a flood still gets a code and signs in when
 // the flood of first-time numbers has spent the country and global
-// budgets; first-time numbers stay paused, and the budgets hold.
+// budgets; first-time numbers get a challenge, and the budgets hold.
 func TestSecurity_KnownNumbersPassTheBudgets(t *testing.T) {
 	const country, global = 10, 16
 	opts := []twofactor.Option{twofactor.WithCountryBudget("NL", country), twofactor.WithGlobalBudget(global)}
@@ -52,25 +54,25 @@ func TestSecurity_KnownNumbersPassTheBudgets(t *testing.T) {
 	if total := e.prov.sends.Load(); sent != global-len(customers) || total != global {
 		t.Fatalf("the flood got %d codes out (%d in all), want the global budget %d less the customers' %d", sent, total, global, len(customers))
 	}
-	secWant(t, "a first-time NL number", e.from("198.51.100.1").send(nlPhone(777)), http.StatusServiceUnavailable, "sending_paused")
+	secWant(t, "a first-time NL number", e.from("198.51.100.1").send(nlPhone(777)), http.StatusTooManyRequests, "challenge_required")
 	for i, p := range customers {
 		// From another address and browser, as the customer would.
 		e.from(fmt.Sprintf("198.51.100.%d", i+10)).mustVerify(p)
 	}
-	secWant(t, "still a first-time number", e.from("198.51.100.2").send(nlPhone(778)), http.StatusServiceUnavailable, "sending_paused")
+	secWant(t, "still a first-time number", e.from("198.51.100.2").send(nlPhone(778)), http.StatusTooManyRequests, "challenge_required")
 
 	t.Run("without the memory, the customer is paused with everyone", func(t *testing.T) {
 		e := proxied(t, append(opts, twofactor.WithKnownNumbers(0))...)
 		e.from("192.0.2.1").mustVerify(customers[0])
 		flood(t, e, 0)
-		secWant(t, "the customer", e.from("198.51.100.1").send(customers[0]), http.StatusServiceUnavailable, "sending_paused")
+		secWant(t, "the customer", e.from("198.51.100.1").send(customers[0]), http.StatusTooManyRequests, "challenge_required")
 	})
 	t.Run("the mark expires", func(t *testing.T) {
 		e := proxied(t, append(opts, twofactor.WithKnownNumbers(2*time.Hour))...)
 		e.from("192.0.2.1").mustVerify(customers[0])
 		e.clock.Advance(3 * time.Hour)
 		flood(t, e, 0)
-		secWant(t, "the customer after the mark's expiry", e.from("198.51.100.1").send(customers[0]), http.StatusServiceUnavailable, "sending_paused")
+		secWant(t, "the customer after the mark's expiry", e.from("198.51.100.1").send(customers[0]), http.StatusTooManyRequests, "challenge_required")
 	})
 	t.Run("the number on file in known-number mode", func(t *testing.T) {
 		onFile := nlPhone(800_000)

@@ -176,7 +176,9 @@ func (m *Manager) SignOutEverywhere(ctx context.Context, subject string) error {
 // Unlock clears the lockout after too many wrong codes and the send
 // windows of a subject, a phone number, or both (either may be ""), for a
 // support desk that has checked who is calling. phone may be in any form
-// ParsePhone takes.
+// ParsePhone takes. For a number it clears both totals of wrong codes
+// (its strangers' and its owners') and its shared send window; the lock of
+// an address that guessed (without a subject) ends with its window.
 func (m *Manager) Unlock(ctx context.Context, subject, phone string) error {
 	if subject == "" && phone == "" {
 		return errors.New("twofactor: Unlock needs a subject or a phone number")
@@ -194,7 +196,7 @@ func (m *Manager) Unlock(ctx context.Context, subject, phone string) error {
 		}
 		phone = e164
 		id := m.numberID(e164)
-		keys = append(keys, accountKey("n:"+id), phoneSendsKey(id))
+		keys = append(keys, accountKey("n:"+id), accountKey("o:"+id), phoneSendsKey(id))
 	}
 	for _, k := range keys {
 		if err := m.cfg.state.Delete(ctx, k); err != nil {

@@ -28,7 +28,7 @@ import (
 //
 // The requester's own limits come first (the session's cooldown, then the
 // address windows from the widest network to the address), then the
-// account lock (read, never counted here), then the shared ones: the
+// locks of wrong codes (owners.go: read, never counted here), then the shared ones: the
 // number's windows and the country and global budgets of the fraud guard
 // (fraud.go). A refusal names the first limit in that order that is spent.
 // While a request is between its count and its give-back, a parallel
@@ -78,11 +78,15 @@ type rule struct {
 	// which the limit does not apply: the conversion trickle's slowKey.
 	onlyIf string
 	region string // for budgets: the region, or "" for the global budget
+	// owner: 0 when it refuses every requester, 1 when it refuses the
+	// number's owner only (the requester's own window of the number), -1
+	// when everyone else only (owners.go). Every send counts in it.
+	owner int8
 }
 
 // sendRules returns every limit a send to info over ch from the client ip
 // must pass, the requester's own first. Disabled limits are left out.
-func (m *Manager) sendRules(ctx context.Context, fs flowState, info phoneInfo, ch Channel, ip string) ([]rule, error) {
+func (m *Manager) sendRules(r *http.Request, fs flowState, info phoneInfo, ch Channel, ip string) ([]rule, error) {
 	c := &m.cfg
 	rules := []rule{{name: "cooldown", key: cooldownKey(fs.FlowID), limit: Limit{N: 1, Per: c.resendCooldown}, own: true}}
 	if a, err := netip.ParseAddr(ip); err == nil {
@@ -105,9 +109,17 @@ func (m *Manager) sendRules(ctx context.Context, fs flowState, info phoneInfo, c
 	if ch == Voice {
 		rules = append(rules, rule{name: "voice ip", key: voiceIPKey(bucket), limit: c.voiceIPSends, own: true})
 	}
-	rules = append(rules, rule{name: "phone", key: phoneSendsKey(m.numberID(info.e164)), limit: c.phoneSends})
+	// The number's windows: the shared one, which refuses strangers, and
+	// the requester's own, which refuses the owner (owners.go): a stranger's
+	// sends never spend the owner's window.
+	own := m.ownerID(info.e164, m.requester(r))
+	rules = append(rules,
+		rule{name: "phone", key: phoneSendsKey(m.numberID(info.e164)), limit: c.phoneSends, owner: -1},
+		rule{name: "phone (owner)", key: phoneSendsKey(own), limit: c.phoneSends, owner: 1})
 	if ch == Voice {
-		rules = append(rules, rule{name: "voice phone", key: voicePhoneKey(m.numberID(info.e164)), limit: c.voicePhoneSends})
+		rules = append(rules,
+			rule{name: "voice phone", key: voicePhoneKey(m.numberID(info.e164)), limit: c.voicePhoneSends, owner: -1},
+			rule{name: "voice phone (owner)", key: voicePhoneKey(own), limit: c.voicePhoneSends, owner: 1})
 	}
 	rules = append(rules, rule{name: "number range", key: rangeKey(m.numberID(numberRange(info.e164))), limit: c.rangeSends, firstSend: true})
 	rules = append(rules, m.countryRules(info.region)...)
@@ -143,7 +155,7 @@ func (m *Manager) reserveSend(w http.ResponseWriter, r *http.Request, fs flowSta
 //
 // It reads every counter first (Incr by 0, which creates nothing) and
 // refuses at the first limit already spent, in the order of sendRules with
-// the account lock between the requester's own limits and the shared
+// the locks of wrong codes between the requester's own limits and the shared
 // ones: such a refusal changes nothing in the State. Only when every
 // counter has room does it count the send against all of them; if a
 // parallel send took the last room in between, it gives every count back.
@@ -154,9 +166,19 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 		return fe, nil
 	}
 	ip := m.clientIP(r)
-	rules, err := m.sendRules(ctx, fs, info, ch, ip)
+	rules, err := m.sendRules(r, fs, info, ch, ip)
 	if err != nil {
 		return nil, err
+	}
+	if info.challenged {
+		// Past a spent budget, a send that passed the challenge meets a
+		// second budget as large (challenge.go).
+		for i := range rules {
+			if rules[i].budget {
+				rules[i].key += ":challenged"
+				rules[i].name += " (challenged)"
+			}
+		}
 	}
 	if !cooldown { // the session's resend cooldown is the flow's own
 		rules = slices.DeleteFunc(rules, func(ru rule) bool { return ru.name == "cooldown" })
@@ -166,56 +188,66 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 			return errRegion, nil // a region whose budget is zero gets no codes at all
 		}
 	}
-	// What to read: every counter in the order of rules, the account lock
-	// after the requester's own, and then whether the number is known.
+	// What to read: every counter in the order of rules, and after the
+	// requester's own: whether the requester owns the number and whether
+	// it is known, then the locks of wrong codes (owners.go).
 	type read struct {
 		key    string
 		window time.Duration
-		rule   int // index in rules, or lockRead, knownRead, or onlyIfRead-i for rule i's onlyIf mark
+		kind   int // what it is: a rule's counter, a lock, a mark
+		i      int // index in rules or locks
 	}
-	const lockRead, knownRead, onlyIfRead = -1, -2, -3
-	acct := accountKey(m.sendAccount(r, info.e164))
-	reads := make([]read, 0, len(rules)+2)
+	const ruleRead, lockRead, ownerRead, knownRead, onlyIfRead = 0, 1, 2, 3, 4
+	locks := m.guessLocks(r, info.e164)
+	reads := make([]read, 0, len(rules)+len(locks)+3)
 	for i, ru := range rules {
 		if !ru.own && (i == 0 || rules[i-1].own) {
-			reads = append(reads, read{acct, m.cfg.accountAttempts.Per, lockRead})
 			if m.cfg.knownFor > 0 && !info.onFile {
-				reads = append(reads, read{knownKey(m.numberID(info.e164)), m.cfg.knownFor, knownRead})
+				reads = append(reads, read{ownerKey(m.ownerID(info.e164, m.requester(r))), m.cfg.knownFor, ownerRead, 0})
+				reads = append(reads, read{knownKey(m.numberID(info.e164)), m.cfg.knownFor, knownRead, 0})
+			}
+			for j, l := range locks {
+				reads = append(reads, read{l.key, l.limit.Per, lockRead, j})
 			}
 		}
 		if ru.onlyIf != "" {
-			reads = append(reads, read{ru.onlyIf, ru.limit.Per, onlyIfRead - i})
+			reads = append(reads, read{ru.onlyIf, ru.limit.Per, onlyIfRead, i})
 		}
-		reads = append(reads, read{ru.key, ru.limit.Per, i})
+		reads = append(reads, read{ru.key, ru.limit.Per, ruleRead, i})
 	}
 	// A known number (on file, or verified lately: fraud.go) passes the
 	// budgets and the number range's limit: someone else's flood must not
 	// stop a customer. A number that got a code in its window already is no
 	// new number of its range: that limit neither refuses nor counts it.
-	known, again := info.onFile, false
+	// The number's owner meets its own window and locks, strangers theirs.
+	known, owner, again := info.onFile, info.onFile, false
 	off := make(map[string]bool) // onlyIf marks found absent
 	skip := func(ru rule) bool {
 		return (known && (ru.budget || ru.firstSend)) || (again && ru.firstSend) || off[ru.onlyIf]
 	}
+	refuses := func(ru rule) bool { return !skip(ru) && (ru.owner == 0 || (ru.owner > 0) == owner) }
 	// full reports whether read i, of value n, refuses the send. Called in
-	// order, it also learns whether the number is known or sent again.
+	// order, it also learns whether the number is known, owned or sent again.
 	full := func(i int, n int64) bool {
-		switch rd := reads[i]; rd.rule {
+		switch rd := reads[i]; rd.kind {
 		case lockRead:
-			return n >= int64(m.cfg.accountAttempts.N)
+			l := locks[rd.i]
+			return l.applies(owner) && n >= int64(l.limit.N)
+		case ownerRead:
+			owner = owner || n > 0
+			return false
 		case knownRead:
 			known = known || n > 0
 			return false
+		case onlyIfRead:
+			off[rd.key] = n == 0
+			return false
 		default:
-			if rd.rule <= onlyIfRead {
-				off[rd.key] = n == 0
-				return false
-			}
-			ru := rules[rd.rule]
+			ru := rules[rd.i]
 			if ru.name == "phone" {
 				again = n > 0
 			}
-			return !skip(ru) && n >= int64(ru.limit.N)
+			return refuses(ru) && n >= int64(ru.limit.N)
 		}
 	}
 	keys, windows := make([]string, len(reads)), make([]time.Duration, len(reads))
@@ -231,13 +263,18 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 		if !full(i, n) {
 			continue
 		}
-		if reads[i].rule == lockRead {
+		if rd := reads[i]; rd.kind == lockRead {
 			until := lockEnd(m.cfg.now(), ttls[i])
-			m.refused(r, "account locked", acct, until, info.masked, ip)
+			m.refused(r, locks[rd.i].name, rd.key, until, info.masked, ip)
 			m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: info.e164})
 			return lockedError(until, m.cfg.now()), nil
 		}
-		return m.refuse(r, fs, rules[reads[i].rule], ttls[i], info, ip), nil
+		ru := rules[reads[i].i]
+		fe := m.refuse(r, fs, ru, ttls[i], info, ip)
+		if ru.budget && !info.challenged {
+			return m.challenge(r, fs, info, ch, cooldown, fe) // degrade, not switch off
+		}
+		return fe, nil
 	}
 	// Count: every counter has room, so count the send against all of them.
 	counted := rules[:0:0]
@@ -256,7 +293,7 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 		return nil, err
 	}
 	for i, n := range ns {
-		if n > int64(rules[i].limit.N) {
+		if refuses(rules[i]) && n > int64(rules[i].limit.N) {
 			// A parallel send took the last room: this one spends nothing.
 			m.giveBack(ctx, rules, keys, windows)
 			return m.refuse(r, fs, rules[i], ttls[i], info, ip), nil
@@ -352,17 +389,6 @@ func coarse(d, unit time.Duration) time.Duration {
 		return unit
 	}
 	return (d + unit - 1) / unit * unit
-}
-
-// sendAccount names the account whose wrong codes are counted together and
-// lock sends to e164: the app's user when it names one, else the number
-// (by its keyed hash). Sign-in codes and confirmations count against it;
-// recovery codes have a counter of their own.
-func (m *Manager) sendAccount(r *http.Request, e164 string) string {
-	if s := m.subject(r); s != "" {
-		return "s:" + s
-	}
-	return "n:" + m.numberID(e164)
 }
 
 // lockEnd is when a lock whose counter has ttl left ends, rounded up to

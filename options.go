@@ -87,6 +87,8 @@ type config struct {
 	conversionSends       int
 	conversionTrickle     int
 	knownFor              time.Duration
+	challenge             Challenge // WithChallenge; nil: the built-in proof of work
+	challengeOff          bool      // WithChallenge(nil): spent budgets pause, 503
 	storeTimeout          time.Duration
 	trustedProxies        []netip.Prefix
 	proxyHeader           string
@@ -378,9 +380,14 @@ func WithMaxAttempts(n int) Option {
 	}
 }
 
-// WithAccountAttempts limits wrong codes per account (the subject, or the
-// phone number when there is no subject), whatever code, session or browser
-// they come from. Default 10 per 24 hours.
+// WithAccountAttempts limits wrong codes per guesser (the subject, or the
+// client's address when there is no subject: an IPv4 address, an IPv6
+// /64), whatever code, session or browser they come from. Default 10 per
+// 24 hours. Each number also has two totals, one for its strangers and one
+// for its owners (those who proved it), of 25 per 24 hours, or this limit
+// when higher: a stranger can lock strangers out of a number, never its
+// owner, and at most 100 guesses a day reach it (README, "Bounded
+// guessing").
 func WithAccountAttempts(l Limit) Option {
 	return func(c *config) error {
 		if !l.enabled() {
@@ -508,9 +515,10 @@ func WithInternationalNetworks() Option {
 // WithCountryBudget sets how many codes an hour may go to first-time
 // numbers of one region (a two-letter code such as "NL"), all visitors
 // together; region "*" sets the budget of every region without one of its
-// own. Past it, sends to first-time numbers of the region stop with "try
-// again later" until the hour's window turns; known numbers
-// (WithKnownNumbers) neither count nor stop. 0 sends no codes to the
+// own. Past it, sends to first-time numbers of the region must pass a
+// challenge (WithChallenge) until the hour's window turns, and past a
+// second budget as large for challenged sends, stop with "try again
+// later"; known numbers (WithKnownNumbers) neither count nor stop. 0 sends no codes to the
 // region at all.
 //
 // Defaults: DefaultCountryBudget (500) for every region, and
@@ -536,9 +544,11 @@ func WithCountryBudget(region string, perHour int) Option {
 
 // WithGlobalBudget sets how many codes an hour may go out in all to
 // first-time numbers, every country together: a circuit breaker on the SMS
-// bill. Past it, every send to a first-time number stops with "try again
-// later" until the hour's window turns, with an EventBudgetExceeded and
-// one error log line; known numbers (WithKnownNumbers) still get codes.
+// bill. Past it, every send to a first-time number must pass a challenge
+// (WithChallenge) until the hour's window turns, and past a second budget
+// as large for challenged sends, stops with "try again later"; each with
+// an EventBudgetExceeded and one error log line per window. Known numbers
+// (WithKnownNumbers) still get codes.
 // Default DefaultGlobalBudget (2,000); at least 1.
 func WithGlobalBudget(perHour int) Option {
 	return func(c *config) error {
@@ -587,11 +597,26 @@ func WithConversionTrickle(perHour int) Option {
 // a verification (WithKnownNumbers).
 const DefaultKnownNumbers = 90 * 24 * time.Hour
 
+// WithChallenge sets the Challenge a first-time number's sender must pass
+// once the fraud guard's country or global budget is spent (challenge.go):
+// the app's CAPTCHA of choice, shown by its own templates (WithTemplates).
+// The default is a proof of work (DefaultChallengeBits) the flow's page
+// solves in about a second with flow.js and the server checks with one
+// SHA-256; without JavaScript the page says how long to wait. A nil
+// Challenge turns challenges off: a spent budget then pauses sending to
+// first-time numbers ("try again later", 503) until its window turns.
+func WithChallenge(c Challenge) Option {
+	return func(cfg *config) error {
+		cfg.challenge, cfg.challengeOff = c, c == nil
+		return nil
+	}
+}
+
 // WithKnownNumbers sets how long a number that completed a verification
 // stays known: the fraud guard's country and global budgets (and the
 // conversion watch, and the number range's limit) then leave it alone, so
-// a flood of first-time numbers that spends a budget pauses first-time
-// numbers only, never a customer who verified before. The number on file
+// a flood of first-time numbers that spends a budget challenges (or
+// pauses) first-time numbers only, never a customer who verified before. The number on file
 // in known-number mode (WithPhoneLookup) is known too. The per-number,
 // per-address and per-account limits still apply. The mark is kept in the
 // State with this expiry, renewed at each verification. Default

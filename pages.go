@@ -60,6 +60,7 @@ type pageData struct {
 	AppName    string // WithBranding
 	LogoURL    string
 	HomeURL    string
+	Challenge  *ChallengeData // a challenge the phone form carries (challenge.go)
 }
 
 // pick returns name from the app's templates if it has it, else the
@@ -419,6 +420,7 @@ var messages = map[string]dict{
 		"err_locked":        "Too many wrong codes. Verification is locked for now; please try again later.",
 		"err_locked_until":  "Too many wrong codes. Verification is locked until %s; no codes are sent until then.",
 		"err_paused":        "We can't send codes right now. Please try again later.",
+		"err_challenge":     "Many codes are being asked for right now, so your browser first does a short check (about a second) and then sends your code. Without JavaScript, please try again in %d minutes.",
 		"err_busy":          "We're very busy right now. Please try again later.",
 		"err_too_many":      "Too many wrong tries for this code. Please ask for a new code.",
 		"err_expired":       "That code has expired. Please ask for a new one.",
@@ -493,6 +495,7 @@ var messages = map[string]dict{
 		"err_locked":        "Te veel verkeerde codes. Verificatie is tijdelijk geblokkeerd; probeer het later opnieuw.",
 		"err_locked_until":  "Te veel verkeerde codes. Verificatie is geblokkeerd tot %s; tot dan sturen we geen codes.",
 		"err_paused":        "We kunnen nu geen codes versturen. Probeer het later opnieuw.",
+		"err_challenge":     "Er worden nu veel codes aangevraagd, dus uw browser doet eerst een korte controle (ongeveer een seconde) en verstuurt dan uw code. Zonder JavaScript: probeer het over %d minuten opnieuw.",
 		"err_busy":          "Het is nu erg druk. Probeer het later opnieuw.",
 		"err_too_many":      "Te vaak een verkeerde code voor deze code. Vraag een nieuwe code aan.",
 		"err_expired":       "Die code is verlopen. Vraag een nieuwe aan.",

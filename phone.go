@@ -74,6 +74,10 @@ type phoneInfo struct {
 	// on file, or one this visitor verified): it passes the fraud guard's
 	// budgets like a number verified lately (fraud.go).
 	onFile bool
+	// challenge and answer: a Challenge's token and its answer, sent with
+	// the request (challenge.go); challenged: the answer was accepted.
+	challenge, answer string
+	challenged        bool
 }
 
 func inspectPhone(input, defaultRegion string) (phoneInfo, error) {

@@ -58,16 +58,11 @@ func checkNotJudged(err error) bool {
 		errors.Is(err, ErrConfiguration) || errors.Is(err, ErrNoBalance)
 }
 
-// giveBackTries gives back a try counted on each of the State keys code
-// and acct (windows codePer and acctPer), when the provider did not judge
-// the code.
-func (m *Manager) giveBackTries(ctx context.Context, code string, codePer time.Duration, acct string, acctPer time.Duration) {
-	for _, k := range []struct {
-		key string
-		per time.Duration
-	}{{code, codePer}, {acct, acctPer}} {
-		if _, _, err := m.cfg.state.Incr(ctx, k.key, -1, k.per); err != nil {
-			m.log.Error("twofactor: state backend failed", "err", err)
-		}
+// giveBackTries gives back a try counted on the State key code (window
+// codePer) and on the locks of g, when the provider did not judge the code.
+func (m *Manager) giveBackTries(ctx context.Context, code string, codePer time.Duration, g guess) {
+	if _, _, err := m.cfg.state.Incr(ctx, code, -1, codePer); err != nil {
+		m.log.Error("twofactor: state backend failed", "err", err)
 	}
+	g.giveBack(ctx, m)
 }

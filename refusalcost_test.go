@@ -122,7 +122,7 @@ func TestSecurity_RefusalsAreCheap(t *testing.T) {
 		{"the address's window", func() secResp { return e.from("198.51.100.1").send(nlPhone(999)) }, "rate_limited"},
 		{"the session's cooldown", func() secResp { return cooled.send(nlPhone(3)) }, "rate_limited"},
 		{"the number's window", func() secResp { return e.from(ip()).send(nlPhone(1)) }, "rate_limited"},
-		{"the country budget", func() secResp { return e.from(ip()).send(be(50)) }, "sending_paused"},
+		{"the country budget", func() secResp { return e.from(ip()).send(be(50)) }, "challenge_required"}, // issuing a challenge stores nothing
 	}
 	for _, tc := range cases {
 		tc.send() // the first refusal of a window may log and mark it once
@@ -150,7 +150,7 @@ func TestSecurity_RefusalsAreCheap(t *testing.T) {
 	r := e.from(ip()).send(nlPhone(501))
 	trips, calls := cs.take()
 	t.Logf("refused by the global budget: %d State round trips %v", trips, calls)
-	if r.errCode() != "sending_paused" || trips > maxRefusalTrips || e.state.Len() != keys {
+	if r.errCode() != "challenge_required" || trips > maxRefusalTrips || e.state.Len() != keys {
 		t.Errorf("refused by the global budget: %v, %d round trips %v, %d keys from %d", r, trips, calls, e.state.Len(), keys)
 	}
 }

@@ -157,6 +157,9 @@ type input struct {
 	Remember     bool    `json:"remember"`      // remember this device after the code
 	Country      string  `json:"country"`       // region of a national number ("NL"); a + number wins
 	Next         string  `json:"next"`          // local path to return to, carried by the forms
+	// A Challenge's token and its answer (challenge.go).
+	ChallengeToken  string `json:"challenge_token"`
+	ChallengeAnswer string `json:"challenge_answer"`
 
 	// noCountry: the form's country list was left at "Country…", so a
 	// national number has no region, not even the default one.
@@ -244,6 +247,7 @@ func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
 				Purpose: f.Get("purpose"), RecoveryCode: f.Get("recovery_code"),
 				Remember: f.Get("remember") != "" && f.Get("remember") != "0",
 				Country:  f.Get("country"), Next: f.Get("next"),
+				ChallengeToken: f.Get("challenge_token"), ChallengeAnswer: f.Get("challenge_answer"),
 			}
 			in.noCountry = f.Has("country") && in.Country == ""
 		}

@@ -42,6 +42,8 @@ type (
 			Code    string `json:"code"`
 			Message string `json:"message"`
 			Until   string `json:"until,omitempty"` // for locked: until when
+			// Challenge, for challenge_required: what to solve (challenge.go).
+			Challenge *ChallengeData `json:"challenge,omitempty"`
 		} `json:"error"`
 	}
 )
@@ -67,6 +69,7 @@ type flowError struct {
 	until      time.Time // for messages with a time (%s): shown as 15:04 UTC
 	retryAfter time.Duration
 	field      string // the form field at fault, marked on the page
+	challenge  *ChallengeData
 }
 
 func (e *flowError) Error() string { return e.code }
@@ -94,6 +97,7 @@ var (
 	errSendLimited = &flowError{status: http.StatusTooManyRequests, code: "rate_limited", msg: "err_send_limited"}
 	errLocked      = &flowError{status: http.StatusTooManyRequests, code: "locked", msg: "err_locked"}
 	errPaused      = &flowError{status: http.StatusServiceUnavailable, code: "sending_paused", msg: "err_paused"}
+	errChallenge   = &flowError{status: http.StatusTooManyRequests, code: "challenge_required", msg: "err_challenge"}
 	errBusy        = &flowError{status: http.StatusServiceUnavailable, code: "busy", msg: "err_busy"}
 	errTooMany     = &flowError{status: http.StatusBadRequest, code: "too_many_attempts", msg: "err_too_many"}
 	errExpired     = &flowError{status: http.StatusBadRequest, code: "expired", msg: "err_expired"}
@@ -156,7 +160,8 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fs flowState, fe 
 	d := m.data(r, fs)
 	d.Error = d.T.format(fe.msg, fe.arg)
 	d.Field = fe.field
-	if fe.field == "phone" && r.PostForm != nil {
+	d.Challenge = fe.challenge
+	if (fe.field == "phone" || fe.challenge != nil) && r.PostForm != nil {
 		d.PhoneValue = r.PostForm.Get("phone") // keep what was typed
 		if c := r.PostForm.Get("country"); supportedRegion(c) {
 			d.Country = strings.ToUpper(c)
@@ -170,6 +175,7 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, fs flowState, fe 
 	if wantsJSON(r) {
 		var body errorBody
 		body.Error.Code, body.Error.Message = fe.code, d.Error
+		body.Error.Challenge = fe.challenge
 		if !fe.until.IsZero() {
 			body.Error.Until = fe.until.UTC().Format(time.RFC3339)
 		}

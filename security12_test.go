@@ -474,7 +474,9 @@ func TestSecurity_FraudGuardNumbers(t *testing.T) {
 // Per-country and global budgets: past one, sends stop with "try again
 // later", one event and one error log line per window, until it turns.
 func TestSecurity_FraudGuardBudgets(t *testing.T) {
-	e := proxied(t, twofactor.WithCountryBudget("be", 3), twofactor.WithCountryBudget("KZ", 0), twofactor.WithGlobalBudget(8))
+	// Challenges off: a spent budget pauses first-time numbers (503), as
+	// before challenges (challenge_test.go tests the default).
+	e := proxied(t, twofactor.WithCountryBudget("be", 3), twofactor.WithCountryBudget("KZ", 0), twofactor.WithGlobalBudget(8), twofactor.WithChallenge(nil))
 	n := 0
 	ip := func() string { n++; return fmt.Sprintf("192.0.2.%d", n) }
 	be := func(i int) string { return fmt.Sprintf("+3247012%04d", i) }

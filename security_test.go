@@ -564,7 +564,8 @@ func TestSecurity_AccountCapSurvivesResendAndNewBrowser(t *testing.T) {
 		r := b2.check(e.code(secPhone))
 		secWant(t, "right code after 10 wrong ones over 4 codes and 2 browsers", r, http.StatusTooManyRequests, "locked")
 		secRetryAfter(t, r)
-		// A locked number is not sent a code it could not use; the page
+		// A locked guesser (here, without a subject, the address all the
+		// browsers share) is not sent a code it could not use; the page
 		// says until when.
 		b3 := e.client()
 		sends := e.prov.sends.Load()

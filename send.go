@@ -13,6 +13,7 @@ import (
 // number typed: enrolment); for a verified visitor stepping up, the number
 // on file or the one verified; for a number change, the new number typed.
 func (m *Manager) serveSend(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
+	r = withChallengeAnswer(r, in) // for the fraud guard's budgets (challenge.go)
 	phone, purpose, fe, err := m.sendTarget(r, fs, in)
 	switch {
 	case err != nil:
@@ -68,6 +69,7 @@ func (m *Manager) sendTarget(r *http.Request, fs flowState, in input) (phone, pu
 // serveResend sends a new code to the number of the last one, for the
 // same purpose.
 func (m *Manager) serveResend(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
+	r = withChallengeAnswer(r, in)
 	if fs.Phone == "" || (m.cfg.subject != nil && m.cfg.subject(r) != fs.Subject) {
 		m.fail(w, r, fs, errNoPending)
 		return
@@ -101,6 +103,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.fail(w, r, fs, fe)
 		return
 	}
+	info.challenge, info.answer = challengeAnswer(r)
 	if !m.reserveSend(w, r, fs, info, ch) { // every limit, or none (limits.go)
 		return
 	}

@@ -610,9 +610,10 @@ func TestRedisKeysHaveTTL(t *testing.T) {
 			}
 			// The longest window is the account's: a day; but a verified
 			// number stays known (a mark the fraud guard's budgets pass)
-			// for DefaultKnownNumbers.
+			// for DefaultKnownNumbers, and so does the mark of its
+			// owner (the requester who proved it).
 			longest := max(twofactor.DefaultMaxAge, 24*time.Hour) // the default account window is a day
-			if strings.HasPrefix(key, state("known")) {
+			if strings.HasPrefix(key, state("known")) || strings.HasPrefix(key, state("owner")) {
 				longest = twofactor.DefaultKnownNumbers
 			}
 			if ttl > longest {
@@ -631,7 +632,7 @@ func TestRedisKeysHaveTTL(t *testing.T) {
 	}
 	checkTTLs("after verification", sessionPrefix,
 		state("attempts"), state("account"), state("used"), state("grant"),
-		state("cooldown"), state("phone"), state("ip"), state("known"))
+		state("cooldown"), state("phone"), state("ip"), state("known"), state("owner"))
 
 	wantRedirect(t, v.post(B, "/logout", url.Values{}), "/")
 	checkTTLs("after logout")
