@@ -117,7 +117,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	m.noteVerified(r.Context(), phone) // the fraud guard's conversion watch
 	m.noteOwner(r, phone)              // its windows and locks are the prover's own
-	m.verifyAndRedirect(w, r, sess, fs, method, phone, o, in.Remember)
+	m.verifyAndRedirect(w, r, sess, fs, method, phone, o, in.Remember && purpose == "")
 }
 
 // groundGone answers the request, and reports true, when what allowed

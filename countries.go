@@ -87,3 +87,23 @@ func checkRegion(region string) error {
 	}
 	return fmt.Errorf("region %q is not a region code with phone numbers: use ISO 3166-1 alpha-2 letters such as \"NL\", \"BE\" or \"GB\"", region)
 }
+
+// countries is the phone form's country list in lang without the regions
+// the Manager refuses (WithAllowedRegions and the refused destinations):
+// nobody picks a country only to be told it gets no codes.
+func (m *Manager) countries(lang string) []country {
+	m.countriesOnce.Do(func() {
+		m.countryLists = make(map[string][]country)
+		for _, l := range []string{"en", "nl"} {
+			for _, c := range countries(l) {
+				if m.regionAllowed(c.Region) {
+					m.countryLists[l] = append(m.countryLists[l], c)
+				}
+			}
+		}
+	})
+	if l, ok := m.countryLists[lang]; ok {
+		return l
+	}
+	return m.countryLists["en"]
+}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -35,6 +36,9 @@ type Manager struct {
 	refusals   refusalLog // logs repeated send refusals once per key and window
 	fullLog    onceAMinute
 	keys       keys // derived from the server secret (WithSecret)
+
+	countriesOnce sync.Once // the phone form's country lists, less refused regions
+	countryLists  map[string][]country
 }
 
 // hostPrefix is the cookie name prefix browsers accept only on a Secure

@@ -228,7 +228,7 @@ func (m *Manager) data(r *http.Request, fs flowState) *pageData {
 	}
 	d.ResendIn = m.resendIn(fs) // also after "use another number": the cooldown holds
 	d.CodeDead = m.awaiting(r, fs) && (fs.Spent || !m.pending(r, fs))
-	d.Countries = countries(lang)
+	d.Countries = m.countries(lang)
 	d.Country = guessRegion(m.cfg.defaultRegion, r.Header.Get("Accept-Language"))
 	d.AppName, d.LogoURL, d.HomeURL = m.cfg.branding.Name, m.cfg.branding.LogoURL, m.cfg.branding.HomeURL
 	if ret, ok := safeReturn(m.returnTarget(r, fs)); ok {
@@ -250,6 +250,12 @@ func (m *Manager) data(r *http.Request, fs flowState) *pageData {
 	case fs.VerifiedAt != 0 && fs.Subject == subject && fs.VerifiedPhone != "":
 		// Verified and stepping up: the code goes to the verified number.
 		d.KnownPhone, d.Phone = true, MaskPhone(fs.VerifiedPhone)
+	}
+	if d.Enrol || (m.awaiting(r, fs) && fs.Purpose != "") {
+		// A first number or a new one is being proved: a recovery code
+		// proves no number, and "remember this device" belongs to signing
+		// in, not to changing the factor (check.go ignores it here too).
+		d.Recovery, d.Remember = false, false
 	}
 	return d
 }
