@@ -131,8 +131,10 @@ func (p slowProvider) Send(ctx context.Context, req twofactor.Request) (twofacto
 func TestStoreBudgetPausesForTheProvider(t *testing.T) {
 	e := secNew(t, secSetup{
 		state:    func(m *twofactor.MemoryState) twofactor.State { return struct{ twofactor.State }{m} },
-		provider: func(p *secProvider) twofactor.Provider { return slowProvider{p, 600 * time.Millisecond} },
-		opts:     []twofactor.Option{twofactor.WithStoreTimeout(300 * time.Millisecond)},
+		// The provider takes longer than the whole budget; the store calls
+		// themselves take far less, even on a busy machine.
+		provider: func(p *secProvider) twofactor.Provider { return slowProvider{p, 1500 * time.Millisecond} },
+		opts:     []twofactor.Option{twofactor.WithStoreTimeout(time.Second)},
 	})
 	c := e.client()
 	if r := c.send(secPhone); r.status != http.StatusOK {
