@@ -130,7 +130,7 @@ func (p slowProvider) Send(ctx context.Context, req twofactor.Request) (twofacto
 // than the whole store budget does not make the session save after it fail.
 func TestStoreBudgetPausesForTheProvider(t *testing.T) {
 	e := secNew(t, secSetup{
-		state:    func(m *twofactor.MemoryState) twofactor.State { return struct{ twofactor.State }{m} },
+		state: func(m *twofactor.MemoryState) twofactor.State { return struct{ twofactor.State }{m} },
 		// The provider takes longer than the whole budget; the store calls
 		// themselves take far less, even on a busy machine.
 		provider: func(p *secProvider) twofactor.Provider { return slowProvider{p, 1500 * time.Millisecond} },
