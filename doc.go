@@ -46,7 +46,9 @@
 //     atomic move revokes everything made before), the server secret's
 //     keys; userrecord.go: the user record's layout and MemoryState's
 //     operations on it.
-//   - record.go: Record and Method; lifecycle.go: granting verification,
+//   - record.go: Record and Method; factors.go: the factors beside SMS
+//     (Factor, Factors, RemoveFactor) and how the flow offers the
+//     strongest; lifecycle.go: granting verification,
 //     Grant, SignOutEverywhere, Unlock; recovery.go: recovery codes;
 //     devices.go: remembered devices; confirm.go: confirming one action
 //     (a transfer) with a code bound to it.

@@ -13,8 +13,8 @@ type Event struct {
 	Subject string // the app's user, if WithSubject is set
 	Phone   string // full E.164 number: the app decides what to keep; the library's logs mask it
 	IP      string // client IP as found by the trusted-proxy rules; "" for calls without a request
-	Method  Method // for EventVerified: how
-	Device  string // for EventDeviceRemembered and EventDeviceRevoked: the device's ID
+	Method  Method // for EventVerified: how; for EventFactorAdded and EventFactorRemoved: which kind
+	Device  string // for EventDeviceRemembered and EventDeviceRevoked: the device's ID; for EventFactorAdded and EventFactorRemoved: the factor's ID
 	Err     error  // for EventCheckFailed and EventConfirmationFailed: the reason, matching a sentinel error
 	Region  string // for EventBudgetExceeded and EventConversionLow: the two-letter region ("" for the global budget)
 }
@@ -38,6 +38,8 @@ const (
 	EventDeviceRevoked       EventType = "device_revoked"        // one remembered device forgotten
 	EventSignedOutEverywhere EventType = "signed_out_everywhere" // every session and device of a subject revoked
 	EventUnlocked            EventType = "unlocked"              // lockout and send windows cleared
+	EventFactorAdded         EventType = "factor_added"          // an authenticator app or passkey enrolled; see Event.Method and Event.Device
+	EventFactorRemoved       EventType = "factor_removed"        // a factor removed (RemoveFactor); other sessions signed out
 	EventConfirmationSent    EventType = "confirmation_sent"     // a code for one action went out (StartConfirmation)
 	EventConfirmed           EventType = "confirmed"             // an action's code was right: the action is confirmed, once
 	EventConfirmationFailed  EventType = "confirmation_failed"   // a wrong, used-up or replayed confirmation code; see Event.Err

@@ -36,6 +36,9 @@ type Manager struct {
 	refusals   refusalLog // logs repeated send refusals once per key and window
 	fullLog    onceAMinute
 	keys       keys // derived from the server secret (WithSecret)
+	// kinds are the factors beside SMS that options enabled, strongest
+	// first (factors.go).
+	kinds []factorKind
 
 	countriesOnce sync.Once // the phone form's country lists, less refused regions
 	countryLists  map[string][]country

@@ -15,6 +15,8 @@ const (
 	MethodVoice        Method = "voice"         // a code read out in a phone call
 	MethodRecoveryCode Method = "recovery_code" // one of the user's recovery codes
 	MethodDevice       Method = "device"        // a remembered device
+	MethodTOTP         Method = "totp"          // a code from an authenticator app (WithTOTP)
+	MethodPasskey      Method = "passkey"       // a passkey (WithPasskeys)
 )
 
 // Record is what a verified session carries: who was verified, how, when,
