@@ -18,6 +18,10 @@ type country struct {
 	Region string // two letters, such as "NL"; "" for "none: type the + and code"
 	Code   int    // calling code, such as 31
 	Name   string // in the page's language
+	// Example is a mobile number of the region as typed after choosing
+	// it, without the country code ("6 12345678" for NL); "" when the
+	// phone number library has none.
+	Example string
 }
 
 var (
@@ -43,7 +47,7 @@ func countries(lang string) []country {
 				if name == "" {
 					name = region
 				}
-				list = append(list, country{Region: region, Code: phonenumbers.GetCountryCodeForRegion(region), Name: name})
+				list = append(list, country{Region: region, Code: phonenumbers.GetCountryCodeForRegion(region), Name: name, Example: mobileExample(region)})
 			}
 			c := collate.New(tag)
 			slices.SortFunc(list, func(a, b country) int { return c.CompareString(a.Name, b.Name) })
@@ -51,6 +55,32 @@ func countries(lang string) []country {
 		}
 	})
 	return countryLists[lang]
+}
+
+// mobileExample returns a mobile number of region written as it is typed
+// after choosing the region: the international form less the "+" and
+// country code ("6 12345678" for NL, "7400 123456" for GB), or "".
+func mobileExample(region string) string {
+	n := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE)
+	if n == nil {
+		return ""
+	}
+	intl := phonenumbers.Format(n, phonenumbers.INTERNATIONAL)
+	_, national, ok := strings.Cut(intl, " ")
+	if !ok {
+		return ""
+	}
+	return national
+}
+
+// exampleOf returns the mobile example of region in list, or "".
+func exampleOf(list []country, region string) string {
+	for _, c := range list {
+		if c.Region == region {
+			return c.Example
+		}
+	}
+	return ""
 }
 
 // supportedRegion reports whether region is a two-letter region the phone

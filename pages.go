@@ -54,6 +54,7 @@ type pageData struct {
 	Field      string // the field at fault: "phone", "code" or "recovery_code"
 	PhoneValue string // the number as typed, kept after an error
 	Country    string // preselected country of the phone form ("NL")
+	Example    string // a mobile number of Country as typed after choosing it ("6 12345678"); "" without one
 	Countries  []country
 	Next       string // local path to return to, carried by the forms
 	Retry      bool   // the message page's link tries again

@@ -230,6 +230,7 @@ func (m *Manager) data(r *http.Request, fs flowState) *pageData {
 	d.CodeDead = m.awaiting(r, fs) && (fs.Spent || !m.pending(r, fs))
 	d.Countries = m.countries(lang)
 	d.Country = guessRegion(m.cfg.defaultRegion, r.Header.Get("Accept-Language"))
+	d.Example = exampleOf(d.Countries, d.Country)
 	d.AppName, d.LogoURL, d.HomeURL = m.cfg.branding.Name, m.cfg.branding.LogoURL, m.cfg.branding.HomeURL
 	if ret, ok := safeReturn(m.returnTarget(r, fs)); ok {
 		d.Next = ret // the forms carry it: a new visitor's session is written only by a POST

@@ -1,6 +1,7 @@
 // twofactor: small enhancements of the verification pages. The pages work
-// without it; it only counts down the wait before a new code, and fills in
-// a code the browser received by SMS (WebOTP), where the browser can.
+// without it; it only counts down the wait before a new code, solves a
+// challenge, keeps an opted-in phone placeholder to the chosen country, and
+// fills in a code the browser received by SMS (WebOTP), where the browser can.
 "use strict";
 (function () {
   var wait = document.querySelector("[data-tf-seconds]");
@@ -76,6 +77,18 @@
       });
     };
     run(0);
+  }
+  // A phone field that follows the country list (data-tf-follow) shows a
+  // mobile number of the chosen country as its placeholder.
+  var phone = document.querySelector("[data-tf-follow]");
+  var country = document.getElementById("tf-country");
+  if (phone && country) {
+    country.addEventListener("change", function () {
+      var opt = country.options[country.selectedIndex];
+      var example = opt && opt.getAttribute("data-tf-example");
+      if (example) phone.setAttribute("placeholder", example);
+      else phone.removeAttribute("placeholder");
+    });
   }
   var input = document.getElementById("tf-code");
   if (input && "OTPCredential" in window && navigator.credentials) {

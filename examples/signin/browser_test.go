@@ -327,3 +327,30 @@ func TestBrowser(t *testing.T) {
 	b.expectPage(b.open("/account"), "/login")
 	second.expectPage(second.open("/account"), "/login")
 }
+
+// TestBrowserPlaceholderFollowsCountry: with JavaScript on, the phone
+// field's placeholder follows the country chosen, so a visitor never sees
+// one country's number under another's name.
+func TestBrowserPlaceholderFollowsCountry(t *testing.T) {
+	browserCtx := startChromium(t)
+	srv := startServer(t)
+	b := newTab(t, browserCtx, srv)
+	b.open("/signup")
+	b.typeInto(`#username`, "erin")
+	b.typeInto(`#password`, "erin-password")
+	b.expectPage(b.press(`#signup`), "/2fa/")
+	placeholder := func() string {
+		return result(b, chromedp.Evaluate[string](`document.querySelector("#tf-phone").getAttribute("placeholder") || ""`))
+	}
+	for _, region := range []string{"GB", "BE", "NL", ""} {
+		b.do(chromedp.WaitReady(chromedp.CSS(`#tf-country`)))
+		result(b, chromedp.Evaluate[bool](fmt.Sprintf(`(() => { const s = document.querySelector("#tf-country"); s.value = %q; s.dispatchEvent(new Event("change")); return true })()`, region)))
+		want := result(b, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector('#tf-country option[value=%q]').getAttribute("data-tf-example") || "")`, region)))
+		if region != "" && want == "" {
+			t.Fatalf("%s has no example on the page", region)
+		}
+		if got := placeholder(); got != want {
+			t.Errorf("after choosing %q the placeholder is %q, want %q", region, got, want)
+		}
+	}
+}

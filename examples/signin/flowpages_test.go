@@ -50,10 +50,11 @@ var flowPatches = map[string][]struct{ old, new string }{
 	},
 	"phone.html": {
 		// A placeholder of the preselected country (from the browser's
-		// language), not always a Dutch one.
+		// language), not always a Dutch one, and with JavaScript one that
+		// follows the country chosen (flow.js, data-tf-follow).
 		{
 			old: `placeholder="6 12345678"`,
-			new: `{{with .Country}}placeholder="{{template "example" .}}"{{end}}`,
+			new: `data-tf-follow{{with .Example}} placeholder="{{.}}"{{end}}`,
 		},
 		// Cancel, back where the change started, on the change page.
 		{
@@ -62,12 +63,6 @@ var flowPatches = map[string][]struct{ old, new string }{
 			new: `{{if .Change}}<p><a href="{{if .Next}}{{.Next}}{{else}}/settings{{end}}" id="cancel">{{if eq .Lang "nl"}}Annuleren{{else}}Cancel{{end}}</a></p>{{end}}
 {{template "wait" .}}
 {{if and .Recovery (not .Change)}}`,
-		},
-		{
-			old: `{{define "content"}}`,
-			new: `{{/* example is a mobile number of the region, written nationally. */}}
-{{define "example"}}{{if eq . "NL"}}6 12345678{{else if eq . "BE"}}470 12 34 56{{else if eq . "DE"}}1512 3456789{{else if eq . "FR"}}6 12 34 56 78{{else if eq . "GB"}}7400 123456{{else if eq . "IE"}}85 012 3456{{else if eq . "ES"}}612 34 56 78{{else if eq . "IT"}}312 345 6789{{else if eq . "US"}}201 555 0123{{end}}{{end}}
-{{define "content"}}`,
 		},
 	},
 }
