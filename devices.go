@@ -170,6 +170,22 @@ func (m *Manager) signInByDevice(w http.ResponseWriter, r *http.Request, sess *s
 	return true
 }
 
+// ThisDevice returns the ID of the remembered device r comes from (as in
+// Device.ID), or "" when its browser is not one. It reads the device's
+// cookie only, to mark "this device" in a list of Devices: it proves
+// nothing (the gate checks the device's token when it signs in).
+func (m *Manager) ThisDevice(r *http.Request) string {
+	ck, err := r.Cookie(m.deviceCookie())
+	if err != nil {
+		return ""
+	}
+	id, token, ok := strings.Cut(ck.Value, ".")
+	if !ok || !validID(id) || !validID(token) {
+		return ""
+	}
+	return id
+}
+
 // Devices lists subject's remembered devices, most recently used first.
 func (m *Manager) Devices(ctx context.Context, subject string) ([]Device, error) {
 	if subject == "" {

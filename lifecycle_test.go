@@ -7,6 +7,7 @@ package twofactor_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -428,6 +429,23 @@ func TestRememberDevice(t *testing.T) {
 	ck := deviceCookie(c)
 	if ck == nil || strings.Contains(ck.Value, devices[0].ID) && len(ck.Value) <= len(devices[0].ID)+1 {
 		t.Fatalf("device cookie = %v", ck)
+	}
+	// ThisDevice names the device its browser is, and none for another
+	// browser or a cookie that is no device's.
+	withCookie := func(cks ...*http.Cookie) *http.Request {
+		req := httptest.NewRequest(http.MethodGet, "/settings", nil)
+		for _, ck := range cks {
+			req.AddCookie(ck)
+		}
+		return req
+	}
+	if got := a.m.ThisDevice(withCookie(ck)); got != devices[0].ID {
+		t.Errorf("ThisDevice = %q, want %q", got, devices[0].ID)
+	}
+	for _, other := range []*http.Request{withCookie(), withCookie(&http.Cookie{Name: ck.Name, Value: devices[0].ID}), withCookie(&http.Cookie{Name: ck.Name, Value: "../x.y"})} {
+		if got := a.m.ThisDevice(other); got != "" {
+			t.Errorf("ThisDevice(%v) = %q, want none", other.Cookies(), got)
+		}
 	}
 	// Log out; the next sign-in needs no code.
 	if r := c.post("/logout", nil); r.status != http.StatusSeeOther {

@@ -177,29 +177,13 @@ func (a *app) serveSettings(w http.ResponseWriter, r *http.Request) {
 		a.failed(w, r, "counting recovery codes", err)
 		return
 	}
-	d := pageData{Devices: devices, ThisDevice: a.thisDevice(r), Notice: a.notice(r), CodesLeft: left}
+	d := pageData{Devices: devices, ThisDevice: a.tf.ThisDevice(r), Notice: a.notice(r), CodesLeft: left}
 	if phone != "" {
 		// Escaped here rather than by the template, which would write the
 		// + as &#43;: the same text to a browser, but not to a grep.
 		d.Phone = template.HTML(html.EscapeString(twofactor.MaskPhone(phone)))
 	}
 	a.render(w, r, http.StatusOK, "settings", d)
-}
-
-// thisDevice is the id of the remembered device this browser is, "" for
-// none: the id before the dot in the library's device cookie (its session
-// name plus "_device", with the __Host- prefix over HTTPS). The library
-// has no call that says it, so the app reads the cookie; the id is no
-// secret (the token after the dot is).
-func (a *app) thisDevice(r *http.Request) string {
-	for _, name := range []string{"__Host-" + sessionName + "_device", sessionName + "_device"} {
-		if c, err := r.Cookie(name); err == nil {
-			if id, _, ok := strings.Cut(c.Value, "."); ok && len(id) <= 64 {
-				return id
-			}
-		}
-	}
-	return ""
 }
 
 func (a *app) serveRevokeDevice(w http.ResponseWriter, r *http.Request) {
