@@ -257,6 +257,7 @@ func (m *Manager) data(r *http.Request, fs flowState) *pageData {
 		// in, not to changing the factor (check.go ignores it here too).
 		d.Recovery, d.Remember = false, false
 	}
+	m.factorPage(r, fs, d) // the factors beside SMS: factors.go
 	return d
 }
 
