@@ -69,7 +69,7 @@ func ExampleManager_StartTOTP() {
 	a.do(http.MethodGet, "/settings/totp", nil)                          // scan the QR code
 	a.do(http.MethodPost, "/settings/totp", url.Values{"code": {phoneShows()}})
 
-	now = now.Add(time.Minute)          // later, in another browser:
+	now = now.Add(time.Minute)           // later, in another browser:
 	a.client.Jar, _ = cookiejar.New(nil) // signed in to the app, not verified
 	a.next = ""
 	a.do(http.MethodGet, "/account", nil) // the app's code first
