@@ -125,6 +125,7 @@ func TestRemovingTheAuthenticatorApp(t *testing.T) {
 	expect(t, resp, body, http.StatusOK, "/account")
 
 	resp, body = alice.get("/settings")
+	expect(t, resp, body, http.StatusOK, "/settings")
 	id := regexp.MustCompile(`name="method" value="totp"><input type="hidden" name="id" value="([0-9a-f]+)"`).FindStringSubmatch(body)
 	if id == nil {
 		t.Fatalf("no Remove form for the app:\n%s", body)
@@ -154,6 +155,7 @@ func TestRemovingTheLastFactor(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, body := alice.get("/settings")
+	expect(t, resp, body, http.StatusOK, "/settings")
 	id := regexp.MustCompile(`name="id" value="([0-9a-f]+)"`).FindStringSubmatch(body)
 	if id == nil {
 		t.Fatalf("no Remove form:\n%s", body)
