@@ -354,12 +354,16 @@ var errNoSMS = &flowError{status: http.StatusForbidden, code: "sms_unavailable",
 // (resend, check).
 func (m *Manager) smsGuard(h postHandler, fromForm bool) postHandler {
 	return func(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
+		if len(m.kinds) == 0 {
+			h(w, r, sess, fs, in)
+			return
+		}
 		subject := m.subject(r)
 		purpose := fs.Purpose
 		if fromForm {
 			purpose = in.Purpose
 		}
-		if len(m.kinds) == 0 || subject == "" || purpose == purposeChange || m.smsOpen(r) {
+		if subject == "" || purpose == purposeChange || m.smsOpen(r) {
 			h(w, r, sess, fs, in)
 			return
 		}
@@ -374,4 +378,32 @@ func (m *Manager) smsGuard(h postHandler, fromForm bool) postHandler {
 		}
 		m.fail(w, r, fs, errNoSMS)
 	}
+}
+
+// statusFactors is the "factors" of GET prefix+"status": the ways r's
+// user can verify, strongest first, such as ["totp", "sms"] ("sms" when
+// it is open to them and they have a number, or can type one); nil for a
+// user with no factor beside SMS, whose status stays as it was. A store
+// failure is logged and leaves it out.
+func (m *Manager) statusFactors(r *http.Request) []string {
+	subject := m.subject(r)
+	if len(m.kinds) == 0 || subject == "" {
+		return nil
+	}
+	enrolled, err := m.enrolledKinds(r.Context(), subject)
+	if err != nil {
+		m.log.Error("twofactor: listing the user's factors failed", "err", err)
+		return nil
+	}
+	if len(enrolled) == 0 {
+		return nil
+	}
+	var out []string
+	for _, k := range enrolled {
+		out = append(out, string(k.method))
+	}
+	if m.smsOpen(r) {
+		out = append(out, string(MethodSMS))
+	}
+	return out
 }

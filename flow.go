@@ -109,7 +109,7 @@ func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	st := statusBody{Verified: ok, Pending: m.pending(r, fs)}
+	st := statusBody{Verified: ok, Pending: m.pending(r, fs), Factors: m.statusFactors(r)}
 	if m.awaiting(r, fs) {
 		st.Phone = MaskPhone(fs.Phone)
 	} else if ok && fs.VerifiedPhone != "" {

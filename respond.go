@@ -21,6 +21,9 @@ type (
 		VerifiedAt  string `json:"verified_at,omitempty"`
 		ExpiresAt   string `json:"expires_at,omitempty"`
 		ResendAfter *int   `json:"resend_after,omitempty"` // seconds; present while a code is pending
+		// Factors, for a user with a factor beside SMS: the ways they can
+		// verify, strongest first, such as ["totp","sms"] (factors.go).
+		Factors []string `json:"factors,omitempty"`
 	}
 	sentBody struct { // a code was sent
 		Status      string `json:"status"` // "code_sent"

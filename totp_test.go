@@ -373,6 +373,13 @@ func (c *secClient) getRecord() (twofactor.Record, secResp) {
 func TestTOTPJSON(t *testing.T) {
 	e, secret := enrolled(t)
 	c := e.as("alice")
+	// The status says which factors the user has, strongest first.
+	if r := c.get("/2fa/status"); !strings.Contains(r.body, `"factors":["totp","sms"]`) {
+		t.Fatalf("status: %v", r)
+	}
+	if r := e.as("bob").get("/2fa/status"); r.status != http.StatusOK || strings.Contains(r.body, "factors") {
+		t.Fatalf("status of a user without an app: %v", r)
+	}
 	body := `{"code":"` + secWrong(totpCode(t, secret, e.clock.Now())) + `"}`
 	r := c.do(http.MethodPost, "/2fa/totp", strings.NewReader(body), "application/json")
 	if r.status != http.StatusBadRequest || r.errCode() != "invalid_code" {
@@ -766,6 +773,9 @@ func TestWithoutSMSFallback(t *testing.T) {
 	}
 	if r := b.get("/2fa/totp"); r.status != http.StatusOK || strings.Contains(r.body, "Text me a code") || strings.Contains(r.body, "use=sms") {
 		t.Fatalf("the app's page offers SMS: %v", r)
+	}
+	if r := e.as("alice").get("/2fa/status"); !strings.Contains(r.body, `"factors":["totp"]`) {
+		t.Fatalf("status: %v", r)
 	}
 	sends := e.mock.Sends()
 	if r := b.post("/2fa/send", nil); r.status != http.StatusForbidden || !strings.Contains(html.UnescapeString(r.body), "aren't available") || e.mock.Sends() != sends {
