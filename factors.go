@@ -62,7 +62,10 @@ type factorsConfig struct {
 // stronger factors (and recovery codes), and refuses to send them a code
 // to sign in or step up. A number change still proves the new number by
 // SMS, after a fresh verification. Default off: "Text me a code instead"
-// is offered beside the stronger factor.
+// (to the number on file; known-number mode) is offered beside the
+// stronger factor. Either way a user with a stronger factor never verifies
+// by proving a number of their choice (a first number, or a typed one in
+// phone-entry mode).
 func WithoutSMSFallback() Option {
 	return func(c *config) error {
 		c.factors.noSMSFallback = true
@@ -211,14 +214,13 @@ func (m *Manager) enrolledKinds(ctx context.Context, subject string) ([]factorKi
 }
 
 // smsOpen reports whether r's user, who has a stronger factor, may verify
-// by SMS: not with WithoutSMSFallback, and never by proving a first
-// number (known-number mode with no number on file), which whoever knows
-// the password could do with a number of their own.
+// by SMS instead: only by a code to their number on file (known-number
+// mode), and not with WithoutSMSFallback. Never by proving a number of
+// their choice (a first number at enrolment, or a typed one in
+// phone-entry mode): whoever knows the password could do that with a
+// number of their own, and the stronger factor would guard nothing.
 func (m *Manager) smsOpen(r *http.Request) bool {
-	if m.cfg.factors.noSMSFallback {
-		return false
-	}
-	return m.cfg.phoneLookup == nil || m.numberOnFile(r) != ""
+	return !m.cfg.factors.noSMSFallback && m.numberOnFile(r) != ""
 }
 
 // carried is the query that keeps where the visitor is going (and a
@@ -309,9 +311,9 @@ func (m *Manager) factorPage(r *http.Request, fs flowState, d *pageData) {
 
 // otherFactors returns the links to the other ways r's user can verify,
 // strongest first, for the flow's pages: the kinds they have, and SMS
-// ("Text me a code instead") on a kind's page when SMS is open to them and
-// they have a number (or, in phone-entry mode, can type one). None while
-// a new number is being proved, and none for JSON clients.
+// ("Text me a code instead") on a kind's page when SMS is open to them
+// (smsOpen). None while a new number is being proved, and none for JSON
+// clients.
 func (m *Manager) otherFactors(r *http.Request, fs flowState, d *pageData) []otherFactor {
 	if len(m.kinds) == 0 || wantsJSON(r) || r.URL.Path == m.cfg.prefix+"change" {
 		return nil
@@ -337,7 +339,7 @@ func (m *Manager) otherFactors(r *http.Request, fs flowState, d *pageData) []oth
 		}
 		out = append(out, otherFactor{Link: withQuery(m.cfg.prefix+k.page, q), Text: cmp.Or(d.T["use_"+k.page], string(k.method))})
 	}
-	if onKind && m.smsOpen(r) && (m.cfg.phoneLookup == nil || d.Phone != "") {
+	if onKind && m.smsOpen(r) {
 		q.Set("use", string(MethodSMS))
 		out = append(out, otherFactor{Link: withQuery(m.cfg.prefix, q), Text: d.T["use_sms"]})
 	}
@@ -382,7 +384,7 @@ func (m *Manager) smsGuard(h postHandler, fromForm bool) postHandler {
 
 // statusFactors is the "factors" of GET prefix+"status": the ways r's
 // user can verify, strongest first, such as ["totp", "sms"] ("sms" when
-// it is open to them and they have a number, or can type one); nil for a
+// it is open to them: smsOpen); nil for a
 // user with no factor beside SMS, whose status stays as it was. A store
 // failure is logged and leaves it out.
 func (m *Manager) statusFactors(r *http.Request) []string {

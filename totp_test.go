@@ -65,9 +65,14 @@ func newTOTPEnvState(t *testing.T, wrap func(*twofactor.MemoryState) twofactor.S
 			e.numbers[secSubject(r)] = phone
 			return nil
 		}),
-		twofactor.WithTOTP(nil),
-		twofactor.WithRecoveryCodes(nil),
 	}, opts...)
+	return e.start(t, wrap, all)
+}
+
+// start starts e's app with opts, authenticator apps and recovery codes.
+func (e *totpEnv) start(t *testing.T, wrap func(*twofactor.MemoryState) twofactor.State, opts []twofactor.Option) *totpEnv {
+	t.Helper()
+	all := append([]twofactor.Option{twofactor.WithTOTP(nil), twofactor.WithRecoveryCodes(nil)}, opts...)
 	e.secEnv = secNew(t, secSetup{subject: true, opts: all, state: wrap, routes: func(mux *http.ServeMux, m *twofactor.Manager) {
 		fresh := m.RequireFresh(5 * time.Minute)
 		mux.Handle("GET /settings/totp", fresh(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -869,3 +874,30 @@ func (memTOTP) DeleteTOTPSecret(context.Context, string, string) (bool, error) {
 	return false, nil
 }
 func (memTOTP) TOTPUsed(context.Context, string, string, time.Time) error { return nil }
+
+// Phone-entry mode (no number on file): the user types a number. Once they
+// have an app, a typed number proves nothing of them, so it verifies
+// nothing: whoever knows the password could type their own.
+func TestAttack_TypedNumberAroundTheApp(t *testing.T) {
+	e := (&totpEnv{}).start(t, nil, nil)
+	c := e.as("alice")
+	if r := c.post("/2fa/send", url.Values{"phone": {secPhone}}); r.status != http.StatusOK {
+		t.Fatalf("send: %v", r)
+	}
+	if r := c.check(e.code(secPhone)); r.status != http.StatusOK {
+		t.Fatalf("check: %v", r)
+	}
+	e.enrol(c)
+	attacker := e.as("alice")
+	attacker.json = false
+	if r := attacker.get("/2fa/?use=sms"); r.status != http.StatusSeeOther || r.location() != "/2fa/totp" {
+		t.Fatalf("?use=sms: %v", r)
+	}
+	if r := attacker.get("/2fa/totp"); r.status != http.StatusOK || strings.Contains(r.body, "use=sms") {
+		t.Fatalf("the app's page offers SMS: %v", r)
+	}
+	sends := e.mock.Sends()
+	if r := attacker.post("/2fa/send", url.Values{"phone": {evilPhone}}); r.status != http.StatusForbidden || e.mock.Sends() != sends {
+		t.Fatalf("a typed number: %v", r)
+	}
+}
