@@ -22,7 +22,8 @@
 // the gate hands to the app (RecordFrom, Manager.Check). On it rest step-up
 // (RequireFresh), enrolment and number changes (WithEnrolment), recovery
 // codes (WithRecoveryCodes, NewRecoveryCodes), remembered devices
-// (WithRememberDevice, Devices, RevokeDevice), other factors (Grant),
+// (WithRememberDevice, Devices, RevokeDevice), authenticator apps
+// (WithTOTP, offered before SMS to users who have one), other factors (Grant),
 // signing out everywhere (SignOutEverywhere) and support unlocks (Unlock).
 //
 // # Where each idea lives
@@ -48,7 +49,11 @@
 //     operations on it.
 //   - record.go: Record and Method; factors.go: the factors beside SMS
 //     (Factor, Factors, RemoveFactor) and how the flow offers the
-//     strongest; lifecycle.go: granting verification,
+//     strongest (WithoutSMSFallback); totp.go: authenticator apps
+//     (WithTOTP, TOTPStore, StartTOTP, AddTOTP; their secrets sealed with
+//     AES-GCM, each code spent once); totp_store.go: their State-backed
+//     store; totp_flow.go: their page in the flow and the check of a code
+//     there; lifecycle.go: granting verification,
 //     Grant, SignOutEverywhere, Unlock; recovery.go: recovery codes;
 //     devices.go: remembered devices; confirm.go: confirming one action
 //     (a transfer) with a code bound to it.

@@ -55,12 +55,16 @@ func (m *Manager) servePage(w http.ResponseWriter, r *http.Request) {
 		m.serveStatus(w, r)
 		return
 	}
+	if m.offerFactor(w, r, fs, stepUp) {
+		return // answered: the strongest factor's page first (factors.go)
+	}
 	d := m.data(r, fs)
 	d.StepUp = ok
-	if m.awaiting(r, fs) && !m.pending(r, fs) {
+	page := m.pageFor(r, fs)
+	if page == "code.html" && !m.pending(r, fs) {
 		d.Error = d.T.format(errExpired.msg, 0) // say so now, not after a typed code
 	}
-	m.render(w, r, http.StatusOK, m.pageFor(r, fs), d)
+	m.render(w, r, http.StatusOK, page, d)
 }
 
 // changeFreshness is how recent a verification must be to start changing
@@ -105,7 +109,7 @@ func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	st := statusBody{Verified: ok, Pending: m.pending(r, fs)}
+	st := statusBody{Verified: ok, Pending: m.pending(r, fs), Factors: m.statusFactors(r)}
 	if m.awaiting(r, fs) {
 		st.Phone = MaskPhone(fs.Phone)
 	} else if ok && fs.VerifiedPhone != "" {
@@ -145,6 +149,9 @@ func (m *Manager) resendIn(fs flowState) int {
 }
 
 func (m *Manager) pageFor(r *http.Request, fs flowState) string {
+	if k, ok := m.kindAt(r); ok {
+		return k.page + ".html" // a factor's own page, such as totp.html
+	}
 	if m.awaiting(r, fs) {
 		return "code.html"
 	}

@@ -81,8 +81,8 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if cfg.secret == nil {
 		_, memState := cfg.state.(*MemoryState)
 		_, memRecovery := cfg.recovery.(*MemoryRecoveryStore)
-		if !memState || (cfg.recovery != nil && !memRecovery) {
-			return nil, errors.New("twofactor: WithState (other than a MemoryState) and WithRecoveryCodes (other than a MemoryRecoveryStore) need WithSecret: the keyed hashes of numbers and recovery codes must be the same on every server and after a restart")
+		if !memState || (cfg.recovery != nil && !memRecovery) || cfg.factors.totp != nil {
+			return nil, errors.New("twofactor: WithState (other than a MemoryState), WithRecoveryCodes (other than a MemoryRecoveryStore) and WithTOTP with a store need WithSecret: the keyed hashes of numbers and recovery codes, and the key of authenticator apps' secrets, must be the same on every server and after a restart")
 		}
 		cfg.secret = make([]byte, MinSecretLen)
 		_, _ = rand.Read(cfg.secret)
@@ -194,12 +194,15 @@ func (m *Manager) routes() error {
 	mux.HandleFunc("GET "+p+"style.css", m.pages.serveCSS)
 	mux.HandleFunc("GET "+p+"flow.js", m.pages.serveJS)
 	mux.HandleFunc("GET "+p+"icon.svg", m.pages.serveIcon)
-	mux.HandleFunc("POST "+p+"send", m.post(m.serveSend))
-	mux.HandleFunc("POST "+p+"resend", m.post(m.serveResend))
-	mux.HandleFunc("POST "+p+"check", m.post(m.serveCheck))
+	mux.HandleFunc("POST "+p+"send", m.post(m.smsGuard(m.serveSend, true))) // smsGuard: factors.go
+	mux.HandleFunc("POST "+p+"resend", m.post(m.smsGuard(m.serveResend, false)))
+	mux.HandleFunc("POST "+p+"check", m.post(m.smsGuard(m.serveCheck, false)))
 	mux.HandleFunc("POST "+p+"restart", m.post(m.serveRestart))
 	mux.HandleFunc("POST "+p+"recover", m.post(m.serveRecover))
 	mux.HandleFunc("GET "+p+"change", m.serveChange)
+	if err := m.enableKinds(mux); err != nil { // the factors beside SMS (factors.go)
+		return err
+	}
 	m.handler = m.cop.Handler(m.routed(mux))
 	if !m.inProcess() {
 		flow := m.handler

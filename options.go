@@ -103,6 +103,7 @@ type config struct {
 	enrol                 func(*http.Request, string) error
 	recovery              RecoveryStore
 	recoveryOn            bool
+	factors               factorsConfig // WithTOTP, WithoutSMSFallback (factors.go)
 	rememberFor           time.Duration
 	branding              Branding
 	origin                string

@@ -22,7 +22,7 @@ import (
 var builtin embed.FS
 
 // pageNames are the pages of the flow; each is rendered inside layout.html.
-var pageNames = []string{"phone.html", "code.html", "message.html"}
+var pageNames = []string{"phone.html", "code.html", "message.html", "totp.html"}
 
 // pages holds the parsed templates and the stylesheet.
 type pages struct {
@@ -62,6 +62,8 @@ type pageData struct {
 	LogoURL    string
 	HomeURL    string
 	Challenge  *ChallengeData // a challenge the phone form carries (challenge.go)
+	Factor     string         // on a factor's own page, its kind ("totp"); "" on the SMS pages
+	Others     []otherFactor  // the other ways this user can verify, strongest first (factors.go)
 }
 
 // pick returns name from the app's templates if it has it, else the
@@ -294,7 +296,7 @@ func (p *pages) check() error {
 	samples := []pageData{
 		{Lang: "en", T: messages["en"], Prefix: "/2fa/", CodeLength: 6, Countries: countries("en")},
 		{Lang: "nl", T: messages["nl"], Prefix: "/2fa/", CodeLength: 6, Phone: "+31 6 •••••678", KnownPhone: true, StepUp: true, Voice: true, ResendIn: 30, Recovery: true, Remember: true, Next: "/account", AppName: "App", LogoURL: "/logo.png", HomeURL: "/"},
-		{Lang: "en", T: messages["en"], Prefix: "/2fa/", CodeLength: 6, Error: "x", Field: "phone", PhoneValue: "06", Enrol: true, Change: true, CodeDead: true, Retry: true, Link: "/2fa/", Channel: "voice", Countries: countries("en"), Country: "NL"},
+		{Lang: "en", T: messages["en"], Prefix: "/2fa/", CodeLength: 6, Error: "x", Field: "phone", PhoneValue: "06", Enrol: true, Change: true, CodeDead: true, Retry: true, Link: "/2fa/", Channel: "voice", Countries: countries("en"), Country: "NL", Factor: "totp", Others: []otherFactor{{Link: "/2fa/?use=sms", Text: "x"}}},
 	}
 	for _, name := range pageNames {
 		for i := range samples {
@@ -450,6 +452,19 @@ var messages = map[string]dict{
 		"err_cooldown_new":  "You can ask for a code for this number in %d seconds.",
 		"err_not_found":     "There's no page here.",
 		"err_method":        "That action isn't available here.",
+		// Authenticator apps (totp.html) and the other factors' links.
+		"totp_title":         "Enter the code from your authenticator app",
+		"totp_intro":         "Open the authenticator app on your phone and enter the 6-digit code it shows for this account.",
+		"totp_stepup_intro":  "To continue, confirm it's still you: enter the 6-digit code your authenticator app shows.",
+		"totp_label":         "Code from your authenticator app",
+		"use_totp":           "Use your authenticator app instead",
+		"use_sms":            "Text me a code instead",
+		"others_label":       "Other ways to verify",
+		"err_totp_wrong":     "That code isn't right. Check that your phone's clock is right, and enter the code your authenticator app shows now.",
+		"err_totp_malformed": "Please enter the 6-digit code from your authenticator app.",
+		"err_totp_used":      "That code has been used already. Wait for your authenticator app to show a new one, and enter that.",
+		"err_no_totp":        "There's no authenticator app on your account.",
+		"err_no_sms":         "Codes by text message aren't available for your account. Please use your authenticator app.",
 	},
 	"nl": {
 		"title":             "Bevestig dat u het bent",
@@ -525,5 +540,18 @@ var messages = map[string]dict{
 		"err_cooldown_new":  "U kunt over %d seconden een code voor dit nummer aanvragen.",
 		"err_not_found":     "Hier is geen pagina.",
 		"err_method":        "Die actie is hier niet beschikbaar.",
+		// Authenticator-apps (totp.html) en de links naar de andere factoren.
+		"totp_title":         "Vul de code uit uw authenticator-app in",
+		"totp_intro":         "Open de authenticator-app op uw telefoon en vul de code van 6 cijfers in die hij voor dit account toont.",
+		"totp_stepup_intro":  "Bevestig dat u het nog bent om verder te gaan: vul de code van 6 cijfers in die uw authenticator-app toont.",
+		"totp_label":         "Code uit uw authenticator-app",
+		"use_totp":           "Gebruik liever uw authenticator-app",
+		"use_sms":            "Stuur mij liever een code per sms",
+		"others_label":       "Andere manieren om te bevestigen",
+		"err_totp_wrong":     "Die code klopt niet. Controleer of de klok van uw telefoon goed staat, en vul de code in die uw authenticator-app nu toont.",
+		"err_totp_malformed": "Vul de code van 6 cijfers uit uw authenticator-app in.",
+		"err_totp_used":      "Die code is al gebruikt. Wacht tot uw authenticator-app een nieuwe toont, en vul die in.",
+		"err_no_totp":        "Er is geen authenticator-app aan uw account gekoppeld.",
+		"err_no_sms":         "Codes per sms zijn voor uw account niet beschikbaar. Gebruik uw authenticator-app.",
 	},
 }

@@ -21,6 +21,9 @@ type (
 		VerifiedAt  string `json:"verified_at,omitempty"`
 		ExpiresAt   string `json:"expires_at,omitempty"`
 		ResendAfter *int   `json:"resend_after,omitempty"` // seconds; present while a code is pending
+		// Factors, for a user with a factor beside SMS: the ways they can
+		// verify, strongest first, such as ["totp","sms"] (factors.go).
+		Factors []string `json:"factors,omitempty"`
 	}
 	sentBody struct { // a code was sent
 		Status      string `json:"status"` // "code_sent"
@@ -258,6 +261,7 @@ func (m *Manager) data(r *http.Request, fs flowState) *pageData {
 		// in, not to changing the factor (check.go ignores it here too).
 		d.Recovery, d.Remember = false, false
 	}
+	m.factorPage(r, fs, d) // the factors beside SMS: factors.go
 	return d
 }
 

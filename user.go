@@ -82,6 +82,7 @@ func grantFrom(ctx context.Context) string {
 type keys struct {
 	recovery []byte // HMAC key of recovery codes
 	number   []byte // HMAC key of phone numbers in State keys
+	totp     []byte // AES-256-GCM key of authenticator-app secrets (totp.go)
 }
 
 func deriveKeys(secret []byte) (keys, error) {
@@ -90,7 +91,10 @@ func deriveKeys(secret []byte) (keys, error) {
 	if k.recovery, err = hkdf.Key(sha256.New, secret, nil, "twofactor recovery codes", 32); err != nil {
 		return k, err
 	}
-	k.number, err = hkdf.Key(sha256.New, secret, nil, "twofactor phone numbers", 32)
+	if k.number, err = hkdf.Key(sha256.New, secret, nil, "twofactor phone numbers", 32); err != nil {
+		return k, err
+	}
+	k.totp, err = hkdf.Key(sha256.New, secret, nil, "twofactor totp secrets", 32)
 	return k, err
 }
 

@@ -193,6 +193,9 @@ func newApp(cfg config) (*app, error) {
 		// moving them into its State).
 		twofactor.WithRecoveryCodes(nil), // kept in the State: in Redis with REDIS_URL, shared by every server
 		twofactor.WithRememberDevice(30 * 24 * time.Hour),
+		// Authenticator apps beside SMS, offered first to users who have
+		// one; kept (sealed) in the State: in Redis with REDIS_URL.
+		twofactor.WithTOTP(nil),
 		twofactor.WithVoice(),
 		twofactor.WithEvents(func(e twofactor.Event) {
 			// An audit log; a real app would also tell the user by e-mail
@@ -247,6 +250,9 @@ func newApp(cfg config) (*app, error) {
 	mux.Handle("POST /settings/devices/revoke", a.needLogin(fresh(http.HandlerFunc(a.serveRevokeDevice))))
 	mux.Handle("POST /settings/recovery-codes", a.needLogin(fresh(http.HandlerFunc(a.serveRecoveryCodes))))
 	mux.Handle("POST /settings/sign-out-everywhere", a.needLogin(fresh(http.HandlerFunc(a.serveSignOutEverywhere))))
+	mux.Handle("GET /settings/totp", a.needLogin(fresh(http.HandlerFunc(a.serveTOTPSetup)))) // totp.go
+	mux.Handle("POST /settings/totp", a.needLogin(fresh(http.HandlerFunc(a.serveAddTOTP))))
+	mux.Handle("POST /settings/factors/remove", a.needLogin(fresh(http.HandlerFunc(a.serveRemoveFactor))))
 	// The verification flow, for signed-in users only: it needs to know
 	// whose number to use.
 	mux.Handle("/2fa/", a.needLogin(tf.Handler()))
@@ -255,6 +261,7 @@ func newApp(cfg config) (*app, error) {
 		"/signup": "GET, HEAD, POST", "/login": "GET, HEAD, POST", "/logout": "POST",
 		"/account": "GET, HEAD", "/settings": "GET, HEAD",
 		"/settings/devices/revoke": "POST", "/settings/recovery-codes": "POST", "/settings/sign-out-everywhere": "POST",
+		"/settings/totp": "GET, HEAD, POST", "/settings/factors/remove": "POST",
 	} {
 		mux.HandleFunc(path, methodNotAllowed(allow))
 	}

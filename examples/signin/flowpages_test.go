@@ -35,14 +35,15 @@ var flowPatches = map[string][]struct{ old, new string }{
 			old: `{{define "recovery"}}`,
 			new: `{{define "recovery"}}{{if not .Enrol}}`,
 		},
-		// One "Remember this device" per page: the code form has its own,
-		// so the recovery form has one only where there is no code form.
+		// One "Remember this device" per page: the code form (and an
+		// authenticator app's) has its own, so the recovery form has one
+		// only where there is no code form.
 		{
 			old: `{{if .Remember}}<label class="tf-check"><input type="checkbox" name="remember" value="1"> {{.T.remember_label}}</label>{{end}}
 <button type="submit" class="tf-secondary">{{.T.recovery_button}}</button>
 </form>
 {{end}}`,
-			new: `{{if and .Remember (or (not .Channel) .CodeDead)}}<label class="tf-check"><input type="checkbox" name="remember" value="1"> {{.T.remember_label}}</label>{{end}}
+			new: `{{if and .Remember (not .Factor) (or (not .Channel) .CodeDead)}}<label class="tf-check"><input type="checkbox" name="remember" value="1"> {{.T.remember_label}}</label>{{end}}
 <button type="submit" class="tf-secondary">{{.T.recovery_button}}</button>
 </form>
 {{end}}{{end}}`,
@@ -59,10 +60,10 @@ var flowPatches = map[string][]struct{ old, new string }{
 		// Cancel, back where the change started, on the change page.
 		{
 			old: `{{template "wait" .}}
-{{if and .Recovery (not .Change)}}`,
+{{if not .Change}}{{template "others" .}}{{end}}`,
 			new: `{{if .Change}}<p><a href="{{if .Next}}{{.Next}}{{else}}/settings{{end}}" id="cancel">{{if eq .Lang "nl"}}Annuleren{{else}}Cancel{{end}}</a></p>{{end}}
 {{template "wait" .}}
-{{if and .Recovery (not .Change)}}`,
+{{if not .Change}}{{template "others" .}}{{end}}`,
 		},
 	},
 }

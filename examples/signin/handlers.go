@@ -160,6 +160,11 @@ func (a *app) serveLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *app) serveSettings(w http.ResponseWriter, r *http.Request) {
+	a.settings(w, r, http.StatusOK, pageData{Notice: a.notice(r)})
+}
+
+// settings renders the settings page with d's notice or error.
+func (a *app) settings(w http.ResponseWriter, r *http.Request, status int, d pageData) {
 	ctx := r.Context()
 	user := a.currentUser(r)
 	devices, err := a.tf.Devices(ctx, user)
@@ -177,13 +182,18 @@ func (a *app) serveSettings(w http.ResponseWriter, r *http.Request) {
 		a.failed(w, r, "counting recovery codes", err)
 		return
 	}
-	d := pageData{Devices: devices, ThisDevice: a.tf.ThisDevice(r), Notice: a.notice(r), CodesLeft: left}
+	factors, err := a.tf.Factors(r)
+	if err != nil {
+		a.failed(w, r, "listing the second factors", err)
+		return
+	}
+	d.Devices, d.ThisDevice, d.CodesLeft, d.Factors = devices, a.tf.ThisDevice(r), left, factors
 	if phone != "" {
 		// Escaped here rather than by the template, which would write the
 		// + as &#43;: the same text to a browser, but not to a grep.
 		d.Phone = template.HTML(html.EscapeString(twofactor.MaskPhone(phone)))
 	}
-	a.render(w, r, http.StatusOK, "settings", d)
+	a.render(w, r, status, "settings", d)
 }
 
 func (a *app) serveRevokeDevice(w http.ResponseWriter, r *http.Request) {
@@ -275,8 +285,11 @@ type pageData struct {
 	Devices    []twofactor.Device
 	ThisDevice string // the id of the remembered device this browser is
 	Codes      []string
-	CodesLeft  int    // unused recovery codes
-	Username   string // the name typed, to show it again
+	Factors    []twofactor.Factor // the user's second factors (Manager.Factors)
+	TOTPQR     template.URL       // the QR code of an authenticator app being added: a data: URL
+	TOTPSecret string             // its secret, for typing in
+	CodesLeft  int                // unused recovery codes
+	Username   string             // the name typed, to show it again
 	Next       string
 	Error      string
 	Field      string // the field Error is about: "username", "password", "both", or "" (the form)
@@ -376,6 +389,13 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 <section><h3>Phone number</h3>
 <p>{{if .Phone}}Codes go to <strong id="phone">{{.Phone}}</strong>.{{else}}No number on file.{{end}}
 <a href="/2fa/change" id="change-number">Change number</a></p></section>
+<section><h3>Two-step verification</h3>
+{{if .Error}}<p class="error" role="alert" id="error">{{.Error}}</p>{{end}}
+<ul id="factors">{{range .Factors}}
+<li class="factor">{{if eq .Method "sms"}}Codes by text message to {{.Name}}{{else}}{{if eq .Method "totp"}}Authenticator app{{else}}{{.Name}}{{end}} — added {{date .Created}}{{if not .LastUsed.IsZero}}, last used {{date .LastUsed}}{{end}}
+<form method="post" action="/settings/factors/remove" class="inline"><input type="hidden" name="method" value="{{.Method}}"><input type="hidden" name="id" value="{{.ID}}"><button type="submit" id="remove-{{.Method}}" aria-label="Remove {{if eq .Method "totp"}}authenticator app{{else}}{{.Name}}{{end}}, added {{date .Created}}">Remove</button></form>{{end}}</li>{{end}}
+</ul>
+<p><a href="/settings/totp" id="add-totp">Add an authenticator app</a>{{range .Factors}}{{if eq .Method "totp"}} (it replaces the one you have){{end}}{{end}}</p></section>
 <section><h3>Remembered devices</h3>
 {{if .Devices}}<ul id="devices">{{range .Devices}}
 <li class="device"{{if eq .ID $.ThisDevice}} id="this-device"{{end}}>{{.Name}}{{if eq .ID $.ThisDevice}} <strong>(this device)</strong>{{end}} — remembered {{date .Created}}, last used {{date .LastUsed}}
@@ -389,6 +409,21 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 <p>Signs you out on every device, this one included, and forgets every remembered device.</p>
 <form method="post" action="/settings/sign-out-everywhere"><button type="submit" id="sign-out-everywhere">Sign out everywhere</button></form></section>
 <p><a href="/account">Back to your account</a></p>
+{{template "bottom" .}}{{end}}
+
+{{define "totp"}}{{template "top" .}}
+<h2>Add an authenticator app</h2>
+{{if .Error}}<p class="error" role="alert" id="error">{{.Error}}</p>{{end}}
+<p>Scan this QR code with your authenticator app (such as Google Authenticator, Microsoft Authenticator or 1Password).</p>
+<p><img src="{{.TOTPQR}}" width="256" height="256" alt="QR code of your authenticator app's secret" id="totp-qr"></p>
+<p>Can't scan it? Type this key into the app instead:</p>
+<p><code id="totp-secret" class="codes">{{.TOTPSecret}}</code></p>
+<form method="post" action="/settings/totp">
+<label for="code">Then enter the 6-digit code the app shows</label>
+<input id="code" name="code" autocomplete="one-time-code" inputmode="numeric" required autofocus{{template "invalid" field . "code"}}>
+<p><button type="submit" id="add-totp">Add authenticator app</button></p>
+</form>
+<p><a href="/settings">Cancel</a></p>
 {{template "bottom" .}}{{end}}
 
 {{define "codes"}}{{template "top" .}}
