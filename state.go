@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // State is the server-side memory of the flow: attempt counters, send
@@ -243,11 +245,48 @@ func (s *MemoryState) IncrBatch(_ context.Context, keys []string, delta int64, w
 	return ns, ttls, nil
 }
 
+// Batch runs ops (twofactor's internal batch of Incr, SetNX, Touch,
+// Delete and Generation calls) under one lock: the send limits and the
+// life of a code make their calls of one step in one. Each op changes the
+// State as its method would; on an error (a full state) the ops before it
+// took effect and none after it.
+func (s *MemoryState) Batch(_ context.Context, ops []batch.Op) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for i := range ops {
+		op := &ops[i]
+		var err error
+		switch op.Kind {
+		case batch.Incr:
+			op.N, op.Left, err = s.incr(op.Key, op.Delta, op.TTL, now)
+		case batch.SetNX:
+			op.OK, err = s.setNX(op.Key, op.TTL, now)
+		case batch.Touch:
+			op.OK = s.touch(op.Key, op.TTL, now)
+		case batch.Delete:
+			delete(s.items, op.Key)
+		case batch.Generation:
+			op.Gen, err = s.generation(op.Key, op.Gen, op.TTL, now)
+		default:
+			err = fmt.Errorf("twofactor: Batch: unknown op kind %d", op.Kind)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SetNX implements State.
 func (s *MemoryState) SetNX(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	return s.setNX(key, ttl, s.now())
+}
+
+// setNX is SetNX; the caller holds s.mu.
+func (s *MemoryState) setNX(key string, ttl time.Duration, now time.Time) (bool, error) {
 	if _, ok := s.get(key, now); ok {
 		return false, nil
 	}
@@ -261,14 +300,18 @@ func (s *MemoryState) SetNX(_ context.Context, key string, ttl time.Duration) (b
 func (s *MemoryState) Touch(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	return s.touch(key, ttl, s.now()), nil
+}
+
+// touch is Touch; the caller holds s.mu.
+func (s *MemoryState) touch(key string, ttl time.Duration, now time.Time) bool {
 	it, ok := s.get(key, now)
 	if !ok {
-		return false, nil
+		return false
 	}
 	it.expires = now.Add(ttl)
 	s.items[key] = it
-	return true, nil
+	return true
 }
 
 // Exists implements State.

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/batch"
 	"github.com/go-twofactor/twofactor/internal/redistest"
 	"github.com/go-twofactor/twofactor/internal/testkit"
 	"github.com/go-twofactor/twofactor/redisstate"
@@ -76,6 +77,38 @@ func TestIncrBatch(t *testing.T) {
 	}
 	if _, _, err := s.IncrBatch(ctx, keys, 1, windows[:2]); err == nil {
 		t.Error("IncrBatch took fewer windows than keys")
+	}
+}
+
+// Batch runs its scripts again by their source on a server that lost its
+// script cache, with the arguments it was given (a Generation's too), and
+// the plain commands of the batch once.
+func TestBatchAfterScriptFlush(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv, false)
+	s := newState(t, c)
+	ctx := t.Context()
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ops := []batch.Op{
+		{Kind: batch.Incr, Key: "a", Delta: 1, TTL: time.Minute},
+		{Kind: batch.SetNX, Key: "m", TTL: time.Minute},
+		{Kind: batch.Generation, Key: "u", Gen: "g1", TTL: time.Minute},
+	}
+	if err := s.Batch(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	if ops[0].N != 1 || !ops[1].OK || ops[2].Gen != "g1" {
+		t.Fatalf("Batch after SCRIPT FLUSH: %+v, want 1, true, g1", ops)
+	}
+	ops[1].OK = false
+	ops[2].Gen = "g2"
+	if err := s.Batch(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	if ops[0].N != 2 || ops[1].OK || ops[2].Gen != "g1" {
+		t.Fatalf("Batch again: %+v, want 2, false, g1", ops)
 	}
 }
 
