@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // serveSend sends a code to the number the flow is at: the number typed;
@@ -104,19 +106,19 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		return
 	}
 	info.challenge, info.answer = challengeAnswer(r)
-	if !m.reserveSend(w, r, fs, info, ch) { // every limit, or none (limits.go)
+	q := &sendReq{r: r, fs: fs, info: info, ch: ch, cooldown: true}
+	subject := m.subject(r)
+	if fs.PendingGen == "" && subject != "" {
+		// What this code rests on (see groundHolds); a resend keeps the
+		// generation its flow started on. Read with the counts, so a
+		// refused send writes nothing.
+		q.with = []batch.Op{m.generationOp(subject)}
+	}
+	if !m.reserveSend(w, q) { // every limit, or none (limits.go)
 		return
 	}
-	if fs.PendingGen == "" {
-		// What this code rests on (see groundHolds); a resend keeps the
-		// generation its flow started on. Read after the limits, so a
-		// refused send writes nothing.
-		gen, err := m.generation(ctx, m.subject(r))
-		if err != nil {
-			m.storeFailed(w, r, fs, err)
-			return
-		}
-		fs.PendingGen = gen
+	if len(q.with) > 0 {
+		fs.PendingGen = q.with[0].Gen
 	}
 	pctx, done := m.providerContext(ctx)
 	req := Request{Phone: info.e164, Channel: ch, Origin: m.cfg.origin}
@@ -133,6 +135,13 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	fs.clearPending()
 	fs.PendingID, fs.Phone, fs.Channel, fs.Purpose = v.ID, info.e164, string(ch), purpose
 	fs.SentAt, fs.ExpiresAt = now.Unix(), clampExpiry(v.ExpiresAt, now).Unix()
+	// What the check needs to know of this send without asking the State
+	// again (codelife.go): whether the requester owns the number, and
+	// whether the conversion watch counted the code.
+	if q.owner {
+		fs.Owner = m.ownerID(info.e164, m.requester(r))
+	}
+	fs.Watched = !q.known && m.cfg.conversionSends > 0
 	if s := m.subject(r); s != fs.Subject {
 		// The session's verified state (if any) belongs to another user:
 		// relabelling the session must not hand it to this one.

@@ -172,3 +172,80 @@ func TestRefusedSendRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// Issue 16's targets, through the flow on Redis: a send costs at most 3
+// round trips, a refused send at most 2, a check (wrong or right) at most
+// 3, for a user the app names (whose generation a send and a check read
+// too) and for a visitor it does not.
+func TestFlowRoundTrips(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv, false)
+	trips := &tripCounter{}
+	c.AddHook(trips)
+	s := newState(t, c, redisstate.WithLogger(slog.New(slog.DiscardHandler)))
+	clock := testkit.NewClock(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
+	codes := map[string]string{}
+	mock := &twofactor.Mock{Now: clock.Now, OnCode: func(v twofactor.Verification, code string) { codes[v.Phone] = code }}
+	m, err := twofactor.New(mock, nil, twofactor.WithState(s), twofactor.WithSecret([]byte("redisstate tests: one secret shared by every server")),
+		twofactor.WithClock(clock.Now), twofactor.WithLogger(slog.New(slog.DiscardHandler)),
+		twofactor.WithSubject(func(r *http.Request) string { return r.Header.Get("X-User") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Handler()
+	post := func(user, path, body string, cookies []*http.Cookie) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-User", user)
+		req.RemoteAddr = "192.0.2.1:4242"
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	var warm bool // the first pass loads Redis's script cache and connection pool
+	counted := func(what string, max int64, status int, fn func() *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+		t.Helper()
+		trips.n.Store(0)
+		rec := fn()
+		n := trips.n.Load()
+		if rec.Code != status {
+			t.Fatalf("%s: status %d, want %d: %s", what, rec.Code, status, rec.Body)
+		}
+		if warm {
+			t.Logf("%s: %d round trips to Redis", what, n)
+			if n > max {
+				t.Errorf("%s: %d round trips to Redis, want at most %d", what, n, max)
+			}
+		}
+		return rec
+	}
+	for i, user := range []string{"alice", "", "bob", ""} {
+		warm = i >= 2
+		phone := fmt.Sprintf("+3161234%04d", i)
+		sent := counted(user+" send", 3, http.StatusOK, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/send", `{"phone":"`+phone+`"}`, nil)
+		})
+		cookies := sent.Result().Cookies()
+		counted(user+" refused send", 2, http.StatusTooManyRequests, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/resend", `{}`, cookies) // the session's cooldown
+		})
+		wrong := fmt.Sprintf("%06d", (atoi(codes[phone])+1)%1000000)
+		counted(user+" wrong check", 3, http.StatusBadRequest, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/check", `{"code":"`+wrong+`"}`, cookies)
+		})
+		counted(user+" check", 3, http.StatusOK, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/check", `{"code":"`+codes[phone]+`"}`, cookies)
+		})
+	}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
