@@ -131,9 +131,15 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.sendFailed(w, r, sess, fs, info, err)
 		return
 	}
-	now := m.cfg.now()
+	m.sent(w, r, sess, fs, q, v, purpose)
+}
+
+// sent answers q's send, which the provider took as verification v: the
+// session keeps the pending code, for purpose.
+func (m *Manager) sent(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, q *sendReq, v Verification, purpose string) {
+	now, info := m.cfg.now(), q.info
 	fs.clearPending()
-	fs.PendingID, fs.Phone, fs.Channel, fs.Purpose = v.ID, info.e164, string(ch), purpose
+	fs.PendingID, fs.Phone, fs.Channel, fs.Purpose = v.ID, info.e164, string(q.ch), purpose
 	fs.SentAt, fs.ExpiresAt = now.Unix(), clampExpiry(v.ExpiresAt, now).Unix()
 	// What the check needs to know of this send without asking the State
 	// again (codelife.go): whether the requester owns the number, and
@@ -152,11 +158,11 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	m.log.Info("twofactor: code sent", "phone", info.masked, "channel", string(ch), "ip", m.clientIP(r))
+	m.log.Info("twofactor: code sent", "phone", info.masked, "channel", string(q.ch), "ip", m.clientIP(r))
 	m.emit(r, Event{Type: EventCodeSent, Subject: fs.Subject, Phone: info.e164})
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, sentBody{
-			Status: "code_sent", Phone: info.masked, Channel: string(ch),
+			Status: "code_sent", Phone: info.masked, Channel: string(q.ch),
 			ExpiresAt: rfc3339(fs.ExpiresAt), ResendAfter: m.resendIn(fs),
 		})
 		return

@@ -112,6 +112,23 @@ func TestBatchAfterScriptFlush(t *testing.T) {
 	}
 }
 
+// countedManager returns a Manager with provider and opts on a State in a
+// fresh redis-server, the client, and the counter of its round trips.
+func countedManager(t *testing.T, provider twofactor.Provider, opts ...twofactor.Option) (*redis.Client, *tripCounter, *twofactor.Manager) {
+	t.Helper()
+	c := client(t, redistest.Start(t), false)
+	trips := &tripCounter{}
+	c.AddHook(trips)
+	s := newState(t, c, redisstate.WithLogger(slog.New(slog.DiscardHandler)))
+	m, err := twofactor.New(provider, nil, append([]twofactor.Option{twofactor.WithState(s),
+		twofactor.WithSecret([]byte("redisstate tests: one secret shared by every server")),
+		twofactor.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, trips, m
+}
+
 func keys2(t *testing.T, c *redis.Client) string {
 	return strings.Join(keys(t, c), " ")
 }
@@ -119,17 +136,8 @@ func keys2(t *testing.T, c *redis.Client) string {
 // Through the flow on Redis: a refused send costs at most two round trips
 // (here one) and leaves no key behind, whichever limit refuses it.
 func TestRefusedSendRoundTrips(t *testing.T) {
-	srv := redistest.Start(t)
-	c := client(t, srv, false)
-	trips := &tripCounter{}
-	c.AddHook(trips)
-	s := newState(t, c, redisstate.WithLogger(slog.New(slog.DiscardHandler)))
 	clock := testkit.NewClock(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
-	m, err := twofactor.New(&twofactor.Mock{Now: clock.Now}, nil, twofactor.WithState(s), twofactor.WithSecret([]byte("redisstate tests: one secret shared by every server")), twofactor.WithClock(clock.Now),
-		twofactor.WithLogger(slog.New(slog.DiscardHandler)), twofactor.WithCountryBudget("BE", 2))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, trips, m := countedManager(t, &twofactor.Mock{Now: clock.Now}, twofactor.WithClock(clock.Now), twofactor.WithCountryBudget("BE", 2))
 	h := m.Handler()
 	send := func(ip, phone string) int {
 		req := httptest.NewRequest(http.MethodPost, "/2fa/send", strings.NewReader(`{"phone":"`+phone+`"}`))
@@ -178,20 +186,11 @@ func TestRefusedSendRoundTrips(t *testing.T) {
 // 3, for a user the app names (whose generation a send and a check read
 // too) and for a visitor it does not.
 func TestFlowRoundTrips(t *testing.T) {
-	srv := redistest.Start(t)
-	c := client(t, srv, false)
-	trips := &tripCounter{}
-	c.AddHook(trips)
-	s := newState(t, c, redisstate.WithLogger(slog.New(slog.DiscardHandler)))
 	clock := testkit.NewClock(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
 	codes := map[string]string{}
 	mock := &twofactor.Mock{Now: clock.Now, OnCode: func(v twofactor.Verification, code string) { codes[v.Phone] = code }}
-	m, err := twofactor.New(mock, nil, twofactor.WithState(s), twofactor.WithSecret([]byte("redisstate tests: one secret shared by every server")),
-		twofactor.WithClock(clock.Now), twofactor.WithLogger(slog.New(slog.DiscardHandler)),
+	_, trips, m := countedManager(t, mock, twofactor.WithClock(clock.Now),
 		twofactor.WithSubject(func(r *http.Request) string { return r.Header.Get("X-User") }))
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := m.Handler()
 	post := func(user, path, body string, cookies []*http.Cookie) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
