@@ -24,8 +24,10 @@ import (
 // one in between, gives every count back. A request refused by one limit
 // therefore spends nothing of any other, and an attacker at his own
 // address limit cannot wear down a victim's number window. With a State
-// that has IncrBatch (MemoryState, redisstate), reading is one round trip,
-// and so are counting and giving back: a refused send costs one.
+// that batches (MemoryState, redisstate: internal/batch), reading is one
+// round trip, and so are counting (with the user's generation read and
+// the conversion watch's count) and giving back: a refused send costs one,
+// a send two.
 //
 // The requester's own limits come first (the session's cooldown, then the
 // address windows from the widest network to the address), then the

@@ -17,9 +17,12 @@ import (
 // Every method must be atomic with respect to the others on the same key and
 // safe for concurrent use. Every key carries a time to live, so a backend
 // never grows without bound. A State may also have an IncrBatch method of
-// MemoryState's signature (redisstate's State has): the send limits then
-// read and count all their counters in one round trip. MemoryState is the in-process default; the
-// redisstate sub-package shares state between several app servers.
+// MemoryState's signature: the send limits then read and count all their
+// counters in one round trip. MemoryState and redisstate's State go
+// further with Batch, which runs every call of one step of a send or a
+// check in one round trip (a pipeline on Redis). MemoryState is the
+// in-process default; the redisstate sub-package shares state between
+// several app servers.
 type State interface {
 	// Incr adds delta to the counter at key and returns the new value and the
 	// time left before the counter resets. A missing or expired counter
@@ -221,9 +224,9 @@ func (s *MemoryState) incr(key string, delta int64, window time.Duration, now ti
 }
 
 // IncrBatch is Incr(ctx, keys[i], delta, windows[i]) for every i, under
-// one lock: the send limits read and count all their counters in one call.
-// Each counter changes as Incr would change it, or, on an error (a full
-// state), none does.
+// one lock. Each counter changes as Incr would change it, or, on an error
+// (a full state), none does. (The library itself runs its counters in a
+// Batch.)
 func (s *MemoryState) IncrBatch(_ context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
 	if len(windows) != len(keys) {
 		return nil, nil, fmt.Errorf("twofactor: IncrBatch: %d keys, %d windows", len(keys), len(windows))
