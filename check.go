@@ -153,8 +153,8 @@ func (m *Manager) groundGone(w http.ResponseWriter, r *http.Request, sess *sessi
 // generation, read already.
 func (m *Manager) groundHolds(r *http.Request, fs flowState, gen *string) (bool, error) {
 	subject := m.subject(r)
-	if !m.groundMayHold(r, fs) || subject == "" {
-		return m.groundMayHold(r, fs), nil
+	if ok := m.groundMayHold(r, fs); !ok || subject == "" {
+		return ok, nil
 	}
 	if gen == nil {
 		g, err := m.generation(r.Context(), subject)
