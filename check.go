@@ -25,6 +25,12 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.startAgain(w, r, sess, fs)
 		return
 	}
+	if fs.LastWrong != "" && fs.LastWrong == wrongMark(fs.PendingID, code) {
+		// The same wrong code again (a reload that resubmits the form): the
+		// same answer, without counting a try or asking the provider.
+		m.fail(w, r, fs, errWrongCode(fs.Left))
+		return
+	}
 	res, err := m.checkCode(r.Context(), m.signInCheck(r, fs, code))
 	switch {
 	case err != nil:
@@ -42,8 +48,7 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 
 // checkable returns the code typed for fs's pending code, or the answer
 // to a check that asks nobody: no code pending, a malformed code, a code
-// spent, or the same wrong code again (a reload that resubmits the form:
-// the same answer, without counting a try or asking the provider).
+// spent.
 func (m *Manager) checkable(r *http.Request, fs flowState, typed string) (string, *flowError) {
 	if !m.pending(r, fs) {
 		if m.awaiting(r, fs) {
@@ -58,8 +63,6 @@ func (m *Manager) checkable(r *http.Request, fs flowState, typed string) (string
 	case fs.Spent:
 		m.emit(r, Event{Type: EventCheckFailed, Subject: fs.Subject, Phone: fs.Phone, Err: ErrTooManyAttempts})
 		return "", errTooMany
-	case fs.LastWrong != "" && fs.LastWrong == wrongMark(fs.PendingID, code):
-		return "", errWrongCode(fs.Left)
 	}
 	return code, nil
 }
