@@ -29,6 +29,11 @@ import (
 //     of the number that lock much later (totalAttempts each): its
 //     strangers' or its owners'. A stranger who spends the strangers' total
 //     locks strangers out of the number, never its owner.
+//   - Whether a check's guesser is the owner is decided when its code is
+//     sent (the send reads the owner mark with its limits): the session
+//     keeps it as the keyed hash of number and requester (ownsPending), so
+//     the check asks the State nothing more, and a session replayed by
+//     another requester claims nothing.
 //
 // Bounded guessing: a code has 10^codeLen values and is chosen by
 // crypto/rand, so one wrong guess finds it with probability at most
