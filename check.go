@@ -102,8 +102,21 @@ func (m *Manager) signInCheck(r *http.Request, fs flowState, code string) codeCh
 			}
 			return m.groundHolds(r, fs, &gen)
 		},
-		marks: m.provedMarks(r, fs.Phone, fs.Watched),
+		marks: m.spentMarks(r, fs),
 	}
+}
+
+// spentMarks are the ops that go with the spending of fs's pending code
+// when it is right: the marks of the proved number (provedMarks), and, for
+// a step-up, the end of the grant the new one replaces (verify would end
+// it a round trip later). A number change or enrolment keeps it until the
+// number is saved: a failure to save leaves the session as it was.
+func (m *Manager) spentMarks(r *http.Request, fs flowState) []batch.Op {
+	marks := m.provedMarks(r, fs.Phone, fs.Watched)
+	if fs.Purpose == "" && fs.Grant != "" && validID(fs.Grant) {
+		marks = append(marks, dropGrantOp(userOf(fs), fs.Grant))
+	}
+	return marks
 }
 
 // checkPassed answers a right code for fs's pending code: the number is
@@ -116,6 +129,9 @@ func (m *Manager) checkPassed(w http.ResponseWriter, r *http.Request, sess *sess
 	}
 	phone, purpose := fs.Phone, fs.Purpose
 	o := origin{gen: fs.PendingGen}
+	if purpose == "" {
+		fs.Grant = "" // ended with the code's spending (spentMarks)
+	}
 	fs.clearPending()
 	fs.Purpose = ""
 	gen, fe := m.savePhone(r, fs, phone, purpose)

@@ -107,9 +107,9 @@ func (s *countingState) CheckGrant(ctx context.Context, key, grant string, now, 
 // Issue 16's targets, counted in State calls (a batch is one, as one
 // pipeline to Redis is; redisstate's TestFlowRoundTrips counts the same
 // on a real redis-server): a send costs at most 3 round trips, a refused
-// send at most 2, a check, wrong or right, at most 3; for a user the app
-// names, whose generation a send and a check read too, and for a visitor
-// it does not.
+// send at most 2, a check, wrong or right, at most 3, a step-up's send
+// and check too; for a user the app names, whose generation a send and a
+// check read too, and for a visitor it does not.
 func TestSecurity_FlowRoundTrips(t *testing.T) {
 	var cs *countingState
 	e := secNew(t, secSetup{
@@ -143,6 +143,19 @@ func TestSecurity_FlowRoundTrips(t *testing.T) {
 		counted(user+" check", 3, func() secResp { return c.check(e.code(p)) }, http.StatusOK)
 		if !c.verified() {
 			t.Fatalf("%s: not verified after the right code", user)
+		}
+		// A step-up: the send checks the session's grant, the check ends
+		// it with the code's spending.
+		e.clock.Advance(time.Minute)
+		before := c.cookie()
+		counted(user+" step-up send", 3, func() secResp { return c.send(phone) }, http.StatusOK)
+		counted(user+" step-up check", 3, func() secResp { return c.check(e.code(p)) }, http.StatusOK)
+		if !c.verified() {
+			t.Fatalf("%s: not verified after the step-up", user)
+		}
+		c.setCookie(before)
+		if c.verified() {
+			t.Errorf("%s: the grant a step-up replaced still opens the gate", user)
 		}
 	}
 }

@@ -249,7 +249,7 @@ func (s *MemoryState) IncrBatch(_ context.Context, keys []string, delta int64, w
 }
 
 // Batch runs ops (twofactor's internal batch of Incr, SetNX, Touch,
-// Delete and Generation calls) under one lock: the send limits and the
+// Delete, Generation and DeleteField calls) under one lock: the send limits and the
 // life of a code make their calls of one step in one. Each op changes the
 // State as its method would; on an error (a full state) the ops before it
 // took effect and none after it.
@@ -271,6 +271,8 @@ func (s *MemoryState) Batch(_ context.Context, ops []batch.Op) error {
 			delete(s.items, op.Key)
 		case batch.Generation:
 			op.Gen, err = s.generation(op.Key, op.Gen, op.TTL, now)
+		case batch.DeleteField:
+			op.OK = s.deleteField(op.Key, op.Field, now)
 		default:
 			err = fmt.Errorf("twofactor: Batch: unknown op kind %d", op.Kind)
 		}
@@ -363,16 +365,21 @@ func (s *MemoryState) Fields(_ context.Context, key string) (map[string]string, 
 func (s *MemoryState) DeleteField(_ context.Context, key, field string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, ok := s.get(key, s.now())
+	return s.deleteField(key, field, s.now()), nil
+}
+
+// deleteField is DeleteField; the caller holds s.mu.
+func (s *MemoryState) deleteField(key, field string, now time.Time) bool {
+	it, ok := s.get(key, now)
 	if !ok {
-		return false, nil
+		return false
 	}
 	_, had := it.fields[field]
 	delete(it.fields, field)
 	if len(it.fields) == 0 {
 		delete(s.items, key)
 	}
-	return had, nil
+	return had
 }
 
 // Len returns the number of keys held, live or not yet swept.

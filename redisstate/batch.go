@@ -10,16 +10,16 @@ import (
 	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
-// Batch runs ops (twofactor's internal batch of Incr, SetNX, Touch, Delete
-// and Generation calls) in one round trip: a pipeline of the commands and
-// scripts their methods use (on a cluster, one pipeline per node, sent
-// together). Each op is atomic on its own; the batch is not a transaction.
+// Batch runs ops (twofactor's internal batch of Incr, SetNX, Touch,
+// Delete, Generation and DeleteField calls) in one round trip: a pipeline
+// of the commands and scripts their methods use (on a cluster, one
+// pipeline per node, sent together). Each op is atomic on its own; the batch is not a transaction.
 // twofactor's send limits and the life of a code make the calls of one
 // step in one batch.
 func (s *State) Batch(ctx context.Context, ops []batch.Op) error {
 	ms := make([]int64, len(ops))
 	for i, op := range ops {
-		if op.Kind == batch.Delete {
+		if op.Kind == batch.Delete || op.Kind == batch.DeleteField {
 			continue
 		}
 		var err error
@@ -85,6 +85,8 @@ func (s *State) queue(ctx context.Context, p redis.Pipeliner, op batch.Op, ms in
 		return p.Del(ctx, key)
 	case batch.Generation:
 		return script(generationScript, op.Gen, ms)
+	case batch.DeleteField:
+		return p.HDel(ctx, key, op.Field)
 	}
 	cmd := redis.NewCmd(ctx)
 	cmd.SetErr(fmt.Errorf("unknown op kind %d", op.Kind))
@@ -98,8 +100,10 @@ func answer(cmd redis.Cmder, op *batch.Op) error {
 		ok, err := c.Result()
 		op.OK = ok
 		return err
-	case *redis.IntCmd: // Delete
-		return c.Err()
+	case *redis.IntCmd: // Delete, DeleteField
+		n, err := c.Result()
+		op.OK = op.Kind == batch.DeleteField && n > 0
+		return err
 	case *redis.Cmd:
 		if op.Kind == batch.Generation {
 			g, err := c.Text()

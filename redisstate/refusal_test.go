@@ -183,7 +183,7 @@ func TestRefusedSendRoundTrips(t *testing.T) {
 
 // Issue 16's targets, through the flow on Redis: a send costs at most 3
 // round trips, a refused send at most 2, a check (wrong or right) at most
-// 3, for a user the app names (whose generation a send and a check read
+// 3, a step-up's send and check too, for a user the app names (whose generation a send and a check read
 // too) and for a visitor it does not.
 func TestFlowRoundTrips(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
@@ -235,8 +235,17 @@ func TestFlowRoundTrips(t *testing.T) {
 		counted(user+" wrong check", 3, http.StatusBadRequest, func() *httptest.ResponseRecorder {
 			return post(user, "/2fa/check", `{"code":"`+wrong+`"}`, cookies)
 		})
-		counted(user+" check", 3, http.StatusOK, func() *httptest.ResponseRecorder {
+		verified := counted(user+" check", 3, http.StatusOK, func() *httptest.ResponseRecorder {
 			return post(user, "/2fa/check", `{"code":"`+codes[phone]+`"}`, cookies)
+		})
+		clock.Advance(time.Minute)
+		cookies = verified.Result().Cookies()
+		sent = counted(user+" step-up send", 3, http.StatusOK, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/send", `{"phone":"`+phone+`"}`, cookies)
+		})
+		cookies = append(sent.Result().Cookies(), cookies...) // the renewed session first
+		counted(user+" step-up check", 3, http.StatusOK, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/check", `{"code":"`+codes[phone]+`"}`, cookies[:1])
 		})
 	}
 }

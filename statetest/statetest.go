@@ -601,7 +601,8 @@ func testIncrBatch(t *testing.T, c *checker) {
 // testBatch checks, for a State that has twofactor's Batch (MemoryState,
 // redisstate), that a batch answers as the calls one by one would: Incr's
 // values and windows, SetNX and Touch of keys there and not, Delete,
-// Generation of a record with and without one.
+// Generation of a record with and without one, DeleteField of a field
+// there and not.
 func testBatch(t *testing.T, c *checker) {
 	b, ok := c.s.(batch.Batcher)
 	if !ok {
@@ -621,13 +622,17 @@ func testBatch(t *testing.T, c *checker) {
 		{Kind: batch.Delete, Key: "n2"},
 		{Kind: batch.Generation, Key: "u", Gen: "g2", TTL: Long},
 		{Kind: batch.Generation, Key: "v", Gen: "g3", TTL: Long},
+		{Kind: batch.DeleteField, Key: "h", Field: "a"},
+		{Kind: batch.DeleteField, Key: "h", Field: "none"},
 	}
 	c.wantIncr("n2", 1, Long, 1)
+	c.setField("h", "a", "1", Long)
+	c.setField("h", "b", "2", Long)
 	if err := b.Batch(c.ctx, ops); err != nil {
 		t.Fatalf("Batch: %v", err)
 	}
-	got := fmt.Sprintln(ops[0].N, ops[1].N, ops[2].N, ops[3].OK, ops[4].OK, ops[5].OK, ops[6].OK, ops[8].Gen, ops[9].Gen)
-	if want := "5 0 2 false true true false g1 g3\n"; got != want {
+	got := fmt.Sprintln(ops[0].N, ops[1].N, ops[2].N, ops[3].OK, ops[4].OK, ops[5].OK, ops[6].OK, ops[8].Gen, ops[9].Gen, ops[10].OK, ops[11].OK)
+	if want := "5 0 2 false true true false g1 g3 true false\n"; got != want {
 		t.Fatalf("Batch answers %s, want %s", got, want)
 	}
 	for _, i := range []int{0, 1, 2} {
@@ -642,6 +647,7 @@ func testBatch(t *testing.T, c *checker) {
 	if n, _ := c.incr("c", 0, 2*Long); n != 2 {
 		t.Errorf("Incr after Batch = %d, want 2", n)
 	}
+	c.wantFields("h", map[string]string{"b": "2"})
 	if g := c.gen("v", "other"); g != "g3" {
 		t.Errorf("Generation after Batch = %q, want g3", g)
 	}

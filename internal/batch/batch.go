@@ -19,11 +19,12 @@ type Kind uint8
 
 // The State methods a batch can call.
 const (
-	Incr       Kind = iota + 1 // Incr(Key, Delta, TTL): N, Left
-	SetNX                      // SetNX(Key, TTL): OK
-	Touch                      // Touch(Key, TTL): OK
-	Delete                     // Delete(Key)
-	Generation                 // Generation(Key, Gen, TTL): Gen
+	Incr        Kind = iota + 1 // Incr(Key, Delta, TTL): N, Left
+	SetNX                       // SetNX(Key, TTL): OK
+	Touch                       // Touch(Key, TTL): OK
+	Delete                      // Delete(Key)
+	Generation                  // Generation(Key, Gen, TTL): Gen
+	DeleteField                 // DeleteField(Key, Field): OK
 )
 
 // Op is one State call of a batch, and its answer.
@@ -34,11 +35,12 @@ type Op struct {
 	TTL   time.Duration // Incr's window; the time to live of SetNX, Touch and Generation
 	// Gen is Generation's argument (the generation a record without one
 	// takes), and then its answer.
-	Gen string
+	Gen   string
+	Field string // DeleteField's field
 
 	N    int64         // Incr's new value
 	Left time.Duration // Incr's time left in the window
-	OK   bool          // SetNX: created; Touch: the key existed
+	OK   bool          // SetNX: created; Touch: the key existed; DeleteField: the field was there
 }
 
 // State is the part of twofactor.State a batch calls.
@@ -48,6 +50,7 @@ type State interface {
 	Touch(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	Delete(ctx context.Context, key string) error
 	Generation(ctx context.Context, key, gen string, ttl time.Duration) (string, error)
+	DeleteField(ctx context.Context, key, field string) (bool, error)
 }
 
 // Batcher is a State that runs a batch in one round trip. Batch answers
@@ -135,6 +138,8 @@ func Do(ctx context.Context, s State, op *Op) error {
 		err = s.Delete(ctx, op.Key)
 	case Generation:
 		op.Gen, err = s.Generation(ctx, op.Key, op.Gen, op.TTL)
+	case DeleteField:
+		op.OK, err = s.DeleteField(ctx, op.Key, op.Field)
 	default:
 		err = fmt.Errorf("batch: unknown op kind %d", op.Kind)
 	}
