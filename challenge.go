@@ -153,20 +153,20 @@ func (m *Manager) challengeBinding(r *http.Request, e164 string) string {
 // again against the challenged budgets. Refusals store nothing: issuing a
 // challenge writes no State key; only an accepted answer marks its token
 // used.
-func (m *Manager) challenge(r *http.Request, fs flowState, info phoneInfo, ch Channel, cooldown bool, fe *flowError) (*flowError, error) {
+func (m *Manager) challenge(q *sendReq, fe *flowError) (*flowError, error) {
 	c := m.challenger()
 	if c == nil {
 		return fe, nil
 	}
-	ctx, binding := r.Context(), m.challengeBinding(r, info.e164)
-	if info.challenge != "" {
-		ok, err := c.Verify(ctx, binding, info.challenge, info.answer)
+	ctx, binding := q.r.Context(), m.challengeBinding(q.r, q.info.e164)
+	if q.info.challenge != "" {
+		ok, err := c.Verify(ctx, binding, q.info.challenge, q.info.answer)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			info.challenged = true
-			return m.reserve(r, fs, info, ch, cooldown)
+			q.info.challenged = true
+			return m.reserve(q)
 		}
 	}
 	d, err := c.Issue(ctx, binding)

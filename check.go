@@ -9,35 +9,20 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
-// serveCheck checks the code typed.
+// serveCheck checks the code typed: it decides (codelife.go), then
+// answers.
 func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
-	ctx := r.Context()
-	if !m.pending(r, fs) {
-		if m.awaiting(r, fs) {
-			m.fail(w, r, fs, errExpired)
-			return
-		}
-		m.fail(w, r, fs, errNoPending)
+	code, fe := m.checkable(r, fs, in.Code)
+	if fe != nil {
+		m.fail(w, r, fs, fe)
 		return
 	}
-	code := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, in.Code)
-	if !validCode(code, m.codeLen) || !validID(fs.PendingID) {
-		m.fail(w, r, fs, errMalformed(m.codeLen))
-		return
-	}
-	if fs.Spent {
-		m.emit(r, Event{Type: EventCheckFailed, Subject: fs.Subject, Phone: fs.Phone, Err: ErrTooManyAttempts})
-		m.fail(w, r, fs, errTooMany)
-		return
-	}
-	if m.groundGone(w, r, sess, fs) {
+	if !m.groundMayHold(r, fs) {
+		m.startAgain(w, r, sess, fs)
 		return
 	}
 	if fs.LastWrong != "" && fs.LastWrong == wrongMark(fs.PendingID, code) {
@@ -46,59 +31,107 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.fail(w, r, fs, errWrongCode(fs.Left))
 		return
 	}
-	// Reserve the attempt before asking the provider, so parallel guesses
-	// cannot exceed the caps: per code, then per account.
-	validity := time.Unix(fs.ExpiresAt, 0).Sub(m.cfg.now()) + time.Minute
-	n, _, err := m.cfg.state.Incr(ctx, attemptsKey(fs.PendingID), 1, validity)
-	if err != nil {
+	res, err := m.checkCode(r.Context(), m.signInCheck(r, fs, code))
+	switch {
+	case err != nil:
 		m.storeFailed(w, r, fs, err)
-		return
+	case res.gone:
+		m.startAgain(w, r, sess, fs)
+	case res.refused == tryLocked:
+		m.accountLocked(w, r, fs, res.lock, res.ttl, fs.Phone)
+	case res.err != nil:
+		m.checkFailed(w, r, sess, fs, res.err, max(res.left, 0), code)
+	default:
+		m.checkPassed(w, r, sess, fs, in.Remember)
 	}
-	if n > int64(m.cfg.maxAttempts) {
-		// Refused without asking the provider; still a failure to audit.
-		m.checkFailed(w, r, sess, fs, ErrTooManyAttempts, 0, code)
-		return
-	}
-	g, err := m.countGuess(ctx, r, fs.Phone, fs.Purpose == "" && m.cfg.phoneLookup != nil)
-	if err != nil {
-		m.storeFailed(w, r, fs, err)
-		return
-	}
-	if g.locked != "" {
-		m.accountLocked(w, r, fs, g.locked, g.ttl, fs.Phone)
-		return
-	}
-	pctx, done := m.providerContext(ctx)
-	err = m.provider.Check(pctx, fs.PendingID, code)
-	done()
-	if err == nil {
-		// One use, whatever the provider does: two parallel correct
-		// submissions succeed once.
-		first, serr := m.cfg.state.SetNX(ctx, usedKey(fs.PendingID), validity)
-		if serr != nil {
-			m.storeFailed(w, r, fs, serr)
-			return
+}
+
+// checkable returns the code typed for fs's pending code, or the answer
+// to a check that asks nobody: no code pending, a malformed code, a code
+// spent.
+func (m *Manager) checkable(r *http.Request, fs flowState, typed string) (string, *flowError) {
+	if !m.pending(r, fs) {
+		if m.awaiting(r, fs) {
+			return "", errExpired
 		}
-		if !first {
-			err = ErrAlreadyUsed
-		}
+		return "", errNoPending
 	}
-	if err != nil {
-		if checkNotJudged(err) {
-			// The provider did not judge the code: give both tries back.
-			m.giveBackTries(ctx, attemptsKey(fs.PendingID), validity, g)
-		}
-		m.checkFailed(w, r, sess, fs, err, int64(m.cfg.maxAttempts)-n, code)
-		return
+	code := normalCode(typed)
+	switch {
+	case !validCode(code, m.codeLen) || !validID(fs.PendingID):
+		return "", errMalformed(m.codeLen)
+	case fs.Spent:
+		m.emit(r, Event{Type: EventCheckFailed, Subject: fs.Subject, Phone: fs.Phone, Err: ErrTooManyAttempts})
+		return "", errTooMany
 	}
-	// The correct code was no wrong guess: give the locks their try back.
-	g.giveBack(ctx, m)
+	return code, nil
+}
+
+// normalCode is a code as typed without the spaces and dashes people
+// put in.
+func normalCode(typed string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, typed)
+}
+
+// signInCheck is the check of code against fs's pending code: a try
+// counted per code and against the guesser's locks, the user's
+// generation read with it (for groundHolds), and the marks of a proved
+// number when it is right.
+func (m *Manager) signInCheck(r *http.Request, fs flowState, code string) codeCheck {
+	onFile := fs.Purpose == "" && m.cfg.phoneLookup != nil
+	plan := tryPlan{
+		tries:  attemptsKey(fs.PendingID),
+		limit:  int64(m.cfg.maxAttempts),
+		window: time.Unix(fs.ExpiresAt, 0).Sub(m.cfg.now()) + time.Minute,
+		locks:  m.applyingLocks(r, fs.Phone, m.ownsPending(r, fs, onFile)),
+	}
+	if subject := m.subject(r); subject != "" && subject == fs.Subject {
+		plan.with = []batch.Op{m.generationOp(subject)}
+	}
+	return codeCheck{
+		id: fs.PendingID, code: code, plan: plan, used: usedKey(fs.PendingID),
+		holds: func(with []batch.Op) (bool, error) {
+			gen := ""
+			if len(with) > 0 {
+				gen = with[0].Gen
+			}
+			return m.groundHolds(r, fs, &gen)
+		},
+		marks: m.spentMarks(r, fs),
+	}
+}
+
+// spentMarks are the ops that go with the spending of fs's pending code
+// when it is right: the marks of the proved number (provedMarks), and, for
+// a step-up, the end of the grant the new one replaces (verify would end
+// it a round trip later). A number change or enrolment keeps it until the
+// number is saved: a failure to save leaves the session as it was.
+func (m *Manager) spentMarks(r *http.Request, fs flowState) []batch.Op {
+	marks := m.provedMarks(r, fs.Phone, fs.Watched)
+	if fs.Purpose == "" && fs.Grant != "" && validID(fs.Grant) {
+		marks = append(marks, dropGrantOp(userOf(fs), fs.Grant))
+	}
+	return marks
+}
+
+// checkPassed answers a right code for fs's pending code: the number is
+// saved for an enrolment or a number change (savePhone), and the session
+// verified.
+func (m *Manager) checkPassed(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, remember bool) {
 	method := MethodSMS
 	if Channel(fs.Channel) == Voice {
 		method = MethodVoice
 	}
 	phone, purpose := fs.Phone, fs.Purpose
 	o := origin{gen: fs.PendingGen}
+	if purpose == "" {
+		fs.Grant = "" // ended with the code's spending (spentMarks)
+	}
 	fs.clearPending()
 	fs.Purpose = ""
 	gen, fe := m.savePhone(r, fs, phone, purpose)
@@ -115,15 +148,13 @@ func (m *Manager) serveCheck(w http.ResponseWriter, r *http.Request, sess *sessi
 		m.fail(w, r, fs, fe)
 		return
 	}
-	m.noteVerified(r.Context(), phone) // the fraud guard's conversion watch
-	m.noteOwner(r, phone)              // its windows and locks are the prover's own
-	m.verifyAndRedirect(w, r, sess, fs, method, phone, o, in.Remember && purpose == "")
+	m.verifyAndRedirect(w, r, sess, fs, method, phone, o, remember && purpose == "")
 }
 
 // groundGone answers the request, and reports true, when what allowed
 // fs's pending code no longer holds (see groundHolds) or cannot be told.
 func (m *Manager) groundGone(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState) bool {
-	ok, err := m.groundHolds(r, fs)
+	ok, err := m.groundHolds(r, fs, nil)
 	switch {
 	case err != nil:
 		m.storeFailed(w, r, fs, err)
@@ -137,18 +168,22 @@ func (m *Manager) groundGone(w http.ResponseWriter, r *http.Request, sess *sessi
 // still holds: the user's generation has not moved on since (no sign out
 // everywhere, number change or enrolment in between); for a number change,
 // the verification that started it is still live and fresh; for an
-// enrolment, the user still has no number.
-func (m *Manager) groundHolds(r *http.Request, fs flowState) (bool, error) {
+// enrolment, the user still has no number. gen, if not nil, is the user's
+// generation, read already.
+func (m *Manager) groundHolds(r *http.Request, fs flowState, gen *string) (bool, error) {
 	subject := m.subject(r)
-	if subject != fs.Subject {
+	if ok := m.groundMayHold(r, fs); !ok || subject == "" {
+		return ok, nil
+	}
+	if gen == nil {
+		g, err := m.generation(r.Context(), subject)
+		if err != nil {
+			return false, err
+		}
+		gen = &g
+	}
+	if *gen != fs.PendingGen {
 		return false, nil
-	}
-	if subject == "" {
-		return fs.Purpose == "", nil
-	}
-	gen, err := m.generation(r.Context(), subject)
-	if err != nil || gen != fs.PendingGen {
-		return false, err
 	}
 	switch fs.Purpose {
 	case purposeChange:
@@ -159,6 +194,14 @@ func (m *Manager) groundHolds(r *http.Request, fs flowState) (bool, error) {
 		return err == nil && onFile == "", nil
 	}
 	return true, nil
+}
+
+// groundMayHold reports whether fs's ground may hold for r at all, which
+// needs no State: the same subject, and one for any purpose but signing
+// in.
+func (m *Manager) groundMayHold(r *http.Request, fs flowState) bool {
+	subject := m.subject(r)
+	return subject == fs.Subject && (subject != "" || fs.Purpose == "")
 }
 
 // savePhone hands a newly proved number to the app (WithEnrolment) for an

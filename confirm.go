@@ -431,7 +431,7 @@ func (m *Manager) saveConfirmation(ctx context.Context, rec confirmRecord, ttl t
 // account lock, the address and number windows, the fraud guard's budgets.
 // A refused send spends nothing.
 func (m *Manager) confirmSendLimits(r *http.Request, info phoneInfo) *ConfirmError {
-	fe, err := m.reserve(r, flowState{}, info, SMS, false)
+	fe, err := m.reserve(&sendReq{r: r, info: info, ch: SMS})
 	switch {
 	case err != nil:
 		return confirmStoreErr(err)
@@ -534,86 +534,70 @@ func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
 	r, end := m.budgeted(r)
 	defer end()
 	ctx := r.Context()
-	rec, done, ce := m.loadConfirmation(r, id)
+	rec, keep, ce := m.confirmable(r, id)
 	if ce != nil {
 		return Action{}, ce
 	}
-	failed := func(ce *ConfirmError) (Action, error) {
-		typ := EventConfirmationFailed
-		if errors.Is(ce, ErrExpired) {
-			typ = EventConfirmationExpired
-		}
-		m.emit(r, Event{Type: typ, Subject: rec.Subject, Phone: rec.Phone, Err: ce.Err})
-		return Action{}, ce
-	}
-	if done {
-		return failed(confirmErr("already_confirmed", http.StatusConflict, ErrConfirmationUsed))
-	}
-	now := m.cfg.now()
-	exp := time.Unix(rec.Expires, 0)
-	if !now.Before(exp) {
-		return failed(confirmErr("expired", http.StatusBadRequest, ErrExpired))
-	}
-	code = strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, code)
-	if !validCode(code, m.codeLen) {
+	if code = normalCode(code); !validCode(code, m.codeLen) {
 		return Action{}, confirmErr("malformed_code", http.StatusBadRequest, ErrMalformedCode)
 	}
-	// Reserve the try before asking the provider, so parallel guesses
-	// cannot exceed the caps: per confirmation, then per account.
-	keep := exp.Sub(now) + confirmKeep
-	n, _, err := m.cfg.state.Incr(ctx, confirmTriesKey(id), 1, keep)
-	if err != nil {
+	res, err := m.checkCode(ctx, codeCheck{
+		id: rec.Verification, code: code, used: usedKey(rec.Verification),
+		plan: tryPlan{
+			tries: confirmTriesKey(id), limit: int64(m.confirmTries()), window: keep,
+			locks: m.applyingLocks(r, rec.Phone, true), // the number on file, or the one verified
+		},
+	})
+	switch {
+	case err != nil:
 		return Action{}, confirmStoreErr(err)
-	}
-	limit := int64(m.confirmTries())
-	if n > limit {
-		return failed(confirmErr("too_many_attempts", http.StatusBadRequest, ErrTooManyAttempts))
-	}
-	g, err := m.countGuess(ctx, r, rec.Phone, true) // the number on file, or the one verified
-	if err != nil {
-		return Action{}, confirmStoreErr(err)
-	}
-	if attl := g.ttl; g.locked != "" {
+	case res.refused == tryLocked:
 		m.log.Warn("twofactor: account locked", "phone", MaskPhone(rec.Phone))
 		m.emit(r, Event{Type: EventLocked, Subject: rec.Subject, Phone: rec.Phone})
-		return Action{}, &ConfirmError{Code: "locked", Status: http.StatusTooManyRequests, RetryAfter: attl, Err: ErrTooManyAttempts}
+		return Action{}, &ConfirmError{Code: "locked", Status: http.StatusTooManyRequests, RetryAfter: res.ttl, Err: ErrTooManyAttempts}
+	case res.err != nil:
+		return Action{}, m.confirmFailed(r, rec, m.confirmCheckFailed(ctx, rec, res.err, int(max(res.left, 0)), keep))
 	}
-	pctx, answered := m.providerContext(ctx)
-	err = m.provider.Check(pctx, rec.Verification, code)
-	answered()
-	if err == nil {
-		// One use, whatever the provider does: of two parallel right
-		// submissions, one confirms.
-		first, serr := m.cfg.state.SetNX(ctx, usedKey(rec.Verification), keep)
-		if serr != nil {
-			return Action{}, confirmStoreErr(serr)
-		}
-		if !first {
-			return failed(confirmErr("already_confirmed", http.StatusConflict, ErrConfirmationUsed))
-		}
-	}
-	if err != nil {
-		if checkNotJudged(err) {
-			// The provider did not judge the code: give both tries back.
-			m.giveBackTries(ctx, confirmTriesKey(id), keep, g)
-		}
-		return failed(m.confirmCheckFailed(ctx, rec, err, int(limit-n), keep))
-	}
-	// The right code was no wrong guess: give the locks their try back.
-	g.giveBack(ctx, m)
 	// Replays are now told "already confirmed" without a try or a provider
-	// call; the one-use mark above decides if this write fails.
+	// call; the one-use mark decides if this write fails.
 	if err := m.cfg.state.SetField(ctx, confirmKey(id), confirmFieldDone, "1", keep); err != nil {
 		m.log.Error("twofactor: state backend failed", "err", err)
 	}
 	m.log.Info("twofactor: action confirmed", "phone", MaskPhone(rec.Phone))
 	m.emit(r, Event{Type: EventConfirmed, Subject: rec.Subject, Phone: rec.Phone})
 	return rec.action(), nil
+}
+
+// confirmable loads confirmation id of r's session for Confirm, and how
+// long its tries and one-use mark are kept; a confirmation confirmed
+// already or expired fails (with its event).
+func (m *Manager) confirmable(r *http.Request, id string) (confirmRecord, time.Duration, *ConfirmError) {
+	rec, done, ce := m.loadConfirmation(r, id)
+	if ce != nil {
+		return rec, 0, ce
+	}
+	now, exp := m.cfg.now(), time.Unix(rec.Expires, 0)
+	switch {
+	case done:
+		ce = confirmErr("already_confirmed", http.StatusConflict, ErrConfirmationUsed)
+	case !now.Before(exp):
+		ce = confirmErr("expired", http.StatusBadRequest, ErrExpired)
+	}
+	if ce != nil {
+		return rec, 0, m.confirmFailed(r, rec, ce)
+	}
+	return rec, exp.Sub(now) + confirmKeep, nil
+}
+
+// confirmFailed emits the event of a confirmation that failed with ce
+// and returns ce.
+func (m *Manager) confirmFailed(r *http.Request, rec confirmRecord, ce *ConfirmError) *ConfirmError {
+	typ := EventConfirmationFailed
+	if errors.Is(ce, ErrExpired) {
+		typ = EventConfirmationExpired
+	}
+	m.emit(r, Event{Type: typ, Subject: rec.Subject, Phone: rec.Phone, Err: ce.Err})
+	return ce
 }
 
 // confirmCheckFailed maps a provider's refusal of a confirmation code.

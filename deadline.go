@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // Deadlines on the backends.
@@ -137,26 +140,27 @@ func withStateDeadline(s State, d time.Duration) State {
 	if ct, ok := s.(CallTimeouter); ok && ct.CallTimeout() > 0 && ct.CallTimeout() <= d {
 		return s
 	}
-	if _, ok := s.(incrBatcher); ok {
+	if batch.Can(s) {
 		return timedBatchState{timedState{s: s, d: d}}
 	}
 	return timedState{s: s, d: d}
 }
 
-// timedBatchState is a timedState whose State has IncrBatch.
+// timedBatchState is a timedState whose State runs batches (Batch, or
+// IncrBatch): a batch is one call, under one deadline.
 type timedBatchState struct{ timedState }
 
-type batchResult struct {
-	ns   []int64
-	ttls []time.Duration
-}
-
-func (t timedBatchState) IncrBatch(ctx context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
-	res, err := withDeadline(ctx, t.d, func(ctx context.Context) (batchResult, error) {
-		ns, ttls, err := t.s.(incrBatcher).IncrBatch(ctx, keys, delta, windows)
-		return batchResult{ns, ttls}, err
+// Batch implements batch.Batcher. The calls run on a copy of ops, which a
+// call that outlives its deadline may still write to.
+func (t timedBatchState) Batch(ctx context.Context, ops []batch.Op) error {
+	done, err := withDeadline(ctx, t.d, func(ctx context.Context) ([]batch.Op, error) {
+		own := slices.Clone(ops)
+		return own, batch.Run(ctx, t.s, own)
 	})
-	return res.ns, res.ttls, err
+	if err == nil {
+		copy(ops, done)
+	}
+	return err
 }
 
 type incrResult struct {

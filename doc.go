@@ -73,6 +73,10 @@
 //     loads a session and checks its grant in one round trip; state.go: the
 //     server-side State, MemoryState and the keys; phone.go: parsing and
 //     masking numbers.
+//   - codelife.go: the life of one code (a try reserved before anyone
+//     judges it, the code spent once, or the try given back), which
+//     sign-in, confirmation and recovery codes share; internal/batch: the
+//     State calls of one step in one round trip.
 //   - limits.go: the send limits (every window passed, or none counted;
 //     refusals logged once per key and window); fraud.go: the fraud guard
 //     against SMS pumping (refused destinations, number types, country

@@ -192,18 +192,15 @@ func (m *Manager) budgetExceeded(r *http.Request, ru rule, ttl time.Duration) {
 	m.emit(r, Event{Type: EventBudgetExceeded, Subject: m.subject(r), Region: ru.region})
 }
 
-// noteSent feeds the conversion watch with a code about to go to region.
-// Each batch of conversionSends codes is judged when it is full: too few
-// verified, and the watch warns (and, if set, slows the region down).
-func (m *Manager) noteSent(ctx context.Context, r *http.Request, region string) {
-	if m.cfg.conversionSends == 0 {
-		return
-	}
-	region = regionOrZZ(region)
-	n, _, err := m.cfg.state.Incr(ctx, convSentKey(region), 1, conversionWindow)
-	if err != nil || n != int64(m.cfg.conversionSends) {
+// judgeConversion judges the conversion watch's batch of codes sent to
+// region when the send that counted n (reserve counts each code to a
+// first-time number) fills it: too few verified, and the watch warns (and,
+// if set, slows the region down).
+func (m *Manager) judgeConversion(ctx context.Context, r *http.Request, region string, n int64) {
+	if n != int64(m.cfg.conversionSends) {
 		return // only the send that fills the batch judges it
 	}
+	region = regionOrZZ(region)
 	ok, _, err := m.cfg.state.Incr(ctx, convOKKey(region), 0, conversionWindow)
 	if err != nil {
 		return
@@ -222,35 +219,4 @@ func (m *Manager) noteSent(ctx context.Context, r *http.Request, region string) 
 	m.log.Warn("twofactor: few codes sent to this country are verified: possible SMS pumping",
 		"region", region, "verified", ok, "of", n, "slowed_to_trickle", slowed)
 	m.emit(r, Event{Type: EventConversionLow, Subject: m.subject(r), Region: region})
-}
-
-// noteVerified marks e164 known (WithKnownNumbers) and tells the
-// conversion watch, if its code went to a first-time number, that it was
-// verified. check.go calls it on success.
-func (m *Manager) noteVerified(ctx context.Context, e164 string) {
-	wasKnown := false
-	if d := m.cfg.knownFor; d > 0 {
-		var err error
-		// A counter, not a SetNX mark: reserve reads it with the others.
-		if wasKnown, err = m.cfg.state.Touch(ctx, knownKey(m.numberID(e164)), d); err == nil && !wasKnown {
-			_, _, err = m.cfg.state.Incr(ctx, knownKey(m.numberID(e164)), 1, d)
-		}
-		if err != nil {
-			m.log.Error("twofactor: state backend failed marking a verified number", "err", err)
-		}
-	}
-	if m.cfg.conversionSends == 0 || wasKnown {
-		// A known number's code was not counted as sent either. (In
-		// known-number mode the number on file's first verification is
-		// counted here though its send was not: the watch errs towards
-		// calm by at most one per user.)
-		return
-	}
-	info, err := inspectPhone(e164, "")
-	if err != nil {
-		return
-	}
-	if _, _, err := m.cfg.state.Incr(ctx, convOKKey(regionOrZZ(info.region)), 1, conversionWindow); err != nil {
-		m.log.Error("twofactor: state backend failed", "err", err)
-	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // origin is what a new verification rests on: the user's generation it
@@ -67,15 +69,18 @@ func (m *Manager) verify(w http.ResponseWriter, r *http.Request, sess *sessions.
 // dropGrant ends one grant: the field in its user's record, or the record
 // of a grant with no subject.
 func (m *Manager) dropGrant(ctx context.Context, key, grant string) {
-	var err error
-	if key == userKey("", grant) {
-		err = m.cfg.state.Delete(ctx, key)
-	} else {
-		_, err = m.cfg.state.DeleteField(ctx, key, grantPrefix+grant)
-	}
-	if err != nil {
+	op := dropGrantOp(key, grant)
+	if err := batch.Do(ctx, m.cfg.state, &op); err != nil {
 		m.log.Error("twofactor: state backend failed", "err", err)
 	}
+}
+
+// dropGrantOp is the batch op of dropGrant.
+func dropGrantOp(key, grant string) batch.Op {
+	if key == userKey("", grant) {
+		return batch.Op{Kind: batch.Delete, Key: key}
+	}
+	return batch.Op{Kind: batch.DeleteField, Key: key, Field: grantPrefix + grant}
 }
 
 // verifyAndRedirect verifies the session and answers: back where the

@@ -3,13 +3,14 @@ package twofactor
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // Send limits.
@@ -23,8 +24,10 @@ import (
 // one in between, gives every count back. A request refused by one limit
 // therefore spends nothing of any other, and an attacker at his own
 // address limit cannot wear down a victim's number window. With a State
-// that has IncrBatch (MemoryState, redisstate), reading is one round trip,
-// and so are counting and giving back: a refused send costs one.
+// that batches (MemoryState, redisstate: internal/batch), reading is one
+// round trip, and so are counting (with the user's generation read and
+// the conversion watch's count) and giving back: a refused send costs one,
+// a send two.
 //
 // The requester's own limits come first (the session's cooldown, then the
 // address windows from the widest network to the address), then the
@@ -86,7 +89,7 @@ type rule struct {
 
 // sendRules returns every limit a send to info over ch from the client ip
 // must pass, the requester's own first. Disabled limits are left out.
-func (m *Manager) sendRules(r *http.Request, fs flowState, info phoneInfo, ch Channel, ip string) ([]rule, error) {
+func (m *Manager) sendRules(r *http.Request, fs flowState, info phoneInfo, ch Channel, ip string) []rule {
 	c := &m.cfg
 	rules := []rule{{name: "cooldown", key: cooldownKey(fs.FlowID), limit: Limit{N: 1, Per: c.resendCooldown}, own: true}}
 	if a, err := netip.ParseAddr(ip); err == nil {
@@ -130,47 +133,79 @@ func (m *Manager) sendRules(r *http.Request, fs flowState, info phoneInfo, ch Ch
 			out = append(out, r)
 		}
 	}
-	return out, nil
+	return out
 }
 
-// reserveSend counts a send to info over ch against every limit, or
-// against none and answers the request with the refusal. It reports
-// whether the send may go.
-func (m *Manager) reserveSend(w http.ResponseWriter, r *http.Request, fs flowState, info phoneInfo, ch Channel) bool {
-	fe, err := m.reserve(r, fs, info, ch, true)
+// sendReq is one send to reserve: the request, the flow, the number and
+// channel, whether the session's resend cooldown applies, and the ops to
+// run with the count (a generation read: send.go). reserve fills in what
+// it learnt: whether the requester owns the number and whether the number
+// is known.
+type sendReq struct {
+	r        *http.Request
+	fs       flowState
+	info     phoneInfo
+	ch       Channel
+	cooldown bool
+	with     []batch.Op
+	owner    bool
+	known    bool
+}
+
+// reserveSend counts q's send against every limit, or against none and
+// answers the request with the refusal. It reports whether the send may go.
+func (m *Manager) reserveSend(w http.ResponseWriter, q *sendReq) bool {
+	fe, err := m.reserve(q)
 	switch {
 	case err != nil:
-		m.storeFailed(w, r, fs, err)
+		m.storeFailed(w, q.r, q.fs, err)
 		return false
 	case fe != nil:
-		m.fail(w, r, fs, fe)
+		m.fail(w, q.r, q.fs, fe)
 		return false
 	}
 	return true
 }
 
-// reserve counts a send to info over ch against every limit (the session's
-// resend cooldown too, if cooldown), or against none: it then returns the
+// reserve counts q's send against every limit (the session's resend
+// cooldown too, if q.cooldown), or against none: it then returns the
 // refusal, or the State's error.
 //
 // It reads every counter first (Incr by 0, which creates nothing) and
 // refuses at the first limit already spent, in the order of sendRules with
 // the locks of wrong codes between the requester's own limits and the shared
 // ones: such a refusal changes nothing in the State. Only when every
-// counter has room does it count the send against all of them; if a
-// parallel send took the last room in between, it gives every count back.
-// With a State that has IncrBatch, each of these steps is one round trip.
-func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Channel, cooldown bool) (*flowError, error) {
-	ctx := r.Context()
-	if fe := m.guardNumber(info, ch); fe != nil {
+// counter has room does it count the send against all of them (with q.with
+// and the conversion watch's count, in the same round trip); if a parallel
+// send took the last room in between, it gives every count back. With a
+// State that batches, each of these steps is one round trip.
+func (m *Manager) reserve(q *sendReq) (*flowError, error) {
+	if fe := m.guardNumber(q.info, q.ch); fe != nil {
 		return fe, nil
 	}
-	ip := m.clientIP(r)
-	rules, err := m.sendRules(r, fs, info, ch, ip)
-	if err != nil {
+	rules, fe := m.reserveRules(q)
+	if fe != nil {
+		return fe, nil
+	}
+	j := m.newSendJudge(q, rules)
+	// Read: refuse at the first counter already spent.
+	if err := m.runIncrs(q.r.Context(), j.reads, j.full); err != nil {
 		return nil, err
 	}
-	if info.challenged {
+	for i, op := range j.reads {
+		if j.full(i, op.N) {
+			return m.refuseRead(q, j, i)
+		}
+	}
+	q.owner, q.known = j.owner, j.known
+	return m.countSend(q, j)
+}
+
+// reserveRules returns the limits q's send must pass, or the refusal of a
+// region whose budget is zero.
+func (m *Manager) reserveRules(q *sendReq) ([]rule, *flowError) {
+	rules := m.sendRules(q.r, q.fs, q.info, q.ch, m.clientIP(q.r))
+	if q.info.challenged {
 		// Past a spent budget, a send that passed the challenge meets a
 		// second budget as large (challenge.go).
 		for i := range rules {
@@ -180,172 +215,186 @@ func (m *Manager) reserve(r *http.Request, fs flowState, info phoneInfo, ch Chan
 			}
 		}
 	}
-	if !cooldown { // the session's resend cooldown is the flow's own
+	if !q.cooldown { // the session's resend cooldown is the flow's own
 		rules = slices.DeleteFunc(rules, func(ru rule) bool { return ru.name == "cooldown" })
 	}
 	for _, ru := range rules {
 		if ru.budget && ru.limit.N == 0 {
-			return errRegion, nil // a region whose budget is zero gets no codes at all
+			return nil, errRegion // a region whose budget is zero gets no codes at all
 		}
 	}
-	// What to read: every counter in the order of rules, and after the
-	// requester's own: whether the requester owns the number and whether
-	// it is known, then the locks of wrong codes (owners.go).
-	type read struct {
-		key    string
-		window time.Duration
-		kind   int // what it is: a rule's counter, a lock, a mark
-		i      int // index in rules or locks
-	}
-	const ruleRead, lockRead, ownerRead, knownRead, onlyIfRead = 0, 1, 2, 3, 4
-	locks := m.guessLocks(r, info.e164)
-	reads := make([]read, 0, len(rules)+len(locks)+3)
-	for i, ru := range rules {
-		if !ru.own && (i == 0 || rules[i-1].own) {
-			if m.cfg.knownFor > 0 && !info.onFile {
-				reads = append(reads, read{ownerKey(m.ownerID(info.e164, m.requester(r))), m.cfg.knownFor, ownerRead, 0})
-				reads = append(reads, read{knownKey(m.numberID(info.e164)), m.cfg.knownFor, knownRead, 0})
-			}
-			for j, l := range locks {
-				reads = append(reads, read{l.key, l.limit.Per, lockRead, j})
-			}
-		}
-		if ru.onlyIf != "" {
-			reads = append(reads, read{ru.onlyIf, ru.limit.Per, onlyIfRead, i})
-		}
-		reads = append(reads, read{ru.key, ru.limit.Per, ruleRead, i})
-	}
+	return rules, nil
+}
+
+// What a read of reserve is: a rule's counter, a lock, or a mark.
+const ruleRead, lockRead, ownerRead, knownRead, onlyIfRead = 0, 1, 2, 3, 4
+
+// sendJudge reads the counters of a send and judges them: in order, it
+// learns whether the number is known, owned or sent to again, and which
+// read refuses the send.
+type sendJudge struct {
+	rules []rule
+	locks []guessLock
+	reads []batch.Op
+	kinds []int // of each read: ruleRead, lockRead, …
+	at    []int // of each read: its index in rules or locks
 	// A known number (on file, or verified lately: fraud.go) passes the
 	// budgets and the number range's limit: someone else's flood must not
 	// stop a customer. A number that got a code in its window already is no
 	// new number of its range: that limit neither refuses nor counts it.
 	// The number's owner meets its own window and locks, strangers theirs.
-	known, owner, again := info.onFile, info.onFile, false
-	off := make(map[string]bool) // onlyIf marks found absent
-	skip := func(ru rule) bool {
-		return (known && (ru.budget || ru.firstSend)) || (again && ru.firstSend) || off[ru.onlyIf]
+	known, owner, again bool
+	off                 map[string]bool // onlyIf marks found absent
+}
+
+// newSendJudge lists what to read: every counter in the order of rules,
+// and after the requester's own: whether the requester owns the number and
+// whether it is known, then the locks of wrong codes (owners.go).
+func (m *Manager) newSendJudge(q *sendReq, rules []rule) *sendJudge {
+	j := &sendJudge{rules: rules, locks: m.guessLocks(q.r, q.info.e164), off: map[string]bool{}}
+	j.known, j.owner = q.info.onFile, q.info.onFile
+	read := func(key string, window time.Duration, kind, at int) {
+		j.reads = append(j.reads, batch.Op{Kind: batch.Incr, Key: key, TTL: window})
+		j.kinds, j.at = append(j.kinds, kind), append(j.at, at)
 	}
-	refuses := func(ru rule) bool { return !skip(ru) && (ru.owner == 0 || (ru.owner > 0) == owner) }
-	// full reports whether read i, of value n, refuses the send. Called in
-	// order, it also learns whether the number is known, owned or sent again.
-	full := func(i int, n int64) bool {
-		switch rd := reads[i]; rd.kind {
-		case lockRead:
-			l := locks[rd.i]
-			return l.applies(owner) && n >= int64(l.limit.N)
-		case ownerRead:
-			owner = owner || n > 0
-			return false
-		case knownRead:
-			known = known || n > 0
-			return false
-		case onlyIfRead:
-			off[rd.key] = n == 0
-			return false
-		default:
-			ru := rules[rd.i]
-			if ru.name == "phone" {
-				again = n > 0
+	for i, ru := range rules {
+		if !ru.own && (i == 0 || rules[i-1].own) {
+			if m.cfg.knownFor > 0 && !q.info.onFile {
+				read(ownerKey(m.ownerID(q.info.e164, m.requester(q.r))), m.cfg.knownFor, ownerRead, 0)
+				read(knownKey(m.numberID(q.info.e164)), m.cfg.knownFor, knownRead, 0)
 			}
-			return refuses(ru) && n >= int64(ru.limit.N)
+			for k, l := range j.locks {
+				read(l.key, l.limit.Per, lockRead, k)
+			}
 		}
-	}
-	keys, windows := make([]string, len(reads)), make([]time.Duration, len(reads))
-	for i, rd := range reads {
-		keys[i], windows[i] = rd.key, rd.window
-	}
-	// Read: refuse at the first counter already spent.
-	ns, ttls, err := m.incrAll(ctx, keys, 0, windows, full)
-	if err != nil {
-		return nil, err
-	}
-	for i, n := range ns {
-		if !full(i, n) {
-			continue
+		if ru.onlyIf != "" {
+			read(ru.onlyIf, ru.limit.Per, onlyIfRead, i)
 		}
-		if rd := reads[i]; rd.kind == lockRead {
-			until := lockEnd(m.cfg.now(), ttls[i])
-			m.refused(r, locks[rd.i].name, rd.key, until, info.masked, ip)
-			m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: info.e164})
-			return lockedError(until, m.cfg.now()), nil
-		}
-		ru := rules[reads[i].i]
-		fe := m.refuse(r, fs, ru, ttls[i], info, ip)
-		if ru.budget && !info.challenged {
-			return m.challenge(r, fs, info, ch, cooldown, fe) // degrade, not switch off
-		}
-		return fe, nil
+		read(ru.key, ru.limit.Per, ruleRead, i)
 	}
-	// Count: every counter has room, so count the send against all of them.
-	counted := rules[:0:0]
-	keys, windows = keys[:0], windows[:0]
-	for _, ru := range rules {
-		if !skip(ru) {
+	return j
+}
+
+func (j *sendJudge) skip(ru rule) bool {
+	return (j.known && (ru.budget || ru.firstSend)) || (j.again && ru.firstSend) || j.off[ru.onlyIf]
+}
+
+func (j *sendJudge) refuses(ru rule) bool {
+	return !j.skip(ru) && (ru.owner == 0 || (ru.owner > 0) == j.owner)
+}
+
+// full reports whether read i, of value n, refuses the send. Called in
+// order, it also learns whether the number is known, owned or sent again.
+func (j *sendJudge) full(i int, n int64) bool {
+	switch j.kinds[i] {
+	case lockRead:
+		l := j.locks[j.at[i]]
+		return l.applies(j.owner) && n >= int64(l.limit.N)
+	case ownerRead:
+		j.owner = j.owner || n > 0
+	case knownRead:
+		j.known = j.known || n > 0
+	case onlyIfRead:
+		j.off[j.reads[i].Key] = n == 0
+	default:
+		ru := j.rules[j.at[i]]
+		if ru.name == "phone" {
+			j.again = n > 0
+		}
+		return j.refuses(ru) && n >= int64(ru.limit.N)
+	}
+	return false
+}
+
+// refuseRead answers q's send refused by read i of j.
+func (m *Manager) refuseRead(q *sendReq, j *sendJudge, i int) (*flowError, error) {
+	r, op, ip := q.r, j.reads[i], m.clientIP(q.r)
+	if j.kinds[i] == lockRead {
+		until := lockEnd(m.cfg.now(), op.Left)
+		m.refused(r, j.locks[j.at[i]].name, op.Key, until, q.info.masked, ip)
+		m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: q.info.e164})
+		return lockedError(until, m.cfg.now()), nil
+	}
+	ru := j.rules[j.at[i]]
+	fe := m.refuse(r, q.fs, ru, op.Left, q.info, ip)
+	if ru.budget && !q.info.challenged {
+		return m.challenge(q, fe) // degrade, not switch off
+	}
+	return fe, nil
+}
+
+// countSend counts q's send against every rule of j it does not skip,
+// with q.with and the conversion watch's count, in one round trip; if a
+// parallel send took the last room of one, it gives every count back.
+func (m *Manager) countSend(q *sendReq, j *sendJudge) (*flowError, error) {
+	ctx := q.r.Context()
+	var counted []rule
+	var ops []batch.Op
+	for _, ru := range j.rules {
+		if !j.skip(ru) {
 			counted = append(counted, ru)
-			keys, windows = append(keys, ru.key), append(windows, ru.limit.Per)
+			ops = append(ops, batch.Op{Kind: batch.Incr, Key: ru.key, Delta: 1, TTL: ru.limit.Per})
 		}
 	}
-	rules = counted
-	ns, ttls, err = m.incrAll(ctx, keys, 1, windows, nil)
-	if err != nil {
+	watch := !j.known && m.cfg.conversionSends > 0 // the watch looks at first-time numbers
+	if watch {
+		ops = append(ops, batch.Op{Kind: batch.Incr, Key: convSentKey(regionOrZZ(q.info.region)), Delta: 1, TTL: conversionWindow})
+	}
+	n := len(ops)
+	ops = append(ops, q.with...)
+	if err := batch.Run(ctx, m.cfg.state, ops); err != nil {
 		// Which counts a failed batch made is unknown: giving back one it
 		// did not make would free a send, so keep them (fail closed).
 		return nil, err
 	}
-	for i, n := range ns {
-		if refuses(rules[i]) && n > int64(rules[i].limit.N) {
+	copy(q.with, ops[n:])
+	for i, ru := range counted {
+		if j.refuses(ru) && ops[i].N > int64(ru.limit.N) {
 			// A parallel send took the last room: this one spends nothing.
-			m.giveBack(ctx, rules, keys, windows)
-			return m.refuse(r, fs, rules[i], ttls[i], info, ip), nil
+			m.giveBack(ctx, ops[:n])
+			return m.refuse(q.r, q.fs, ru, ops[i].Left, q.info, m.clientIP(q.r)), nil
 		}
 	}
-	if !known {
-		m.noteSent(ctx, r, info.region) // the conversion watch looks at first-time numbers
+	if watch {
+		m.judgeConversion(ctx, q.r, q.info.region, ops[n-1].N)
 	}
 	return nil, nil
 }
 
-// giveBack takes back the count of a send from every counter of rules.
-func (m *Manager) giveBack(ctx context.Context, rules []rule, keys []string, windows []time.Duration) {
-	if _, _, err := m.incrAll(ctx, keys, -1, windows, nil); err != nil {
-		m.log.Error("twofactor: state backend failed giving back a send count", "limits", len(rules), "err", err)
+// giveBack takes back the counts of ops (Incr ops that counted one each).
+func (m *Manager) giveBack(ctx context.Context, ops []batch.Op) {
+	var back []batch.Op
+	for _, op := range ops {
+		if op.Kind == batch.Incr && op.Delta != 0 {
+			back = append(back, batch.Op{Kind: batch.Incr, Key: op.Key, Delta: -op.Delta, TTL: op.TTL})
+		}
+	}
+	if len(back) == 0 {
+		return
+	}
+	if err := batch.Run(ctx, m.cfg.state, back); err != nil {
+		m.log.Error("twofactor: state backend failed giving back a count", "counters", len(ops), "err", err)
 	}
 }
 
-// incrBatcher is a State that adds to several counters in one round trip
-// (MemoryState and redisstate have IncrBatch).
-type incrBatcher interface {
-	IncrBatch(ctx context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error)
-}
-
-// incrAll adds delta to the counter of every key (keys[i] in windows[i]):
-// in one round trip when the State can batch, else one key after the other,
-// stopping after the first whose new value stop reports (nil: none), with
-// the values after it left zero.
-func (m *Manager) incrAll(ctx context.Context, keys []string, delta int64, windows []time.Duration, stop func(i int, n int64) bool) ([]int64, []time.Duration, error) {
-	if b, ok := m.cfg.state.(incrBatcher); ok {
-		ns, ttls, err := b.IncrBatch(ctx, keys, delta, windows)
-		if err == nil && (len(ns) != len(keys) || len(ttls) != len(keys)) {
-			err = fmt.Errorf("%w: IncrBatch returned %d values for %d keys", ErrStoreUnavailable, len(ns), len(keys))
-		}
-		return ns, ttls, err
+// runIncrs runs the Incr ops: in one round trip when the State can batch,
+// else one after the other, stopping after the first whose new value stop
+// reports (nil: none), with the values after it left zero. Without a
+// batch, an error gives back what the ops counted before it.
+func (m *Manager) runIncrs(ctx context.Context, ops []batch.Op, stop func(i int, n int64) bool) error {
+	if batch.Can(m.cfg.state) {
+		return batch.Run(ctx, m.cfg.state, ops)
 	}
-	ns, ttls := make([]int64, len(keys)), make([]time.Duration, len(keys))
-	for i, k := range keys {
-		n, ttl, err := m.cfg.state.Incr(ctx, k, delta, windows[i])
-		if err != nil {
-			if delta > 0 && i > 0 {
-				// Give back what this call counted before failing.
-				_, _, _ = m.incrAll(ctx, keys[:i], -delta, windows[:i], nil)
-			}
-			return nil, nil, err
+	for i := range ops {
+		if err := batch.Do(ctx, m.cfg.state, &ops[i]); err != nil {
+			m.giveBack(ctx, ops[:i])
+			return err
 		}
-		ns[i], ttls[i] = n, ttl
-		if stop != nil && stop(i, n) {
+		if stop != nil && stop(i, ops[i].N) {
 			break
 		}
 	}
-	return ns, ttls, nil
+	return nil
 }
 
 // refuse logs a send refused by ru, whose window ends in ttl, and returns

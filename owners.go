@@ -1,9 +1,10 @@
 package twofactor
 
 import (
-	"context"
 	"net/http"
 	"time"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // Whose windows and locks a request spends.
@@ -28,6 +29,11 @@ import (
 //     of the number that lock much later (totalAttempts each): its
 //     strangers' or its owners'. A stranger who spends the strangers' total
 //     locks strangers out of the number, never its owner.
+//   - Whether a check's guesser is the owner is decided when its code is
+//     sent (the send reads the owner mark with its limits): the session
+//     keeps it as the keyed hash of number and requester (ownsPending), so
+//     the check asks the State nothing more, and a session replayed by
+//     another requester claims nothing.
 //
 // Bounded guessing: a code has 10^codeLen values and is chosen by
 // crypto/rand, so one wrong guess finds it with probability at most
@@ -91,84 +97,46 @@ func (m *Manager) guessLocks(r *http.Request, e164 string) []guessLock {
 	}
 }
 
-// isOwner reports whether r's requester owns e164: onFile (the app vouches
-// for it), or a mark of a correct code for it lately.
-func (m *Manager) isOwner(ctx context.Context, r *http.Request, e164 string, onFile bool) (bool, error) {
-	if onFile {
-		return true, nil
-	}
-	if m.cfg.knownFor <= 0 {
-		return false, nil
-	}
-	n, _, err := m.cfg.state.Incr(ctx, ownerKey(m.ownerID(e164, m.requester(r))), 0, m.cfg.knownFor)
-	return n > 0, err
-}
-
-// noteOwner marks r's requester an owner of e164, which it just proved.
-func (m *Manager) noteOwner(r *http.Request, e164 string) {
-	d := m.cfg.knownFor
-	if d <= 0 {
-		return
-	}
-	ctx, key := r.Context(), ownerKey(m.ownerID(e164, m.requester(r)))
-	// A counter, not a SetNX mark: reserve reads it with the others.
-	had, err := m.cfg.state.Touch(ctx, key, d)
-	if err == nil && !had {
-		_, _, err = m.cfg.state.Incr(ctx, key, 1, d)
-	}
-	if err != nil {
-		m.log.Error("twofactor: state backend failed marking a number's owner", "err", err)
-	}
-}
-
-// guess is one wrong-code try counted against every lock that applies.
-type guess struct {
-	keys    []string
-	windows []time.Duration
-	// locked, when set, is the lock that refused the try (its key and
-	// the time left in its window); the try then counts against none.
-	locked string
-	ttl    time.Duration
-}
-
-// countGuess counts a try at a code sent to e164 against every lock of
-// r's requester (onFile: the app vouches for the number), or, when one of
-// them is spent, against none and reports that one.
-func (m *Manager) countGuess(ctx context.Context, r *http.Request, e164 string, onFile bool) (guess, error) {
-	owner, err := m.isOwner(ctx, r, e164, onFile)
-	if err != nil {
-		return guess{}, err
-	}
-	var g guess
-	var ls []guessLock
+// applyingLocks returns the locks of wrong codes that count a try by r's
+// requester at a code sent to e164: the guesser's own, and the number's
+// total of its owners (owner) or of its strangers.
+func (m *Manager) applyingLocks(r *http.Request, e164 string, owner bool) []guessLock {
+	var out []guessLock
 	for _, l := range m.guessLocks(r, e164) {
 		if l.applies(owner) {
-			ls = append(ls, l)
-			g.keys, g.windows = append(g.keys, l.key), append(g.windows, l.limit.Per)
+			out = append(out, l)
 		}
 	}
-	ns, ttls, err := m.incrAll(ctx, g.keys, 1, g.windows, nil)
-	if err != nil {
-		return guess{}, err
-	}
-	for i, n := range ns {
-		if n > int64(ls[i].limit.N) {
-			// Spent: this try counts against none, so a locked guesser
-			// cannot go on to spend the totals.
-			g.giveBack(ctx, m)
-			g.locked, g.ttl = ls[i].key, ttls[i]
-			return g, nil
-		}
-	}
-	return g, nil
+	return out
 }
 
-// giveBack takes the try back from every lock it counted against.
-func (g guess) giveBack(ctx context.Context, m *Manager) {
-	if len(g.keys) == 0 {
-		return
+// ownsPending reports whether r's requester owns the number of fs's
+// pending code: onFile (the app vouches for it), or the send found a mark
+// of a correct code for it by this requester lately (fs.Owner: the keyed
+// hash of number and requester, so a session taken elsewhere claims
+// nothing). Marks are never taken back but by their expiry, which the
+// minutes a code lives cannot reach.
+func (m *Manager) ownsPending(r *http.Request, fs flowState, onFile bool) bool {
+	return onFile || (fs.Owner != "" && fs.Owner == m.ownerID(fs.Phone, m.requester(r)))
+}
+
+// provedMarks are the ops that record a correct code for e164 by r's
+// requester: the number is known (fraud.go: it passes the budgets) and
+// the requester its owner (its windows and locks are the prover's own),
+// each for WithKnownNumbers' period from now; and, when the conversion
+// watch counted the code's send (watched), one more code verified.
+func (m *Manager) provedMarks(r *http.Request, e164 string, watched bool) []batch.Op {
+	var ops []batch.Op
+	if d := m.cfg.knownFor; d > 0 {
+		// Marks a counter reads (reserve reads them with the others).
+		known := batch.Mark(knownKey(m.numberID(e164)), d)
+		owner := batch.Mark(ownerKey(m.ownerID(e164, m.requester(r))), d)
+		ops = append(ops, known[0], known[1], owner[0], owner[1])
 	}
-	if _, _, err := m.incrAll(ctx, g.keys, -1, g.windows, nil); err != nil {
-		m.log.Error("twofactor: state backend failed", "err", err)
+	if watched {
+		if info, err := inspectPhone(e164, ""); err == nil {
+			ops = append(ops, batch.Op{Kind: batch.Incr, Key: convOKKey(regionOrZZ(info.region)), Delta: 1, TTL: conversionWindow})
+		}
 	}
+	return ops
 }

@@ -1,7 +1,6 @@
 package twofactor
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -56,13 +55,4 @@ func providerFailure(err error, check bool) *flowError {
 func checkNotJudged(err error) bool {
 	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrRateLimited) ||
 		errors.Is(err, ErrConfiguration) || errors.Is(err, ErrNoBalance)
-}
-
-// giveBackTries gives back a try counted on the State key code (window
-// codePer) and on the locks of g, when the provider did not judge the code.
-func (m *Manager) giveBackTries(ctx context.Context, code string, codePer time.Duration, g guess) {
-	if _, _, err := m.cfg.state.Incr(ctx, code, -1, codePer); err != nil {
-		m.log.Error("twofactor: state backend failed", "err", err)
-	}
-	g.giveBack(ctx, m)
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // RecoveryStore keeps the hashes of users' recovery codes: a table in the
@@ -156,20 +158,41 @@ func (m *Manager) serveRecover(w http.ResponseWriter, r *http.Request, sess *ses
 		return
 	}
 	acct := recoveryTriesKey(subject)
-	n, ttl, err := m.cfg.state.Incr(ctx, acct, 1, m.cfg.accountAttempts.Per)
+	t, err := reserveTry(ctx, m.cfg.state, m.log, tryPlan{
+		locks: []guessLock{{name: "recovery codes", key: acct, limit: m.cfg.accountAttempts}},
+		with:  []batch.Op{m.generationOp(subject)}, // what the new grant rests on
+	})
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	if n > int64(m.cfg.accountAttempts.N) {
-		m.accountLocked(w, r, fs, acct, ttl, "")
+	if t.refused == tryLocked {
+		m.accountLocked(w, r, fs, acct, t.ttl, "")
 		return
 	}
-	code := normalizeRecovery(in.RecoveryCode)
+	used, err := m.useRecoveryCode(ctx, subject, in.RecoveryCode)
+	if err != nil {
+		m.storeFailed(w, r, fs, err)
+		return
+	}
+	if !used {
+		m.emit(r, Event{Type: EventCheckFailed, Subject: subject, Err: ErrInvalidCode, Method: MethodRecoveryCode})
+		m.fail(w, r, fs, errRecovery)
+		return
+	}
+	t.cancel(ctx) // a right code was no wrong guess
+	m.emit(r, Event{Type: EventRecoveryCodeUsed, Subject: subject, Method: MethodRecoveryCode})
+	m.verifyAndRedirect(w, r, sess, fs, MethodRecoveryCode, "", origin{gen: t.with[0].Gen}, in.Remember)
+}
+
+// useRecoveryCode uses up the recovery code typed, if it is one of
+// subject's: compared in constant time with every stored hash, and
+// removed from the store (of two parallel uses, one wins).
+func (m *Manager) useRecoveryCode(ctx context.Context, subject, typed string) (bool, error) {
+	code := normalizeRecovery(typed)
 	hashes, err := m.cfg.recovery.RecoveryHashes(ctx, subject)
 	if err != nil {
-		m.storeFailed(w, r, fs, err)
-		return
+		return false, err
 	}
 	want, legacy := []byte(m.recoveryHash(subject, code)), []byte(legacyRecoveryHash(subject, code))
 	match := ""
@@ -178,28 +201,10 @@ func (m *Manager) serveRecover(w http.ResponseWriter, r *http.Request, sess *ses
 			match = h
 		}
 	}
-	gen, err := m.generation(ctx, subject)
-	if err != nil {
-		m.storeFailed(w, r, fs, err)
-		return
+	if match == "" {
+		return false, nil
 	}
-	used := false
-	if match != "" {
-		if used, err = m.cfg.recovery.UseRecoveryHash(ctx, subject, match); err != nil {
-			m.storeFailed(w, r, fs, err)
-			return
-		}
-	}
-	if !used {
-		m.emit(r, Event{Type: EventCheckFailed, Subject: subject, Err: ErrInvalidCode, Method: MethodRecoveryCode})
-		m.fail(w, r, fs, errRecovery)
-		return
-	}
-	if _, _, err := m.cfg.state.Incr(ctx, acct, -1, m.cfg.accountAttempts.Per); err != nil {
-		m.log.Error("twofactor: state backend failed", "err", err)
-	}
-	m.emit(r, Event{Type: EventRecoveryCodeUsed, Subject: subject, Method: MethodRecoveryCode})
-	m.verifyAndRedirect(w, r, sess, fs, MethodRecoveryCode, "", origin{gen: gen}, in.Remember)
+	return m.cfg.recovery.UseRecoveryHash(ctx, subject, match)
 }
 
 // MemoryRecoveryStore is a RecoveryStore in this process's memory, for

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // countingState is a State that counts its calls: each is one round trip
@@ -81,6 +82,82 @@ func (s *countingState) Fields(ctx context.Context, key string) (map[string]stri
 func (s *countingState) DeleteField(ctx context.Context, key, field string) (bool, error) {
 	s.count("DeleteField")
 	return s.State.DeleteField(ctx, key, field)
+}
+
+func (s *countingState) Generation(ctx context.Context, key, gen string, ttl time.Duration) (string, error) {
+	s.count("Generation")
+	return s.State.Generation(ctx, key, gen, ttl)
+}
+
+func (s *countingState) NewGeneration(ctx context.Context, key, gen, keep string, ttl time.Duration) error {
+	s.count("NewGeneration")
+	return s.State.NewGeneration(ctx, key, gen, keep, ttl)
+}
+
+func (s *countingState) AddGrant(ctx context.Context, key, grant, gen, device string, now, idle, end time.Time, max int, ttl time.Duration) (bool, error) {
+	s.count("AddGrant")
+	return s.State.AddGrant(ctx, key, grant, gen, device, now, idle, end, max, ttl)
+}
+
+func (s *countingState) CheckGrant(ctx context.Context, key, grant string, now, idle time.Time) (bool, error) {
+	s.count("CheckGrant")
+	return s.State.CheckGrant(ctx, key, grant, now, idle)
+}
+
+// Issue 16's targets, counted in State calls (a batch is one, as one
+// pipeline to Redis is; redisstate's TestFlowRoundTrips counts the same
+// on a real redis-server): a send costs at most 3 round trips, a refused
+// send at most 2, a check, wrong or right, at most 3, a step-up's send
+// and check too; for a user the app names, whose generation a send and a
+// check read too, and for a visitor it does not.
+func TestSecurity_FlowRoundTrips(t *testing.T) {
+	var cs *countingState
+	e := secNew(t, secSetup{
+		subject: true,
+		state: func(s *twofactor.MemoryState) twofactor.State {
+			cs = &countingState{State: s, calls: map[string]int{}}
+			return cs
+		},
+	})
+	counted := func(what string, most int, fn func() secResp, status int) {
+		t.Helper()
+		cs.take()
+		r := fn()
+		trips, calls := cs.take()
+		t.Logf("%s: %d State round trips %v", what, trips, calls)
+		if r.status != status {
+			t.Fatalf("%s: %v, want status %d", what, r, status)
+		}
+		if trips > most {
+			t.Errorf("%s: %d State round trips %v, want at most %d", what, trips, calls, most)
+		}
+	}
+	for i, user := range []string{"alice", ""} {
+		c := e.client()
+		c.user = user
+		phone := nlPhone(10 + i)
+		p, _ := twofactor.ParsePhone(phone, "")
+		counted(user+" send", 3, func() secResp { return c.send(phone) }, http.StatusOK)
+		counted(user+" refused send", 2, c.resend, http.StatusTooManyRequests) // the session's cooldown
+		counted(user+" wrong check", 3, func() secResp { return c.check(secWrong(e.code(p))) }, http.StatusBadRequest)
+		counted(user+" check", 3, func() secResp { return c.check(e.code(p)) }, http.StatusOK)
+		if !c.verified() {
+			t.Fatalf("%s: not verified after the right code", user)
+		}
+		// A step-up: the send checks the session's grant, the check ends
+		// it with the code's spending.
+		e.clock.Advance(time.Minute)
+		before := c.cookie()
+		counted(user+" step-up send", 3, func() secResp { return c.send(phone) }, http.StatusOK)
+		counted(user+" step-up check", 3, func() secResp { return c.check(e.code(p)) }, http.StatusOK)
+		if !c.verified() {
+			t.Fatalf("%s: not verified after the step-up", user)
+		}
+		c.setCookie(before)
+		if c.verified() {
+			t.Errorf("%s: the grant a step-up replaced still opens the gate", user)
+		}
+	}
 }
 
 // maxRefusalTrips is the most State round trips a refused send may cost.
@@ -191,10 +268,8 @@ func TestSecurity_AnonymousRestartWritesNothing(t *testing.T) {
 	}
 }
 
-// IncrBatch counts as one round trip, as one pipeline to Redis does.
-func (s *countingState) IncrBatch(ctx context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
-	s.count("IncrBatch")
-	return s.State.(interface {
-		IncrBatch(context.Context, []string, int64, []time.Duration) ([]int64, []time.Duration, error)
-	}).IncrBatch(ctx, keys, delta, windows)
+// Batch counts as one round trip, as one pipeline to Redis does.
+func (s *countingState) Batch(ctx context.Context, ops []batch.Op) error {
+	s.count("Batch")
+	return s.State.(batch.Batcher).Batch(ctx, ops)
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // serveSend sends a code to the number the flow is at: the number typed;
@@ -104,19 +106,19 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		return
 	}
 	info.challenge, info.answer = challengeAnswer(r)
-	if !m.reserveSend(w, r, fs, info, ch) { // every limit, or none (limits.go)
+	q := &sendReq{r: r, fs: fs, info: info, ch: ch, cooldown: true}
+	subject := m.subject(r)
+	if fs.PendingGen == "" && subject != "" {
+		// What this code rests on (see groundHolds); a resend keeps the
+		// generation its flow started on. Read with the counts, so a
+		// refused send writes nothing.
+		q.with = []batch.Op{m.generationOp(subject)}
+	}
+	if !m.reserveSend(w, q) { // every limit, or none (limits.go)
 		return
 	}
-	if fs.PendingGen == "" {
-		// What this code rests on (see groundHolds); a resend keeps the
-		// generation its flow started on. Read after the limits, so a
-		// refused send writes nothing.
-		gen, err := m.generation(ctx, m.subject(r))
-		if err != nil {
-			m.storeFailed(w, r, fs, err)
-			return
-		}
-		fs.PendingGen = gen
+	if len(q.with) > 0 {
+		fs.PendingGen = q.with[0].Gen
 	}
 	pctx, done := m.providerContext(ctx)
 	req := Request{Phone: info.e164, Channel: ch, Origin: m.cfg.origin}
@@ -129,10 +131,23 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.sendFailed(w, r, sess, fs, info, err)
 		return
 	}
-	now := m.cfg.now()
+	m.sent(w, r, sess, fs, q, v, purpose)
+}
+
+// sent answers q's send, which the provider took as verification v: the
+// session keeps the pending code, for purpose.
+func (m *Manager) sent(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, q *sendReq, v Verification, purpose string) {
+	now, info := m.cfg.now(), q.info
 	fs.clearPending()
-	fs.PendingID, fs.Phone, fs.Channel, fs.Purpose = v.ID, info.e164, string(ch), purpose
+	fs.PendingID, fs.Phone, fs.Channel, fs.Purpose = v.ID, info.e164, string(q.ch), purpose
 	fs.SentAt, fs.ExpiresAt = now.Unix(), clampExpiry(v.ExpiresAt, now).Unix()
+	// What the check needs to know of this send without asking the State
+	// again (codelife.go): whether the requester owns the number, and
+	// whether the conversion watch counted the code.
+	if q.owner {
+		fs.Owner = m.ownerID(info.e164, m.requester(r))
+	}
+	fs.Watched = !q.known && m.cfg.conversionSends > 0
 	if s := m.subject(r); s != fs.Subject {
 		// The session's verified state (if any) belongs to another user:
 		// relabelling the session must not hand it to this one.
@@ -143,11 +158,11 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	m.log.Info("twofactor: code sent", "phone", info.masked, "channel", string(ch), "ip", m.clientIP(r))
+	m.log.Info("twofactor: code sent", "phone", info.masked, "channel", string(q.ch), "ip", m.clientIP(r))
 	m.emit(r, Event{Type: EventCodeSent, Subject: fs.Subject, Phone: info.e164})
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, sentBody{
-			Status: "code_sent", Phone: info.masked, Channel: string(ch),
+			Status: "code_sent", Phone: info.masked, Channel: string(q.ch),
 			ExpiresAt: rfc3339(fs.ExpiresAt), ResendAfter: m.resendIn(fs),
 		})
 		return

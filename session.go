@@ -33,6 +33,8 @@ type flowState struct {
 	Grant         string // server-side grant id of the verified state
 	PendingGen    string // the user's generation when the pending code was sent (see user.go)
 	Return        string // local path to go back to after verification
+	Owner         string // ownerID of the number and requester, when the send found the requester its owner (owners.go)
+	Watched       bool   // the conversion watch counted the pending code's send (fraud.go)
 }
 
 // Session value keys. Short, because the cookie store carries them.
@@ -54,6 +56,8 @@ const (
 	kLeft     = "l"
 	kReturn   = "r"
 	kGen      = "pg"
+	kOwner    = "ow"
+	kWatched  = "cw"
 )
 
 func readFlow(values map[any]any) flowState {
@@ -77,6 +81,8 @@ func readFlow(values map[any]any) flowState {
 		Left:          num(kLeft),
 		Return:        str(kReturn),
 		PendingGen:    str(kGen),
+		Owner:         str(kOwner),
+		Watched:       num(kWatched) == 1,
 	}
 }
 
@@ -111,6 +117,10 @@ func (f flowState) write(values map[any]any) {
 	num(kLeft, f.Left)
 	set(kReturn, f.Return)
 	set(kGen, f.PendingGen)
+	set(kOwner, f.Owner)
+	if f.Watched {
+		num(kWatched, 1)
+	}
 }
 
 // What a pending code is for, besides signing in or stepping up.
@@ -123,6 +133,7 @@ const (
 func (f *flowState) clearPending() {
 	f.PendingID, f.SentAt, f.ExpiresAt = "", 0, 0 // PendingGen stays: a resend keeps the ground it started on
 	f.Spent, f.LastWrong, f.Left = false, "", 0
+	f.Owner, f.Watched = "", false
 }
 
 // unverify forgets the verified state.

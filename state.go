@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // State is the server-side memory of the flow: attempt counters, send
@@ -15,9 +17,12 @@ import (
 // Every method must be atomic with respect to the others on the same key and
 // safe for concurrent use. Every key carries a time to live, so a backend
 // never grows without bound. A State may also have an IncrBatch method of
-// MemoryState's signature (redisstate's State has): the send limits then
-// read and count all their counters in one round trip. MemoryState is the in-process default; the
-// redisstate sub-package shares state between several app servers.
+// MemoryState's signature: the send limits then read and count all their
+// counters in one round trip. MemoryState and redisstate's State go
+// further with Batch, which runs every call of one step of a send or a
+// check in one round trip (a pipeline on Redis). MemoryState is the
+// in-process default; the redisstate sub-package shares state between
+// several app servers.
 type State interface {
 	// Incr adds delta to the counter at key and returns the new value and the
 	// time left before the counter resets. A missing or expired counter
@@ -219,9 +224,9 @@ func (s *MemoryState) incr(key string, delta int64, window time.Duration, now ti
 }
 
 // IncrBatch is Incr(ctx, keys[i], delta, windows[i]) for every i, under
-// one lock: the send limits read and count all their counters in one call.
-// Each counter changes as Incr would change it, or, on an error (a full
-// state), none does.
+// one lock. Each counter changes as Incr would change it, or, on an error
+// (a full state), none does. (The library itself runs its counters in a
+// Batch.)
 func (s *MemoryState) IncrBatch(_ context.Context, keys []string, delta int64, windows []time.Duration) ([]int64, []time.Duration, error) {
 	if len(windows) != len(keys) {
 		return nil, nil, fmt.Errorf("twofactor: IncrBatch: %d keys, %d windows", len(keys), len(windows))
@@ -243,11 +248,50 @@ func (s *MemoryState) IncrBatch(_ context.Context, keys []string, delta int64, w
 	return ns, ttls, nil
 }
 
+// Batch runs ops (twofactor's internal batch of Incr, SetNX, Touch,
+// Delete, Generation and DeleteField calls) under one lock: the send limits and the
+// life of a code make their calls of one step in one. Each op changes the
+// State as its method would; on an error (a full state) the ops before it
+// took effect and none after it.
+func (s *MemoryState) Batch(_ context.Context, ops []batch.Op) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for i := range ops {
+		op := &ops[i]
+		var err error
+		switch op.Kind {
+		case batch.Incr:
+			op.N, op.Left, err = s.incr(op.Key, op.Delta, op.TTL, now)
+		case batch.SetNX:
+			op.OK, err = s.setNX(op.Key, op.TTL, now)
+		case batch.Touch:
+			op.OK = s.touch(op.Key, op.TTL, now)
+		case batch.Delete:
+			delete(s.items, op.Key)
+		case batch.Generation:
+			op.Gen, err = s.generation(op.Key, op.Gen, op.TTL, now)
+		case batch.DeleteField:
+			op.OK = s.deleteField(op.Key, op.Field, now)
+		default:
+			err = fmt.Errorf("twofactor: Batch: unknown op kind %d", op.Kind)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SetNX implements State.
 func (s *MemoryState) SetNX(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	return s.setNX(key, ttl, s.now())
+}
+
+// setNX is SetNX; the caller holds s.mu.
+func (s *MemoryState) setNX(key string, ttl time.Duration, now time.Time) (bool, error) {
 	if _, ok := s.get(key, now); ok {
 		return false, nil
 	}
@@ -261,14 +305,18 @@ func (s *MemoryState) SetNX(_ context.Context, key string, ttl time.Duration) (b
 func (s *MemoryState) Touch(_ context.Context, key string, ttl time.Duration) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	return s.touch(key, ttl, s.now()), nil
+}
+
+// touch is Touch; the caller holds s.mu.
+func (s *MemoryState) touch(key string, ttl time.Duration, now time.Time) bool {
 	it, ok := s.get(key, now)
 	if !ok {
-		return false, nil
+		return false
 	}
 	it.expires = now.Add(ttl)
 	s.items[key] = it
-	return true, nil
+	return true
 }
 
 // Exists implements State.
@@ -317,16 +365,21 @@ func (s *MemoryState) Fields(_ context.Context, key string) (map[string]string, 
 func (s *MemoryState) DeleteField(_ context.Context, key, field string) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, ok := s.get(key, s.now())
+	return s.deleteField(key, field, s.now()), nil
+}
+
+// deleteField is DeleteField; the caller holds s.mu.
+func (s *MemoryState) deleteField(key, field string, now time.Time) bool {
+	it, ok := s.get(key, now)
 	if !ok {
-		return false, nil
+		return false
 	}
 	_, had := it.fields[field]
 	delete(it.fields, field)
 	if len(it.fields) == 0 {
 		delete(s.items, key)
 	}
-	return had, nil
+	return had
 }
 
 // Len returns the number of keys held, live or not yet swept.

@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"time"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // One model of a user's second factor.
@@ -56,6 +58,12 @@ func (m *Manager) generation(ctx context.Context, subject string) (string, error
 		return "", storeErr(err)
 	}
 	return g, nil
+}
+
+// generationOp is the batch op of generation(subject) (subject not ""):
+// its answer is in Gen.
+func (m *Manager) generationOp(subject string) batch.Op {
+	return batch.Op{Kind: batch.Generation, Key: userKey(subject, ""), Gen: randomID(), TTL: m.userTTL()}
 }
 
 // newGeneration moves subject's generation on, revoking every grant and

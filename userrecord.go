@@ -93,7 +93,11 @@ func (s *MemoryState) record(key string, now time.Time) memItem {
 func (s *MemoryState) Generation(_ context.Context, key, gen string, ttl time.Duration) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	return s.generation(key, gen, ttl, s.now())
+}
+
+// generation is Generation; the caller holds s.mu.
+func (s *MemoryState) generation(key, gen string, ttl time.Duration, now time.Time) (string, error) {
 	it := s.record(key, now)
 	if it.fields[genField] == "" {
 		it.fields[genField] = gen

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/batch"
 	"github.com/go-twofactor/twofactor/internal/redistest"
 	"github.com/go-twofactor/twofactor/internal/testkit"
 	"github.com/go-twofactor/twofactor/redisstate"
@@ -79,6 +80,55 @@ func TestIncrBatch(t *testing.T) {
 	}
 }
 
+// Batch runs its scripts again by their source on a server that lost its
+// script cache, with the arguments it was given (a Generation's too), and
+// the plain commands of the batch once.
+func TestBatchAfterScriptFlush(t *testing.T) {
+	srv := redistest.Start(t)
+	c := client(t, srv, false)
+	s := newState(t, c)
+	ctx := t.Context()
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	ops := []batch.Op{
+		{Kind: batch.Incr, Key: "a", Delta: 1, TTL: time.Minute},
+		{Kind: batch.SetNX, Key: "m", TTL: time.Minute},
+		{Kind: batch.Generation, Key: "u", Gen: "g1", TTL: time.Minute},
+	}
+	if err := s.Batch(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	if ops[0].N != 1 || !ops[1].OK || ops[2].Gen != "g1" {
+		t.Fatalf("Batch after SCRIPT FLUSH: %+v, want 1, true, g1", ops)
+	}
+	ops[1].OK = false
+	ops[2].Gen = "g2"
+	if err := s.Batch(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	if ops[0].N != 2 || ops[1].OK || ops[2].Gen != "g1" {
+		t.Fatalf("Batch again: %+v, want 2, false, g1", ops)
+	}
+}
+
+// countedManager returns a Manager with provider and opts on a State in a
+// fresh redis-server, the client, and the counter of its round trips.
+func countedManager(t *testing.T, provider twofactor.Provider, opts ...twofactor.Option) (*redis.Client, *tripCounter, *twofactor.Manager) {
+	t.Helper()
+	c := client(t, redistest.Start(t), false)
+	trips := &tripCounter{}
+	c.AddHook(trips)
+	s := newState(t, c, redisstate.WithLogger(slog.New(slog.DiscardHandler)))
+	m, err := twofactor.New(provider, nil, append([]twofactor.Option{twofactor.WithState(s),
+		twofactor.WithSecret([]byte("redisstate tests: one secret shared by every server")),
+		twofactor.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, trips, m
+}
+
 func keys2(t *testing.T, c *redis.Client) string {
 	return strings.Join(keys(t, c), " ")
 }
@@ -86,17 +136,8 @@ func keys2(t *testing.T, c *redis.Client) string {
 // Through the flow on Redis: a refused send costs at most two round trips
 // (here one) and leaves no key behind, whichever limit refuses it.
 func TestRefusedSendRoundTrips(t *testing.T) {
-	srv := redistest.Start(t)
-	c := client(t, srv, false)
-	trips := &tripCounter{}
-	c.AddHook(trips)
-	s := newState(t, c, redisstate.WithLogger(slog.New(slog.DiscardHandler)))
 	clock := testkit.NewClock(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
-	m, err := twofactor.New(&twofactor.Mock{Now: clock.Now}, nil, twofactor.WithState(s), twofactor.WithSecret([]byte("redisstate tests: one secret shared by every server")), twofactor.WithClock(clock.Now),
-		twofactor.WithLogger(slog.New(slog.DiscardHandler)), twofactor.WithCountryBudget("BE", 2))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, trips, m := countedManager(t, &twofactor.Mock{Now: clock.Now}, twofactor.WithClock(clock.Now), twofactor.WithCountryBudget("BE", 2))
 	h := m.Handler()
 	send := func(ip, phone string) int {
 		req := httptest.NewRequest(http.MethodPost, "/2fa/send", strings.NewReader(`{"phone":"`+phone+`"}`))
@@ -138,4 +179,81 @@ func TestRefusedSendRoundTrips(t *testing.T) {
 			t.Errorf("refused by %s: %d keys before, %d after", tc.name, before, after)
 		}
 	}
+}
+
+// Issue 16's targets, through the flow on Redis: a send costs at most 3
+// round trips, a refused send at most 2, a check (wrong or right) at most
+// 3, a step-up's send and check too, for a user the app names (whose generation a send and a check read
+// too) and for a visitor it does not.
+func TestFlowRoundTrips(t *testing.T) {
+	clock := testkit.NewClock(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
+	codes := map[string]string{}
+	mock := &twofactor.Mock{Now: clock.Now, OnCode: func(v twofactor.Verification, code string) { codes[v.Phone] = code }}
+	_, trips, m := countedManager(t, mock, twofactor.WithClock(clock.Now),
+		twofactor.WithSubject(func(r *http.Request) string { return r.Header.Get("X-User") }))
+	h := m.Handler()
+	post := func(user, path, body string, cookies []*http.Cookie) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-User", user)
+		req.RemoteAddr = "192.0.2.1:4242"
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	var warm bool // the first pass loads Redis's script cache and connection pool
+	counted := func(what string, max int64, status int, fn func() *httptest.ResponseRecorder) *httptest.ResponseRecorder {
+		t.Helper()
+		trips.n.Store(0)
+		rec := fn()
+		n := trips.n.Load()
+		if rec.Code != status {
+			t.Fatalf("%s: status %d, want %d: %s", what, rec.Code, status, rec.Body)
+		}
+		if warm {
+			t.Logf("%s: %d round trips to Redis", what, n)
+			if n > max {
+				t.Errorf("%s: %d round trips to Redis, want at most %d", what, n, max)
+			}
+		}
+		return rec
+	}
+	for i, user := range []string{"alice", "", "bob", ""} {
+		warm = i >= 2
+		phone := fmt.Sprintf("+3161234%04d", i)
+		sent := counted(user+" send", 3, http.StatusOK, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/send", `{"phone":"`+phone+`"}`, nil)
+		})
+		cookies := sent.Result().Cookies()
+		counted(user+" refused send", 2, http.StatusTooManyRequests, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/resend", `{}`, cookies) // the session's cooldown
+		})
+		wrong := fmt.Sprintf("%06d", (atoi(codes[phone])+1)%1000000)
+		counted(user+" wrong check", 3, http.StatusBadRequest, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/check", `{"code":"`+wrong+`"}`, cookies)
+		})
+		verified := counted(user+" check", 3, http.StatusOK, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/check", `{"code":"`+codes[phone]+`"}`, cookies)
+		})
+		clock.Advance(time.Minute)
+		cookies = verified.Result().Cookies()
+		sent = counted(user+" step-up send", 3, http.StatusOK, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/send", `{"phone":"`+phone+`"}`, cookies)
+		})
+		cookies = append(sent.Result().Cookies(), cookies...) // the renewed session first
+		counted(user+" step-up check", 3, http.StatusOK, func() *httptest.ResponseRecorder {
+			return post(user, "/2fa/check", `{"code":"`+codes[phone]+`"}`, cookies[:1])
+		})
+	}
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // Factory returns a fresh, empty State for one subtest, together with a
@@ -75,6 +76,7 @@ func Run(t *testing.T, newState Factory) {
 		{"GrantMax", testGrantMax},
 		{"ConcurrentRevocation", testConcurrentRevocation},
 		{"IncrBatch", testIncrBatch},
+		{"Batch", testBatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -594,4 +596,63 @@ func testIncrBatch(t *testing.T, c *checker) {
 	if _, _, err := b.IncrBatch(c.ctx, keys, 1, windows[:2]); err == nil {
 		t.Error("IncrBatch took fewer windows than keys")
 	}
+}
+
+// testBatch checks, for a State that has twofactor's Batch (MemoryState,
+// redisstate), that a batch answers as the calls one by one would: Incr's
+// values and windows, SetNX and Touch of keys there and not, Delete,
+// Generation of a record with and without one, DeleteField of a field
+// there and not.
+func testBatch(t *testing.T, c *checker) {
+	b, ok := c.s.(batch.Batcher)
+	if !ok {
+		t.Skip("the State has no Batch")
+	}
+	c.wantIncr("n", 4, Long, 4)
+	c.wantSetNX("m", Long, true)
+	c.gen("u", "g1")
+	ops := []batch.Op{
+		{Kind: batch.Incr, Key: "n", Delta: 1, TTL: Long},
+		{Kind: batch.Incr, Key: "fresh", Delta: 0, TTL: Long},
+		{Kind: batch.Incr, Key: "c", Delta: 2, TTL: 2 * Long},
+		{Kind: batch.SetNX, Key: "m", TTL: Long},
+		{Kind: batch.SetNX, Key: "s", TTL: Long},
+		{Kind: batch.Touch, Key: "m", TTL: 2 * Long},
+		{Kind: batch.Touch, Key: "none", TTL: Long},
+		{Kind: batch.Delete, Key: "n2"},
+		{Kind: batch.Generation, Key: "u", Gen: "g2", TTL: Long},
+		{Kind: batch.Generation, Key: "v", Gen: "g3", TTL: Long},
+		{Kind: batch.DeleteField, Key: "h", Field: "a"},
+		{Kind: batch.DeleteField, Key: "h", Field: "none"},
+	}
+	c.wantIncr("n2", 1, Long, 1)
+	c.setField("h", "a", "1", Long)
+	c.setField("h", "b", "2", Long)
+	if err := b.Batch(c.ctx, ops); err != nil {
+		t.Fatalf("Batch: %v", err)
+	}
+	got := fmt.Sprintln(ops[0].N, ops[1].N, ops[2].N, ops[3].OK, ops[4].OK, ops[5].OK, ops[6].OK, ops[8].Gen, ops[9].Gen, ops[10].OK, ops[11].OK)
+	if want := "5 0 2 false true true false g1 g3 true false\n"; got != want {
+		t.Fatalf("Batch answers %s, want %s", got, want)
+	}
+	for _, i := range []int{0, 1, 2} {
+		if ttl := ops[i].Left; ttl <= 0 || ttl > ops[i].TTL {
+			t.Errorf("Batch: Incr(%q) ttl = %v, want in (0, %v]", ops[i].Key, ttl, ops[i].TTL)
+		}
+	}
+	c.wantExists("fresh", false) // a read creates nothing
+	c.wantExists("s", true)
+	c.wantExists("none", false)
+	c.wantExists("n2", false)
+	if n, _ := c.incr("c", 0, 2*Long); n != 2 {
+		t.Errorf("Incr after Batch = %d, want 2", n)
+	}
+	c.wantFields("h", map[string]string{"b": "2"})
+	if g := c.gen("v", "other"); g != "g3" {
+		t.Errorf("Generation after Batch = %q, want g3", g)
+	}
+	if err := b.Batch(c.ctx, []batch.Op{{Kind: batch.Incr, Key: "c", Delta: -2, TTL: Long}}); err != nil {
+		t.Fatal(err)
+	}
+	c.wantExists("c", false) // a count given back leaves no key
 }
