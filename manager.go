@@ -39,6 +39,7 @@ type Manager struct {
 	// kinds are the factors beside SMS that options enabled, strongest
 	// first (factors.go).
 	kinds []factorKind
+	pk    *passkeys // WithPasskeys (passkey.go); nil without
 
 	countriesOnce sync.Once // the phone form's country lists, less refused regions
 	countryLists  map[string][]country
@@ -81,8 +82,8 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if cfg.secret == nil {
 		_, memState := cfg.state.(*MemoryState)
 		_, memRecovery := cfg.recovery.(*MemoryRecoveryStore)
-		if !memState || (cfg.recovery != nil && !memRecovery) {
-			return nil, errors.New("twofactor: WithState (other than a MemoryState) and WithRecoveryCodes (other than a MemoryRecoveryStore) need WithSecret: the keyed hashes of numbers and recovery codes must be the same on every server and after a restart")
+		if !memState || (cfg.recovery != nil && !memRecovery) || (cfg.passkeys != nil && cfg.passkeys.Store != nil) {
+			return nil, errors.New("twofactor: WithState (other than a MemoryState), WithRecoveryCodes (other than a MemoryRecoveryStore) and a PasskeyConfig.Store need WithSecret: the keyed hashes of numbers, recovery codes and passkey user handles must be the same on every server and after a restart")
 		}
 		cfg.secret = make([]byte, MinSecretLen)
 		_, _ = rand.Read(cfg.secret)
@@ -111,6 +112,9 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	}
 	if m.codeLen < minCodeLength || m.codeLen > maxCodeLength {
 		return nil, fmt.Errorf("twofactor: provider code length %d is not 6 to 10", m.codeLen)
+	}
+	if err := m.initPasskeys(); err != nil { // passkey.go
+		return nil, err
 	}
 	if err := m.routes(); err != nil {
 		return nil, err
@@ -200,6 +204,7 @@ func (m *Manager) routes() error {
 	mux.HandleFunc("POST "+p+"restart", m.post(m.serveRestart))
 	mux.HandleFunc("POST "+p+"recover", m.post(m.serveRecover))
 	mux.HandleFunc("GET "+p+"change", m.serveChange)
+	m.passkeyRoutes(mux) // passkey.go
 	m.handler = m.cop.Handler(m.routed(mux))
 	if !m.inProcess() {
 		flow := m.handler

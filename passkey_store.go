@@ -1,0 +1,132 @@
+package twofactor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+)
+
+// PasskeyStore keeps users' passkeys: a table in the app's database in a
+// real app, with one row per passkey (subject, id, record). The library
+// hands it records it encodes itself (JSON of under a kilobyte: the
+// passkey's public key, name, sign counter, backup flags, when it was made
+// and last used); a record holds no secret, only public keys.
+//
+// Implementations must be safe for concurrent use.
+type PasskeyStore interface {
+	// Passkeys returns every passkey of subject: its record by its id.
+	// None: an empty or nil map.
+	Passkeys(ctx context.Context, subject string) (map[string][]byte, error)
+	// SavePasskey adds the passkey id of subject, or replaces its record.
+	SavePasskey(ctx context.Context, subject, id string, record []byte) error
+	// DeletePasskey removes the passkey id of subject and reports whether
+	// it was there.
+	DeletePasskey(ctx context.Context, subject, id string) (bool, error)
+}
+
+// passkeysLife is how long the passkeys kept in the State (PasskeyConfig
+// with no Store) live after the last one was added or used: like
+// RecoveryCodesLife, long enough for a user who signs in once a year.
+const passkeysLife = 400 * 24 * time.Hour
+
+// statePasskeys is the PasskeyStore of PasskeyConfig{Store: nil}: a
+// user's passkeys are the fields of one map in the State, keyed by id, so
+// every server sharing the State knows them.
+type statePasskeys struct{ s State }
+
+func passkeysKey(subject string) string { return "passkeys:" + subject }
+
+// Passkeys implements PasskeyStore.
+func (p statePasskeys) Passkeys(ctx context.Context, subject string) (map[string][]byte, error) {
+	fields, err := p.s.Fields(ctx, passkeysKey(subject))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := make(map[string][]byte, len(fields))
+	for id, v := range fields {
+		out[id] = []byte(v)
+	}
+	return out, nil
+}
+
+// SavePasskey implements PasskeyStore.
+func (p statePasskeys) SavePasskey(ctx context.Context, subject, id string, record []byte) error {
+	return storeErr(p.s.SetField(ctx, passkeysKey(subject), id, string(record), passkeysLife))
+}
+
+// DeletePasskey implements PasskeyStore.
+func (p statePasskeys) DeletePasskey(ctx context.Context, subject, id string) (bool, error) {
+	had, err := p.s.DeleteField(ctx, passkeysKey(subject), id)
+	return had, storeErr(err)
+}
+
+// passkeyRecord is what the library keeps of one passkey: what
+// go-webauthn's Credential needs to check an assertion (not the
+// registration's attestation, which attestation "none" makes empty), and
+// what the user sees.
+type passkeyRecord struct {
+	Name       string   `json:"name"`
+	PublicKey  []byte   `json:"pk"`               // COSE key
+	AAGUID     []byte   `json:"aaguid,omitempty"` // authenticator model
+	Count      uint32   `json:"count,omitempty"`  // sign counter last seen
+	Flags      byte     `json:"flags"`            // authenticator flags: UP, UV, BE, BS (BS updated at each use)
+	Transports []string `json:"transports,omitempty"`
+	AttType    string   `json:"att_type,omitempty"`
+	AttFormat  string   `json:"att_format,omitempty"`
+	Created    int64    `json:"created"`             // Unix seconds
+	LastUsed   int64    `json:"last_used,omitempty"` // Unix seconds; 0: never
+}
+
+// errBadPasskeyRecord is the error of a record the library cannot read.
+var errBadPasskeyRecord = errors.New("twofactor: unreadable passkey record")
+
+func decodePasskey(b []byte) (passkeyRecord, error) {
+	var rec passkeyRecord
+	if err := json.Unmarshal(b, &rec); err != nil || len(rec.PublicKey) == 0 {
+		return rec, errBadPasskeyRecord
+	}
+	return rec, nil
+}
+
+func (rec passkeyRecord) encode() []byte {
+	b, _ := json.Marshal(rec) // plain fields: never fails
+	return b
+}
+
+// credential is rec as go-webauthn's Credential with the id raw.
+func (rec passkeyRecord) credential(raw []byte) webauthn.Credential {
+	c := webauthn.Credential{
+		ID:                raw,
+		PublicKey:         rec.PublicKey,
+		AttestationType:   rec.AttType,
+		AttestationFormat: rec.AttFormat,
+		Flags:             webauthn.NewCredentialFlags(protocol.AuthenticatorFlags(rec.Flags)),
+		Authenticator:     webauthn.Authenticator{AAGUID: rec.AAGUID, SignCount: rec.Count},
+	}
+	for _, t := range rec.Transports {
+		c.Transport = append(c.Transport, protocol.AuthenticatorTransport(t))
+	}
+	return c
+}
+
+// newPasskeyRecord is the record of a credential just registered.
+func newPasskeyRecord(c *webauthn.Credential, name string, now time.Time) passkeyRecord {
+	rec := passkeyRecord{
+		Name:      name,
+		PublicKey: c.PublicKey,
+		AAGUID:    c.Authenticator.AAGUID,
+		Count:     c.Authenticator.SignCount,
+		Flags:     byte(c.Flags.ProtocolValue()),
+		AttType:   c.AttestationType,
+		AttFormat: c.AttestationFormat,
+		Created:   now.Unix(),
+	}
+	for _, t := range c.Transport {
+		rec.Transports = append(rec.Transports, string(t))
+	}
+	return rec
+}
