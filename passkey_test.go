@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/testkit"
 )
 
 const (
@@ -82,18 +83,18 @@ func (c *secClient) postJSON(path string, body []byte) secResp {
 }
 
 // register adds key as a passkey named name for the (verified) browser c.
-func (c *secClient) register(k *softKey, name string) secResp {
+func (c *secClient) register(k *testkit.Passkey, name string) secResp {
 	c.e.t.Helper()
 	body, _ := json.Marshal(map[string]string{"name": name})
 	r := c.postJSON("/2fa/passkey/register/begin", body)
 	if r.status != http.StatusOK {
 		return r
 	}
-	return c.postJSON("/2fa/passkey/register/finish", k.create(readOptions(c.e.t, r.body)))
+	return c.postJSON("/2fa/passkey/register/finish", k.Create(testkit.ReadPasskeyOptions(c.e.t, r.body)))
 }
 
 // mustRegister registers k and fails the test if it is refused.
-func (c *secClient) mustRegister(k *softKey, name string) {
+func (c *secClient) mustRegister(k *testkit.Passkey, name string) {
 	c.e.t.Helper()
 	if r := c.register(k, name); r.status != http.StatusCreated || !strings.Contains(r.body, `"status":"passkey_added"`) {
 		c.e.t.Fatalf("register: %v", r)
@@ -101,19 +102,19 @@ func (c *secClient) mustRegister(k *softKey, name string) {
 }
 
 // beginPasskey starts a passkey sign-in and returns its options.
-func (c *secClient) beginPasskey() beginOptions {
+func (c *secClient) beginPasskey() testkit.PasskeyOptions {
 	c.e.t.Helper()
 	r := c.postJSON("/2fa/passkey/begin", []byte(`{"next":"/account"}`))
 	if r.status != http.StatusOK {
 		c.e.t.Fatalf("passkey begin: %v", r)
 	}
-	return readOptions(c.e.t, r.body)
+	return testkit.ReadPasskeyOptions(c.e.t, r.body)
 }
 
 // passkeySignIn signs in with k: begin, k's answer, finish.
-func (c *secClient) passkeySignIn(k *softKey) secResp {
+func (c *secClient) passkeySignIn(k *testkit.Passkey) secResp {
 	c.e.t.Helper()
-	return c.postJSON("/2fa/passkey/finish", k.get(c.beginPasskey().PublicKey.Challenge))
+	return c.postJSON("/2fa/passkey/finish", k.Get(c.beginPasskey().PublicKey.Challenge))
 }
 
 // factors reads GET /factors.
@@ -129,12 +130,12 @@ func (c *secClient) factors() []twofactor.Factor {
 
 // signedInWithKey returns alice's browser, verified by SMS, with k
 // registered as a passkey.
-func (a *pkApp) aliceWithKey(t *testing.T) (*secClient, *softKey) {
+func (a *pkApp) aliceWithKey(t *testing.T) (*secClient, *testkit.Passkey) {
 	t.Helper()
 	c := a.client()
 	c.user = "alice"
 	c.mustVerify(secPhone)
-	k := newSoftKey(t, pkRPID, pkOrigin)
+	k := testkit.NewPasskey(t, pkRPID, pkOrigin)
 	c.mustRegister(k, "Work laptop")
 	return c, k
 }
@@ -151,12 +152,12 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 	c.mustVerify(secPhone)
 	created := a.clock.Now()
 
-	k := newSoftKey(t, pkRPID, pkOrigin)
+	k := testkit.NewPasskey(t, pkRPID, pkOrigin)
 	r := c.postJSON("/2fa/passkey/register/begin", []byte(`{"name":"  Work\tlaptop "}`))
 	if r.status != http.StatusOK {
 		t.Fatalf("register begin: %v", r)
 	}
-	o := readOptions(t, r.body)
+	o := testkit.ReadPasskeyOptions(t, r.body)
 	if o.PublicKey.RP.ID != pkRPID || o.PublicKey.AuthenticatorSelection.ResidentKey != "preferred" ||
 		o.PublicKey.AuthenticatorSelection.UserVerification != "preferred" || len(o.PublicKey.ExcludeCredentials) != 0 {
 		t.Fatalf("creation options: %+v", o.PublicKey)
@@ -164,23 +165,23 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 	if strings.Contains(r.body, "alice") && strings.Contains(o.PublicKey.User.ID, "alice") {
 		t.Errorf("the user handle names the subject: %s", o.PublicKey.User.ID)
 	}
-	if r = c.postJSON("/2fa/passkey/register/finish", k.create(o)); r.status != http.StatusCreated {
+	if r = c.postJSON("/2fa/passkey/register/finish", k.Create(o)); r.status != http.StatusCreated {
 		t.Fatalf("register finish: %v", r)
 	}
-	if ev := a.lastEvent(); ev.Type != twofactor.EventFactorAdded || ev.Method != twofactor.MethodPasskey || ev.Device != k.idString() || ev.Subject != "alice" {
+	if ev := a.lastEvent(); ev.Type != twofactor.EventFactorAdded || ev.Method != twofactor.MethodPasskey || ev.Device != k.IDString() || ev.Subject != "alice" {
 		t.Fatalf("event after registration: %+v", ev)
 	}
 
 	a.clock.Advance(time.Minute)
 	// A second passkey: the first is excluded, so an authenticator that
 	// holds it says so rather than making another.
-	k2 := newSoftKey(t, pkRPID, pkOrigin)
+	k2 := testkit.NewPasskey(t, pkRPID, pkOrigin)
 	r = c.postJSON("/2fa/passkey/register/begin", []byte(`{}`))
-	o2 := readOptions(t, r.body)
-	if len(o2.PublicKey.ExcludeCredentials) != 1 || o2.PublicKey.ExcludeCredentials[0].ID != k.idString() {
+	o2 := testkit.ReadPasskeyOptions(t, r.body)
+	if len(o2.PublicKey.ExcludeCredentials) != 1 || o2.PublicKey.ExcludeCredentials[0].ID != k.IDString() {
 		t.Fatalf("excludeCredentials: %+v", o2.PublicKey.ExcludeCredentials)
 	}
-	if r = c.postJSON("/2fa/passkey/register/finish", k2.create(o2)); r.status != http.StatusCreated || !strings.Contains(r.body, "Unknown browser") {
+	if r = c.postJSON("/2fa/passkey/register/finish", k2.Create(o2)); r.status != http.StatusCreated || !strings.Contains(r.body, "Unknown browser") {
 		t.Fatalf("second passkey, named after the browser: %v", r)
 	}
 	// The same authenticator again (a client ignoring the exclusion): refused.
@@ -190,7 +191,7 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 	}
 
 	fs := c.factors()
-	if len(fs) != 3 || fs[0].Method != twofactor.MethodPasskey || fs[0].ID != k.idString() || fs[0].Name != "Work laptop" ||
+	if len(fs) != 3 || fs[0].Method != twofactor.MethodPasskey || fs[0].ID != k.IDString() || fs[0].Name != "Work laptop" ||
 		!fs[0].Created.Equal(created) || !fs[0].LastUsed.IsZero() || fs[1].Name != "Unknown browser" || fs[2].Method != twofactor.MethodSMS {
 		t.Fatalf("factors: %+v", fs)
 	}
@@ -206,12 +207,18 @@ func TestPasskeyRegisterAndSignIn(t *testing.T) {
 	if p := page.get("/2fa/passkey"); p.status != http.StatusOK || !strings.Contains(p.body, "Use your passkey") ||
 		!strings.Contains(p.body, "Text me a code instead") || !strings.Contains(p.body, `src="/2fa/passkey.js"`) {
 		t.Fatalf("passkey page: %v", p)
+	} else if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "connect-src 'self'") {
+		t.Fatalf("the passkey page's script may not call the flow: CSP %q", csp)
+	}
+	if js := page.get("/2fa/passkey.js"); js.status != http.StatusOK || !strings.Contains(js.header.Get("Content-Type"), "javascript") ||
+		!strings.Contains(js.body, "navigator.credentials.get") || !strings.Contains(js.body, "navigator.credentials.create") {
+		t.Fatalf("passkey.js: %v", js)
 	}
 	opts := b.beginPasskey()
 	if len(opts.PublicKey.AllowCredentials) != 2 || opts.PublicKey.UserVerification != "preferred" || opts.PublicKey.RPID != pkRPID {
 		t.Fatalf("request options: %+v", opts.PublicKey)
 	}
-	r = b.postJSON("/2fa/passkey/finish", k.get(opts.PublicKey.Challenge))
+	r = b.postJSON("/2fa/passkey/finish", k.Get(opts.PublicKey.Challenge))
 	if r.status != http.StatusOK || !strings.Contains(r.body, `"method":"passkey"`) || !strings.Contains(r.body, `"redirect":"/account"`) {
 		t.Fatalf("passkey finish: %v", r)
 	}
@@ -249,20 +256,20 @@ func TestPasskeyBackupFlags(t *testing.T) {
 		var rec struct {
 			Flags byte `json:"flags"`
 		}
-		_ = json.Unmarshal([]byte(fields[k.idString()]), &rec)
+		_ = json.Unmarshal([]byte(fields[k.IDString()]), &rec)
 		return rec.Flags
 	}
-	if f := stored(); f&flagBE == 0 || f&flagBS != 0 {
+	if f := stored(); f&testkit.FlagBE == 0 || f&testkit.FlagBS != 0 {
 		t.Fatalf("flags at registration: %#x", f)
 	}
-	k.flags |= flagBS // synced since
+	k.Flags |= testkit.FlagBS // synced since
 	if r := a.browserOf("alice").passkeySignIn(k); r.status != http.StatusOK {
 		t.Fatalf("sign-in: %v", r)
 	}
-	if f := stored(); f&flagBS == 0 {
+	if f := stored(); f&testkit.FlagBS == 0 {
 		t.Fatalf("BS not updated: %#x", f)
 	}
-	k.flags &^= flagBE | flagBS // BE changed: not the same credential
+	k.Flags &^= testkit.FlagBE | testkit.FlagBS // BE changed: not the same credential
 	if r := a.browserOf("alice").passkeySignIn(k); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
 		t.Fatalf("BE changed: %v", r)
 	}
@@ -274,26 +281,26 @@ func TestPasskeyAttacks(t *testing.T) {
 		_, ka := a.aliceWithKey(t)
 		bob := a.browserOf("bob")
 		bob.mustVerify("+31687654321")
-		kb := newSoftKey(t, pkRPID, pkOrigin)
+		kb := testkit.NewPasskey(t, pkRPID, pkOrigin)
 		bob.mustRegister(kb, "bob's")
 
 		m := a.browserOf("alice")
 		o := m.beginPasskey()
-		if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != ka.idString() {
+		if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != ka.IDString() {
 			t.Fatalf("alice's allowCredentials: %+v", o.PublicKey.AllowCredentials)
 		}
 		// bob (or whoever holds bob's passkey) answers alice's challenge.
-		if r := m.postJSON("/2fa/passkey/finish", kb.get(o.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
+		if r := m.postJSON("/2fa/passkey/finish", kb.Get(o.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
 			t.Fatalf("bob's passkey for alice: %v", r)
 		}
 		// Even with alice's user handle claimed.
-		kb.handle = ka.handle
-		if r := m.postJSON("/2fa/passkey/finish", kb.get(m.beginPasskey().PublicKey.Challenge)); r.status != http.StatusBadRequest {
+		kb.Handle = ka.Handle
+		if r := m.postJSON("/2fa/passkey/finish", kb.Get(m.beginPasskey().PublicKey.Challenge)); r.status != http.StatusBadRequest {
 			t.Fatalf("bob's passkey with alice's handle: %v", r)
 		}
 		// And alice's challenge, answered in bob's session, is not bob's.
 		o = m.beginPasskey()
-		if r := bob.postJSON("/2fa/passkey/finish", ka.get(o.PublicKey.Challenge)); r.status != http.StatusBadRequest {
+		if r := bob.postJSON("/2fa/passkey/finish", ka.Get(o.PublicKey.Challenge)); r.status != http.StatusBadRequest {
 			t.Fatalf("alice's challenge in bob's session: %v", r)
 		}
 		if m.verified() {
@@ -307,17 +314,17 @@ func TestPasskeyAttacks(t *testing.T) {
 	t.Run("a removed passkey", func(t *testing.T) {
 		a := newPKApp(t)
 		c, k := a.aliceWithKey(t)
-		k2 := newSoftKey(t, pkRPID, pkOrigin)
+		k2 := testkit.NewPasskey(t, pkRPID, pkOrigin)
 		c.mustRegister(k2, "phone")
 		other := a.browserOf("alice")
 		if r := other.passkeySignIn(k); r.status != http.StatusOK {
 			t.Fatalf("sign-in before removal: %v", r)
 		}
-		rm := url.Values{"method": {"passkey"}, "id": {k.idString()}}
+		rm := url.Values{"method": {"passkey"}, "id": {k.IDString()}}
 		if r := c.post("/factors/remove", rm); r.status != http.StatusOK {
 			t.Fatalf("remove: %v", r)
 		}
-		if ev := a.lastEvent(); ev.Type != twofactor.EventFactorRemoved || ev.Device != k.idString() {
+		if ev := a.lastEvent(); ev.Type != twofactor.EventFactorRemoved || ev.Device != k.IDString() {
 			t.Fatalf("event: %+v", ev)
 		}
 		if other.verified() {
@@ -328,10 +335,10 @@ func TestPasskeyAttacks(t *testing.T) {
 		}
 		b := a.browserOf("alice")
 		o := b.beginPasskey()
-		if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != k2.idString() {
+		if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != k2.IDString() {
 			t.Fatalf("allowCredentials after removal: %+v", o.PublicKey.AllowCredentials)
 		}
-		if r := b.postJSON("/2fa/passkey/finish", k.get(o.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
+		if r := b.postJSON("/2fa/passkey/finish", k.Get(o.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
 			t.Fatalf("removed passkey: %v", r)
 		}
 		if b.verified() {
@@ -339,10 +346,10 @@ func TestPasskeyAttacks(t *testing.T) {
 		}
 		// A challenge begun before the removal can't be answered with it either.
 		o = b.beginPasskey()
-		if r := c.post("/factors/remove", url.Values{"method": {"passkey"}, "id": {k2.idString()}}); r.status != http.StatusOK {
+		if r := c.post("/factors/remove", url.Values{"method": {"passkey"}, "id": {k2.IDString()}}); r.status != http.StatusOK {
 			t.Fatalf("remove the second: %v", r)
 		}
-		if r := b.postJSON("/2fa/passkey/finish", k2.get(o.PublicKey.Challenge)); r.status != http.StatusBadRequest {
+		if r := b.postJSON("/2fa/passkey/finish", k2.Get(o.PublicKey.Challenge)); r.status != http.StatusBadRequest {
 			t.Fatalf("removed during the ceremony: %v", r)
 		}
 		if fs := c.factors(); len(fs) != 1 || fs[0].Method != twofactor.MethodSMS {
@@ -353,13 +360,13 @@ func TestPasskeyAttacks(t *testing.T) {
 	t.Run("a cloned authenticator's counter", func(t *testing.T) {
 		a := newPKApp(t)
 		_, k := a.aliceWithKey(t)
-		k.count = 41
+		k.Count = 41
 		if r := a.browserOf("alice").passkeySignIn(k); r.status != http.StatusOK { // counter 42
 			t.Fatalf("sign-in: %v", r)
 		}
 		b := a.browserOf("alice")
 		for _, count := range []uint32{42, 7, 0} { // the same, lower, and a clone that counts nothing
-			if r := b.postJSON("/2fa/passkey/finish", k.getWith(b.beginPasskey().PublicKey.Challenge, count, k.flags)); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
+			if r := b.postJSON("/2fa/passkey/finish", k.GetWith(b.beginPasskey().PublicKey.Challenge, count, k.Flags)); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
 				t.Fatalf("counter %d after 42: %v", count, r)
 			}
 		}
@@ -378,7 +385,7 @@ func TestPasskeyAttacks(t *testing.T) {
 		a := newPKApp(t)
 		_, k := a.aliceWithKey(t)
 		b := a.browserOf("alice")
-		answer := k.get(b.beginPasskey().PublicKey.Challenge)
+		answer := k.Get(b.beginPasskey().PublicKey.Challenge)
 		if r := b.postJSON("/2fa/passkey/finish", answer); r.status != http.StatusOK {
 			t.Fatalf("first use: %v", r)
 		}
@@ -389,7 +396,7 @@ func TestPasskeyAttacks(t *testing.T) {
 		}
 		// Parallel: of twenty answers with one challenge, one gets through.
 		c := a.browserOf("alice")
-		answer = k.get(c.beginPasskey().PublicKey.Challenge)
+		answer = k.Get(c.beginPasskey().PublicKey.Challenge)
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		ok := 0
@@ -410,11 +417,11 @@ func TestPasskeyAttacks(t *testing.T) {
 		d := a.browserOf("alice")
 		o := d.beginPasskey()
 		a.clock.Advance(6 * time.Minute)
-		if r := d.postJSON("/2fa/passkey/finish", k.get(o.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_challenge_used" {
+		if r := d.postJSON("/2fa/passkey/finish", k.Get(o.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_challenge_used" {
 			t.Fatalf("expired challenge: %v", r)
 		}
 		// A challenge made up by the client is no challenge.
-		if r := d.postJSON("/2fa/passkey/finish", k.get(b64.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))); r.status != http.StatusBadRequest {
+		if r := d.postJSON("/2fa/passkey/finish", k.Get(testkit.B64.EncodeToString([]byte("0123456789abcdef0123456789abcdef")))); r.status != http.StatusBadRequest {
 			t.Fatalf("made-up challenge: %v", r)
 		}
 	})
@@ -422,7 +429,7 @@ func TestPasskeyAttacks(t *testing.T) {
 	t.Run("registration without step-up", func(t *testing.T) {
 		a := newPKApp(t, twofactor.WithPhoneSendLimit(twofactor.Limit{N: 20, Per: time.Hour}))
 		c := a.browserOf("alice")
-		k := newSoftKey(t, pkRPID, pkOrigin)
+		k := testkit.NewPasskey(t, pkRPID, pkOrigin)
 		if r := c.register(k, "x"); r.status != http.StatusUnauthorized || r.errCode() != "verification_required" {
 			t.Fatalf("not verified: %v", r)
 		}
@@ -434,27 +441,27 @@ func TestPasskeyAttacks(t *testing.T) {
 		// Begun fresh, finished stale: refused.
 		c.mustVerify(secPhone)
 		r := c.postJSON("/2fa/passkey/register/begin", []byte(`{}`))
-		o := readOptions(t, r.body)
+		o := testkit.ReadPasskeyOptions(t, r.body)
 		a.clock.Advance(10 * time.Minute)
-		if r = c.postJSON("/2fa/passkey/register/finish", k.create(o)); r.status != http.StatusUnauthorized {
+		if r = c.postJSON("/2fa/passkey/register/finish", k.Create(o)); r.status != http.StatusUnauthorized {
 			t.Fatalf("finished after the step-up aged: %v", r)
 		}
 		// Begun, then signed out everywhere: refused.
 		c.mustVerify(secPhone)
-		o = readOptions(t, c.postJSON("/2fa/passkey/register/begin", []byte(`{}`)).body)
+		o = testkit.ReadPasskeyOptions(t, c.postJSON("/2fa/passkey/register/begin", []byte(`{}`)).body)
 		other := a.browserOf("alice")
 		other.mustVerify(secPhone)
 		if err := a.m.SignOutEverywhere(t.Context(), "alice"); err != nil {
 			t.Fatal(err)
 		}
-		if r = c.postJSON("/2fa/passkey/register/finish", k.create(o)); r.status/100 != 4 {
+		if r = c.postJSON("/2fa/passkey/register/finish", k.Create(o)); r.status/100 != 4 {
 			t.Fatalf("finished after sign out everywhere: %v", r)
 		}
 		// Another browser of the same user can't finish it.
 		c.mustVerify(secPhone)
-		o = readOptions(t, c.postJSON("/2fa/passkey/register/begin", []byte(`{}`)).body)
+		o = testkit.ReadPasskeyOptions(t, c.postJSON("/2fa/passkey/register/begin", []byte(`{}`)).body)
 		other.mustVerify(secPhone)
-		if r = other.postJSON("/2fa/passkey/register/finish", k.create(o)); r.status != http.StatusBadRequest || r.errCode() != "passkey_challenge_used" {
+		if r = other.postJSON("/2fa/passkey/register/finish", k.Create(o)); r.status != http.StatusBadRequest || r.errCode() != "passkey_challenge_used" {
 			t.Fatalf("finished in another browser: %v", r)
 		}
 		if fs := c.factors(); len(fs) != 1 {
@@ -465,16 +472,16 @@ func TestPasskeyAttacks(t *testing.T) {
 	t.Run("origin or RP ID mismatch", func(t *testing.T) {
 		a := newPKApp(t)
 		c, k := a.aliceWithKey(t)
-		for _, bad := range []*softKey{newSoftKey(t, pkRPID, "https://evil.example"), newSoftKey(t, "evil.example", pkOrigin), newSoftKey(t, pkRPID, "http://bank.example")} {
+		for _, bad := range []*testkit.Passkey{testkit.NewPasskey(t, pkRPID, "https://evil.example"), testkit.NewPasskey(t, "evil.example", pkOrigin), testkit.NewPasskey(t, pkRPID, "http://bank.example")} {
 			if r := c.register(bad, "phish"); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
-				t.Fatalf("register from %s for %s: %v", bad.origin, bad.rpID, r)
+				t.Fatalf("register from %s for %s: %v", bad.Origin, bad.RPID, r)
 			}
 		}
 		b := a.browserOf("alice")
 		for _, bad := range []struct{ origin, rpID string }{{"https://evil.example", pkRPID}, {pkOrigin, "evil.example"}} {
 			phished := *k
-			phished.origin, phished.rpID = bad.origin, bad.rpID
-			if r := b.postJSON("/2fa/passkey/finish", phished.get(b.beginPasskey().PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
+			phished.Origin, phished.RPID = bad.origin, bad.rpID
+			if r := b.postJSON("/2fa/passkey/finish", phished.Get(b.beginPasskey().PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
 				t.Fatalf("sign-in from %s for %s: %v", bad.origin, bad.rpID, r)
 			}
 		}
@@ -490,10 +497,10 @@ func TestPasskeyAttacks(t *testing.T) {
 		a := newPKApp(t, twofactor.WithAccountAttempts(twofactor.Limit{N: 3, Per: time.Hour}))
 		_, k := a.aliceWithKey(t)
 		b := a.browserOf("alice")
-		wrong := newSoftKey(t, pkRPID, pkOrigin)
-		wrong.id = k.id // a forged signature for alice's credential
+		wrong := testkit.NewPasskey(t, pkRPID, pkOrigin)
+		wrong.ID = k.ID // a forged signature for alice's credential
 		for i := range 3 {
-			if r := b.postJSON("/2fa/passkey/finish", wrong.get(b.beginPasskey().PublicKey.Challenge)); r.status != http.StatusBadRequest {
+			if r := b.postJSON("/2fa/passkey/finish", wrong.Get(b.beginPasskey().PublicKey.Challenge)); r.status != http.StatusBadRequest {
 				t.Fatalf("forgery %d: %v", i, r)
 			}
 		}
@@ -522,7 +529,7 @@ func TestPasskeyAttacks(t *testing.T) {
 				t.Fatalf("finish with %.20q: %v", body, r)
 			}
 		}
-		if r := b.do(http.MethodPost, "/2fa/passkey/finish", strings.NewReader(string(k.get("x"))), "text/plain"); r.status != http.StatusUnsupportedMediaType {
+		if r := b.do(http.MethodPost, "/2fa/passkey/finish", strings.NewReader(string(k.Get("x"))), "text/plain"); r.status != http.StatusUnsupportedMediaType {
 			t.Fatalf("text/plain: %v", r)
 		}
 		if r := b.do(http.MethodGet, "/2fa/passkey/finish", nil, ""); r.status != http.StatusMethodNotAllowed {
@@ -549,7 +556,7 @@ func TestPasskeyLastFactor(t *testing.T) {
 	a.mu.Lock()
 	a.numbers["alice"] = ""
 	a.mu.Unlock()
-	if r := c.post("/factors/remove", url.Values{"method": {"passkey"}, "id": {k.idString()}}); r.status != http.StatusConflict {
+	if r := c.post("/factors/remove", url.Values{"method": {"passkey"}, "id": {k.IDString()}}); r.status != http.StatusConflict {
 		t.Fatalf("removing the last factor: %v", r)
 	}
 	if r := c.post("/factors/remove", url.Values{"method": {"passkey"}, "id": {"nope"}}); r.status != http.StatusBadRequest {
@@ -618,7 +625,7 @@ func TestPasskeyOwnStore(t *testing.T) {
 	store := newMemPasskeys()
 	a := newPKApp(t, twofactor.WithPasskeys(twofactor.PasskeyConfig{RPID: pkRPID, Origins: []string{pkOrigin}, Store: store}))
 	_, k := a.aliceWithKey(t)
-	if rec := store.rows["alice"][k.idString()]; !bytes.Contains(rec, []byte(`"name":"Work laptop"`)) {
+	if rec := store.rows["alice"][k.IDString()]; !bytes.Contains(rec, []byte(`"name":"Work laptop"`)) {
 		t.Fatalf("record in the app's store: %s", rec)
 	}
 	if fields, _ := a.state.Fields(t.Context(), "passkeys:alice"); len(fields) != 0 {

@@ -1,8 +1,8 @@
-package twofactor_test
+package testkit
 
 // A software authenticator for the passkey tests: an ECDSA P-256 key per
 // credential, attestation "none", assertions signed as an authenticator
-// signs them (authenticatorData || SHA-256(clientDataJSON)).
+// signs them (over authenticatorData || SHA-256(clientDataJSON)).
 
 import (
 	"crypto/ecdsa"
@@ -20,28 +20,33 @@ import (
 
 // Authenticator data flags.
 const (
-	flagUP = 0x01
-	flagUV = 0x04
-	flagBE = 0x08
-	flagBS = 0x10
-	flagAT = 0x40
+	FlagUP = 0x01 // user present
+	FlagUV = 0x04 // user verified
+	FlagBE = 0x08 // backup eligible
+	FlagBS = 0x10 // backed up
+	flagAT = 0x40 // attested credential data follows
 )
 
-var b64 = base64.RawURLEncoding
+// B64 is WebAuthn's base64url, without padding.
+var B64 = base64.RawURLEncoding
 
-// softKey is one credential of a software authenticator.
-type softKey struct {
+// Passkey is one credential of a software authenticator, and the browser
+// that passes its answers on. Tests change its fields to play an
+// attacker: another origin or RP ID, a counter, flags, another's ID.
+type Passkey struct {
 	t      *testing.T
-	id     []byte
+	ID     []byte
 	priv   *ecdsa.PrivateKey
-	count  uint32 // last sign counter used; each assertion adds one (unless frozen)
-	flags  byte   // UP, UV, BE, BS as the authenticator reports them
-	rpID   string // the RP ID it hashes into authenticatorData
-	origin string // the origin the "browser" writes into clientDataJSON
-	handle []byte // the user handle it was registered with
+	Count  uint32 // last sign counter used; Get adds one
+	Flags  byte   // UP, UV, BE, BS as the authenticator reports them
+	RPID   string // the RP ID it hashes into authenticatorData
+	Origin string // the origin the browser writes into clientDataJSON
+	Handle []byte // the user handle it was registered with
 }
 
-func newSoftKey(t *testing.T, rpID, origin string) *softKey {
+// NewPasskey makes a new credential (UP, UV and BE set) for rpID, used
+// from origin.
+func NewPasskey(t *testing.T, rpID, origin string) *Passkey {
 	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -49,27 +54,28 @@ func newSoftKey(t *testing.T, rpID, origin string) *softKey {
 	}
 	id := make([]byte, 32)
 	_, _ = rand.Read(id)
-	return &softKey{t: t, id: id, priv: priv, flags: flagUP | flagUV | flagBE, rpID: rpID, origin: origin}
+	return &Passkey{t: t, ID: id, priv: priv, Flags: FlagUP | FlagUV | FlagBE, RPID: rpID, Origin: origin}
 }
 
-func (k *softKey) idString() string { return b64.EncodeToString(k.id) }
+// IDString is the credential ID in base64url: Factor.ID.
+func (k *Passkey) IDString() string { return B64.EncodeToString(k.ID) }
 
 // clientData is the clientDataJSON a browser would make.
-func (k *softKey) clientData(typ, challenge string) []byte {
-	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": k.origin, "crossOrigin": false})
+func (k *Passkey) clientData(typ, challenge string) []byte {
+	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": k.Origin, "crossOrigin": false})
 	return b
 }
 
-func (k *softKey) authData(flags byte, count uint32, attested []byte) []byte {
-	h := sha256.Sum256([]byte(k.rpID))
+func (k *Passkey) authData(flags byte, count uint32, attested []byte) []byte {
+	h := sha256.Sum256([]byte(k.RPID))
 	ad := append([]byte{}, h[:]...)
 	ad = append(ad, flags)
 	ad = binary.BigEndian.AppendUint32(ad, count)
 	return append(ad, attested...)
 }
 
-// beginOptions reads a begin answer: {"publicKey": {...}}.
-type beginOptions struct {
+// PasskeyOptions is a begin answer: {"publicKey": {...}}.
+type PasskeyOptions struct {
 	PublicKey struct {
 		Challenge string `json:"challenge"`
 		RPID      string `json:"rpId"`
@@ -94,24 +100,25 @@ type beginOptions struct {
 	} `json:"publicKey"`
 }
 
-func readOptions(t *testing.T, body string) beginOptions {
+// ReadPasskeyOptions reads a begin answer.
+func ReadPasskeyOptions(t *testing.T, body string) PasskeyOptions {
 	t.Helper()
-	var o beginOptions
+	var o PasskeyOptions
 	if err := json.Unmarshal([]byte(body), &o); err != nil || o.PublicKey.Challenge == "" {
 		t.Fatalf("begin answer: %v in %q", err, body)
 	}
 	return o
 }
 
-// create answers a registration's options as navigator.credentials.create
+// Create answers a registration's options as navigator.credentials.create
 // would, with attestation "none".
-func (k *softKey) create(o beginOptions) []byte {
+func (k *Passkey) Create(o PasskeyOptions) []byte {
 	k.t.Helper()
-	handle, err := b64.DecodeString(o.PublicKey.User.ID)
+	handle, err := B64.DecodeString(o.PublicKey.User.ID)
 	if err != nil {
 		k.t.Fatalf("user.id: %v", err)
 	}
-	k.handle = handle
+	k.Handle = handle
 	cose, err := webauthncbor.Marshal(webauthncose.EC2PublicKeyData{
 		PublicKeyData: webauthncose.PublicKeyData{KeyType: int64(webauthncose.EllipticKey), Algorithm: int64(webauthncose.AlgES256)},
 		Curve:         1, // P-256
@@ -122,22 +129,22 @@ func (k *softKey) create(o beginOptions) []byte {
 		k.t.Fatal(err)
 	}
 	attested := make([]byte, 16) // AAGUID: none
-	attested = binary.BigEndian.AppendUint16(attested, uint16(len(k.id)))
-	attested = append(attested, k.id...)
+	attested = binary.BigEndian.AppendUint16(attested, uint16(len(k.ID)))
+	attested = append(attested, k.ID...)
 	attested = append(attested, cose...)
 	ao, err := webauthncbor.Marshal(map[string]any{
 		"fmt":      "none",
 		"attStmt":  map[string]any{},
-		"authData": k.authData(k.flags|flagAT, k.count, attested),
+		"authData": k.authData(k.Flags|flagAT, k.Count, attested),
 	})
 	if err != nil {
 		k.t.Fatal(err)
 	}
 	b, _ := json.Marshal(map[string]any{
-		"id": k.idString(), "rawId": k.idString(), "type": "public-key",
+		"id": k.IDString(), "rawId": k.IDString(), "type": "public-key",
 		"response": map[string]any{
-			"clientDataJSON":    b64.EncodeToString(k.clientData("webauthn.create", o.PublicKey.Challenge)),
-			"attestationObject": b64.EncodeToString(ao),
+			"clientDataJSON":    B64.EncodeToString(k.clientData("webauthn.create", o.PublicKey.Challenge)),
+			"attestationObject": B64.EncodeToString(ao),
 			"transports":        []string{"internal"},
 		},
 		"clientExtensionResults": map[string]any{},
@@ -145,15 +152,15 @@ func (k *softKey) create(o beginOptions) []byte {
 	return b
 }
 
-// get answers a sign-in's challenge as navigator.credentials.get would,
+// Get answers a sign-in's challenge as navigator.credentials.get would,
 // with the sign counter one up.
-func (k *softKey) get(challenge string) []byte {
-	k.count++
-	return k.getWith(challenge, k.count, k.flags)
+func (k *Passkey) Get(challenge string) []byte {
+	k.Count++
+	return k.GetWith(challenge, k.Count, k.Flags)
 }
 
-// getWith is get with a chosen counter and flags.
-func (k *softKey) getWith(challenge string, count uint32, flags byte) []byte {
+// GetWith is Get with a chosen counter and flags.
+func (k *Passkey) GetWith(challenge string, count uint32, flags byte) []byte {
 	k.t.Helper()
 	cd := k.clientData("webauthn.get", challenge)
 	ad := k.authData(flags, count, nil)
@@ -164,15 +171,15 @@ func (k *softKey) getWith(challenge string, count uint32, flags byte) []byte {
 		k.t.Fatal(err)
 	}
 	resp := map[string]any{
-		"clientDataJSON":    b64.EncodeToString(cd),
-		"authenticatorData": b64.EncodeToString(ad),
-		"signature":         b64.EncodeToString(sig),
+		"clientDataJSON":    B64.EncodeToString(cd),
+		"authenticatorData": B64.EncodeToString(ad),
+		"signature":         B64.EncodeToString(sig),
 	}
-	if k.handle != nil {
-		resp["userHandle"] = b64.EncodeToString(k.handle)
+	if k.Handle != nil {
+		resp["userHandle"] = B64.EncodeToString(k.Handle)
 	}
 	b, _ := json.Marshal(map[string]any{
-		"id": k.idString(), "rawId": k.idString(), "type": "public-key",
+		"id": k.IDString(), "rawId": k.IDString(), "type": "public-key",
 		"response": resp, "clientExtensionResults": map[string]any{},
 	})
 	return b
