@@ -9,7 +9,9 @@
 //     data-tf-prefix as above, data-tf-name the id of an input with the
 //     passkey's name (optional), data-tf-done where to go afterwards
 //     (default: this page again), data-tf-status the id of an element for
-//     messages.
+//     messages, data-tf-nojs the id of an element to hide (a "needs
+//     JavaScript" note), data-tf-cancelled what to say when the browser
+//     made no passkey.
 //
 // Without JavaScript or WebAuthn the buttons stay hidden, and the pages
 // offer the other ways to verify.
@@ -111,6 +113,8 @@
   for (var i = 0; i < adds.length; i++) {
     (function (btn) {
       btn.hidden = false;
+      var nojs = document.getElementById(btn.getAttribute("data-tf-nojs") || "");
+      if (nojs) nojs.hidden = true;
       btn.addEventListener("click", function (ev) {
         ev.preventDefault();
         var prefix = btn.getAttribute("data-tf-prefix") || "/2fa/";

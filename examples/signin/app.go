@@ -42,6 +42,9 @@ type config struct {
 	Provider   twofactor.Provider // overrides the provider chosen from APIKey (tests)
 	Now        func() time.Time   // the library's clock (tests); nil: time.Now
 	BcryptCost int                // 0: bcrypt.DefaultCost (tests use bcrypt.MinCost)
+	// PasskeyOrigin is the origin the app is served at, for passkeys
+	// (PASSKEY_ORIGIN); empty: http://localhost:8090.
+	PasskeyOrigin string
 
 	// The password step's limits; zero: the defaults of limits.go.
 	LoginPerAccount, LoginPerNetwork, SignupPerNetwork limiter.Rate
@@ -208,6 +211,15 @@ func newApp(cfg config) (*app, error) {
 	if cfg.Now != nil {
 		opts = append(opts, twofactor.WithClock(cfg.Now))
 	}
+	if cfg.PasskeyOrigin == "" {
+		cfg.PasskeyOrigin = "http://localhost:8090"
+	}
+	passkeys, err := passkeyOptions(cfg.PasskeyOrigin) // passkey.go
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	opts = append(opts, passkeys)
 
 	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "signin:", keys[0], keys[1], cfg.SessionKey != "", log)
 	if err != nil {
@@ -247,6 +259,7 @@ func newApp(cfg config) (*app, error) {
 	mux.Handle("POST /settings/devices/revoke", a.needLogin(fresh(http.HandlerFunc(a.serveRevokeDevice))))
 	mux.Handle("POST /settings/recovery-codes", a.needLogin(fresh(http.HandlerFunc(a.serveRecoveryCodes))))
 	mux.Handle("POST /settings/sign-out-everywhere", a.needLogin(fresh(http.HandlerFunc(a.serveSignOutEverywhere))))
+	mux.Handle("POST /settings/passkeys/remove", a.needLogin(fresh(http.HandlerFunc(a.serveRemovePasskey))))
 	// The verification flow, for signed-in users only: it needs to know
 	// whose number to use.
 	mux.Handle("/2fa/", a.needLogin(tf.Handler()))
@@ -255,6 +268,7 @@ func newApp(cfg config) (*app, error) {
 		"/signup": "GET, HEAD, POST", "/login": "GET, HEAD, POST", "/logout": "POST",
 		"/account": "GET, HEAD", "/settings": "GET, HEAD",
 		"/settings/devices/revoke": "POST", "/settings/recovery-codes": "POST", "/settings/sign-out-everywhere": "POST",
+		"/settings/passkeys/remove": "POST",
 	} {
 		mux.HandleFunc(path, methodNotAllowed(allow))
 	}

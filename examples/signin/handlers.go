@@ -124,6 +124,11 @@ func (a *app) serveLogin(w http.ResponseWriter, r *http.Request) {
 	if next == "" {
 		next = "/account"
 	}
+	if a.hasPasskey(r, u.Name) {
+		// The strongest factor first: the passkey page, which also
+		// offers a text message instead.
+		next = "/2fa/passkey?next=" + url.QueryEscape(next)
+	}
 	a.signedIn(w, r, u, next)
 }
 
@@ -177,7 +182,12 @@ func (a *app) serveSettings(w http.ResponseWriter, r *http.Request) {
 		a.failed(w, r, "counting recovery codes", err)
 		return
 	}
-	d := pageData{Devices: devices, ThisDevice: a.thisDevice(r), Notice: a.notice(r), CodesLeft: left}
+	keys, err := a.passkeys(r) // passkey.go
+	if err != nil {
+		a.failed(w, r, "listing passkeys", err)
+		return
+	}
+	d := pageData{Devices: devices, ThisDevice: a.thisDevice(r), Notice: a.notice(r), CodesLeft: left, Passkeys: keys}
 	if phone != "" {
 		// Escaped here rather than by the template, which would write the
 		// + as &#43;: the same text to a browser, but not to a grep.
@@ -291,6 +301,7 @@ type pageData struct {
 	Devices    []twofactor.Device
 	ThisDevice string // the id of the remembered device this browser is
 	Codes      []string
+	Passkeys   []passkeyRow
 	CodesLeft  int    // unused recovery codes
 	Username   string // the name typed, to show it again
 	Next       string
@@ -311,7 +322,9 @@ func setHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	// Scripts from this site only (the library's passkey.js, which also
+	// talks to the flow with fetch), no inline script.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 }
 
 func render(w http.ResponseWriter, status int, name string, d pageData) {
@@ -392,6 +405,18 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 <section><h3>Phone number</h3>
 <p>{{if .Phone}}Codes go to <strong id="phone">{{.Phone}}</strong>.{{else}}No number on file.{{end}}
 <a href="/2fa/change" id="change-number">Change number</a></p></section>
+<section><h3>Passkeys</h3>
+<p>A passkey signs you in with your fingerprint, face or screen lock instead of a text message, and can't be phished.</p>
+{{if .Passkeys}}<ul id="passkeys">{{range .Passkeys}}
+<li class="passkey">{{.Name}} — added {{date .Created}}, {{if .LastUsed.IsZero}}never used{{else}}last used {{date .LastUsed}}{{end}}
+<form method="post" action="/settings/passkeys/remove" class="inline"><input type="hidden" name="id" value="{{.ID}}"><button type="submit" aria-label="Remove passkey {{.Name}}, added {{date .Created}}">Remove</button></form></li>{{end}}
+</ul>{{else}}<p id="no-passkeys">No passkeys yet.</p>{{end}}
+<label for="passkey-name">Name of the new passkey (optional)</label>
+<input id="passkey-name" maxlength="64" placeholder="such as: My phone" autocomplete="off">
+<p id="passkey-status" role="status"></p>
+<p><button type="button" id="add-passkey" hidden data-tf-passkey-register data-tf-prefix="/2fa/" data-tf-name="passkey-name" data-tf-status="passkey-status" data-tf-nojs="passkey-nojs" data-tf-cancelled="No passkey was added.">Add a passkey</button></p>
+<p id="passkey-nojs">Adding a passkey needs JavaScript.</p>
+<script src="/2fa/passkey.js" defer></script></section>
 <section><h3>Remembered devices</h3>
 {{if .Devices}}<ul id="devices">{{range .Devices}}
 <li class="device"{{if eq .ID $.ThisDevice}} id="this-device"{{end}}>{{.Name}}{{if eq .ID $.ThisDevice}} <strong>(this device)</strong>{{end}} — remembered {{date .Created}}, last used {{date .LastUsed}}
