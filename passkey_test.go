@@ -635,3 +635,34 @@ func TestPasskeyOwnStore(t *testing.T) {
 		t.Fatalf("sign-in: %v", r)
 	}
 }
+
+// The passkey page works as far as it can without JavaScript: the button
+// waits hidden for the script, the page says a passkey needs it, and the
+// other ways to verify are plain forms. In Dutch too.
+func TestPasskeyPageWithoutScript(t *testing.T) {
+	a := newPKApp(t)
+	a.aliceWithKey(t)
+	for _, tt := range []struct{ lang, title, sms, nojs string }{
+		{"en", "Use your passkey", "Text me a code instead", "Passkeys need JavaScript"},
+		{"nl", "Gebruik uw passkey", "Stuur mij liever een code per sms", "Passkeys hebben JavaScript nodig"},
+	} {
+		b := a.browserOf("alice")
+		b.json = false
+		b.hdr.Set("Accept-Language", tt.lang)
+		r := b.get("/2fa/passkey?next=/account")
+		if r.status != http.StatusOK || !strings.Contains(r.body, tt.title) || !strings.Contains(r.body, tt.nojs) ||
+			!strings.Contains(r.body, `id="tf-passkey" hidden`) || !strings.Contains(r.body, `action="/2fa/send"`) ||
+			!strings.Contains(r.body, tt.sms) || !strings.Contains(r.body, `action="/2fa/recover"`) || strings.Contains(r.body, "<script>") {
+			t.Fatalf("%s page: %v", tt.lang, r)
+		}
+		// "Text me a code instead" sends a code to the number on file and
+		// keeps where the visitor was going.
+		before := a.mock.Sends()
+		if s := b.post("/2fa/send", nil); s.status != http.StatusSeeOther || a.mock.Sends() != before+1 {
+			t.Fatalf("%s: text me a code: %v", tt.lang, s)
+		}
+		if c := b.check(a.code(secPhone)); c.status != http.StatusSeeOther || c.location() != "/account" {
+			t.Fatalf("%s: code after the passkey page: %v", tt.lang, c)
+		}
+	}
+}

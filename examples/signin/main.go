@@ -3,7 +3,8 @@
 // session), then prove their phone with twofactor before they see their
 // account. It shows the whole two-factor lifecycle: enrolment at first
 // sign-in, step-up before the settings, recovery codes, remembered devices,
-// a number change, and "sign out everywhere".
+// a number change, "sign out everywhere", and passkeys: added in the
+// settings and offered first after the password.
 //
 //	go run ./examples/signin
 //
