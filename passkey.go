@@ -14,7 +14,6 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -66,6 +65,11 @@ type PasskeyConfig struct {
 // MethodPasskey. Failed passkey sign-ins count against the user's limit
 // of wrong codes (WithAccountAttempts), which Unlock clears; a sign
 // counter that goes backwards (a cloned authenticator) is refused.
+//
+// StartConfirmation for a user with a passkey sends no SMS: the action is
+// confirmed with the passkey, over a challenge derived from the action
+// (see Confirmation.Passkey; the README shows the confirmation
+// page's form), and Confirm checks the passkey's answer given as the code.
 func WithPasskeys(pc PasskeyConfig) Option {
 	return func(c *config) error {
 		if pc.RPID == "" || len(pc.Origins) == 0 {
@@ -162,6 +166,7 @@ func (m *Manager) passkeyRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+p+"passkey/finish", m.servePasskeyFinish)
 	mux.HandleFunc("POST "+p+"passkey/register/begin", m.servePasskeyRegisterBegin)
 	mux.HandleFunc("POST "+p+"passkey/register/finish", m.servePasskeyRegisterFinish)
+	mux.HandleFunc("POST "+p+"passkey/confirm/begin", m.servePasskeyConfirmBegin) // passkey_confirm.go
 }
 
 func (p *passkeys) serveJS(w http.ResponseWriter, r *http.Request) {
@@ -543,44 +548,19 @@ func (m *Manager) servePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		m.accountLocked(w, r, fs, acct, ttl, "")
 		return
 	}
-	keys, user, err := m.userPasskeys(ctx, subject)
-	if err != nil {
+	key, cred, err := m.checkAssertion(ctx, subject, c.Session, parsed) // passkey_confirm.go
+	if errors.Is(err, ErrStoreUnavailable) {
 		giveBack()
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	cred, err := m.pk.wa.ValidateLogin(user, c.Session, parsed)
-	if err == nil && cred.Authenticator.CloneWarning {
-		err = errCloned
-	}
-	var key storedPasskey
-	if err == nil {
-		i := slices.IndexFunc(keys, func(k storedPasskey) bool { return bytes.Equal(k.raw, cred.ID) })
-		key = keys[i] // ValidateLogin found it among them
-		if count := parsed.Response.AuthenticatorData.Counter; count != 0 {
-			// Each counter value once, even by two answers at the same time.
-			first, serr := m.cfg.state.SetNX(ctx, "pkcount:"+subject+":"+key.id+":"+strconv.FormatUint(uint64(count), 10), counterMarkLife)
-			if serr != nil {
-				giveBack()
-				m.storeFailed(w, r, fs, serr)
-				return
-			}
-			if !first {
-				err = errCloned
-			}
-		}
-	}
 	if err != nil {
-		if errors.Is(err, errCloned) {
-			m.log.Warn("twofactor: passkey refused: its sign counter did not increase, so it may be cloned", "subject", subject)
-		}
 		m.passkeyFailed(r, subject, reason(err))
 		m.fail(w, r, fs, errPasskey)
 		return
 	}
 	giveBack()
-	key.rec.Count, key.rec.Flags, key.rec.LastUsed = cred.Authenticator.SignCount, byte(cred.Flags.ProtocolValue()), m.cfg.now().Unix()
-	if err := m.pk.store.SavePasskey(ctx, subject, key.id, key.rec.encode()); err != nil {
+	if err := m.passkeyUsed(ctx, subject, key, cred); err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
 	}

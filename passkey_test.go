@@ -62,6 +62,27 @@ func newPKApp(t *testing.T, opts ...twofactor.Option) *pkApp {
 			rec, _ := twofactor.RecordFrom(r)
 			_ = json.NewEncoder(w).Encode(rec)
 		})))
+		// A transfer confirmed by a code or a passkey (passkey_confirm_test.go).
+		mux.Handle("POST /transfer/start", m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := m.StartConfirmation(r, pkTransfer(r.FormValue("amount"), r.FormValue("iban")))
+			var ce *twofactor.ConfirmError
+			if errors.As(err, &ce) {
+				w.WriteHeader(ce.Status)
+				_ = json.NewEncoder(w).Encode(ce)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(c)
+		})))
+		mux.Handle("POST /transfer/confirm", m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			a, err := m.Confirm(r, r.FormValue("id"), r.FormValue("code"))
+			var ce *twofactor.ConfirmError
+			if errors.As(err, &ce) {
+				w.WriteHeader(ce.Status)
+				_ = json.NewEncoder(w).Encode(ce)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(a)
+		})))
 		mux.Handle("POST /factors/remove", m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			err := m.RemoveFactor(r, twofactor.Factor{Method: twofactor.Method(r.FormValue("method")), ID: r.FormValue("id")})
 			switch {

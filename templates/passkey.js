@@ -12,6 +12,11 @@
 //     messages, data-tf-nojs the id of an element to hide (a "needs
 //     JavaScript" note), data-tf-cancelled what to say when the browser
 //     made no passkey.
+//   - A form with the attribute data-tf-passkey-confirm confirms an action
+//     (StartConfirmation answered Passkey): data-tf-prefix as above,
+//     data-tf-id the confirmation's id, data-tf-status as above. On submit
+//     the script asks for the passkey, puts its answer (JSON) in the form's
+//     "code" field and sends the form on to the app, which calls Confirm.
 //
 // Without JavaScript or WebAuthn the buttons stay hidden, and the pages
 // offer the other ways to verify.
@@ -95,10 +100,7 @@
         pk.allowCredentials = descriptors(pk.allowCredentials);
         return navigator.credentials.get({ publicKey: pk });
       }).then(function (c) {
-        var r = { clientDataJSON: enc(c.response.clientDataJSON), authenticatorData: enc(c.response.authenticatorData),
-          signature: enc(c.response.signature) };
-        if (c.response.userHandle) r.userHandle = enc(c.response.userHandle);
-        return post(prefix + "passkey/finish", common(c, r));
+        return post(prefix + "passkey/finish", assertion(c));
       }).then(function (j) {
         location.assign(j.redirect || "/");
       }).catch(function (e) {
@@ -107,6 +109,39 @@
         say(errEl, e, signIn.getAttribute("data-tf-cancelled"));
       });
     });
+  }
+
+  var assertion = function (c) {
+    var r = { clientDataJSON: enc(c.response.clientDataJSON), authenticatorData: enc(c.response.authenticatorData),
+      signature: enc(c.response.signature) };
+    if (c.response.userHandle) r.userHandle = enc(c.response.userHandle);
+    return common(c, r);
+  };
+
+  var confirms = document.querySelectorAll("form[data-tf-passkey-confirm]");
+  for (var f = 0; f < confirms.length; f++) {
+    (function (form) {
+      var nojs = document.getElementById(form.getAttribute("data-tf-nojs") || "");
+      if (nojs) nojs.hidden = true;
+      var buttons = form.querySelectorAll("[hidden]");
+      for (var i = 0; i < buttons.length; i++) buttons[i].hidden = false;
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var prefix = form.getAttribute("data-tf-prefix") || "/2fa/";
+        var status = document.getElementById(form.getAttribute("data-tf-status") || "");
+        post(prefix + "passkey/confirm/begin", { id: form.getAttribute("data-tf-id") || "" }).then(function (o) {
+          var pk = o.publicKey;
+          pk.challenge = dec(pk.challenge);
+          pk.allowCredentials = descriptors(pk.allowCredentials);
+          return navigator.credentials.get({ publicKey: pk });
+        }).then(function (c) {
+          form.elements.code.value = JSON.stringify(assertion(c));
+          form.submit();
+        }).catch(function (e) {
+          say(status, e, form.getAttribute("data-tf-cancelled"));
+        });
+      });
+    })(confirms[f]);
   }
 
   var adds = document.querySelectorAll("[data-tf-passkey-register]");
