@@ -121,10 +121,10 @@
   var confirms = document.querySelectorAll("form[data-tf-passkey-confirm]");
   for (var f = 0; f < confirms.length; f++) {
     (function (form) {
+      var buttons = form.querySelectorAll("button[hidden]");
+      for (var i = 0; i < buttons.length; i++) buttons[i].hidden = false;
       var nojs = document.getElementById(form.getAttribute("data-tf-nojs") || "");
       if (nojs) nojs.hidden = true;
-      var buttons = form.querySelectorAll("[hidden]");
-      for (var i = 0; i < buttons.length; i++) buttons[i].hidden = false;
       form.addEventListener("submit", function (ev) {
         ev.preventDefault();
         var prefix = form.getAttribute("data-tf-prefix") || "/2fa/";

@@ -260,6 +260,9 @@ func newApp(cfg config) (*app, error) {
 	mux.Handle("POST /settings/recovery-codes", a.needLogin(fresh(http.HandlerFunc(a.serveRecoveryCodes))))
 	mux.Handle("POST /settings/sign-out-everywhere", a.needLogin(fresh(http.HandlerFunc(a.serveSignOutEverywhere))))
 	mux.Handle("POST /settings/passkeys/remove", a.needLogin(fresh(http.HandlerFunc(a.serveRemovePasskey))))
+	mux.Handle("GET /transfer", a.needLogin(tf.Require(http.HandlerFunc(a.serveTransferForm)))) // transfer.go
+	mux.Handle("POST /transfer", a.needLogin(tf.Require(http.HandlerFunc(a.serveTransfer))))
+	mux.Handle("POST /transfer/confirm", a.needLogin(tf.Require(http.HandlerFunc(a.serveTransferConfirm))))
 	// The verification flow, for signed-in users only: it needs to know
 	// whose number to use.
 	mux.Handle("/2fa/", a.needLogin(tf.Handler()))
@@ -268,7 +271,7 @@ func newApp(cfg config) (*app, error) {
 		"/signup": "GET, HEAD, POST", "/login": "GET, HEAD, POST", "/logout": "POST",
 		"/account": "GET, HEAD", "/settings": "GET, HEAD",
 		"/settings/devices/revoke": "POST", "/settings/recovery-codes": "POST", "/settings/sign-out-everywhere": "POST",
-		"/settings/passkeys/remove": "POST",
+		"/settings/passkeys/remove": "POST", "/transfer": "GET, HEAD, POST", "/transfer/confirm": "POST",
 	} {
 		mux.HandleFunc(path, methodNotAllowed(allow))
 	}

@@ -396,7 +396,7 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 {{if .Notice}}<p role="status">{{.Notice}}</p>{{end}}
 <p>Current balance</p>
 <p class="balance" id="balance">{{.Balance}} EUR</p>
-<p><a href="/settings" id="settings">Security settings</a></p>
+<p><a href="/transfer" id="new-transfer">New transfer</a> · <a href="/settings" id="settings">Security settings</a></p>
 {{template "bottom" .}}{{end}}
 
 {{define "settings"}}{{template "top" .}}

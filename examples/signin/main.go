@@ -4,7 +4,7 @@
 // account. It shows the whole two-factor lifecycle: enrolment at first
 // sign-in, step-up before the settings, recovery codes, remembered devices,
 // a number change, "sign out everywhere", and passkeys: added in the
-// settings and offered first after the password.
+// settings, offered first after the password, and confirming transfers.
 //
 //	go run ./examples/signin
 //

@@ -2,7 +2,7 @@ package main
 
 // Passkeys in headless Chromium with its virtual authenticator (the
 // DevTools WebAuthn domain): sign up, add a passkey in the settings, sign
-// out, and sign in with the passkey. Like browser_test.go it skips
+// out, sign in with the passkey, and confirm a transfer with it. Like browser_test.go it skips
 // without Chromium, except under CI=true.
 
 import (
@@ -149,6 +149,22 @@ func TestBrowserPasskey(t *testing.T) {
 	if body := b.body(); !strings.Contains(body, "last used") {
 		t.Fatalf("the passkey is not shown as used:\n%s", body)
 	}
+
+	// A transfer, confirmed with the passkey over a challenge made from
+	// its amount and payee: no SMS.
+	b.expectPage(b.open("/transfer"), "/transfer")
+	b.typeInto(`#amount`, "250")
+	b.typeInto(`#iban`, "NL91 ABNA 0417 1643 00")
+	b.expectPage(b.press(`#transfer`), "/transfer")
+	if body := b.body(); !strings.Contains(body, "EUR 250.00") || !strings.Contains(body, "NL91 ABNA 0417 1643 00") || b.present(`#confirm-passkey[hidden]`) || !b.present(`#confirm-nojs[hidden]`) {
+		t.Fatalf("the confirmation page:\n%s", body)
+	}
+	b.screenshot("passkey-transfer.png")
+	b.do(chromedp.Click(chromedp.CSS(`#confirm-passkey`)), chromedp.WaitVisible(chromedp.CSS(`#transfer-done`)))
+	if body := b.body(); !strings.Contains(body, "EUR 250.00 is on its way to NL91 ABNA 0417 1643 00") {
+		t.Fatalf("after confirming:\n%s", body)
+	}
+	b.noCodeSent()
 	if resp := b.open("/account"); resp.Status != http.StatusOK {
 		t.Fatalf("account: %v", resp.Status)
 	}

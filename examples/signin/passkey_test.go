@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -150,3 +151,51 @@ func TestPasskeyAddNeedsStepUp(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+var confirmID = regexp.MustCompile(`name="id" value="([0-9a-f]{32})"`)
+
+// A transfer is confirmed with the passkey when the user has one (no SMS),
+// else with a code; either way once.
+func TestTransferConfirmedWithPasskey(t *testing.T) {
+	ta := startPasskeyApp(t)
+	v := ta.visitor()
+	v.signedIn("alice")
+	k := testkit.NewPasskey(t, testRPID, testOrigin)
+	v.addPasskey(k, "My phone")
+
+	resp, body := v.post("/transfer", "amount", "500", "iban", "nl91 abna 0417 1643 00")
+	expect(t, resp, body, http.StatusOK, "/transfer", "Confirm your transfer", "EUR 500.00", "NL91 ABNA 0417 1643 00",
+		"Confirm with your passkey", "data-tf-passkey-confirm", `src="/2fa/passkey.js"`)
+	ta.noCodeSent()
+	m := confirmID.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no confirmation id on the page:\n%s", body)
+	}
+	status, opts := v.postJSON("/2fa/passkey/confirm/begin", []byte(`{"id":"`+m[1]+`"}`))
+	if status != http.StatusOK {
+		t.Fatalf("confirm begin: %d %s", status, opts)
+	}
+	answer := string(k.Get(testkit.ReadPasskeyOptions(t, opts).PublicKey.Challenge))
+	resp, body = v.post("/transfer/confirm", "id", m[1], "code", answer)
+	expect(t, resp, body, http.StatusOK, "/transfer/confirm", "Transfer made", "EUR 500.00 is on its way to NL91 ABNA 0417 1643 00")
+	resp, body = v.post("/transfer/confirm", "id", m[1], "code", answer)
+	expect(t, resp, body, http.StatusConflict, "", "has not been made a second time")
+
+	// bob has no passkey: a code by SMS, for this transfer.
+	if err := ta.app.st.setPhone(t.Context(), "bob", "+31687654321"); err != nil {
+		t.Fatal(err)
+	}
+	b := ta.visitor()
+	b.signedIn("bob")
+	resp, body = b.post("/transfer", "amount", "12.50", "iban", "NL02ABNA0123456789")
+	expect(t, resp, body, http.StatusOK, "/transfer", "EUR 12.50", "sent a code for this transfer", `name="code"`)
+	code := ta.nextCode().code
+	m = confirmID.FindStringSubmatch(body)
+	resp, body = b.post("/transfer/confirm", "id", m[1], "code", code)
+	expect(t, resp, body, http.StatusOK, "/transfer/confirm", "Transfer made")
+
+	resp, body = v.post("/transfer", "amount", "lots", "iban", "NL02ABNA0123456789")
+	expect(t, resp, body, http.StatusBadRequest, "", "Enter an amount in euros", `id="amount" name="amount" inputmode="decimal" required value="lots" autofocus aria-invalid="true"`)
+	resp, body = v.get("/transfer")
+	expect(t, resp, body, http.StatusOK, "/transfer", "New transfer", `id="iban"`, "</html>")
+}
