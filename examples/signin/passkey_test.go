@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-twofactor/twofactor/internal/redistest"
 	"github.com/go-twofactor/twofactor/internal/testkit"
 )
 
@@ -198,4 +199,38 @@ func TestTransferConfirmedWithPasskey(t *testing.T) {
 	expect(t, resp, body, http.StatusBadRequest, "", "Enter an amount in euros", `id="amount" name="amount" inputmode="decimal" required value="lots" autofocus aria-invalid="true"`)
 	resp, body = v.get("/transfer")
 	expect(t, resp, body, http.StatusOK, "/transfer", "New transfer", `id="iban"`, "</html>")
+}
+
+// Two servers on one Redis: a passkey added on one signs in on the other,
+// and a ceremony begun on one is finished on the other (its challenge is
+// in the State, not in a server's memory), once.
+func TestTwoServersSharePasskeys(t *testing.T) {
+	r := redistest.Start(t)
+	const key = "a test session key of at least 32 characters"
+	a := startAppWith(t, func(c *config) { c.RedisURL, c.SessionKey, c.PasskeyOrigin = r.URL(), key, testOrigin })
+	b := startAppWith(t, func(c *config) { c.RedisURL, c.SessionKey, c.PasskeyOrigin, c.Provider = r.URL(), key, testOrigin, a.mock })
+	b.codes = a.codes
+
+	v := a.visitor()
+	v.signedIn("alice")
+	k := testkit.NewPasskey(t, testRPID, testOrigin)
+	v.addPasskey(k, "shared")
+
+	w := b.visitor()
+	resp, body := w.post("/login", "username", "alice", "password", "alice-password")
+	expect(t, resp, body, http.StatusOK, "/2fa/passkey", "Use your passkey")
+	status, opts := w.postJSON("/2fa/passkey/begin", []byte(`{}`)) // on B
+	if status != http.StatusOK {
+		t.Fatalf("begin on B: %d %s", status, opts)
+	}
+	answer := k.Get(testkit.ReadPasskeyOptions(t, opts).PublicKey.Challenge)
+	wa := w.on(a)
+	if status, body := wa.postJSON("/2fa/passkey/finish", answer); status != http.StatusOK { // on A
+		t.Fatalf("finish on A: %d %s", status, body)
+	}
+	if status, body := w.postJSON("/2fa/passkey/finish", answer); status != http.StatusBadRequest { // again, on B
+		t.Fatalf("the same answer on B: %d %s", status, body)
+	}
+	resp, body = w.get("/account")
+	expect(t, resp, body, http.StatusOK, "/account", "Signed in as alice")
 }
