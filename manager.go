@@ -221,7 +221,8 @@ func (m *Manager) routes() error {
 // prefix (default "/2fa/"): mux.Handle("/2fa/", m.Handler()).
 //
 // Pages: GET prefix (phone or code page), POST prefix+"send", "resend",
-// "check", "restart", GET prefix+"status". Every endpoint answers JSON when
+// "check", "restart", GET prefix+"status"; with WithPasskeys also the
+// passkey page, its script and its JSON endpoints (see WithPasskeys). Every endpoint answers JSON when
 // the request asks for it (Accept: application/json or a JSON body).
 func (m *Manager) Handler() http.Handler {
 	if m.cfg.dev != nil {

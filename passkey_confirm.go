@@ -177,7 +177,7 @@ func (m *Manager) servePasskeyConfirmBegin(w http.ResponseWriter, r *http.Reques
 	}
 	writeJSON(w, http.StatusOK, protocol.CredentialAssertion{Response: protocol.PublicKeyCredentialRequestOptions{
 		Challenge:          protocol.URLEncodedBase64(mustB64(sd.Challenge)),
-		Timeout:            int(time.Until(time.Unix(rec.Expires, 0)).Milliseconds()),
+		Timeout:            int(time.Unix(rec.Expires, 0).Sub(m.cfg.now()).Milliseconds()),
 		RelyingPartyID:     sd.RelyingPartyID,
 		AllowedCredentials: allow,
 		UserVerification:   sd.UserVerification,

@@ -85,7 +85,8 @@ func TestPasskeyConfirmsTransfer(t *testing.T) {
 		t.Fatalf("confirmation: %+v, %d SMS", conf, a.mock.Sends()-sends)
 	}
 	o := c.confirmOptions(conf.ID)
-	if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != k.IDString() || o.PublicKey.RPID != pkRPID {
+	if len(o.PublicKey.AllowCredentials) != 1 || o.PublicKey.AllowCredentials[0].ID != k.IDString() || o.PublicKey.RPID != pkRPID ||
+		o.PublicKey.Timeout != int(twofactor.MaxConfirmValidity/time.Millisecond) {
 		t.Fatalf("options: %+v", o.PublicKey)
 	}
 	// The challenge names the action: its nonce and the action's hash.

@@ -78,6 +78,7 @@ func (k *Passkey) authData(flags byte, count uint32, attested []byte) []byte {
 type PasskeyOptions struct {
 	PublicKey struct {
 		Challenge string `json:"challenge"`
+		Timeout   int    `json:"timeout"` // milliseconds
 		RPID      string `json:"rpId"`
 		RP        struct {
 			ID string `json:"id"`
