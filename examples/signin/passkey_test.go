@@ -208,7 +208,9 @@ func TestTwoServersSharePasskeys(t *testing.T) {
 	r := redistest.Start(t)
 	const key = "a test session key of at least 32 characters"
 	a := startAppWith(t, func(c *config) { c.RedisURL, c.SessionKey, c.PasskeyOrigin = r.URL(), key, testOrigin })
-	b := startAppWith(t, func(c *config) { c.RedisURL, c.SessionKey, c.PasskeyOrigin, c.Provider = r.URL(), key, testOrigin, a.mock })
+	b := startAppWith(t, func(c *config) {
+		c.RedisURL, c.SessionKey, c.PasskeyOrigin, c.Provider = r.URL(), key, testOrigin, a.mock
+	})
 	b.codes = a.codes
 
 	v := a.visitor()
