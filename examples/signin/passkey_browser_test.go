@@ -100,7 +100,50 @@ func (b *tab) screenshot(name string) {
 	}
 }
 
+// axeSource returns axe-core's axe.min.js (AXE_CORE_JS, or where .ci/run
+// installs it), or "" with a note: the audit is then left out, except
+// under CI=true, where that fails the test.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	paths := []string{os.Getenv("AXE_CORE_JS")}
+	if home, err := os.UserHomeDir(); err == nil {
+		paths = append(paths, filepath.Join(home, ".cache", "twofactor-ci", "node_modules", "axe-core", "axe.min.js"))
+	}
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); p != "" && err == nil {
+			return string(b)
+		}
+	}
+	const msg = "axe-core not found (set AXE_CORE_JS, or npm install --prefix ~/.cache/twofactor-ci axe-core)"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg + "; CI=true: the accessibility audit must run")
+	}
+	t.Log(msg + "; the accessibility audit is left out")
+	return ""
+}
+
+// accessible audits the page with axe-core (WCAG 2.2 A and AA).
+func (b *tab) accessible(axe, state string) {
+	b.t.Helper()
+	if axe == "" {
+		return
+	}
+	if !result(b, chromedp.Evaluate[bool](`typeof axe !== "undefined"`)) {
+		result(b, chromedp.Evaluate[bool](axe+";true"))
+	}
+	type violation struct {
+		ID, Help string
+		Nodes    []string
+	}
+	vs := result(b, chromedp.Evaluate[[]violation](`axe.run(document, {runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]}})
+		.then(r => r.violations.map(v => ({ID: v.id, Help: v.help, Nodes: v.nodes.map(n => n.target.join(" "))})))`, chromedp.EvalAwaitPromise))
+	for _, v := range vs {
+		b.t.Errorf("%s: axe-core: %s: %s at %s", state, v.ID, v.Help, strings.Join(v.Nodes, ", "))
+	}
+}
+
 func TestBrowserPasskey(t *testing.T) {
+	axe := axeSource(t)
 	browserCtx := startChromium(t)
 	srv := startLocalhostServer(t)
 	const name, password = "erin", "erin-password"
@@ -129,6 +172,7 @@ func TestBrowserPasskey(t *testing.T) {
 		t.Fatalf("the new passkey is not listed:\n%s", body)
 	}
 	b.screenshot("passkey-add.png")
+	b.accessible(axe, "settings with a passkey")
 
 	// Sign out; after the password the passkey comes first.
 	b.expectPage(b.press(`#logout`), "/login")
@@ -137,6 +181,7 @@ func TestBrowserPasskey(t *testing.T) {
 		t.Fatalf("the passkey page:\n%s", b.body())
 	}
 	b.screenshot("passkey-signin.png")
+	b.accessible(axe, "the passkey page")
 	b.do(chromedp.Click(chromedp.CSS(`#tf-passkey`)), chromedp.WaitVisible(chromedp.CSS(`#balance`)))
 	if p := b.path(); p != "/account" {
 		t.Fatalf("after the passkey: at %s:\n%s", p, b.body())
@@ -160,6 +205,7 @@ func TestBrowserPasskey(t *testing.T) {
 		t.Fatalf("the confirmation page:\n%s", body)
 	}
 	b.screenshot("passkey-transfer.png")
+	b.accessible(axe, "confirming a transfer with a passkey")
 	b.do(chromedp.Click(chromedp.CSS(`#confirm-passkey`)), chromedp.WaitVisible(chromedp.CSS(`#transfer-done`)))
 	if body := b.body(); !strings.Contains(body, "EUR 250.00 is on its way to NL91 ABNA 0417 1643 00") {
 		t.Fatalf("after confirming:\n%s", body)
