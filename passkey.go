@@ -560,7 +560,11 @@ func (m *Manager) servePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	giveBack()
-	if err := m.passkeyUsed(ctx, subject, key, cred); err != nil {
+	if err := m.passkeyUsed(ctx, subject, key, cred); errors.Is(err, errPasskeyRemoved) {
+		m.passkeyFailed(r, subject, err.Error())
+		m.fail(w, r, fs, errPasskey)
+		return
+	} else if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
 	}
@@ -721,7 +725,7 @@ func (m *Manager) servePasskeyRegisterFinish(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	rec := newPasskeyRecord(cred, c.Name, m.cfg.now())
-	if err := m.pk.store.SavePasskey(ctx, subject, id, rec.encode()); err != nil {
+	if err := m.pk.store.AddPasskey(ctx, subject, id, rec.encode()); err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
 	}

@@ -258,7 +258,9 @@ func (m *Manager) confirmPasskey(r *http.Request, id string, rec confirmRecord, 
 		return failed(confirmErr("too_many_attempts", http.StatusBadRequest, ErrTooManyAttempts))
 	}
 	giveBack()
-	if err := m.passkeyUsed(ctx, rec.Subject, key, cred); err != nil {
+	if err := m.passkeyUsed(ctx, rec.Subject, key, cred); errors.Is(err, errPasskeyRemoved) {
+		return failed(&ConfirmError{Code: "invalid_code", Status: http.StatusBadRequest, TriesLeft: int(limit - n), Err: ErrInvalidCode})
+	} else if err != nil {
 		return Action{}, confirmStoreErr(err)
 	}
 	// One use: of two parallel right answers, one confirms.
@@ -310,9 +312,21 @@ func (m *Manager) checkAssertion(ctx context.Context, subject string, sd webauth
 	return key, cred, nil
 }
 
+// errPasskeyRemoved is passkeyUsed's answer when the passkey was removed
+// while it was being used: the use is refused.
+var errPasskeyRemoved = errors.New("twofactor: passkey removed while in use")
+
 // passkeyUsed keeps what a use of passkey key taught: its sign counter,
-// its backup state, when it was last used.
+// its backup state, when it was last used. A passkey removed meanwhile is
+// not brought back: errPasskeyRemoved.
 func (m *Manager) passkeyUsed(ctx context.Context, subject string, key storedPasskey, cred *webauthn.Credential) error {
 	key.rec.Count, key.rec.Flags, key.rec.LastUsed = cred.Authenticator.SignCount, byte(cred.Flags.ProtocolValue()), m.cfg.now().Unix()
-	return storeErr(m.pk.store.SavePasskey(ctx, subject, key.id, key.rec.encode()))
+	there, err := m.pk.store.UpdatePasskey(ctx, subject, key.id, key.rec.encode())
+	switch {
+	case err != nil:
+		return storeErr(err)
+	case !there:
+		return errPasskeyRemoved
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
@@ -21,8 +22,14 @@ type PasskeyStore interface {
 	// Passkeys returns every passkey of subject: its record by its id.
 	// None: an empty or nil map.
 	Passkeys(ctx context.Context, subject string) (map[string][]byte, error)
-	// SavePasskey adds the passkey id of subject, or replaces its record.
-	SavePasskey(ctx context.Context, subject, id string, record []byte) error
+	// AddPasskey adds the passkey id of subject with its record.
+	AddPasskey(ctx context.Context, subject, id string, record []byte) error
+	// UpdatePasskey replaces the record of subject's passkey id after a
+	// use (its sign counter, backup state, last use) and reports whether
+	// the passkey was there. It must never add one: a passkey removed
+	// while it was being used stays removed (in SQL: an UPDATE, and the
+	// rows it changed).
+	UpdatePasskey(ctx context.Context, subject, id string, record []byte) (bool, error)
 	// DeletePasskey removes the passkey id of subject and reports whether
 	// it was there.
 	DeletePasskey(ctx context.Context, subject, id string) (bool, error)
@@ -34,11 +41,19 @@ type PasskeyStore interface {
 const passkeysLife = 400 * 24 * time.Hour
 
 // statePasskeys is the PasskeyStore of PasskeyConfig{Store: nil}: a
-// user's passkeys are the fields of one map in the State, keyed by id, so
-// every server sharing the State knows them.
+// user's passkeys are the fields of one map in the State, so every server
+// sharing the State knows them. The field named by a passkey's id is
+// written when it is added and removed when it is; the record of its last
+// use is the field "u:"+id beside it, which counts only while the
+// passkey's own field is there. So an update racing a removal (the State
+// has no "write if present") leaves at most a stray "u:" field, never
+// the passkey. (A base64url id has no ':'.)
 type statePasskeys struct{ s State }
 
 func passkeysKey(subject string) string { return "passkeys:" + subject }
+
+// usedPrefix names the field of a passkey's last use.
+const usedPrefix = "u:"
 
 // Passkeys implements PasskeyStore.
 func (p statePasskeys) Passkeys(ctx context.Context, subject string) (map[string][]byte, error) {
@@ -48,19 +63,43 @@ func (p statePasskeys) Passkeys(ctx context.Context, subject string) (map[string
 	}
 	out := make(map[string][]byte, len(fields))
 	for id, v := range fields {
+		if strings.HasPrefix(id, usedPrefix) {
+			continue
+		}
+		if used, ok := fields[usedPrefix+id]; ok {
+			v = used
+		}
 		out[id] = []byte(v)
 	}
 	return out, nil
 }
 
-// SavePasskey implements PasskeyStore.
-func (p statePasskeys) SavePasskey(ctx context.Context, subject, id string, record []byte) error {
+// AddPasskey implements PasskeyStore.
+func (p statePasskeys) AddPasskey(ctx context.Context, subject, id string, record []byte) error {
 	return storeErr(p.s.SetField(ctx, passkeysKey(subject), id, string(record), passkeysLife))
+}
+
+// UpdatePasskey implements PasskeyStore.
+func (p statePasskeys) UpdatePasskey(ctx context.Context, subject, id string, record []byte) (bool, error) {
+	key := passkeysKey(subject)
+	fields, err := p.s.Fields(ctx, key)
+	if err != nil {
+		return false, storeErr(err)
+	}
+	if _, ok := fields[id]; !ok {
+		return false, nil
+	}
+	return true, storeErr(p.s.SetField(ctx, key, usedPrefix+id, string(record), passkeysLife))
 }
 
 // DeletePasskey implements PasskeyStore.
 func (p statePasskeys) DeletePasskey(ctx context.Context, subject, id string) (bool, error) {
-	had, err := p.s.DeleteField(ctx, passkeysKey(subject), id)
+	key := passkeysKey(subject)
+	had, err := p.s.DeleteField(ctx, key, id)
+	if err != nil {
+		return false, storeErr(err)
+	}
+	_, err = p.s.DeleteField(ctx, key, usedPrefix+id)
 	return had, storeErr(err)
 }
 

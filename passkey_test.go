@@ -277,7 +277,11 @@ func TestPasskeyBackupFlags(t *testing.T) {
 		var rec struct {
 			Flags byte `json:"flags"`
 		}
-		_ = json.Unmarshal([]byte(fields[k.IDString()]), &rec)
+		v, ok := fields["u:"+k.IDString()] // the record of the last use
+		if !ok {
+			v = fields[k.IDString()] // as added
+		}
+		_ = json.Unmarshal([]byte(v), &rec)
 		return rec.Flags
 	}
 	if f := stored(); f&testkit.FlagBE == 0 || f&testkit.FlagBS != 0 {
@@ -622,7 +626,17 @@ func (s memPasskeys) Passkeys(_ context.Context, subject string) (map[string][]b
 	return maps.Clone(s.rows[subject]), nil
 }
 
-func (s memPasskeys) SavePasskey(_ context.Context, subject, id string, record []byte) error {
+func (s memPasskeys) UpdatePasskey(_ context.Context, subject, id string, record []byte) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.rows[subject][id]; !ok {
+		return false, nil
+	}
+	s.rows[subject][id] = record
+	return true, nil
+}
+
+func (s memPasskeys) AddPasskey(_ context.Context, subject, id string, record []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rows[subject] == nil {
@@ -638,6 +652,36 @@ func (s memPasskeys) DeletePasskey(_ context.Context, subject, id string) (bool,
 	_, had := s.rows[subject][id]
 	delete(s.rows[subject], id)
 	return had, nil
+}
+
+// removedInUse is a PasskeyStore where the passkey is removed (by the
+// user, in another tab) just as a sign-in with it is being completed.
+type removedInUse struct{ memPasskeys }
+
+func (s removedInUse) UpdatePasskey(ctx context.Context, subject, id string, record []byte) (bool, error) {
+	_, _ = s.DeletePasskey(ctx, subject, id)
+	return s.memPasskeys.UpdatePasskey(ctx, subject, id, record)
+}
+
+// A passkey removed while a sign-in or a confirmation with it completes
+// stays removed, and that use is refused.
+func TestPasskeyRemovedWhileInUse(t *testing.T) {
+	store := newMemPasskeys()
+	a := newPKApp(t, twofactor.WithPasskeys(twofactor.PasskeyConfig{RPID: pkRPID, Origins: []string{pkOrigin}, Store: removedInUse{store}}))
+	c, k := a.aliceWithKey(t)
+	conf := c.startTransfer("1.00", "NL91ABNA0417164300")
+	if r := c.confirmTransfer(conf.ID, k.Get(c.confirmOptions(conf.ID).PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "invalid_code" {
+		t.Fatalf("confirmation: %v", r)
+	}
+	k2 := testkit.NewPasskey(t, pkRPID, pkOrigin)
+	c.mustRegister(k2, "second")
+	b := a.browserOf("alice")
+	if r := b.passkeySignIn(k2); r.status != http.StatusBadRequest || r.errCode() != "passkey_refused" {
+		t.Fatalf("sign-in: %v", r)
+	}
+	if b.verified() || len(store.rows["alice"]) != 0 {
+		t.Fatalf("verified, or a removed passkey came back: %v", store.rows["alice"])
+	}
 }
 
 // An app's own PasskeyStore gets the records, and the ceremonies work the
