@@ -15,7 +15,9 @@ import (
 // real app, with one row per passkey (subject, id, record). The library
 // hands it records it encodes itself (JSON of under a kilobyte: the
 // passkey's public key, name, sign counter, backup flags, when it was made
-// and last used); a record holds no secret, only public keys.
+// and last used); a record holds no secret, only public keys. A passkey's
+// id is its credential ID in base64url (usually 22 to 86 characters, at
+// most 1,364), unique per user; it is Factor.ID.
 //
 // Implementations must be safe for concurrent use.
 type PasskeyStore interface {
