@@ -143,15 +143,20 @@ func (m *Manager) initPasskeys() error {
 		return err
 	}
 	m.pk = p
-	m.kinds = append(m.kinds, factorKind{
+	m.kinds = append(m.kinds, m.passkeyKind())
+	slices.SortStableFunc(m.kinds, func(a, b factorKind) int { return a.rank - b.rank })
+	return nil
+}
+
+// passkeyKind is the passkeys' kind of factor: the strongest.
+func (m *Manager) passkeyKind() factorKind {
+	return factorKind{
 		method: MethodPasskey, rank: 0, page: "passkey",
 		list: m.listPasskeys,
 		remove: func(ctx context.Context, subject, id string) (bool, error) {
-			return p.store.DeletePasskey(ctx, subject, id)
+			return m.pk.store.DeletePasskey(ctx, subject, id)
 		},
-	})
-	slices.SortStableFunc(m.kinds, func(a, b factorKind) int { return a.rank - b.rank })
-	return nil
+	}
 }
 
 // passkeyRoutes adds the passkey pages and ceremonies to the flow's mux.
@@ -743,6 +748,7 @@ var passkeyMessages = map[string]dict{
 		"passkey_nojs":          "Passkeys need JavaScript, which is off in this browser. Use another way to verify below.",
 		"passkey_working":       "Waiting for your passkey…",
 		"passkey_sms":           "Text me a code instead",
+		"use_passkey":           "Use your passkey instead",
 		"err_passkey":           "That passkey wasn't accepted. Please try again, or use another way to verify.",
 		"err_passkey_again":     "That passkey request has expired or was already used. Please try again.",
 		"err_no_passkey":        "There's no passkey for your account. Please use another way to verify.",
@@ -756,6 +762,7 @@ var passkeyMessages = map[string]dict{
 		"passkey_nojs":          "Passkeys hebben JavaScript nodig, en dat staat uit in deze browser. Bevestig hieronder op een andere manier.",
 		"passkey_working":       "Wachten op uw passkey…",
 		"passkey_sms":           "Stuur mij liever een code per sms",
+		"use_passkey":           "Gebruik liever uw passkey",
 		"err_passkey":           "Die passkey werd niet geaccepteerd. Probeer het opnieuw, of bevestig op een andere manier.",
 		"err_passkey_again":     "Dat passkey-verzoek is verlopen of al gebruikt. Probeer het opnieuw.",
 		"err_no_passkey":        "Er is geen passkey voor uw account. Bevestig op een andere manier.",
