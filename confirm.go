@@ -50,6 +50,10 @@ type Confirmation struct {
 	ExpiresAt time.Time
 	// TriesLeft is how many codes may still be tried.
 	TriesLeft int
+	// Passkey says the user confirms with their passkey (WithPasskeys),
+	// not a code: no SMS was sent and Phone is empty. The page carries the
+	// passkey's answer in the "code" field: see WithPasskeys.
+	Passkey bool
 }
 
 // Limits of a confirmation.
@@ -235,6 +239,7 @@ type confirmRecord struct {
 	Amount       string            `json:"a,omitempty"`
 	Payee        string            `json:"p,omitempty"`
 	Details      map[string]string `json:"x,omitempty"`
+	Passkey      bool              `json:"k,omitempty"` // confirmed with a passkey, not a code (passkey_confirm.go)
 }
 
 func (rec confirmRecord) action() Action {
@@ -303,6 +308,9 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 		return Confirmation{}, confirmStoreErr(err)
 	case !ok:
 		return Confirmation{}, confirmErr("verification_required", http.StatusUnauthorized, ErrNotVerified)
+	}
+	if c, handled, err := m.startPasskeyConfirmation(r, fs, a); handled { // passkey_confirm.go
+		return c, err
 	}
 	info, ce := m.confirmPhone(r, fs)
 	if ce != nil {
@@ -516,7 +524,11 @@ func (m *Manager) PendingConfirmation(r *http.Request, id string) (Confirmation,
 	if left <= 0 {
 		return Confirmation{}, confirmErr("too_many_attempts", http.StatusBadRequest, ErrTooManyAttempts)
 	}
-	return Confirmation{ID: id, Action: rec.action(), Phone: MaskPhone(rec.Phone), ExpiresAt: exp, TriesLeft: left}, nil
+	c := Confirmation{ID: id, Action: rec.action(), Phone: MaskPhone(rec.Phone), ExpiresAt: exp, TriesLeft: left, Passkey: rec.Passkey}
+	if rec.Passkey {
+		c.Phone = ""
+	}
+	return c, nil
 }
 
 // Confirm checks code against confirmation id of r's session and, when it
@@ -537,6 +549,9 @@ func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
 	rec, keep, ce := m.confirmable(r, id)
 	if ce != nil {
 		return Action{}, ce
+	}
+	if rec.Passkey {
+		return m.confirmPasskey(r, id, rec, code) // passkey_confirm.go
 	}
 	if code = normalCode(code); !validCode(code, m.codeLen) {
 		return Action{}, confirmErr("malformed_code", http.StatusBadRequest, ErrMalformedCode)

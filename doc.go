@@ -57,6 +57,13 @@
 //     Grant, SignOutEverywhere, Unlock; recovery.go: recovery codes;
 //     devices.go: remembered devices; confirm.go: confirming one action
 //     (a transfer) with a code bound to it.
+//   - passkey.go: passkeys (WithPasskeys, PasskeyConfig): the WebAuthn
+//     ceremonies the flow serves (sign-in as the second factor,
+//     registration behind step-up), their one-use challenges in the State,
+//     the passkey page's texts (templates/passkey.html, passkey.js);
+//     passkey_store.go: PasskeyStore, its State-backed default and the
+//     record kept of each passkey; passkey_confirm.go: confirming an action
+//     with a passkey, its challenge derived from the action.
 //   - failover.go: a Provider made of several, with a circuit breaker each;
 //     it fails over on outages, configuration errors and an empty account,
 //     never after an unknown outcome.

@@ -79,13 +79,18 @@ func (m *Manager) enableKinds(mux *http.ServeMux) error {
 	if m.cfg.factors.totpOn {
 		m.kinds = append(m.kinds, m.totpKind()) // totp_flow.go
 	}
+	if m.pk != nil {
+		m.kinds = append(m.kinds, m.passkeyKind()) // passkey.go
+	}
 	if len(m.kinds) > 0 && m.cfg.subject == nil {
-		return errors.New("twofactor: WithTOTP needs WithSubject: a factor belongs to a user")
+		return errors.New("twofactor: WithTOTP and WithPasskeys need WithSubject: a factor belongs to a user")
 	}
 	slices.SortStableFunc(m.kinds, func(a, b factorKind) int { return cmp.Compare(a.rank, b.rank) })
 	for _, k := range m.kinds {
 		mux.HandleFunc("GET "+m.cfg.prefix+k.page, m.servePage)
-		mux.HandleFunc("POST "+m.cfg.prefix+k.page, m.post(k.post))
+		if k.post != nil { // a passkey's page posts to its ceremonies instead
+			mux.HandleFunc("POST "+m.cfg.prefix+k.page, m.post(k.post))
+		}
 	}
 	return nil
 }

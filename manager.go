@@ -39,6 +39,7 @@ type Manager struct {
 	// kinds are the factors beside SMS that options enabled, strongest
 	// first (factors.go).
 	kinds []factorKind
+	pk    *passkeys // WithPasskeys (passkey.go); nil without
 
 	countriesOnce sync.Once // the phone form's country lists, less refused regions
 	countryLists  map[string][]country
@@ -81,8 +82,8 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if cfg.secret == nil {
 		_, memState := cfg.state.(*MemoryState)
 		_, memRecovery := cfg.recovery.(*MemoryRecoveryStore)
-		if !memState || (cfg.recovery != nil && !memRecovery) || cfg.factors.totp != nil {
-			return nil, errors.New("twofactor: WithState (other than a MemoryState), WithRecoveryCodes (other than a MemoryRecoveryStore) and WithTOTP with a store need WithSecret: the keyed hashes of numbers and recovery codes, and the key of authenticator apps' secrets, must be the same on every server and after a restart")
+		if !memState || (cfg.recovery != nil && !memRecovery) || cfg.factors.totp != nil || (cfg.passkeys != nil && cfg.passkeys.Store != nil) {
+			return nil, errors.New("twofactor: WithState (other than a MemoryState), WithRecoveryCodes (other than a MemoryRecoveryStore), WithTOTP with a store and a PasskeyConfig.Store need WithSecret: the keyed hashes of numbers, recovery codes and passkey user handles, and the key of authenticator apps' secrets, must be the same on every server and after a restart")
 		}
 		cfg.secret = make([]byte, MinSecretLen)
 		_, _ = rand.Read(cfg.secret)
@@ -111,6 +112,9 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	}
 	if m.codeLen < minCodeLength || m.codeLen > maxCodeLength {
 		return nil, fmt.Errorf("twofactor: provider code length %d is not 6 to 10", m.codeLen)
+	}
+	if err := m.initPasskeys(); err != nil { // passkey.go
+		return nil, err
 	}
 	if err := m.routes(); err != nil {
 		return nil, err
@@ -203,6 +207,7 @@ func (m *Manager) routes() error {
 	if err := m.enableKinds(mux); err != nil { // the factors beside SMS (factors.go)
 		return err
 	}
+	m.passkeyRoutes(mux) // passkey.go
 	m.handler = m.cop.Handler(m.routed(mux))
 	if !m.inProcess() {
 		flow := m.handler
@@ -219,7 +224,8 @@ func (m *Manager) routes() error {
 // prefix (default "/2fa/"): mux.Handle("/2fa/", m.Handler()).
 //
 // Pages: GET prefix (phone or code page), POST prefix+"send", "resend",
-// "check", "restart", GET prefix+"status". Every endpoint answers JSON when
+// "check", "restart", GET prefix+"status"; with WithPasskeys also the
+// passkey page, its script and its JSON endpoints (see WithPasskeys). Every endpoint answers JSON when
 // the request asks for it (Accept: application/json or a JSON body).
 func (m *Manager) Handler() http.Handler {
 	if m.cfg.dev != nil {

@@ -108,8 +108,9 @@ type config struct {
 	branding              Branding
 	origin                string
 	secret                []byte
-	dev                   *development // WithDevelopment (dev.go)
-	denyHandler           http.Handler // WithDenyHandler
+	dev                   *development   // WithDevelopment (dev.go)
+	denyHandler           http.Handler   // WithDenyHandler
+	passkeys              *PasskeyConfig // WithPasskeys (passkey.go)
 }
 
 func defaultConfig() config {

@@ -22,7 +22,7 @@ import (
 var builtin embed.FS
 
 // pageNames are the pages of the flow; each is rendered inside layout.html.
-var pageNames = []string{"phone.html", "code.html", "message.html", "totp.html"}
+var pageNames = []string{"phone.html", "code.html", "message.html", "totp.html", "passkey.html"}
 
 // pages holds the parsed templates and the stylesheet.
 type pages struct {
@@ -82,7 +82,7 @@ func pick(override fs.FS, name string) ([]byte, error) {
 }
 
 // templateFiles are the files WithTemplates may override.
-var templateFiles = append([]string{"layout.html", "parts.html", "style.css", "flow.js", "icon.svg"}, pageNames...)
+var templateFiles = append([]string{"layout.html", "parts.html", "style.css", "flow.js", "passkey.js", "icon.svg"}, pageNames...)
 
 // checkOverride refuses an override FS with a file the flow would ignore
 // (a misspelled name) or with none of the flow's files at its root (a

@@ -42,6 +42,9 @@ type config struct {
 	Provider   twofactor.Provider // overrides the provider chosen from APIKey (tests)
 	Now        func() time.Time   // the library's clock (tests); nil: time.Now
 	BcryptCost int                // 0: bcrypt.DefaultCost (tests use bcrypt.MinCost)
+	// PasskeyOrigin is the origin the app is served at, for passkeys
+	// (PASSKEY_ORIGIN); empty: http://localhost:8090.
+	PasskeyOrigin string
 
 	// The password step's limits; zero: the defaults of limits.go.
 	LoginPerAccount, LoginPerNetwork, SignupPerNetwork limiter.Rate
@@ -211,6 +214,15 @@ func newApp(cfg config) (*app, error) {
 	if cfg.Now != nil {
 		opts = append(opts, twofactor.WithClock(cfg.Now))
 	}
+	if cfg.PasskeyOrigin == "" {
+		cfg.PasskeyOrigin = "http://localhost:8090"
+	}
+	passkeys, err := passkeyOptions(cfg.PasskeyOrigin) // passkey.go
+	if err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	opts = append(opts, passkeys)
 
 	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "signin:", keys[0], keys[1], cfg.SessionKey != "", log)
 	if err != nil {
@@ -253,6 +265,10 @@ func newApp(cfg config) (*app, error) {
 	mux.Handle("GET /settings/totp", a.needLogin(fresh(http.HandlerFunc(a.serveTOTPSetup)))) // totp.go
 	mux.Handle("POST /settings/totp", a.needLogin(fresh(http.HandlerFunc(a.serveAddTOTP))))
 	mux.Handle("POST /settings/factors/remove", a.needLogin(fresh(http.HandlerFunc(a.serveRemoveFactor))))
+	mux.Handle("POST /settings/passkeys/remove", a.needLogin(fresh(http.HandlerFunc(a.serveRemovePasskey))))
+	mux.Handle("GET /transfer", a.needLogin(tf.Require(http.HandlerFunc(a.serveTransferForm)))) // transfer.go
+	mux.Handle("POST /transfer", a.needLogin(tf.Require(http.HandlerFunc(a.serveTransfer))))
+	mux.Handle("POST /transfer/confirm", a.needLogin(tf.Require(http.HandlerFunc(a.serveTransferConfirm))))
 	// The verification flow, for signed-in users only: it needs to know
 	// whose number to use.
 	mux.Handle("/2fa/", a.needLogin(tf.Handler()))
@@ -262,6 +278,7 @@ func newApp(cfg config) (*app, error) {
 		"/account": "GET, HEAD", "/settings": "GET, HEAD",
 		"/settings/devices/revoke": "POST", "/settings/recovery-codes": "POST", "/settings/sign-out-everywhere": "POST",
 		"/settings/totp": "GET, HEAD, POST", "/settings/factors/remove": "POST",
+		"/settings/passkeys/remove": "POST", "/transfer": "GET, HEAD, POST", "/transfer/confirm": "POST",
 	} {
 		mux.HandleFunc(path, methodNotAllowed(allow))
 	}

@@ -188,6 +188,10 @@ func (a *app) settings(w http.ResponseWriter, r *http.Request, status int, d pag
 		return
 	}
 	d.Devices, d.ThisDevice, d.CodesLeft, d.Factors = devices, a.tf.ThisDevice(r), left, factors
+	if d.Passkeys, err = a.passkeys(r); err != nil { // passkey.go
+		a.failed(w, r, "listing passkeys", err)
+		return
+	}
 	if phone != "" {
 		// Escaped here rather than by the template, which would write the
 		// + as &#43;: the same text to a browser, but not to a grep.
@@ -288,8 +292,9 @@ type pageData struct {
 	Factors    []twofactor.Factor // the user's second factors (Manager.Factors)
 	TOTPQR     template.URL       // the QR code of an authenticator app being added: a data: URL
 	TOTPSecret string             // its secret, for typing in
-	CodesLeft  int                // unused recovery codes
-	Username   string             // the name typed, to show it again
+	Passkeys   []passkeyRow
+	CodesLeft  int    // unused recovery codes
+	Username   string // the name typed, to show it again
 	Next       string
 	Error      string
 	Field      string // the field Error is about: "username", "password", "both", or "" (the form)
@@ -308,7 +313,9 @@ func setHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	// Scripts from this site only (the library's passkey.js, which also
+	// talks to the flow with fetch), no inline script.
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 }
 
 func render(w http.ResponseWriter, status int, name string, d pageData) {
@@ -380,7 +387,7 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 {{if .Notice}}<p role="status">{{.Notice}}</p>{{end}}
 <p>Current balance</p>
 <p class="balance" id="balance">{{.Balance}} EUR</p>
-<p><a href="/settings" id="settings">Security settings</a></p>
+<p><a href="/transfer" id="new-transfer">New transfer</a> · <a href="/settings" id="settings">Security settings</a></p>
 {{template "bottom" .}}{{end}}
 
 {{define "settings"}}{{template "top" .}}
@@ -391,11 +398,23 @@ section{border-top:1px solid #ddd;margin-top:1.5rem}form.inline{display:inline}<
 <a href="/2fa/change" id="change-number">Change number</a></p></section>
 <section><h3>Two-step verification</h3>
 {{if .Error}}<p class="error" role="alert" id="error">{{.Error}}</p>{{end}}
-<ul id="factors">{{range .Factors}}
+<ul id="factors">{{range .Factors}}{{if ne .Method "passkey"}}
 <li class="factor">{{if eq .Method "sms"}}Codes by text message to {{.Name}}{{else}}{{if eq .Method "totp"}}Authenticator app{{else}}{{.Name}}{{end}} — added {{date .Created}}{{if not .LastUsed.IsZero}}, last used {{date .LastUsed}}{{end}}
-<form method="post" action="/settings/factors/remove" class="inline"><input type="hidden" name="method" value="{{.Method}}"><input type="hidden" name="id" value="{{.ID}}"><button type="submit" id="remove-{{.Method}}" aria-label="Remove {{if eq .Method "totp"}}authenticator app{{else}}{{.Name}}{{end}}, added {{date .Created}}">Remove</button></form>{{end}}</li>{{end}}
+<form method="post" action="/settings/factors/remove" class="inline"><input type="hidden" name="method" value="{{.Method}}"><input type="hidden" name="id" value="{{.ID}}"><button type="submit" id="remove-{{.Method}}" aria-label="Remove {{if eq .Method "totp"}}authenticator app{{else}}{{.Name}}{{end}}, added {{date .Created}}">Remove</button></form>{{end}}</li>{{end}}{{end}}
 </ul>
 <p><a href="/settings/totp" id="add-totp">Add an authenticator app</a>{{range .Factors}}{{if eq .Method "totp"}} (it replaces the one you have){{end}}{{end}}</p></section>
+<section><h3>Passkeys</h3>
+<p>A passkey signs you in with your fingerprint, face or screen lock instead of a text message, and can't be phished.</p>
+{{if .Passkeys}}<ul id="passkeys">{{range .Passkeys}}
+<li class="passkey">{{.Name}} — added {{date .Created}}, {{if .LastUsed.IsZero}}never used{{else}}last used {{date .LastUsed}}{{end}}
+<form method="post" action="/settings/passkeys/remove" class="inline"><input type="hidden" name="id" value="{{.ID}}"><button type="submit" aria-label="Remove passkey {{.Name}}, added {{date .Created}}">Remove</button></form></li>{{end}}
+</ul>{{else}}<p id="no-passkeys">No passkeys yet.</p>{{end}}
+<label for="passkey-name">Name of the new passkey (optional)</label>
+<input id="passkey-name" maxlength="64" placeholder="such as: My phone" autocomplete="off">
+<p id="passkey-status" role="status"></p>
+<p><button type="button" id="add-passkey" hidden data-tf-passkey-register data-tf-prefix="/2fa/" data-tf-name="passkey-name" data-tf-status="passkey-status" data-tf-nojs="passkey-nojs" data-tf-cancelled="No passkey was added.">Add a passkey</button></p>
+<p id="passkey-nojs">Adding a passkey needs JavaScript.</p>
+<script src="/2fa/passkey.js" defer></script></section>
 <section><h3>Remembered devices</h3>
 {{if .Devices}}<ul id="devices">{{range .Devices}}
 <li class="device"{{if eq .ID $.ThisDevice}} id="this-device"{{end}}>{{.Name}}{{if eq .ID $.ThisDevice}} <strong>(this device)</strong>{{end}} — remembered {{date .Created}}, last used {{date .LastUsed}}

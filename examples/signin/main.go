@@ -4,7 +4,8 @@
 // account. It shows the whole two-factor lifecycle: enrolment at first
 // sign-in, step-up before the settings, recovery codes, remembered devices,
 // an authenticator app (offered before SMS once added), a number change,
-// and "sign out everywhere".
+// "sign out everywhere", and passkeys: added in the settings, offered
+// first after the password, and confirming transfers.
 //
 //	go run ./examples/signin
 //
@@ -18,6 +19,9 @@
 //	MESSAGEBIRD_API_KEY  live MessageBird key: send real SMS
 //	SESSION_KEY          secret for the session cookies (at least 32 characters);
 //	                     without it a random key is made, and sessions end at restart
+//	PASSKEY_ORIGIN       the origin the browser shows for the app, for passkeys
+//	                     (default http://localhost:PORT); passkeys work on
+//	                     https:// origins and on http://localhost only
 //	REDIS_URL            redis://host:port/db: keep the verification sessions and
 //	                     limits, the accounts (names, password hashes, numbers on
 //	                     file), the login sessions and the login limits in Redis,
@@ -81,8 +85,12 @@ func run(log *slog.Logger) error {
 		APIKey:     os.Getenv("MESSAGEBIRD_API_KEY"),
 		SessionKey: os.Getenv("SESSION_KEY"),
 		RedisURL:   os.Getenv("REDIS_URL"),
-		CodeOut:    os.Stdout,
-		Log:        log,
+		// Passkeys are bound to the site's name: the origin the
+		// browser shows (https:// in production; http://localhost only
+		// in development).
+		PasskeyOrigin: passkeyOrigin(port),
+		CodeOut:       os.Stdout,
+		Log:           log,
 		// go run serves plain http: cookies without Secure. Behind an
 		// HTTPS proxy, set this false so that every cookie is Secure.
 		PlainHTTP: true,
@@ -119,4 +127,12 @@ func run(log *slog.Logger) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// passkeyOrigin is PASSKEY_ORIGIN, or http://localhost:port.
+func passkeyOrigin(port string) string {
+	if o := os.Getenv("PASSKEY_ORIGIN"); o != "" {
+		return o
+	}
+	return "http://localhost:" + port
 }
