@@ -3,8 +3,9 @@
 //
 // It has three parts:
 //
-//   - A Provider sends one-time codes and checks them. MessageBird talks to
-//     the MessageBird Verify API; Mock makes codes itself and behaves like
+//   - A Provider sends one-time codes and checks them. The sub-packages
+//     messagebird, bird and twilioverify talk to the vendors' Verify APIs;
+//     Mock makes codes itself and behaves like
 //     the real service (expiry, attempt limit, one use), for tests and local
 //     development.
 //   - A Manager, made by New, gates routes with Require (the standard
@@ -31,7 +32,7 @@
 //     sentinel errors and the classes of a provider's failure
 //     (ErrConfiguration, ErrNumberRefused, ErrRateLimited and
 //     RateLimitError, ErrNoBalance, ErrUnavailable, ErrUnknownOutcome),
-//     ActionCarrier. mock.go: Mock. messagebird.go: MessageBird.
+//     ActionCarrier. mock.go: Mock.
 //     internal/wire: what the providers share on the wire (the per-call
 //     transport that knows whether a request was sent, Retry-After, the
 //     checks of keys, numbers, codes and language tags).
@@ -78,7 +79,8 @@
 //     customer; challenge.go: the challenge (a built-in proof of work, or
 //     the app's Challenge) first-time numbers meet past a spent budget.
 //   - doc.go: this overview.
-//   - Sub-packages: bird (Bird's Verify APIs: the platform's, New, and the
+//   - Sub-packages: messagebird (MessageBird's classic Verify API, on its
+//     SDK), bird (Bird's Verify APIs: the platform's, New, and the
 //     workspace one, NewWorkspace) and twilioverify (Twilio Verify, on its
 //     SDK) are providers with their own dependencies;
 //     redisstate keeps the State in Redis, and sessions too
@@ -89,7 +91,7 @@
 //
 // A minimal app:
 //
-//	provider, err := twofactor.NewMessageBird(os.Getenv("MESSAGEBIRD_API_KEY"), twofactor.MessageBirdConfig{})
+//	provider, err := messagebird.New(os.Getenv("MESSAGEBIRD_API_KEY"), messagebird.Config{})
 //	...
 //	store := sessions.NewCookieStore(hashKey, blockKey)
 //	tf, err := twofactor.New(provider, store)

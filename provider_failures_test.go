@@ -10,11 +10,12 @@ import (
 	"sync"
 	"testing"
 
-	messagebird "github.com/messagebird/go-rest-api/v9"
+	sdk "github.com/messagebird/go-rest-api/v9"
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/bird"
 	"github.com/go-twofactor/twofactor/internal/faketls"
+	"github.com/go-twofactor/twofactor/messagebird"
 	"github.com/go-twofactor/twofactor/twilioverify"
 )
 
@@ -154,7 +155,7 @@ func TestFlowDestinationRefused(t *testing.T) {
 func TestFailoverAtTheWire(t *testing.T) {
 	mbFault := func(status int, body string) twofactor.Provider {
 		srv := faketls.NewServer(t, faketls.Answer(status, body), "rest.messagebird.com")
-		mb, err := twofactor.NewMessageBirdClient(&messagebird.DefaultClient{AccessKey: "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L", HTTPClient: srv.HTTPClient()}, twofactor.MessageBirdConfig{})
+		mb, err := messagebird.NewWithClient(&sdk.DefaultClient{AccessKey: "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L", HTTPClient: srv.HTTPClient()}, messagebird.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +218,7 @@ func TestFailoverAtTheWire(t *testing.T) {
 func TestFailoverConfirmationAtTheWire(t *testing.T) {
 	b, bp := newBirdLike(t)
 	mbSrv := faketls.NewServer(t, faketls.Answer(200, `{"id":"0123456789abcdef0123456789abcdef","status":"sent"}`), "rest.messagebird.com")
-	mb, err := twofactor.NewMessageBirdClient(&messagebird.DefaultClient{AccessKey: "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L", HTTPClient: mbSrv.HTTPClient()}, twofactor.MessageBirdConfig{})
+	mb, err := messagebird.NewWithClient(&sdk.DefaultClient{AccessKey: "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L", HTTPClient: mbSrv.HTTPClient()}, messagebird.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,10 +34,11 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor/internal/testkit"
+	"github.com/go-twofactor/twofactor/messagebird"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
-	messagebird "github.com/messagebird/go-rest-api/v9"
+	sdk "github.com/messagebird/go-rest-api/v9"
 
 	"github.com/go-twofactor/twofactor"
 )
@@ -1568,11 +1569,11 @@ func (f *secFakeMB) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestSecurity_NoSecretsInLogsOrPages(t *testing.T) {
 	fake := &secFakeMB{code: "731946", id: "9f0e1d2c3b4a59687766554433221100"}
-	mb, err := twofactor.NewMessageBirdClient(&messagebird.DefaultClient{
+	mb, err := messagebird.NewWithClient(&sdk.DefaultClient{
 		AccessKey:  secAPIKey,
 		HTTPClient: &http.Client{Transport: fake},
 		DebugLog:   nil,
-	}, twofactor.MessageBirdConfig{})
+	}, messagebird.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,9 @@ import (
 	"github.com/go-twofactor/twofactor/internal/wire"
 )
 
-// Provider sends one-time codes and checks them. MessageBird is the real
-// implementation; Mock is an in-process one for tests and local development.
+// Provider sends one-time codes and checks them. The sub-packages
+// messagebird, bird and twilioverify are real implementations; Mock is an
+// in-process one for tests and local development.
 //
 // Implementations must be safe for concurrent use and must honour the
 // context's cancellation and deadline on every network call.
@@ -212,28 +213,15 @@ const (
 	DefaultValidity    = 5 * time.Minute
 	MaxValidity        = 10 * time.Minute
 	DefaultMaxAttempts = 3
-	minCodeLength      = 6
-	maxCodeLength      = 10
+	minCodeLength      = wire.MinCodeLength
+	maxCodeLength      = wire.MaxCodeLength
 )
 
 // validCode reports whether code is exactly n ASCII digits.
 func validCode(code string, n int) bool { return wire.ValidCode(code, n) }
 
-// validID reports whether id looks like a verification id: 1 to 128 ASCII
-// letters, digits, "_" or "-". Anything else could change the meaning of a
-// URL a provider builds from it.
-func validID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validID reports whether id looks like a verification id (wire.ValidID).
+func validID(id string) bool { return wire.ValidID(id) }
 
 // randomDigits returns n digits from crypto/rand, uniformly distributed.
 func randomDigits(n int) string {

@@ -172,7 +172,7 @@ func New(apiKey string, cfg Config) (*Provider, error) {
 
 // ErrMessageBirdKey is returned (wrapped) by New for a key of MessageBird's
 // classic API (live_…), which Bird's platform refuses.
-var ErrMessageBirdKey = errors.New("bird: the API key is a MessageBird classic key (live_…), which Bird's platform refuses: use it with twofactor.NewMessageBird")
+var ErrMessageBirdKey = errors.New("bird: the API key is a MessageBird classic key (live_…), which Bird's platform refuses: use it with messagebird.New")
 
 // checkKey returns the region of a key of the form bk_{region}_{secret},
 // or an error that says what is wrong without repeating the key.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/bird"
+	"github.com/go-twofactor/twofactor/messagebird"
 	"github.com/go-twofactor/twofactor/twilioverify"
 )
 
@@ -246,8 +247,8 @@ func chooseProvider(s providerSettings, log *slog.Logger) (twofactor.Provider, e
 }
 
 // newMessageBird returns BirdBank's MessageBird provider.
-func newMessageBird(key string) (*twofactor.MessageBird, error) {
-	return twofactor.NewMessageBird(key, twofactor.MessageBirdConfig{
+func newMessageBird(key string) (*messagebird.Provider, error) {
+	return messagebird.New(key, messagebird.Config{
 		Originator: "BirdBank",
 		Template:   "Your BirdBank verification code is %token.",
 	})

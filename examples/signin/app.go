@@ -18,6 +18,7 @@ import (
 	"github.com/go-twofactor/twofactor/examples/internal/demo"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/messagebird"
 	"github.com/gorilla/sessions"
 	"github.com/redis/go-redis/v9"
 	"github.com/ulule/limiter/v3"
@@ -101,7 +102,7 @@ func newApp(cfg config) (*app, error) {
 	switch {
 	case provider != nil:
 	case cfg.APIKey != "":
-		mb, err := twofactor.NewMessageBird(cfg.APIKey, twofactor.MessageBirdConfig{
+		mb, err := messagebird.New(cfg.APIKey, messagebird.Config{
 			Originator: "BirdBank",
 			Template:   "Your BirdBank verification code is %token.",
 		})

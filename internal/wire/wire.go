@@ -176,6 +176,17 @@ func ValidPhone(s string) bool {
 // ValidCode reports whether code is exactly n ASCII digits.
 func ValidCode(code string, n int) bool { return Only(code, Digits, n, n) }
 
+// Code lengths every provider and the flow accept: 6 to 10 digits.
+const (
+	MinCodeLength = 6
+	MaxCodeLength = 10
+)
+
+// ValidID reports whether id looks like a verification id: 1 to 128 ASCII
+// letters, digits, "_" or "-". Anything else could change the meaning of a
+// URL a provider builds from it.
+func ValidID(id string) bool { return Only(id, Alnum+"_-", 1, 128) }
+
 // Printable reports whether s is non-empty printable ASCII without spaces,
 // as keys and ids are.
 func Printable(s string) bool {
