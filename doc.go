@@ -51,9 +51,6 @@
 //     Grant, SignOutEverywhere, Unlock; recovery.go: recovery codes;
 //     devices.go: remembered devices; confirm.go: confirming one action
 //     (a transfer) with a code bound to it.
-//   - failover.go: a Provider made of several, with a circuit breaker each;
-//     it fails over on outages, configuration errors and an empty account,
-//     never after an unknown outcome.
 //   - flow.go: the flow's pages and routes; send.go: sending a code;
 //     check.go: checking one; request.go: reading requests (form and JSON
 //     input, client IP, return targets); respond.go: answers (pages, JSON
@@ -80,7 +77,9 @@
 //     the app's Challenge) first-time numbers meet past a spent budget.
 //   - doc.go: this overview.
 //   - Sub-packages: messagebird (MessageBird's classic Verify API, on its
-//     SDK), bird (Bird's Verify APIs: the platform's, New, and the
+//     SDK), failover (a Provider made of several, with a circuit breaker
+//     each: it fails over on outages, configuration errors and an empty
+//     account, never after an unknown outcome), bird (Bird's Verify APIs: the platform's, New, and the
 //     workspace one, NewWorkspace) and twilioverify (Twilio Verify, on its
 //     SDK) are providers with their own dependencies;
 //     redisstate keeps the State in Redis, and sessions too

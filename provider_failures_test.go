@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/bird"
+	"github.com/go-twofactor/twofactor/failover"
 	"github.com/go-twofactor/twofactor/internal/faketls"
 	"github.com/go-twofactor/twofactor/messagebird"
 	"github.com/go-twofactor/twofactor/twilioverify"
@@ -183,10 +184,10 @@ func TestFailoverAtTheWire(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			second := &twofactor.Mock{}
 			var opened bool
-			f, err := twofactor.NewFailover([]twofactor.Provider{tt.first, second}, twofactor.FailoverConfig{
+			f, err := failover.New([]twofactor.Provider{tt.first, second}, failover.Config{
 				Threshold: 1,
-				OnEvent: func(ev twofactor.FailoverEvent) {
-					opened = opened || ev.Kind == twofactor.FailoverCircuitOpened
+				OnEvent: func(ev failover.Event) {
+					opened = opened || ev.Kind == failover.CircuitOpened
 				},
 			})
 			if err != nil {
@@ -222,7 +223,7 @@ func TestFailoverConfirmationAtTheWire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := twofactor.NewFailover([]twofactor.Provider{bp, mb}, twofactor.FailoverConfig{})
+	f, err := failover.New([]twofactor.Provider{bp, mb}, failover.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,9 +97,9 @@ var (
 
 // The classes of a provider's failure. Every provider maps each answer of
 // its vendor to one of them (a wrong or expired code aside, which are the
-// answers above); Failover and the flow act on the class:
+// answers above); the failover provider and the flow act on the class:
 //
-//	class               sentinel            Failover          the flow answers
+//	class               sentinel            failover          the flow answers
 //	configuration       ErrConfiguration    next provider     503, try again later
 //	refused number      ErrNumberRefused    stops             400, another number
 //	rate limited        ErrRateLimited      stops             429 with Retry-After
@@ -196,7 +196,8 @@ func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited
 // for, by Request.Message (the provider writes the app's text, as
 // MessageBird does) or by Request.Amount and Payee (a PSD2 service, as
 // Twilio Verify's). A provider that does not implement it is taken not to.
-// Failover sends confirmations only to providers that carry the action.
+// The failover provider sends confirmations only to providers that carry
+// the action.
 type ActionCarrier interface {
 	CarriesAction() bool
 }

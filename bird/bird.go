@@ -89,7 +89,7 @@ var ErrWrongRegion = errors.New("bird: wrong region for this key (HTTP 421): use
 // RateLimitError is returned when Bird answers 429. It matches
 // twofactor.ErrRateLimited with errors.Is; RetryAfter is how long Bird asks
 // to wait (zero when it did not say). errors.As also finds it as a
-// *twofactor.RateLimitError, which is what the flow and Failover read.
+// *twofactor.RateLimitError, which is what the flow and the failover provider read.
 type RateLimitError struct {
 	RetryAfter time.Duration // from Retry-After, at most 24 hours; zero if absent
 	Code       string        // Bird's error code, such as "E01003"; may be empty
@@ -124,7 +124,7 @@ const (
 	// maxBody bounds what is read of an answer.
 	maxBody = wire.MaxBody
 	// maxID leaves room in the flow's 128-character id limit for a
-	// wrapper such as twofactor.Failover to add its mark.
+	// wrapper such as failover.Provider to add its mark.
 	maxID     = 120
 	userAgent = "go-twofactor-bird/1 (+https://github.com/go-twofactor/twofactor)"
 )

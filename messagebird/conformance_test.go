@@ -12,6 +12,7 @@ import (
 	sdk "github.com/messagebird/go-rest-api/v9"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/failover"
 	"github.com/go-twofactor/twofactor/internal/faketls"
 	"github.com/go-twofactor/twofactor/messagebird"
 	"github.com/go-twofactor/twofactor/providertest"
@@ -139,7 +140,7 @@ func TestFailoverFaultConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fo, err := twofactor.NewFailover([]twofactor.Provider{mb}, twofactor.FailoverConfig{})
+		fo, err := failover.New([]twofactor.Provider{mb}, failover.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}

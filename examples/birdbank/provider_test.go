@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/failover"
 )
 
 const (
@@ -119,8 +120,8 @@ func TestProviderSelection(t *testing.T) {
 					t.Errorf("logs = %q", logs.String())
 				}
 			default:
-				if _, ok := p.(*twofactor.Failover); !ok {
-					t.Errorf("provider %T, want *twofactor.Failover", p)
+				if _, ok := p.(*failover.Provider); !ok {
+					t.Errorf("provider %T, want *failover.Provider", p)
 				}
 				if want := "failover, in this order: " + strings.Join(tt.names, ", "); !strings.Contains(logs.String(), want) {
 					t.Errorf("logs = %q, want %q", logs.String(), want)
