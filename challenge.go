@@ -53,9 +53,9 @@ type ChallengeData struct {
 
 // Defaults of the built-in proof of work.
 const (
-	// DefaultChallengeBits is the built-in proof of work's difficulty: about
+	// defaultChallengeBits is the built-in proof of work's difficulty: about
 	// 2^17 SHA-256 hashes, a second or so in a browser's WebCrypto.
-	DefaultChallengeBits = 17
+	defaultChallengeBits = 17
 	// challengeTTL is how long a proof-of-work token is accepted.
 	challengeTTL = 5 * time.Minute
 )
@@ -138,7 +138,7 @@ func (m *Manager) challenger() Challenge {
 	case m.cfg.challenge != nil:
 		return m.cfg.challenge
 	}
-	return powChallenge{m: m, bits: DefaultChallengeBits}
+	return powChallenge{m: m, bits: defaultChallengeBits}
 }
 
 // challengeBinding names the send a challenge is for: the number and the

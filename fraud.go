@@ -23,16 +23,16 @@ import (
 //     guardNumber for voice: landlines only with WithVoiceToLandlines);
 //     calls have their own, lower windows per number and per address
 //     (WithVoiceLimits), on top of the windows every code counts against.
-//   - Every country has a budget of codes per hour (DefaultCountryBudget;
-//     the regions of highRiskRegions start at DefaultHighRiskBudget), and
-//     all countries together a global one (DefaultGlobalBudget): past a
+//   - Every country has a budget of codes per hour (defaultCountryBudget;
+//     the regions of highRiskRegions start at defaultHighRiskBudget), and
+//     all countries together a global one (defaultGlobalBudget): past a
 //     budget, sends stop with "try again later", an EventBudgetExceeded and
 //     one error log line per window, until the window turns.
 //   - Many distinct numbers of one number range in an hour slow that range
 //     (WithRangeSendLimit, limits.go).
 //   - The budgets, the range limit and the conversion watch apply to
 //     first-time numbers only: a number that completed a verification in
-//     the last DefaultKnownNumbers (its knownKey mark), or the number on
+//     the last defaultKnownNumbers (its knownKey mark), or the number on
 //     file in known-number mode, passes them, so a flood never pauses a
 //     customer.
 //   - A conversion watch per country: when fewer than 20 % of the last 50
@@ -45,11 +45,11 @@ import (
 // Fraud guard defaults. A healthy app with a few thousand users never
 // reaches the budgets; a pumping bot does within minutes.
 const (
-	DefaultCountryBudget   = 500  // codes per country per hour
-	DefaultHighRiskBudget  = 50   // codes per hour to each region of the high-risk list
-	DefaultGlobalBudget    = 2000 // codes per hour, all countries together
-	DefaultConversionMin   = 20   // percent of recent codes per country that should be verified
-	DefaultConversionSends = 50   // how many recent codes the conversion watch looks at
+	defaultCountryBudget   = 500  // codes per country per hour
+	defaultHighRiskBudget  = 50   // codes per hour to each region of the high-risk list
+	defaultGlobalBudget    = 2000 // codes per hour, all countries together
+	defaultConversionMin   = 20   // percent of recent codes per country that should be verified
+	defaultConversionSends = 50   // how many recent codes the conversion watch looks at
 )
 
 // Default voice limits: calls cost more than texts and may reach landlines.
@@ -66,8 +66,8 @@ const budgetWindow = time.Hour
 const conversionWindow = 24 * time.Hour
 
 // highRiskRegions are destinations where SMS pumping traffic is common and
-// termination fees are high: they start at DefaultHighRiskBudget codes an
-// hour instead of DefaultCountryBudget. The list is short on purpose, a
+// termination fees are high: they start at defaultHighRiskBudget codes an
+// hour instead of defaultCountryBudget. The list is short on purpose, a
 // starting point; WithCountryBudget sets any region's budget, these
 // included (0 turns a region off).
 var highRiskRegions = []string{"AZ", "BY", "CU", "KG", "KZ", "TJ", "TM", "UZ"}
@@ -75,7 +75,7 @@ var highRiskRegions = []string{"AZ", "BY", "CU", "KG", "KZ", "TJ", "TM", "UZ"}
 func highRiskBudgets() map[string]int {
 	b := make(map[string]int, len(highRiskRegions))
 	for _, r := range highRiskRegions {
-		b[r] = DefaultHighRiskBudget
+		b[r] = defaultHighRiskBudget
 	}
 	return b
 }

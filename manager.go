@@ -96,7 +96,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	m := &Manager{cfg: cfg, provider: provider, store: store, gateLoader: gl, codeLen: DefaultCodeLength, log: cfg.logger, keys: ks}
+	m := &Manager{cfg: cfg, provider: provider, store: store, gateLoader: gl, codeLen: defaultCodeLength, log: cfg.logger, keys: ks}
 	if cfg.recoveryOn && cfg.recovery == nil {
 		m.cfg.recovery = stateRecovery{cfg.state} // recovery.go
 	}

@@ -24,17 +24,22 @@ type Limit struct {
 
 func (l Limit) enabled() bool { return l.N > 0 && l.Per > 0 }
 
+// DefaultMaxAge is how long a verification lasts by default (WithMaxAge).
+// An app's session store should keep sessions at least this long: give a
+// cookie store MaxAge(int(DefaultMaxAge.Seconds())).
+const DefaultMaxAge = 12 * time.Hour
+
 // Defaults. They are what a bank would pick: generous enough that a person
 // who mistypes or waits for a slow SMS is not locked out, tight enough that
-// a script cannot guess codes or pump SMS traffic.
+// a script cannot guess codes or pump SMS traffic. Each option's doc states
+// its default.
 const (
-	DefaultPrefix          = "/2fa/"
-	DefaultSessionName     = "twofactor"
-	DefaultMaxAge          = 12 * time.Hour   // verified state lasts at most this long
-	DefaultIdleTimeout     = 30 * time.Minute // or this long without a gated request
-	DefaultResendCooldown  = 30 * time.Second // per session, between two sends
-	DefaultProviderTimeout = 10 * time.Second // deadline of every provider call
-	DefaultMaxBody         = 8 << 10          // bytes of a flow POST body
+	defaultPrefix          = "/2fa/"
+	defaultSessionName     = "twofactor"
+	defaultIdleTimeout     = 30 * time.Minute // or this long without a gated request
+	defaultResendCooldown  = 30 * time.Second // per session, between two sends
+	defaultProviderTimeout = 10 * time.Second // deadline of every provider call
+	defaultMaxBody         = 8 << 10          // bytes of a flow POST body
 )
 
 // Default limits; see the README's Security section.
@@ -48,9 +53,9 @@ var (
 	defaultRangeSends      = Limit{N: 30, Per: time.Hour}      // distinct numbers of one number range (10,000 numbers) sent codes
 )
 
-// DefaultStoreTimeout is the deadline of every call to the session store and
+// defaultStoreTimeout is the deadline of every call to the session store and
 // the State.
-const DefaultStoreTimeout = 2 * time.Second
+const defaultStoreTimeout = 2 * time.Second
 
 type config struct {
 	prefix                string
@@ -113,15 +118,15 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		prefix:          DefaultPrefix,
-		sessionName:     DefaultSessionName,
+		prefix:          defaultPrefix,
+		sessionName:     defaultSessionName,
 		cookiePath:      "/",
 		sameSite:        http.SameSiteLaxMode,
 		maxAge:          DefaultMaxAge,
-		idleTimeout:     DefaultIdleTimeout,
-		maxAttempts:     DefaultMaxAttempts,
+		idleTimeout:     defaultIdleTimeout,
+		maxAttempts:     defaultMaxAttempts,
 		accountAttempts: defaultAccountAttempts,
-		resendCooldown:  DefaultResendCooldown,
+		resendCooldown:  defaultResendCooldown,
 		phoneSends:      defaultPhoneSends,
 		ipSends:         defaultIPSends,
 		net56Sends:      defaultNet56Sends,
@@ -130,14 +135,14 @@ func defaultConfig() config {
 		rangeSends:      defaultRangeSends,
 		voicePhoneSends: defaultVoicePhoneSends,
 		voiceIPSends:    defaultVoiceIPSends,
-		countryBudget:   DefaultCountryBudget,
+		countryBudget:   defaultCountryBudget,
 		countryBudgets:  highRiskBudgets(),
-		globalBudget:    DefaultGlobalBudget,
-		conversionMin:   DefaultConversionMin,
-		conversionSends: DefaultConversionSends,
-		knownFor:        DefaultKnownNumbers,
-		storeTimeout:    DefaultStoreTimeout,
-		providerTimeout: DefaultProviderTimeout,
+		globalBudget:    defaultGlobalBudget,
+		conversionMin:   defaultConversionMin,
+		conversionSends: defaultConversionSends,
+		knownFor:        defaultKnownNumbers,
+		storeTimeout:    defaultStoreTimeout,
+		providerTimeout: defaultProviderTimeout,
 		proxyHeader:     headerXForwardedFor,
 		now:             time.Now,
 	}
@@ -521,8 +526,7 @@ func WithInternationalNetworks() Option {
 // later"; known numbers (WithKnownNumbers) neither count nor stop. 0 sends no codes to the
 // region at all.
 //
-// Defaults: DefaultCountryBudget (500) for every region, and
-// DefaultHighRiskBudget (50) for a short list of destinations where SMS
+// Defaults: 500 for every region, and 50 for a short list of destinations where SMS
 // pumping is common: AZ, BY, CU, KG, KZ, TJ, TM, UZ. Numbers of no region
 // (international networks) count under "ZZ".
 func WithCountryBudget(region string, perHour int) Option {
@@ -549,7 +553,7 @@ func WithCountryBudget(region string, perHour int) Option {
 // as large for challenged sends, stops with "try again later"; each with
 // an EventBudgetExceeded and one error log line per window. Known numbers
 // (WithKnownNumbers) still get codes.
-// Default DefaultGlobalBudget (2,000); at least 1.
+// Default 2,000; at least 1.
 func WithGlobalBudget(perHour int) Option {
 	return func(c *config) error {
 		if perHour < 1 {
@@ -593,14 +597,14 @@ func WithConversionTrickle(perHour int) Option {
 	}
 }
 
-// DefaultKnownNumbers is how long a number stays known after it completed
+// defaultKnownNumbers is how long a number stays known after it completed
 // a verification (WithKnownNumbers).
-const DefaultKnownNumbers = 90 * 24 * time.Hour
+const defaultKnownNumbers = 90 * 24 * time.Hour
 
 // WithChallenge sets the Challenge a first-time number's sender must pass
 // once the fraud guard's country or global budget is spent (challenge.go):
 // the app's CAPTCHA of choice, shown by its own templates (WithTemplates).
-// The default is a proof of work (DefaultChallengeBits) the flow's page
+// The default is a proof of work (about 2^17 hashes) the flow's page
 // solves in about a second with flow.js and the server checks with one
 // SHA-256; without JavaScript the page says how long to wait. A nil
 // Challenge turns challenges off: a spent budget then pauses sending to
@@ -620,7 +624,7 @@ func WithChallenge(c Challenge) Option {
 // in known-number mode (WithPhoneLookup) is known too. The per-number,
 // per-address and per-account limits still apply. The mark is kept in the
 // State with this expiry, renewed at each verification. Default
-// DefaultKnownNumbers (90 days); 0 remembers no number (the number on file
+// 90 days; 0 remembers no number (the number on file
 // still counts as known); at most a year.
 func WithKnownNumbers(d time.Duration) Option {
 	return func(c *config) error {
@@ -635,7 +639,7 @@ func WithKnownNumbers(d time.Duration) Option {
 // WithStoreTimeout sets the deadline of every call the library makes to
 // the session store and the State, each on its own: a slow backend then
 // answers 503 within about this long, however many requests are waiting.
-// Default DefaultStoreTimeout (2 seconds); at most a minute.
+// Default 2 seconds; at most a minute.
 func WithStoreTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 || d > time.Minute {

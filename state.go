@@ -94,8 +94,8 @@ type State interface {
 // counter that comes back to zero (a send given back, see limits.go) is
 // dropped at once, as if it had never been counted.
 //
-// Memory has a ceiling: at most MaxKeys keys (default
-// DefaultMemoryStateMaxKeys, about 40 MB: some 150 bytes a key). When
+// Memory has a ceiling: at most MaxKeys keys (default 262,144, about
+// 40 MB: some 150 bytes a key). When
 // it is full, expired keys are swept, and if none are, a write that needs a
 // new key fails with ErrStateFull: the flow answers 503 "try again later"
 // to new sends and verifications. Live keys are never evicted, so a full
@@ -106,8 +106,8 @@ type State interface {
 type MemoryState struct {
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
-	// MaxKeys is the most keys held at once. Zero means
-	// DefaultMemoryStateMaxKeys. Set it before first use.
+	// MaxKeys is the most keys held at once. Zero means 262,144 (1<<18).
+	// Set it before first use.
 	MaxKeys int
 
 	mu        sync.Mutex
@@ -116,11 +116,11 @@ type MemoryState struct {
 	fullSweep time.Time // last sweep forced by a full state
 }
 
-// DefaultMemoryStateMaxKeys is the default ceiling of a MemoryState's keys.
+// defaultMemoryStateMaxKeys is the default ceiling of a MemoryState's keys.
 // A healthy app holds a few per code sent and per verified session in the
 // last hour; the fraud guard's global budget (2,000 codes an hour by
 // default) keeps an attacker far below it.
-const DefaultMemoryStateMaxKeys = 1 << 18
+const defaultMemoryStateMaxKeys = 1 << 18
 
 // ErrStateFull is the error of a MemoryState write that needs a new key when
 // the state holds MaxKeys live keys. It wraps ErrStoreUnavailable; the flow
@@ -189,7 +189,7 @@ func (s *MemoryState) maxKeys() int {
 	if s.MaxKeys > 0 {
 		return s.MaxKeys
 	}
-	return DefaultMemoryStateMaxKeys
+	return defaultMemoryStateMaxKeys
 }
 
 // Incr implements State.

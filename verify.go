@@ -202,18 +202,12 @@ type ActionCarrier interface {
 	CarriesAction() bool
 }
 
-// namesAction reports whether req is a confirmation's: it has a message,
-// an amount or a payee.
-func (req Request) namesAction() bool {
-	return req.Message != "" || req.Amount != "" || req.Payee != ""
-}
-
 // Defaults shared by the providers and the flow.
 const (
-	DefaultCodeLength  = 6
-	DefaultValidity    = 5 * time.Minute
-	MaxValidity        = 10 * time.Minute
-	DefaultMaxAttempts = 3
+	defaultCodeLength  = wire.DefaultCodeLength
+	defaultValidity    = wire.DefaultValidity
+	maxValidity        = wire.MaxValidity
+	defaultMaxAttempts = wire.DefaultMaxAttempts
 	minCodeLength      = wire.MinCodeLength
 	maxCodeLength      = wire.MaxCodeLength
 )

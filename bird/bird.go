@@ -143,7 +143,7 @@ func New(apiKey string, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.CodeLength = cmp.Or(cfg.CodeLength, twofactor.DefaultCodeLength)
+	cfg.CodeLength = cmp.Or(cfg.CodeLength, wire.DefaultCodeLength)
 	cfg.Channel = cmp.Or(cfg.Channel, twofactor.SMS)
 	cfg.Language = strings.ToLower(cfg.Language)
 	switch {
@@ -292,7 +292,7 @@ func (p *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.V
 	if !validBirdID(v.ID) || len(id) > maxID {
 		return twofactor.Verification{}, fmt.Errorf("%w: Bird returned no usable verification id", twofactor.ErrUnknownOutcome)
 	}
-	exp := start.Add(twofactor.DefaultValidity)
+	exp := start.Add(wire.DefaultValidity)
 	if t, err := time.Parse(time.RFC3339, v.ExpiresAt); err == nil {
 		exp = t
 	}

@@ -166,7 +166,7 @@ func New(providers []twofactor.Provider, cfg Config) (*Provider, error) {
 		if p == nil {
 			return nil, fmt.Errorf("failover: New: provider %d is nil", i)
 		}
-		n := twofactor.DefaultCodeLength
+		n := wire.DefaultCodeLength
 		if cl, ok := p.(twofactor.CodeLengther); ok {
 			n = cl.CodeLength()
 		}

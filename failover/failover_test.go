@@ -12,6 +12,7 @@ import (
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/failover"
 	"github.com/go-twofactor/twofactor/internal/testkit"
+	"github.com/go-twofactor/twofactor/internal/wire"
 	"github.com/go-twofactor/twofactor/providertest"
 )
 
@@ -636,7 +637,7 @@ func (f *mockFake) LastCode() string {
 	return f.code
 }
 
-func (f *mockFake) Expire() { f.clock.Advance(twofactor.MaxValidity + time.Minute) }
+func (f *mockFake) Expire() { f.clock.Advance(wire.MaxValidity + time.Minute) }
 
 func (f *mockFake) SetDown(down bool) {
 	f.mu.Lock()

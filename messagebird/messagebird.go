@@ -126,9 +126,9 @@ func NewWithClient(c sdk.Client, cfg Config) (*Provider, error) {
 func (cfg Config) normalize() (Config, error) {
 	cfg.Originator = cmp.Or(cfg.Originator, "Code")
 	cfg.Template = cmp.Or(cfg.Template, "Your verification code is %token.")
-	cfg.CodeLength = cmp.Or(cfg.CodeLength, twofactor.DefaultCodeLength)
-	cfg.Validity = cmp.Or(cfg.Validity, twofactor.DefaultValidity)
-	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, twofactor.DefaultMaxAttempts)
+	cfg.CodeLength = cmp.Or(cfg.CodeLength, wire.DefaultCodeLength)
+	cfg.Validity = cmp.Or(cfg.Validity, wire.DefaultValidity)
+	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, wire.DefaultMaxAttempts)
 	cfg.Type = cmp.Or(cfg.Type, twofactor.SMS)
 	cfg.Language = strings.ToLower(cfg.Language)
 	bad := func(what string) (Config, error) {
@@ -141,7 +141,7 @@ func (cfg Config) normalize() (Config, error) {
 		return bad("Template: must contain %token")
 	case cfg.CodeLength < wire.MinCodeLength || cfg.CodeLength > wire.MaxCodeLength:
 		return bad("CodeLength: want 6 to 10")
-	case cfg.Validity < 30*time.Second || cfg.Validity > twofactor.MaxValidity:
+	case cfg.Validity < 30*time.Second || cfg.Validity > wire.MaxValidity:
 		return bad("Validity: want 30s to 10m")
 	case cfg.MaxAttempts < 1 || cfg.MaxAttempts > 10:
 		return bad("MaxAttempts: want 1 to 10")

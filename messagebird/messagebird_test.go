@@ -29,6 +29,7 @@ import (
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/internal/faketls"
+	"github.com/go-twofactor/twofactor/internal/wire"
 
 	sdk "github.com/messagebird/go-rest-api/v9"
 )
@@ -597,7 +598,7 @@ func TestMessageBirdConfig(t *testing.T) {
 		{"CodeLength 11", Config{CodeLength: 11}, false},
 		{"Validity negative", Config{Validity: -time.Minute}, false},
 		{"Validity 10s", Config{Validity: 10 * time.Second}, false},
-		{"Validity 10m", Config{Validity: twofactor.MaxValidity}, true},
+		{"Validity 10m", Config{Validity: wire.MaxValidity}, true},
 		{"Validity 11m", Config{Validity: 11 * time.Minute}, false},
 		{"MaxAttempts 1", Config{MaxAttempts: 1}, true},
 		{"MaxAttempts -1", Config{MaxAttempts: -1}, false},

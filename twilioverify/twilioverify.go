@@ -182,7 +182,7 @@ func New(cfg Config) (*Provider, error) {
 		}
 		p.psd2 = cfg.PSD2ServiceSID
 	}
-	cfg.CodeLength = cmp.Or(cfg.CodeLength, twofactor.DefaultCodeLength)
+	cfg.CodeLength = cmp.Or(cfg.CodeLength, wire.DefaultCodeLength)
 	cfg.Channel = cmp.Or(cfg.Channel, twofactor.SMS)
 	switch {
 	case cfg.CodeLength < 6 || cfg.CodeLength > 10:
