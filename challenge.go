@@ -192,9 +192,9 @@ func leadingZeroBits(h [sha256.Size]byte) int {
 	return n
 }
 
-// SolveChallenge finds the answer to a proof-of-work challenge ("pow"), as
+// solveChallenge finds the answer to a proof-of-work challenge ("pow"), as
 // the flow's page does in the browser: for tests and JSON clients.
-func SolveChallenge(c ChallengeData) (string, error) {
+func solveChallenge(c ChallengeData) (string, error) {
 	if c.Kind != "pow" || c.Difficulty < 0 || c.Difficulty > 32 {
 		return "", errors.New("twofactor: not a proof-of-work challenge a client can solve")
 	}

@@ -24,3 +24,21 @@ const (
 	DefaultValidity           = defaultValidity
 	MaxValidity               = maxValidity
 )
+
+// Limits and helpers the tests name; unexported in the package.
+const (
+	MaxActionDescription = maxActionDescription
+	MaxActionDetails     = maxActionDetails
+	MaxConfirmValidity   = maxConfirmValidity
+	MaxConfirmAttempts   = maxConfirmAttempts
+	MaxRememberDevice    = maxRememberDevice
+	MinCookieKey         = minCookieKey
+	MinFresh             = minFresh
+	MinSecretLen         = minSecretLen
+	RecoveryCodesLife    = recoveryCodesLife
+)
+
+var (
+	ErrStateFull   = errStateFull
+	SolveChallenge = solveChallenge
+)

@@ -81,7 +81,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		if !memState || (cfg.recovery != nil && !memRecovery) {
 			return nil, errors.New("twofactor: WithState (other than a MemoryState) and WithRecoveryCodes (other than a MemoryRecoveryStore) need WithSecret: the keyed hashes of numbers and recovery codes must be the same on every server and after a restart")
 		}
-		cfg.secret = make([]byte, MinSecretLen)
+		cfg.secret = make([]byte, minSecretLen)
 		_, _ = rand.Read(cfg.secret)
 	}
 	ks, err := deriveKeys(cfg.secret)
@@ -260,9 +260,9 @@ func (p *statusProbe) Header() http.Header         { return p.header }
 func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *statusProbe) WriteHeader(status int)      { p.status = status }
 
-// MinCookieKey is the least length, in bytes, of a cookie store's hash key
+// minCookieKey is the least length, in bytes, of a cookie store's hash key
 // that New accepts.
-const MinCookieKey = 32
+const minCookieKey = 32
 
 // checkCookieKeys refuses a cookie store whose keys are too short to keep
 // its cookies from being forged or read. securecookie keeps its keys
@@ -279,8 +279,8 @@ func checkCookieKeys(cs *sessions.CookieStore) error {
 		if !ok || sc == nil {
 			continue
 		}
-		if f := reflect.ValueOf(sc).Elem().FieldByName("hashKey"); f.IsValid() && f.Kind() == reflect.Slice && f.Len() < MinCookieKey {
-			return fmt.Errorf("twofactor: the cookie store's hash key (pair %d) is %d bytes; it must be at least %d random bytes so nobody can forge a session cookie: %s", i+1, f.Len(), MinCookieKey, fix)
+		if f := reflect.ValueOf(sc).Elem().FieldByName("hashKey"); f.IsValid() && f.Kind() == reflect.Slice && f.Len() < minCookieKey {
+			return fmt.Errorf("twofactor: the cookie store's hash key (pair %d) is %d bytes; it must be at least %d random bytes so nobody can forge a session cookie: %s", i+1, f.Len(), minCookieKey, fix)
 		}
 		if _, err := sc.Encode("twofactor-probe", "x"); err != nil {
 			return fmt.Errorf("twofactor: the cookie store's keys (pair %d) don't work: %v; the block key must be 16, 24 or 32 bytes (or nil for no encryption): %s", i+1, err, fix)

@@ -347,14 +347,14 @@ func WithState(s State) Option {
 	}
 }
 
-// MinSecretLen is the shortest secret WithSecret takes.
-const MinSecretLen = 32
+// minSecretLen is the shortest secret WithSecret takes.
+const minSecretLen = 32
 
 // WithSecret sets the server secret that keys what the library keeps of
 // secrets and numbers: recovery codes are stored as HMACs under it, and
 // phone numbers appear in State keys only as keyed hashes, so a copy of
 // the State (a Redis dump) reveals no customer's number and lets nobody
-// test guesses offline. secret must be at least MinSecretLen random bytes
+// test guesses offline. secret must be at least 32 random bytes
 // (such as 32 bytes from `openssl rand -hex 32`), the same on every server,
 // kept like a password; changing it restarts every send window and makes
 // every recovery code made under the old one fail.
@@ -365,8 +365,8 @@ const MinSecretLen = 32
 // WithSecret: several servers or a restart would each compute other keys.
 func WithSecret(secret []byte) Option {
 	return func(c *config) error {
-		if len(secret) < MinSecretLen {
-			return fmt.Errorf("twofactor: WithSecret needs at least %d bytes, got %d (try: openssl rand -hex 32)", MinSecretLen, len(secret))
+		if len(secret) < minSecretLen {
+			return fmt.Errorf("twofactor: WithSecret needs at least %d bytes, got %d (try: openssl rand -hex 32)", minSecretLen, len(secret))
 		}
 		c.secret = append([]byte(nil), secret...)
 		return nil
@@ -823,8 +823,8 @@ func WithEnrolment(save func(r *http.Request, phone string) error) Option {
 // WithRecoveryCodes offers recovery codes: Manager.NewRecoveryCodes makes
 // a set for a user, and the flow's pages offer "use a recovery code"
 // beside the SMS. store keeps their hashes: nil keeps them in the State
-// (so every server sharing it knows them; they live RecoveryCodesLife
-// after the set was made or a code of it was last used), or a table in the
+// (so every server sharing it knows them; they live 400 days after the
+// set was made or a code of it was last used), or a table in the
 // app's database. Needs WithSubject.
 func WithRecoveryCodes(store RecoveryStore) Option {
 	return func(c *config) error {
@@ -834,8 +834,8 @@ func WithRecoveryCodes(store RecoveryStore) Option {
 	}
 }
 
-// MaxRememberDevice is the longest WithRememberDevice takes.
-const MaxRememberDevice = 90 * 24 * time.Hour
+// maxRememberDevice is the longest WithRememberDevice takes.
+const maxRememberDevice = 90 * 24 * time.Hour
 
 // WithRememberDevice offers "remember this device" on the code page
 // (unticked by default): a browser that ticked it signs in without a code
@@ -846,7 +846,7 @@ const MaxRememberDevice = 90 * 24 * time.Hour
 // RequireFresh. Needs WithSubject. Default off.
 func WithRememberDevice(d time.Duration) Option {
 	return func(c *config) error {
-		if d < time.Hour || d > MaxRememberDevice {
+		if d < time.Hour || d > maxRememberDevice {
 			return errors.New("twofactor: remember-device duration must be between an hour and 90 days")
 		}
 		c.rememberFor = d

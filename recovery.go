@@ -250,11 +250,11 @@ func (s *MemoryRecoveryStore) UseRecoveryHash(_ context.Context, subject, hash s
 	return true, nil
 }
 
-// RecoveryCodesLife is how long recovery codes kept in the State (see
+// recoveryCodesLife is how long recovery codes kept in the State (see
 // WithRecoveryCodes) live after their set was made or one of them was last
 // used: long enough for a user who signs in once a year. A user who has
 // not used them for longer needs a new set.
-const RecoveryCodesLife = 400 * 24 * time.Hour
+const recoveryCodesLife = 400 * 24 * time.Hour
 
 // stateRecovery is the RecoveryStore of WithRecoveryCodes(nil): the hashes
 // of a user's codes are the fields of one map in the State, so every
@@ -283,7 +283,7 @@ func (r stateRecovery) ReplaceRecoveryHashes(ctx context.Context, subject string
 		return storeErr(err)
 	}
 	for _, h := range hashes {
-		if err := r.s.SetField(ctx, key, h, "1", RecoveryCodesLife); err != nil {
+		if err := r.s.SetField(ctx, key, h, "1", recoveryCodesLife); err != nil {
 			return storeErr(err)
 		}
 	}
@@ -299,7 +299,7 @@ func (r stateRecovery) UseRecoveryHash(ctx context.Context, subject, hash string
 	}
 	if had {
 		// The codes left live on from this use. Touch keeps the map as it is.
-		if _, err := r.s.Touch(ctx, key, RecoveryCodesLife); err != nil {
+		if _, err := r.s.Touch(ctx, key, recoveryCodesLife); err != nil {
 			return true, storeErr(err)
 		}
 	}

@@ -16,8 +16,12 @@ import (
 // safe for concurrent use. Every key carries a time to live, so a backend
 // never grows without bound. A State may also have an IncrBatch method of
 // MemoryState's signature (redisstate's State has): the send limits then
-// read and count all their counters in one round trip. MemoryState is the in-process default; the
-// redisstate sub-package shares state between several app servers.
+// read and count all their counters in one round trip. And a State that
+// bounds every call by a timeout of its own may say so with a method
+// CallTimeout() time.Duration: when that timeout is no longer than
+// WithStoreTimeout's, the Manager calls it without a deadline of its own.
+// MemoryState is the in-process default; the redisstate sub-package shares
+// state between several app servers.
 type State interface {
 	// Incr adds delta to the counter at key and returns the new value and the
 	// time left before the counter resets. A missing or expired counter
@@ -95,10 +99,10 @@ type State interface {
 // dropped at once, as if it had never been counted.
 //
 // Memory has a ceiling: at most MaxKeys keys (default 262,144, about
-// 40 MB: some 150 bytes a key). When
-// it is full, expired keys are swept, and if none are, a write that needs a
-// new key fails with ErrStateFull: the flow answers 503 "try again later"
-// to new sends and verifications. Live keys are never evicted, so a full
+// 40 MB: some 150 bytes a key). When it is full, expired keys are swept,
+// and if none are, a write that needs a new key fails with an error
+// matching ErrStoreUnavailable: the flow answers 503 "try again later" to
+// new sends and verifications. Live keys are never evicted, so a full
 // MemoryState never forgets a limit; counters and marks that exist keep
 // working (a refused send, a wrong code, a gated request all still count).
 //
@@ -122,10 +126,10 @@ type MemoryState struct {
 // default) keeps an attacker far below it.
 const defaultMemoryStateMaxKeys = 1 << 18
 
-// ErrStateFull is the error of a MemoryState write that needs a new key when
+// errStateFull is the error of a MemoryState write that needs a new key when
 // the state holds MaxKeys live keys. It wraps ErrStoreUnavailable; the flow
 // answers it with 503 and "try again later".
-var ErrStateFull = fmt.Errorf("%w: state full", ErrStoreUnavailable)
+var errStateFull = fmt.Errorf("%w: state full", ErrStoreUnavailable)
 
 type memItem struct {
 	n       int64
@@ -153,7 +157,7 @@ func (s *MemoryState) get(key string, now time.Time) (memItem, bool) {
 }
 
 // put stores an item and now and then sweeps expired ones; the caller holds
-// s.mu. A new key in a full state fails with ErrStateFull.
+// s.mu. A new key in a full state fails with errStateFull.
 func (s *MemoryState) put(key string, it memItem, now time.Time) error {
 	if s.items == nil {
 		s.items = make(map[string]memItem)
@@ -169,7 +173,7 @@ func (s *MemoryState) put(key string, it memItem, now time.Time) error {
 			s.fullSweep = now
 		}
 		if len(s.items) >= s.maxKeys() {
-			return ErrStateFull
+			return errStateFull
 		}
 	}
 	s.items[key] = it
