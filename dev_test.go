@@ -67,7 +67,7 @@ func newDevApp(t *testing.T, mock *twofactor.Mock, opts ...twofactor.Option) *de
 	a := &devApp{t: t, clock: testkit.NewClock(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)), out: &testkit.Buffer{}, logs: &testkit.Buffer{}}
 	t.Cleanup(twofactor.SetDevOut(a.out))
 	mock.Now = a.clock.Now
-	state := twofactor.NewMemoryState()
+	state := new(twofactor.MemoryState)
 	state.Now = a.clock.Now
 	opts = append([]twofactor.Option{
 		twofactor.WithDevelopment("127.0.0.1:8080"),

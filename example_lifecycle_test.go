@@ -121,7 +121,7 @@ func ExampleManager_NewRecoveryCodes() {
 			rec, _ := twofactor.RecordFrom(r)
 			fmt.Fprintf(w, "account of %s, verified by %s", rec.Subject, rec.Method)
 		})))
-	}, twofactor.WithRecoveryCodes(twofactor.NewMemoryRecoveryStore())) // your database table in a real app
+	}, twofactor.WithRecoveryCodes(new(twofactor.MemoryRecoveryStore))) // your database table in a real app
 	defer a.srv.Close()
 
 	codes, err := a.tf.NewRecoveryCodes(context.Background(), "alice")

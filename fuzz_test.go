@@ -229,7 +229,7 @@ func (c *fuzzClock) Now() time.Time {
 // never a panic.
 func FuzzFlowPOST(f *testing.F) {
 	clock := &fuzzClock{now: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}
-	state := NewMemoryState()
+	state := new(MemoryState)
 	state.Now = clock.Now
 	mock := &Mock{Now: clock.Now}
 	var codeMu sync.Mutex

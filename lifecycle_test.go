@@ -38,7 +38,7 @@ func (a *lcApp) number(user string) string {
 // /record (gated: the Record as JSON), /settings (step-up, 5 minutes).
 func newLCApp(t *testing.T, opts ...twofactor.Option) *lcApp {
 	t.Helper()
-	a := &lcApp{numbers: map[string]string{"alice": secPhone}, recovery: twofactor.NewMemoryRecoveryStore()}
+	a := &lcApp{numbers: map[string]string{"alice": secPhone}, recovery: new(twofactor.MemoryRecoveryStore)}
 	all := []twofactor.Option{
 		twofactor.WithPhoneLookup(func(r *http.Request) (string, error) { return a.number(secSubject(r)), nil }),
 		twofactor.WithEnrolment(func(r *http.Request, phone string) error {

@@ -73,7 +73,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		store = randomCookieStore(cfg.maxAge)
 	}
 	if cfg.state == nil {
-		cfg.state = NewMemoryState()
+		cfg.state = new(MemoryState)
 	}
 	if cfg.secret == nil {
 		_, memState := cfg.state.(*MemoryState)

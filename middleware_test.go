@@ -73,7 +73,7 @@ func newFlowApp(t *testing.T, opts ...twofactor.Option) *flowApp {
 func newFlowAppWith(t *testing.T, s appSetup) *flowApp {
 	t.Helper()
 	mock, rec, clock := newTestMock()
-	state := twofactor.NewMemoryState()
+	state := new(twofactor.MemoryState)
 	state.Now = clock.Now
 	logs := &testkit.Buffer{}
 	if s.prefix == "" {

@@ -70,7 +70,7 @@ func TestMockInStateConformance(t *testing.T) {
 	providertest.Run(t, providertest.Harness{New: func(t *testing.T) (twofactor.Provider, providertest.Fake) {
 		clock := testkit.NewClock(time.Date(2026, 5, 3, 14, 0, 0, 0, time.UTC))
 		f := newMockFake(clock)
-		st := twofactor.NewMemoryState()
+		st := new(twofactor.MemoryState)
 		st.Now = clock.Now
 		f.m.State = st
 		return f.m, f
@@ -80,7 +80,7 @@ func TestMockInStateConformance(t *testing.T) {
 // Two servers, each with a Mock of its own on one State: a code sent by
 // one is checked by the other, once, and wrong tries add up across them.
 func TestMocksShareCodesThroughTheState(t *testing.T) {
-	st := twofactor.NewMemoryState()
+	st := new(twofactor.MemoryState)
 	var code string
 	a := &twofactor.Mock{State: st, OnCode: func(_ twofactor.Verification, c string) { code = c }}
 	b := &twofactor.Mock{State: st}

@@ -210,9 +210,6 @@ type MemoryRecoveryStore struct {
 	hashes map[string]map[string]bool
 }
 
-// NewMemoryRecoveryStore returns an empty MemoryRecoveryStore.
-func NewMemoryRecoveryStore() *MemoryRecoveryStore { return &MemoryRecoveryStore{} }
-
 // RecoveryHashes implements RecoveryStore.
 func (s *MemoryRecoveryStore) RecoveryHashes(_ context.Context, subject string) ([]string, error) {
 	s.mu.Lock()

@@ -153,7 +153,7 @@ func secNew(t *testing.T, s secSetup) *secEnv {
 		e.prov.codes[v.ID] = code
 		e.prov.mu.Unlock()
 	}
-	e.state = twofactor.NewMemoryState()
+	e.state = new(twofactor.MemoryState)
 	e.state.Now = e.clock.Now
 	var state twofactor.State = e.state
 	if s.state != nil {

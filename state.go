@@ -137,9 +137,6 @@ type memItem struct {
 	expires time.Time
 }
 
-// NewMemoryState returns an empty MemoryState.
-func NewMemoryState() *MemoryState { return &MemoryState{} }
-
 func (s *MemoryState) now() time.Time {
 	if s.Now != nil {
 		return s.Now()
