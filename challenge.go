@@ -18,7 +18,7 @@ import (
 // Challenge is what a first-time number's sender must pass when the fraud
 // guard's country or global budget for first-time numbers is spent: the
 // budgets degrade instead of switching sending off. An app fills it with
-// its CAPTCHA of choice (WithChallenge); the default is a proof of work
+// its CAPTCHA of choice (FraudGuard.Challenge); the default is a proof of work
 // the flow's page solves in about a second, with no outside service.
 //
 // A challenged send answers 429 with the error code "challenge_required"

@@ -68,7 +68,7 @@ const (
 	// the provider says.
 	maxConfirmValidity = 5 * time.Minute
 	// maxConfirmAttempts is the most codes tried against one confirmation
-	// (fewer if WithMaxAttempts sets fewer).
+	// (fewer if Limits.MaxAttempts is lower).
 	maxConfirmAttempts = 3
 
 	maxActionDetailCount = 32
@@ -286,7 +286,7 @@ func (m *Manager) confirmMessage(r *http.Request, desc string) string {
 // own text (Bird) cannot name the action: show it on the page.
 //
 // The code works for 5 minutes at most, for 3 tries at most (fewer if
-// WithMaxAttempts sets fewer). The send limits of sign-in codes apply: a
+// Limits.MaxAttempts is lower). The send limits of sign-in codes apply: a
 // locked account gets no code, and the code counts against the number's
 // and the client IP's send windows. Every error is a *ConfirmError. StartConfirmation writes no
 // response: show the confirmation's page yourself.

@@ -36,7 +36,7 @@ var (
 // listenAddr (the address the app's server listens on, such as
 // "127.0.0.1:8080" or "localhost:8080"):
 //
-//   - the session cookie works over plain http (WithInsecureCookie);
+//   - the session cookie works over plain http (Cookie.Insecure);
 //   - the send windows and the wrong-code limit are relaxed, so signing in
 //     again and again does not lock the developer out: 5 seconds between
 //     sends, 100 codes an hour per number, 1000 per client IP or network,

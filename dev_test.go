@@ -141,7 +141,7 @@ func TestDevelopmentMode(t *testing.T) {
 // has no hook of its own.
 func TestDevelopmentKeepsTheAppsSettings(t *testing.T) {
 	codes := &testkit.Codes{}
-	a := newDevApp(t, &twofactor.Mock{OnCode: codes.Record}, twofactor.WithPhoneSendLimit(twofactor.Limit{N: 2, Per: time.Hour}))
+	a := newDevApp(t, &twofactor.Mock{OnCode: codes.Record}, twofactor.WithLimits(func(l *twofactor.Limits) { l.Phone = twofactor.Limit{N: 2, Per: time.Hour} }))
 	for i, want := range []int{http.StatusSeeOther, http.StatusSeeOther, http.StatusTooManyRequests} {
 		a.clock.Advance(6 * time.Second)
 		if res := a.post("/2fa/send", url.Values{"phone": {testPhone}}); res.StatusCode != want {

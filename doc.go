@@ -114,8 +114,8 @@
 // re-verification after 12 hours or 30 idle minutes; cross-origin POSTs
 // refused; a __Host- cookie. For work on your own machine, add
 // WithDevelopment (plain http, relaxed send windows, the Mock's codes
-// printed; loopback listeners only), or just WithInsecureCookie for plain
-// http://localhost.
+// printed; loopback listeners only), or just
+// WithCookie(Cookie{Insecure: true}) for plain http://localhost.
 //
 // A Manager is safe for concurrent use.
 package twofactor

@@ -415,7 +415,7 @@ func ExampleManager_Unlock() {
 		mux.Handle("/account", tf.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, "account")
 		})))
-	}, twofactor.WithAccountAttempts(twofactor.Limit{N: 1, Per: 24 * time.Hour}))
+	}, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 1, Per: 24 * time.Hour} }))
 	defer a.srv.Close()
 	a.user = "alice"
 	a.do(http.MethodGet, "/account", nil)

@@ -1,5 +1,7 @@
 package twofactor
 
+import "net/http"
+
 // The defaults, for the tests. They are unexported in the package (an app
 // reads them in each option's doc comment); the tests assert the behaviour
 // they set.
@@ -36,9 +38,17 @@ const (
 	MinFresh             = minFresh
 	MinSecretLen         = minSecretLen
 	RecoveryCodesLife    = recoveryCodesLife
+	RecoveryCodeCount    = recoveryCodeCount
 )
 
 var (
 	ErrStateFull   = errStateFull
 	SolveChallenge = solveChallenge
 )
+
+// GatePassed reports whether Require (or RequireFresh) let r through: its
+// Record is in the request (RecordFrom).
+func GatePassed(r *http.Request) bool {
+	_, ok := RecordFrom(r)
+	return ok
+}

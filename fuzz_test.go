@@ -250,7 +250,7 @@ func FuzzFlowPOST(f *testing.F) {
 	mux := http.NewServeMux()
 	mux.Handle("/2fa/", m.Handler())
 	mux.Handle("/account/", m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !Verified(r) {
+		if !GatePassed(r) {
 			panic("gated handler reached unverified")
 		}
 	})))

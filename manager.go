@@ -46,7 +46,7 @@ type Manager struct {
 const hostPrefix = "__Host-"
 
 // New returns a Manager that verifies visitors with provider and keeps their
-// flow in store, under the session name set by WithSessionName. Any
+// flow in store, under the session name set by Cookie.Name. Any
 // gorilla/sessions store works. A nil store means a cookie store with
 // random signing and encryption keys made now: sessions then do not survive
 // a restart and are not shared between servers, so pass your own store in

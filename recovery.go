@@ -36,18 +36,18 @@ type RecoveryStore interface {
 	UseRecoveryHash(ctx context.Context, subject, hash string) (bool, error)
 }
 
-// Recovery codes: RecoveryCodeCount codes of 12 characters of Crockford's
+// Recovery codes: ten codes of 12 characters of Crockford's
 // base 32 (60 bits each, from crypto/rand), written in three groups of four
 // such as "7kqm-x2fa-9bne". The alphabet has no i, l, o or u; input is read
 // case-insensitively, without spaces or dashes, with i and l read as 1 and
 // o as 0, so a code read aloud or copied by hand is not mistyped.
 const (
-	RecoveryCodeCount = 10
+	recoveryCodeCount = 10
 	recoveryAlphabet  = "0123456789abcdefghjkmnpqrstvwxyz"
 	recoveryLen       = 12
 )
 
-// NewRecoveryCodes makes a new set of recovery codes for subject, stores
+// NewRecoveryCodes makes a new set of ten recovery codes for subject, stores
 // their hashes (the old set stops working) and returns the codes, for the
 // app to show the user once. It needs WithRecoveryCodes.
 //
@@ -65,8 +65,8 @@ func (m *Manager) NewRecoveryCodes(ctx context.Context, subject string) ([]strin
 	}
 	ctx, end := m.withBudget(ctx)
 	defer end()
-	codes := make([]string, RecoveryCodeCount)
-	hashes := make([]string, RecoveryCodeCount)
+	codes := make([]string, recoveryCodeCount)
+	hashes := make([]string, recoveryCodeCount)
 	for i := range codes {
 		raw := randomRecovery()
 		codes[i] = raw[0:4] + "-" + raw[4:8] + "-" + raw[8:12]

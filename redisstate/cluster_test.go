@@ -415,8 +415,8 @@ func TestTwoServersShareRedis(t *testing.T) {
 func TestAttemptCapAcrossServers(t *testing.T) {
 	const perAccount = 4
 	c := newCluster(t, calmTimeout,
-		twofactor.WithResendCooldown(0),
-		twofactor.WithAccountAttempts(twofactor.Limit{N: perAccount, Per: time.Hour}),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.ResendCooldown = 0 }),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: perAccount, Per: time.Hour} }),
 	)
 	v := c.visitor(t)
 	code := v.sendCode(A, A)

@@ -93,7 +93,7 @@ func TestRefusedSendRoundTrips(t *testing.T) {
 	s := newState(t, c, redisstate.WithLogger(slog.New(slog.DiscardHandler)))
 	clock := testkit.NewClock(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
 	m, err := twofactor.New(&twofactor.Mock{Now: clock.Now}, nil, twofactor.WithState(s), twofactor.WithSecret([]byte("redisstate tests: one secret shared by every server")), twofactor.WithClock(clock.Now),
-		twofactor.WithLogger(slog.New(slog.DiscardHandler)), twofactor.WithCountryBudget("BE", 2))
+		twofactor.WithLogger(slog.New(slog.DiscardHandler)), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["BE"] = 2 }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -183,7 +183,7 @@ func newApp(cfg config) (*app, error) {
 		twofactor.WithEnrolment(a.saveNumber),
 		// The app's name above the flow's pages, and a way back home.
 		twofactor.WithBranding(twofactor.Branding{Name: "BirdBank", HomeURL: "/"}),
-		twofactor.WithSessionName(sessionName),
+		twofactor.WithCookie(twofactor.Cookie{Name: sessionName}),
 		// The library's pages with a few changes (flowpages_test.go lists
 		// them): a sign-out button, Cancel on the number change, no
 		// recovery code for an enrolling user, one "Remember this device",
@@ -204,7 +204,7 @@ func newApp(cfg config) (*app, error) {
 	if cfg.PlainHTTP {
 		// Local development on http://localhost only: in production
 		// (HTTPS) leave this out and the cookie stays Secure.
-		opts = append(opts, twofactor.WithInsecureCookie())
+		opts = append(opts, twofactor.WithCookie(twofactor.Cookie{Insecure: true}))
 	}
 	if cfg.Now != nil {
 		opts = append(opts, twofactor.WithClock(cfg.Now))
