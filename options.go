@@ -578,6 +578,26 @@ func (c *config) fraudGuard() FraudGuard {
 	return g
 }
 
+// regionSet reads FraudGuard.Regions: the regions named (nil for nil) and
+// whether "*" stands for every region not refused by default.
+func regionSet(regions []string) (named map[string]bool, others bool, err error) {
+	if regions == nil {
+		return nil, false, nil
+	}
+	named = make(map[string]bool, len(regions))
+	for _, r := range regions {
+		if r == "*" {
+			others = true
+			continue
+		}
+		if err := checkRegion(r); err != nil {
+			return nil, false, err
+		}
+		named[strings.ToUpper(r)] = true
+	}
+	return named, others, nil
+}
+
 // setFraudGuard checks g and puts it in c.
 func (c *config) setFraudGuard(g FraudGuard) error {
 	bad := func(format string, args ...any) error {
@@ -612,20 +632,9 @@ func (c *config) setFraudGuard(g FraudGuard) error {
 			budgets[strings.ToUpper(r)] = n
 		}
 	}
-	var allowed map[string]bool
-	other := false
-	if g.Regions != nil {
-		allowed = make(map[string]bool, len(g.Regions))
-		for _, r := range g.Regions {
-			if r == "*" {
-				other = true
-				continue
-			}
-			if err := checkRegion(r); err != nil {
-				return bad("Regions: %w", err)
-			}
-			allowed[strings.ToUpper(r)] = true
-		}
+	allowed, other, err := regionSet(g.Regions)
+	if err != nil {
+		return bad("Regions: %w", err)
 	}
 	c.allowedRegions, c.allowOtherRegions = allowed, other
 	c.internationalNetworks, c.voiceLandlines = g.InternationalNetworks, g.VoiceToLandlines
