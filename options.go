@@ -403,7 +403,8 @@ type Limits struct {
 // ones the app wants otherwise:
 //
 //	twofactor.WithLimits(func(l *twofactor.Limits) {
-//		l.Net24 = twofactor.Limit{N: 1000, Per: time.Hour} // many mobile users behind one carrier NAT
+//		// Many mobile users behind one carrier's NAT:
+//		l.Net24 = twofactor.Limit{N: 1000, Per: time.Hour}
 //	})
 //
 // New refuses a Limit with a window over 30 days or a negative count.

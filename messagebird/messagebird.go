@@ -185,7 +185,8 @@ type mbCreate struct {
 }
 
 // Send starts a verification at MessageBird. req.Phone must be E.164 ("+"
-// and 8 to 15 digits); otherwise Send returns twofactor.ErrInvalidPhone without a call.
+// and 8 to 15 digits); otherwise Send returns twofactor.ErrInvalidPhone
+// without a call.
 func (m *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.Verification, error) {
 	if !wire.ValidPhone(req.Phone) {
 		return twofactor.Verification{}, fmt.Errorf("%w: not in E.164 form", twofactor.ErrInvalidPhone)
@@ -240,10 +241,10 @@ func (m *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.V
 }
 
 // Check asks MessageBird whether code is the code of verification id. A
-// malformed id gives twofactor.ErrNotFound and a malformed code twofactor.ErrMalformedCode, both
-// without a call. Only MessageBird's status "verified" for the id asked
-// counts as success; a "verified" answer that names another (or no) id gives
-// twofactor.ErrNotFound.
+// malformed id gives twofactor.ErrNotFound and a malformed code
+// ErrMalformedCode, both without a call. Only MessageBird's status
+// "verified" for the id asked counts as success; a "verified" answer that
+// names another (or no) id gives ErrNotFound.
 func (m *Provider) Check(ctx context.Context, id, code string) error {
 	if !wire.ValidID(id) {
 		return twofactor.ErrNotFound
