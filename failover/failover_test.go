@@ -308,12 +308,12 @@ func TestFailoverConfirmationsOnlyToCarriers(t *testing.T) {
 	}
 }
 
-// NewFailover refuses providers none of which can name a confirmation's
+// New refuses providers none of which can name a confirmation's
 // action, unless told confirmations may go without it.
-func TestNewFailoverNeedsACarrier(t *testing.T) {
+func TestNewNeedsACarrier(t *testing.T) {
 	ps := []twofactor.Provider{&fakeProvider{name: "a", plain: true}, &fakeProvider{name: "b", plain: true}}
 	if _, err := failover.New(ps, failover.Config{}); err == nil || !strings.Contains(err.Error(), "UnlinkedConfirmations") {
-		t.Errorf("NewFailover without a carrier = %v, want an error naming UnlinkedConfirmations", err)
+		t.Errorf("New without a carrier = %v, want an error naming UnlinkedConfirmations", err)
 	}
 	f, err := failover.New(ps, failover.Config{UnlinkedConfirmations: true})
 	if err != nil {
@@ -589,7 +589,7 @@ func TestFailoverIDTooLong(t *testing.T) {
 	}
 }
 
-func TestNewFailover(t *testing.T) {
+func TestNew(t *testing.T) {
 	m := &twofactor.Mock{}
 	many := make([]twofactor.Provider, 11)
 	for i := range many {
@@ -609,12 +609,12 @@ func TestNewFailover(t *testing.T) {
 		"negative timeout":   {[]twofactor.Provider{m}, failover.Config{AttemptTimeout: -time.Second}},
 	} {
 		if f, err := failover.New(tt.ps, tt.cfg); err == nil || f != nil {
-			t.Errorf("%s: NewFailover = %v, %v; want an error", name, f, err)
+			t.Errorf("%s: New = %v, %v; want an error", name, f, err)
 		}
 	}
 	f, err := failover.New([]twofactor.Provider{&twofactor.Mock{Digits: 8}, &twofactor.Mock{Digits: 8}}, failover.Config{})
 	if err != nil || f.CodeLength() != 8 {
-		t.Errorf("NewFailover = %v, %v", f, err)
+		t.Errorf("New = %v, %v", f, err)
 	}
 	if f, err := failover.New(many[:10], failover.Config{}); err != nil || f.CodeLength() != 6 {
 		t.Errorf("ten providers: %v, %v", f, err)

@@ -575,7 +575,7 @@ func TestMessageBirdOtherClient(t *testing.T) {
 	mbWaitFor(t, entered, "the client call")
 }
 
-func TestMessageBirdConfig(t *testing.T) {
+func TestConfig(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config
@@ -638,7 +638,7 @@ func TestMessageBirdConfig(t *testing.T) {
 	}
 }
 
-func TestNewMessageBird(t *testing.T) {
+func TestNew(t *testing.T) {
 	for _, tt := range []struct{ key, says string }{
 		{"", "empty"},
 		{"test key", "spaces"},
