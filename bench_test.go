@@ -436,11 +436,11 @@ func BenchmarkFlow(b *testing.B) {
 	// Every flow comes from the same number and address: lift the send
 	// limits, or b.N flows would meet them.
 	a := newBenchApp(b, newBenchCookieStore(),
-		twofactor.WithPhoneSendLimit(twofactor.Limit{}),
-		twofactor.WithIPSendLimit(twofactor.Limit{}),
-		twofactor.WithResendCooldown(0),
-		twofactor.WithCountryBudget("*", 1<<30),
-		twofactor.WithGlobalBudget(1<<30),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.Phone = twofactor.Limit{} }),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.IP = twofactor.Limit{} }),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.ResendCooldown = 0 }),
+		twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["*"] = 1 << 30 }),
+		twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.GlobalBudget = 1 << 30 }),
 	)
 	b.ReportAllocs()
 	for b.Loop() {

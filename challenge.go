@@ -18,7 +18,7 @@ import (
 // Challenge is what a first-time number's sender must pass when the fraud
 // guard's country or global budget for first-time numbers is spent: the
 // budgets degrade instead of switching sending off. An app fills it with
-// its CAPTCHA of choice (WithChallenge); the default is a proof of work
+// its CAPTCHA of choice (FraudGuard.Challenge); the default is a proof of work
 // the flow's page solves in about a second, with no outside service.
 //
 // A challenged send answers 429 with the error code "challenge_required"
@@ -53,9 +53,9 @@ type ChallengeData struct {
 
 // Defaults of the built-in proof of work.
 const (
-	// DefaultChallengeBits is the built-in proof of work's difficulty: about
+	// defaultChallengeBits is the built-in proof of work's difficulty: about
 	// 2^17 SHA-256 hashes, a second or so in a browser's WebCrypto.
-	DefaultChallengeBits = 17
+	defaultChallengeBits = 17
 	// challengeTTL is how long a proof-of-work token is accepted.
 	challengeTTL = 5 * time.Minute
 )
@@ -138,7 +138,7 @@ func (m *Manager) challenger() Challenge {
 	case m.cfg.challenge != nil:
 		return m.cfg.challenge
 	}
-	return powChallenge{m: m, bits: DefaultChallengeBits}
+	return powChallenge{m: m, bits: defaultChallengeBits}
 }
 
 // challengeBinding names the send a challenge is for: the number and the
@@ -192,9 +192,9 @@ func leadingZeroBits(h [sha256.Size]byte) int {
 	return n
 }
 
-// SolveChallenge finds the answer to a proof-of-work challenge ("pow"), as
+// solveChallenge finds the answer to a proof-of-work challenge ("pow"), as
 // the flow's page does in the browser: for tests and JSON clients.
-func SolveChallenge(c ChallengeData) (string, error) {
+func solveChallenge(c ChallengeData) (string, error) {
 	if c.Kind != "pow" || c.Difficulty < 0 || c.Difficulty > 32 {
 		return "", errors.New("twofactor: not a proof-of-work challenge a client can solve")
 	}

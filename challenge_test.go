@@ -43,7 +43,7 @@ func (c *secClient) sendSolved(phone string, ch twofactor.ChallengeData, answer 
 // budget as large bounds what challenged sends get.
 func TestSecurity_BudgetChallenge(t *testing.T) {
 	const budget = 2
-	e := proxied(t, twofactor.WithCountryBudget("NL", budget))
+	e := proxied(t, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["NL"] = budget }))
 	n := 0
 	ip := func() string { n++; return fmt.Sprintf("192.0.2.%d", n) }
 	for i := range budget {
@@ -124,7 +124,7 @@ var (
 // without JavaScript, keeps the number typed, and runs no inline script;
 // sending the form with the answer sends the code.
 func TestSecurity_BudgetChallengePage(t *testing.T) {
-	e := proxied(t, twofactor.WithCountryBudget("NL", 1))
+	e := proxied(t, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["NL"] = 1 }))
 	e.from("192.0.2.1").send(nlPhone(0))
 	b := e.browser()
 	b.hdr.Set("X-Forwarded-For", "192.0.2.2")
@@ -163,7 +163,7 @@ func TestSecurity_BudgetChallengePage(t *testing.T) {
 // A resend to a first-time number past the spent budget asks for the
 // challenge too; answered, the new code goes out.
 func TestSecurity_BudgetChallengeResend(t *testing.T) {
-	e := proxied(t, twofactor.WithCountryBudget("NL", 2))
+	e := proxied(t, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["NL"] = 2 }))
 	c := e.from("192.0.2.1")
 	c.mustSend(nlPhone(0))
 	e.from("192.0.2.2").send(nlPhone(1)) // the budget is spent
@@ -196,7 +196,7 @@ func (a *appCaptcha) Verify(_ context.Context, binding, token, answer string) (b
 // challenges off (503, as TestSecurity_FraudGuardBudgets tests).
 func TestSecurity_AppChallenge(t *testing.T) {
 	captcha := &appCaptcha{}
-	e := proxied(t, twofactor.WithCountryBudget("NL", 1), twofactor.WithChallenge(captcha))
+	e := proxied(t, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["NL"] = 1 }), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Challenge = captcha }))
 	e.from("192.0.2.1").send(nlPhone(0))
 	c := e.from("192.0.2.2")
 	ch := challengeOf(t, c.send(nlPhone(1)))

@@ -19,13 +19,13 @@ import (
 type Action struct {
 	// Description names the action for people, in the SMS and on the app's
 	// page, such as "EUR 500.00 to NL91…4300". Required: one line of at
-	// most MaxActionDescription characters, without "{code}" or "%token".
+	// most 64 characters, without "{code}" or "%token".
 	Description string
 	// Details are the exact facts that make the action this one and no
 	// other, such as the amount in cents and the full IBAN. They are kept
 	// server-side and handed back by Confirm: carry out the action from
 	// them, never from the form that brought the code. Optional; at most
-	// MaxActionDetails bytes of keys and values together.
+	// 1,024 bytes of keys and values together.
 	Details map[string]string
 	// Amount and Payee, optional, name the transaction for providers that
 	// bind a code to one (Twilio Verify's Amount and Payee), such as
@@ -46,7 +46,7 @@ type Confirmation struct {
 	// "+31 6 •••••678".
 	Phone string
 	// ExpiresAt is when the code stops working: at most
-	// MaxConfirmValidity after it was sent.
+	// 5 minutes after it was sent.
 	ExpiresAt time.Time
 	// TriesLeft is how many codes may still be tried.
 	TriesLeft int
@@ -58,22 +58,22 @@ type Confirmation struct {
 
 // Limits of a confirmation.
 const (
-	// MaxActionDescription is the most characters Action.Description may
+	// maxActionDescription is the most characters Action.Description may
 	// have. With the app's name (Branding.Name, up to 16), "confirm", the
 	// code line and an autofill line such as "@bank.example #123456", the
 	// SMS still fits one 160-character text. Characters outside the GSM
 	// alphabet (such as "…") make an SMS Unicode, 70 characters a part:
 	// keep such descriptions shorter to stay in one part.
-	MaxActionDescription = 64
-	// MaxActionDetails is the most bytes Action.Details may hold, keys and
+	maxActionDescription = 64
+	// maxActionDetails is the most bytes Action.Details may hold, keys and
 	// values together.
-	MaxActionDetails = 1 << 10
-	// MaxConfirmValidity is the longest a confirmation code works, whatever
+	maxActionDetails = 1 << 10
+	// maxConfirmValidity is the longest a confirmation code works, whatever
 	// the provider says.
-	MaxConfirmValidity = 5 * time.Minute
-	// MaxConfirmAttempts is the most codes tried against one confirmation
-	// (fewer if WithMaxAttempts sets fewer).
-	MaxConfirmAttempts = 3
+	maxConfirmValidity = 5 * time.Minute
+	// maxConfirmAttempts is the most codes tried against one confirmation
+	// (fewer if Limits.MaxAttempts is lower).
+	maxConfirmAttempts = 3
 
 	maxActionDetailCount = 32
 	maxActionField       = 64 // characters of Amount, Payee and a Details key
@@ -201,8 +201,8 @@ func (a Action) validate() error {
 		return bad("empty description")
 	case !oneLine(d):
 		return bad("description must be one line of UTF-8 text")
-	case utf8.RuneCountInString(d) > MaxActionDescription:
-		return bad("description longer than %d characters: it would not fit one SMS", MaxActionDescription)
+	case utf8.RuneCountInString(d) > maxActionDescription:
+		return bad("description longer than %d characters: it would not fit one SMS", maxActionDescription)
 	case strings.Contains(d, CodePlaceholder) || strings.Contains(d, "%token"):
 		return bad("description must not contain %s or %%token", CodePlaceholder)
 	}
@@ -221,8 +221,8 @@ func (a Action) validate() error {
 		}
 		size += len(k) + len(v)
 	}
-	if size > MaxActionDetails {
-		return bad("details hold %d bytes, more than %d", size, MaxActionDetails)
+	if size > maxActionDetails {
+		return bad("details hold %d bytes, more than %d", size, maxActionDetails)
 	}
 	return nil
 }
@@ -290,10 +290,10 @@ func (m *Manager) confirmMessage(r *http.Request, desc string) string {
 // that bind a code to a transaction (Twilio). Providers that write their
 // own text (Bird) cannot name the action: show it on the page.
 //
-// The code works for MaxConfirmValidity at most, for MaxConfirmAttempts
-// tries. The send limits of sign-in codes apply: a locked account gets no
-// code, and the code counts against the number's and the client IP's send
-// windows. Every error is a *ConfirmError. StartConfirmation writes no
+// The code works for 5 minutes at most, for 3 tries at most (fewer if
+// Limits.MaxAttempts is lower). The send limits of sign-in codes apply: a
+// locked account gets no code, and the code counts against the number's
+// and the client IP's send windows. Every error is a *ConfirmError. StartConfirmation writes no
 // response: show the confirmation's page yourself.
 func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, error) {
 	if err := a.validate(); err != nil {
@@ -326,7 +326,7 @@ func (m *Manager) StartConfirmation(r *http.Request, a Action) (Confirmation, er
 
 	now := m.cfg.now()
 	exp := clampExpiry(v.ExpiresAt, now)
-	if limit := now.Add(MaxConfirmValidity); exp.After(limit) {
+	if limit := now.Add(maxConfirmValidity); exp.After(limit) {
 		exp = limit
 	}
 	rec := confirmRecord{
@@ -459,7 +459,7 @@ func (m *Manager) confirmSendLimits(r *http.Request, info phoneInfo) *ConfirmErr
 }
 
 // confirmTries is how many codes may be tried against one confirmation.
-func (m *Manager) confirmTries() int { return min(m.cfg.maxAttempts, MaxConfirmAttempts) }
+func (m *Manager) confirmTries() int { return min(m.cfg.maxAttempts, maxConfirmAttempts) }
 
 // loadConfirmation reads confirmation id for r's session: the session must
 // be verified, and be the one (and the user) that started it.
@@ -540,7 +540,7 @@ func (m *Manager) PendingConfirmation(r *http.Request, id string) (Confirmation,
 // A code confirms only its own action, for the session and user that
 // started it; another session or user is told the confirmation is unknown.
 // Each try is counted before the provider is asked, so parallel guesses
-// cannot exceed MaxConfirmAttempts; wrong codes also count against the
+// cannot exceed the confirmation's tries; wrong codes also count against the
 // account's limit, as for sign-in. Every error is a *ConfirmError.
 func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
 	r, end := m.budgeted(r)

@@ -303,7 +303,7 @@ func TestConfirm_WrongCodes(t *testing.T) {
 		}
 	})
 	t.Run("AccountLimit", func(t *testing.T) {
-		e := newConfirmEnv(t, secSetup{opts: []twofactor.Option{twofactor.WithAccountAttempts(twofactor.Limit{N: 2, Per: time.Hour})}})
+		e := newConfirmEnv(t, secSetup{opts: []twofactor.Option{twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 2, Per: time.Hour} })}})
 		c := e.client()
 		c.mustVerify(secPhone)
 		conf, code := c.mustStart("500", "NL91ABNA0417164300")
@@ -459,7 +459,7 @@ func TestConfirm_BadInput(t *testing.T) {
 
 func TestConfirm_SendLimits(t *testing.T) {
 	t.Run("PerNumber", func(t *testing.T) {
-		e := newConfirmEnv(t, secSetup{opts: []twofactor.Option{twofactor.WithPhoneSendLimit(twofactor.Limit{N: 2, Per: time.Hour})}})
+		e := newConfirmEnv(t, secSetup{opts: []twofactor.Option{twofactor.WithLimits(func(l *twofactor.Limits) { l.Phone = twofactor.Limit{N: 2, Per: time.Hour} })}})
 		c := e.client()
 		c.mustVerify(secPhone) // one
 		c.mustStart("1", "NL91ABNA0417164300")
@@ -476,8 +476,8 @@ func TestConfirm_SendLimits(t *testing.T) {
 	})
 	t.Run("PerIPSpendsNothingElse", func(t *testing.T) {
 		e := newConfirmEnv(t, secSetup{opts: []twofactor.Option{
-			twofactor.WithIPSendLimit(twofactor.Limit{N: 2, Per: time.Hour}),
-			twofactor.WithPhoneSendLimit(twofactor.Limit{N: 3, Per: time.Hour}),
+			twofactor.WithLimits(func(l *twofactor.Limits) { l.IP = twofactor.Limit{N: 2, Per: time.Hour} }),
+			twofactor.WithLimits(func(l *twofactor.Limits) { l.Phone = twofactor.Limit{N: 3, Per: time.Hour} }),
 		}})
 		c := e.client()
 		c.mustVerify(secPhone)

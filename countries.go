@@ -119,7 +119,7 @@ func checkRegion(region string) error {
 }
 
 // countries is the phone form's country list in lang without the regions
-// the Manager refuses (WithAllowedRegions and the refused destinations):
+// the Manager refuses (FraudGuard.Regions and the refused destinations):
 // nobody picks a country only to be told it gets no codes.
 func (m *Manager) countries(lang string) []country {
 	m.countriesOnce.Do(func() {

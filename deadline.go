@@ -122,12 +122,12 @@ type timedState struct {
 	d time.Duration
 }
 
-// CallTimeouter is implemented by a State that bounds every call by a
+// callTimeouter is implemented by a State that bounds every call by a
 // timeout of its own (redisstate does). When that timeout is no longer than
 // WithStoreTimeout's, the Manager calls the State directly instead of
 // adding a deadline of its own, which saves a goroutine on every call, the
 // gate's included.
-type CallTimeouter interface {
+type callTimeouter interface {
 	CallTimeout() time.Duration
 }
 
@@ -137,7 +137,7 @@ func withStateDeadline(s State, d time.Duration) State {
 	if _, ok := s.(*MemoryState); ok {
 		return s
 	}
-	if ct, ok := s.(CallTimeouter); ok && ct.CallTimeout() > 0 && ct.CallTimeout() <= d {
+	if ct, ok := s.(callTimeouter); ok && ct.CallTimeout() > 0 && ct.CallTimeout() <= d {
 		return s
 	}
 	if batch.Can(s) {

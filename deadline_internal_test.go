@@ -15,7 +15,7 @@ func (b boundedState) CallTimeout() time.Duration { return b.timeout }
 // A State that bounds its calls at least as tightly as the Manager would is
 // called directly; any other is wrapped in the Manager's deadline.
 func TestStateDeadlineWrapsOnlyWhenNeeded(t *testing.T) {
-	mem := NewMemoryState()
+	mem := new(MemoryState)
 	for _, tt := range []struct {
 		name    string
 		s       State

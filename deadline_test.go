@@ -127,7 +127,7 @@ func TestSecurity_SlowBackendAnswers503InBoundedTime(t *testing.T) {
 	}
 	const timeout = 300 * time.Millisecond
 	m, err := twofactor.New(&twofactor.Mock{}, store, twofactor.WithState(state), twofactor.WithSecret(testSecret), twofactor.WithStoreTimeout(timeout),
-		twofactor.WithLogger(slog.New(slog.DiscardHandler)), twofactor.WithInsecureCookie()) // plain http: less CPU per request on a busy machine
+		twofactor.WithLogger(slog.New(slog.DiscardHandler)), twofactor.WithCookie(twofactor.Cookie{Insecure: true})) // plain http: less CPU per request on a busy machine
 	if err != nil {
 		t.Fatal(err)
 	}

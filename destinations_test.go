@@ -48,14 +48,14 @@ func TestSecurity_RefusedDestinations(t *testing.T) {
 	secWant(t, "a Dutch mobile", e.from(ip()).send(nlPhone(1)), http.StatusOK, "")
 
 	t.Run("an app that serves Somalia names it", func(t *testing.T) {
-		e := proxied(t, twofactor.WithAllowedRegions("SO", "NL"))
+		e := proxied(t, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"SO", "NL"} }))
 		secWant(t, "Somalia, named", e.from("192.0.2.1").send(somalia), http.StatusOK, "")
 		secWant(t, "NL, named", e.from("192.0.2.2").send(nlPhone(1)), http.StatusOK, "")
 		secWant(t, "BE, not named", e.from("192.0.2.3").send("+32470123456"), http.StatusBadRequest, "region_not_allowed")
 		secWant(t, "IL, not named", e.from("192.0.2.4").send(israel), http.StatusBadRequest, "region_not_allowed")
 	})
 	t.Run("* keeps the default and adds to it", func(t *testing.T) {
-		e := proxied(t, twofactor.WithAllowedRegions("*", "il"))
+		e := proxied(t, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"*", "il"} }))
 		secWant(t, "Israel, named", e.from("192.0.2.1").send(israel), http.StatusOK, "")
 		secWant(t, "BE, by *", e.from("192.0.2.2").send("+32470123456"), http.StatusOK, "")
 		secWant(t, "Somalia, still refused", e.from("192.0.2.3").send(somalia), http.StatusBadRequest, "region_not_allowed")
@@ -76,7 +76,7 @@ func TestSecurity_VoiceToLandlines(t *testing.T) {
 	secWant(t, "a call to a mobile", e.from("192.0.2.3").call(nlPhone(1)), http.StatusOK, "")
 	secWant(t, "a call to a US number", e.from("192.0.2.4").call(us), http.StatusOK, "")
 
-	e = proxied(t, twofactor.WithVoice(), twofactor.WithVoiceToLandlines())
+	e = proxied(t, twofactor.WithVoice(), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.VoiceToLandlines = true }))
 	secWant(t, "a call to a landline, allowed", e.from("192.0.2.1").call(landline), http.StatusOK, "")
 	secWant(t, "an SMS to a landline, still refused", e.from("192.0.2.2").send(landline), http.StatusBadRequest, "unsupported_number")
 }

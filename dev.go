@@ -36,12 +36,12 @@ var (
 // listenAddr (the address the app's server listens on, such as
 // "127.0.0.1:8080" or "localhost:8080"):
 //
-//   - the session cookie works over plain http (WithInsecureCookie);
+//   - the session cookie works over plain http (Cookie.Insecure);
 //   - the send windows and the wrong-code limit are relaxed, so signing in
 //     again and again does not lock the developer out: 5 seconds between
 //     sends, 100 codes an hour per number, 1000 per client IP or network,
 //     100 wrong codes a day per account. Only the defaults are relaxed: a
-//     limit the app sets with its own option stays;
+//     limit the app sets with WithLimits stays;
 //   - with a *Mock provider that has neither OnCode nor OnSend set, each
 //     code is printed to standard error with what it is for, since no SMS
 //     is sent.

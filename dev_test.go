@@ -67,7 +67,7 @@ func newDevApp(t *testing.T, mock *twofactor.Mock, opts ...twofactor.Option) *de
 	a := &devApp{t: t, clock: testkit.NewClock(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)), out: &testkit.Buffer{}, logs: &testkit.Buffer{}}
 	t.Cleanup(twofactor.SetDevOut(a.out))
 	mock.Now = a.clock.Now
-	state := twofactor.NewMemoryState()
+	state := new(twofactor.MemoryState)
 	state.Now = a.clock.Now
 	opts = append([]twofactor.Option{
 		twofactor.WithDevelopment("127.0.0.1:8080"),
@@ -141,7 +141,7 @@ func TestDevelopmentMode(t *testing.T) {
 // has no hook of its own.
 func TestDevelopmentKeepsTheAppsSettings(t *testing.T) {
 	codes := &testkit.Codes{}
-	a := newDevApp(t, &twofactor.Mock{OnCode: codes.Record}, twofactor.WithPhoneSendLimit(twofactor.Limit{N: 2, Per: time.Hour}))
+	a := newDevApp(t, &twofactor.Mock{OnCode: codes.Record}, twofactor.WithLimits(func(l *twofactor.Limits) { l.Phone = twofactor.Limit{N: 2, Per: time.Hour} }))
 	for i, want := range []int{http.StatusSeeOther, http.StatusSeeOther, http.StatusTooManyRequests} {
 		a.clock.Advance(6 * time.Second)
 		if res := a.post("/2fa/send", url.Values{"phone": {testPhone}}); res.StatusCode != want {

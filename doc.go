@@ -3,10 +3,11 @@
 //
 // It has three parts:
 //
-//   - A Provider sends one-time codes and checks them. MessageBird talks to
-//     the MessageBird Verify API; Mock makes codes itself and behaves like
-//     the real service (expiry, attempt limit, one use), for tests and local
-//     development.
+//   - A Provider sends one-time codes and checks them. The sub-packages
+//     messagebird, bird and twilioverify talk to the vendors' Verify APIs,
+//     and failover makes one provider of several; Mock makes codes itself
+//     and behaves like the real service (expiry, attempt limit, one use),
+//     for tests and local development.
 //   - A Manager, made by New, gates routes with Require (the standard
 //     func(http.Handler) http.Handler shape) and serves the verification
 //     flow with Handler: ask the phone number, send a code, check it, and go
@@ -32,17 +33,21 @@
 //     sentinel errors and the classes of a provider's failure
 //     (ErrConfiguration, ErrNumberRefused, ErrRateLimited and
 //     RateLimitError, ErrNoBalance, ErrUnavailable, ErrUnknownOutcome),
-//     ActionCarrier. mock.go: Mock. messagebird.go: MessageBird.
+//     the optional CodeLengther and ActionCarrier. mock.go: Mock.
 //     internal/wire: what the providers share on the wire (the per-call
 //     transport that knows whether a request was sent, Retry-After, the
-//     checks of keys, numbers, codes and language tags).
+//     checks of keys, ids, numbers, codes and language tags, the shared
+//     code defaults).
 //   - manager.go: New and the Manager; options.go: every Option and its
-//     default; dev.go: development mode (WithDevelopment).
+//     default, the grouped ones with their types (WithCookie and Cookie,
+//     WithLimits and Limits, WithFraudGuard and FraudGuard, WithBranding
+//     and Branding); dev.go: development mode (WithDevelopment,
+//     CheckLoopback).
 //   - middleware.go: the gate (Require, RequireFresh, Check, Verified,
 //     Reset): it decides with plain errors (ErrNotVerified,
 //     ErrStepUpRequired, a store failure), then answers in one place, or
-//     lets the app answer (WithDenyHandler, DenyReason); gatecache.go: the plain bounded cache of decoded cookies the
-//     gate drives.
+//     lets the app answer (WithDenyHandler, DenyReason); gatecache.go: the
+//     plain bounded cache of decoded cookies the gate drives.
 //   - user.go: one model of a user's second factor (generations: one
 //     atomic move revokes everything made before), the server secret's
 //     keys; userrecord.go: the user record's layout and MemoryState's
@@ -64,9 +69,6 @@
 //     passkey_store.go: PasskeyStore, its State-backed default and the
 //     record kept of each passkey; passkey_confirm.go: confirming an action
 //     with a passkey, its challenge derived from the action.
-//   - failover.go: a Provider made of several, with a circuit breaker each;
-//     it fails over on outages, configuration errors and an empty account,
-//     never after an unknown outcome.
 //   - flow.go: the flow's pages and routes; send.go: sending a code;
 //     check.go: checking one; request.go: reading requests (form and JSON
 //     input, client IP, return targets); respond.go: answers (pages, JSON
@@ -96,18 +98,21 @@
 //     customer; challenge.go: the challenge (a built-in proof of work, or
 //     the app's Challenge) first-time numbers meet past a spent budget.
 //   - doc.go: this overview.
-//   - Sub-packages: bird (Bird's Verify APIs: the platform's, New, and the
+//   - Sub-packages: messagebird (MessageBird's classic Verify API, on its
+//     SDK), bird (Bird's Verify APIs: the platform's, New, and the
 //     workspace one, NewWorkspace) and twilioverify (Twilio Verify, on its
-//     SDK) are providers with their own dependencies;
-//     redisstate keeps the State in Redis, and sessions too
-//     (NewSessionStore); statetest and providertest are the conformance
+//     SDK) are providers with their own dependencies; failover is a
+//     Provider made of several, with a circuit breaker each (it fails over
+//     on outages, configuration errors and an empty account, never after
+//     an unknown outcome); redisstate keeps the State in Redis, and
+//     sessions too (NewSessionStore); statetest and providertest are the conformance
 //     suites a State or Provider of your own can run; cmd/twofactor-load
 //     measures the gate under load; examples/ holds the BirdBank and
 //     sign-in apps.
 //
 // A minimal app:
 //
-//	provider, err := twofactor.NewMessageBird(os.Getenv("MESSAGEBIRD_API_KEY"), twofactor.MessageBirdConfig{})
+//	provider, err := messagebird.New(os.Getenv("MESSAGEBIRD_API_KEY"), messagebird.Config{})
 //	...
 //	store := sessions.NewCookieStore(hashKey, blockKey)
 //	tf, err := twofactor.New(provider, store)
@@ -131,8 +136,8 @@
 // re-verification after 12 hours or 30 idle minutes; cross-origin POSTs
 // refused; a __Host- cookie. For work on your own machine, add
 // WithDevelopment (plain http, relaxed send windows, the Mock's codes
-// printed; loopback listeners only), or just WithInsecureCookie for plain
-// http://localhost.
+// printed; loopback listeners only), or just
+// WithCookie(Cookie{Insecure: true}) for plain http://localhost.
 //
 // A Manager is safe for concurrent use.
 package twofactor

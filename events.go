@@ -46,7 +46,7 @@ const (
 	EventConfirmationExpired EventType = "confirmation_expired"  // a confirmation code came back too late
 	// EventBudgetExceeded: a country's or the global budget of codes per
 	// hour to first-time numbers is spent: they get a challenge until the
-	// window turns (WithChallenge), or, for the budget of challenged sends
+	// window turns (FraudGuard.Challenge), or, for the budget of challenged sends
 	// or with challenges off, sends to them stop. Once per budget and
 	// window.
 	EventBudgetExceeded EventType = "budget_exceeded"

@@ -121,7 +121,7 @@ func ExampleManager_NewRecoveryCodes() {
 			rec, _ := twofactor.RecordFrom(r)
 			fmt.Fprintf(w, "account of %s, verified by %s", rec.Subject, rec.Method)
 		})))
-	}, twofactor.WithRecoveryCodes(twofactor.NewMemoryRecoveryStore())) // your database table in a real app
+	}, twofactor.WithRecoveryCodes(new(twofactor.MemoryRecoveryStore))) // your database table in a real app
 	defer a.srv.Close()
 
 	codes, err := a.tf.NewRecoveryCodes(context.Background(), "alice")
@@ -415,7 +415,7 @@ func ExampleManager_Unlock() {
 		mux.Handle("/account", tf.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, "account")
 		})))
-	}, twofactor.WithAccountAttempts(twofactor.Limit{N: 1, Per: 24 * time.Hour}))
+	}, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 1, Per: 24 * time.Hour} }))
 	defer a.srv.Close()
 	a.user = "alice"
 	a.do(http.MethodGet, "/account", nil)

@@ -80,7 +80,7 @@ func ExampleManager_Require() {
 		log.Fatal(err)
 	}
 	account := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Only verified requests get here; twofactor.Verified(r) is true.
+		// Only verified requests get here; twofactor.RecordFrom(r) has their Record.
 		fmt.Fprint(w, "Balance: 1,234.56 EUR")
 	})
 

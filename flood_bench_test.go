@@ -38,7 +38,7 @@ func BenchmarkFlood(b *testing.B) {
 	const nets = 65_536
 	for b.Loop() {
 		b.StopTimer()
-		state := twofactor.NewMemoryState()
+		state := new(twofactor.MemoryState)
 		calls := &countingState{State: state, calls: map[string]int{}}
 		a := newBenchApp(b, newBenchCookieStore(), twofactor.WithState(calls), twofactor.WithSecret(testSecret))
 		runtime.GC()

@@ -15,29 +15,29 @@ import (
 //
 //   - Numbers of the international networks (country calling codes 870
 //     Inmarsat, 881 satellite, 882 and 883 international networks, 888
-//     OCHA) are refused unless WithInternationalNetworks is set: they are
+//     OCHA) are refused unless FraudGuard.InternationalNetworks is set: they are
 //     costly and almost never a person's phone.
 //   - Destinations the big providers refuse by default (refusedRegions)
-//     get no codes unless the app names them in WithAllowedRegions.
+//     get no codes unless the app names them in FraudGuard.Regions.
 //   - SMS and voice go to mobile numbers only (phone.go's smsCapable, and
-//     guardNumber for voice: landlines only with WithVoiceToLandlines);
+//     guardNumber for voice: landlines only with FraudGuard.VoiceToLandlines);
 //     calls have their own, lower windows per number and per address
-//     (WithVoiceLimits), on top of the windows every code counts against.
-//   - Every country has a budget of codes per hour (DefaultCountryBudget;
-//     the regions of highRiskRegions start at DefaultHighRiskBudget), and
-//     all countries together a global one (DefaultGlobalBudget): past a
+//     (Limits.VoicePhone and VoiceIP), on top of the windows every code counts against.
+//   - Every country has a budget of codes per hour (defaultCountryBudget;
+//     the regions of highRiskRegions start at defaultHighRiskBudget), and
+//     all countries together a global one (defaultGlobalBudget): past a
 //     budget, sends stop with "try again later", an EventBudgetExceeded and
 //     one error log line per window, until the window turns.
 //   - Many distinct numbers of one number range in an hour slow that range
-//     (WithRangeSendLimit, limits.go).
+//     (Limits.Range, limits.go).
 //   - The budgets, the range limit and the conversion watch apply to
 //     first-time numbers only: a number that completed a verification in
-//     the last DefaultKnownNumbers (its knownKey mark), or the number on
+//     the last defaultKnownNumbers (its knownKey mark), or the number on
 //     file in known-number mode, passes them, so a flood never pauses a
 //     customer.
 //   - A conversion watch per country: when fewer than 20 % of the last 50
 //     codes sent to a country were verified, an EventConversionLow and one
-//     warning; with WithConversionTrickle, that country's budget then drops
+//     warning; with FraudGuard.ConversionTrickle, that country's budget then drops
 //     to a trickle for an hour.
 //
 // Every counter lives in the State, so the guard holds across servers.
@@ -45,11 +45,11 @@ import (
 // Fraud guard defaults. A healthy app with a few thousand users never
 // reaches the budgets; a pumping bot does within minutes.
 const (
-	DefaultCountryBudget   = 500  // codes per country per hour
-	DefaultHighRiskBudget  = 50   // codes per hour to each region of the high-risk list
-	DefaultGlobalBudget    = 2000 // codes per hour, all countries together
-	DefaultConversionMin   = 20   // percent of recent codes per country that should be verified
-	DefaultConversionSends = 50   // how many recent codes the conversion watch looks at
+	defaultCountryBudget   = 500  // codes per country per hour
+	defaultHighRiskBudget  = 50   // codes per hour to each region of the high-risk list
+	defaultGlobalBudget    = 2000 // codes per hour, all countries together
+	defaultConversionMin   = 20   // percent of recent codes per country that should be verified
+	defaultConversionSends = 50   // how many recent codes the conversion watch looks at
 )
 
 // Default voice limits: calls cost more than texts and may reach landlines.
@@ -66,22 +66,22 @@ const budgetWindow = time.Hour
 const conversionWindow = 24 * time.Hour
 
 // highRiskRegions are destinations where SMS pumping traffic is common and
-// termination fees are high: they start at DefaultHighRiskBudget codes an
-// hour instead of DefaultCountryBudget. The list is short on purpose, a
-// starting point; WithCountryBudget sets any region's budget, these
+// termination fees are high: they start at defaultHighRiskBudget codes an
+// hour instead of defaultCountryBudget. The list is short on purpose, a
+// starting point; FraudGuard.CountryBudgets sets any region's budget, these
 // included (0 turns a region off).
 var highRiskRegions = []string{"AZ", "BY", "CU", "KG", "KZ", "TJ", "TM", "UZ"}
 
 func highRiskBudgets() map[string]int {
 	b := make(map[string]int, len(highRiskRegions))
 	for _, r := range highRiskRegions {
-		b[r] = DefaultHighRiskBudget
+		b[r] = defaultHighRiskBudget
 	}
 	return b
 }
 
 // refusedRegions are the destinations that get no codes unless the app
-// names them in WithAllowedRegions: the big providers refuse them on a new
+// names them in FraudGuard.Regions: the big providers refuse them on a new
 // account too, and a pump that finds them open sends there first.
 //
 //   - Twilio's "high risk" messaging destinations, which every Twilio
@@ -104,7 +104,7 @@ var refusedRegions = []string{
 
 // regionAllowed reports whether numbers of region (two letters; "001" for
 // the international networks, which guardNumber judges) may get codes:
-// those WithAllowedRegions names, else, if it named none or named "*",
+// those FraudGuard.Regions names, else, if it named none or named "*",
 // every region but refusedRegions.
 func (m *Manager) regionAllowed(region string) bool {
 	c := &m.cfg
@@ -118,7 +118,7 @@ func (m *Manager) regionAllowed(region string) bool {
 }
 
 // internationalNetworks are the country calling codes of satellite and
-// international networks, refused unless WithInternationalNetworks is set.
+// international networks, refused unless FraudGuard.InternationalNetworks is set.
 var internationalNetworks = []string{"+870", "+881", "+882", "+883", "+888"}
 
 // guardNumber refuses numbers the fraud guard does not send to.

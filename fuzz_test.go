@@ -229,7 +229,7 @@ func (c *fuzzClock) Now() time.Time {
 // never a panic.
 func FuzzFlowPOST(f *testing.F) {
 	clock := &fuzzClock{now: time.Date(2026, 3, 4, 10, 0, 0, 0, time.UTC)}
-	state := NewMemoryState()
+	state := new(MemoryState)
 	state.Now = clock.Now
 	mock := &Mock{Now: clock.Now}
 	var codeMu sync.Mutex
@@ -250,7 +250,7 @@ func FuzzFlowPOST(f *testing.F) {
 	mux := http.NewServeMux()
 	mux.Handle("/2fa/", m.Handler())
 	mux.Handle("/account/", m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !Verified(r) {
+		if !GatePassed(r) {
 			panic("gated handler reached unverified")
 		}
 	})))

@@ -76,7 +76,7 @@ func TestGateCacheCookieLimit(t *testing.T) {
 		})
 	}
 	t.Run("manager's max age from the verification", func(t *testing.T) {
-		m, cs := newCacheTestManager(t, 86400*30, WithMaxAge(time.Hour))
+		m, cs := newCacheTestManager(t, 86400*30, WithCookie(Cookie{MaxAge: time.Hour}))
 		old := verified
 		old.VerifiedAt = now.Add(-50 * time.Minute).Unix() // the cookie is newer than the verification
 		value := encodedCookie(t, cs, old)

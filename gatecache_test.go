@@ -97,7 +97,7 @@ func TestGateCacheIdleTimeout(t *testing.T) {
 }
 
 func TestGateCacheMaxAge(t *testing.T) {
-	a := newFlowApp(t, twofactor.WithMaxAge(time.Hour))
+	a := newFlowApp(t, twofactor.WithCookie(twofactor.Cookie{MaxAge: time.Hour}))
 	verifiedCached(t, a)
 	for range 2 {
 		a.clock.Advance(25 * time.Minute)

@@ -93,7 +93,7 @@ func TestGateLoader(t *testing.T) {
 	})
 	t.Run("another State", func(t *testing.T) {
 		store := newGateStore()
-		store.state = twofactor.NewMemoryState() // not the Manager's
+		store.state = new(twofactor.MemoryState) // not the Manager's
 		e := secNew(t, secSetup{subject: true, store: store})
 		c := e.client()
 		c.user = "alice"

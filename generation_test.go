@@ -237,7 +237,7 @@ func TestAttack_DeviceSignInLoopIsLimited(t *testing.T) {
 // store could test guesses against), and wrong ones have their own counter:
 // guessing them never locks the user's SMS.
 func TestRecoveryCodesKeyedAndApartFromSMS(t *testing.T) {
-	a := newLCApp(t, twofactor.WithAccountAttempts(twofactor.Limit{N: 4, Per: time.Hour}))
+	a := newLCApp(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 4, Per: time.Hour} }))
 	codes, err := a.m.NewRecoveryCodes(t.Context(), "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -301,7 +301,7 @@ func TestNewRecoveryCodesEndOtherSessions(t *testing.T) {
 	here.signIn(secPhone, nil)
 	r := here.post("/newcodes", nil)
 	var codes []string
-	if r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &codes) != nil || len(codes) != twofactor.RecoveryCodeCount {
+	if r.status != http.StatusOK || json.Unmarshal([]byte(r.body), &codes) != nil || len(codes) != 10 {
 		t.Fatalf("new codes: %v", r)
 	}
 	if _, r, ok := here.record("/record"); !ok {

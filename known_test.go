@@ -44,7 +44,7 @@ func flood(t *testing.T, e *secEnv, from int) int {
 // budgets; first-time numbers get a challenge, and the budgets hold.
 func TestSecurity_KnownNumbersPassTheBudgets(t *testing.T) {
 	const country, global = 10, 16
-	opts := []twofactor.Option{twofactor.WithCountryBudget("NL", country), twofactor.WithGlobalBudget(global)}
+	opts := []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["NL"] = country }), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.GlobalBudget = global })}
 	e := proxied(t, opts...)
 	customers := []string{nlPhone(900_000), nlPhone(900_001), nlPhone(900_002)}
 	for i, p := range customers {
@@ -62,13 +62,13 @@ func TestSecurity_KnownNumbersPassTheBudgets(t *testing.T) {
 	secWant(t, "still a first-time number", e.from("198.51.100.2").send(nlPhone(778)), http.StatusTooManyRequests, "challenge_required")
 
 	t.Run("without the memory, the customer is paused with everyone", func(t *testing.T) {
-		e := proxied(t, append(opts, twofactor.WithKnownNumbers(0))...)
+		e := proxied(t, append(opts, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.KnownNumbers = 0 }))...)
 		e.from("192.0.2.1").mustVerify(customers[0])
 		flood(t, e, 0)
 		secWant(t, "the customer", e.from("198.51.100.1").send(customers[0]), http.StatusTooManyRequests, "challenge_required")
 	})
 	t.Run("the mark expires", func(t *testing.T) {
-		e := proxied(t, append(opts, twofactor.WithKnownNumbers(2*time.Hour))...)
+		e := proxied(t, append(opts, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.KnownNumbers = 2 * time.Hour }))...)
 		e.from("192.0.2.1").mustVerify(customers[0])
 		e.clock.Advance(3 * time.Hour)
 		flood(t, e, 0)

@@ -39,7 +39,7 @@ func (a *lcApp) number(user string) string {
 // /record (gated: the Record as JSON), /settings (step-up, 5 minutes).
 func newLCApp(t *testing.T, opts ...twofactor.Option) *lcApp {
 	t.Helper()
-	a := &lcApp{numbers: map[string]string{"alice": secPhone}, recovery: twofactor.NewMemoryRecoveryStore()}
+	a := &lcApp{numbers: map[string]string{"alice": secPhone}, recovery: new(twofactor.MemoryRecoveryStore)}
 	all := []twofactor.Option{
 		twofactor.WithPhoneLookup(func(r *http.Request) (string, error) { return a.number(secSubject(r)), nil }),
 		twofactor.WithEnrolment(func(r *http.Request, phone string) error {
@@ -300,9 +300,9 @@ func TestChangeNumber(t *testing.T) {
 var recoveryFormat = regexp.MustCompile(`^[0-9a-hjkmnp-tv-z]{4}-[0-9a-hjkmnp-tv-z]{4}-[0-9a-hjkmnp-tv-z]{4}$`)
 
 func TestRecoveryCodes(t *testing.T) {
-	a := newLCApp(t, twofactor.WithAccountAttempts(twofactor.Limit{N: 4, Per: time.Hour}))
+	a := newLCApp(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 4, Per: time.Hour} }))
 	codes, err := a.m.NewRecoveryCodes(t.Context(), "alice")
-	if err != nil || len(codes) != twofactor.RecoveryCodeCount {
+	if err != nil || len(codes) != 10 {
 		t.Fatalf("NewRecoveryCodes = %v, %v", codes, err)
 	}
 	seen := map[string]bool{}
@@ -589,7 +589,7 @@ func hasEvent(e *secEnv, typ twofactor.EventType) bool {
 // A locked account refuses every check with an event, but the log says so
 // once per account and window, not once per request.
 func TestLockedAccountLoggedOnce(t *testing.T) {
-	e := secNew(t, secSetup{mockMaxAttempts: 10, opts: []twofactor.Option{twofactor.WithAccountAttempts(twofactor.Limit{N: 2, Per: time.Hour}), twofactor.WithMaxAttempts(10)}})
+	e := secNew(t, secSetup{mockMaxAttempts: 10, opts: []twofactor.Option{twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 2, Per: time.Hour} }), twofactor.WithLimits(func(l *twofactor.Limits) { l.MaxAttempts = 10 })}})
 	c := e.client()
 	code := c.mustSend(secPhone)
 	for range 10 { // 2 wrong codes, then 8 refused by the lock

@@ -561,4 +561,4 @@ func (o *onceAMinute) tick(now time.Time) (bool, int) {
 }
 
 // isStateFull reports whether err is a full State refusing new keys.
-func isStateFull(err error) bool { return errors.Is(err, ErrStateFull) }
+func isStateFull(err error) bool { return errors.Is(err, errStateFull) }

@@ -50,7 +50,7 @@ type Manager struct {
 const hostPrefix = "__Host-"
 
 // New returns a Manager that verifies visitors with provider and keeps their
-// flow in store, under the session name set by WithSessionName. Any
+// flow in store, under the session name set by Cookie.Name. Any
 // gorilla/sessions store works. A nil store means a cookie store with
 // random signing and encryption keys made now: sessions then do not survive
 // a restart and are not shared between servers, so pass your own store in
@@ -77,7 +77,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		store = randomCookieStore(cfg.maxAge)
 	}
 	if cfg.state == nil {
-		cfg.state = NewMemoryState()
+		cfg.state = new(MemoryState)
 	}
 	if cfg.secret == nil {
 		_, memState := cfg.state.(*MemoryState)
@@ -85,7 +85,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 		if !memState || (cfg.recovery != nil && !memRecovery) || cfg.factors.totp != nil || (cfg.passkeys != nil && cfg.passkeys.Store != nil) {
 			return nil, errors.New("twofactor: WithState (other than a MemoryState), WithRecoveryCodes (other than a MemoryRecoveryStore), WithTOTP with a store and a PasskeyConfig.Store need WithSecret: the keyed hashes of numbers, recovery codes and passkey user handles, and the key of authenticator apps' secrets, must be the same on every server and after a restart")
 		}
-		cfg.secret = make([]byte, MinSecretLen)
+		cfg.secret = make([]byte, minSecretLen)
 		_, _ = rand.Read(cfg.secret)
 	}
 	ks, err := deriveKeys(cfg.secret)
@@ -100,7 +100,7 @@ func New(provider Provider, store sessions.Store, opts ...Option) (*Manager, err
 	if cfg.logger == nil {
 		cfg.logger = slog.Default()
 	}
-	m := &Manager{cfg: cfg, provider: provider, store: store, gateLoader: gl, codeLen: DefaultCodeLength, log: cfg.logger, keys: ks}
+	m := &Manager{cfg: cfg, provider: provider, store: store, gateLoader: gl, codeLen: defaultCodeLength, log: cfg.logger, keys: ks}
 	if cfg.recoveryOn && cfg.recovery == nil {
 		m.cfg.recovery = stateRecovery{cfg.state} // recovery.go
 	}
@@ -272,9 +272,9 @@ func (p *statusProbe) Header() http.Header         { return p.header }
 func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
 func (p *statusProbe) WriteHeader(status int)      { p.status = status }
 
-// MinCookieKey is the least length, in bytes, of a cookie store's hash key
+// minCookieKey is the least length, in bytes, of a cookie store's hash key
 // that New accepts.
-const MinCookieKey = 32
+const minCookieKey = 32
 
 // checkCookieKeys refuses a cookie store whose keys are too short to keep
 // its cookies from being forged or read. securecookie keeps its keys
@@ -291,8 +291,8 @@ func checkCookieKeys(cs *sessions.CookieStore) error {
 		if !ok || sc == nil {
 			continue
 		}
-		if f := reflect.ValueOf(sc).Elem().FieldByName("hashKey"); f.IsValid() && f.Kind() == reflect.Slice && f.Len() < MinCookieKey {
-			return fmt.Errorf("twofactor: the cookie store's hash key (pair %d) is %d bytes; it must be at least %d random bytes so nobody can forge a session cookie: %s", i+1, f.Len(), MinCookieKey, fix)
+		if f := reflect.ValueOf(sc).Elem().FieldByName("hashKey"); f.IsValid() && f.Kind() == reflect.Slice && f.Len() < minCookieKey {
+			return fmt.Errorf("twofactor: the cookie store's hash key (pair %d) is %d bytes; it must be at least %d random bytes so nobody can forge a session cookie: %s", i+1, f.Len(), minCookieKey, fix)
 		}
 		if _, err := sc.Encode("twofactor-probe", "x"); err != nil {
 			return fmt.Errorf("twofactor: the cookie store's keys (pair %d) don't work: %v; the block key must be 16, 24 or 32 bytes (or nil for no encryption): %s", i+1, err, fix)

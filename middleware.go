@@ -70,12 +70,12 @@ func (m *Manager) RequireFresh(within time.Duration) func(http.Handler) http.Han
 	return func(next http.Handler) http.Handler { return m.gate(next, within) }
 }
 
-// MinFresh is the least freshness RequireFresh takes.
-const MinFresh = time.Minute
+// minFresh is the least freshness RequireFresh takes.
+const minFresh = time.Minute
 
-// checkFresh explains a RequireFresh duration below MinFresh.
+// checkFresh explains a RequireFresh duration below minFresh.
 func checkFresh(within time.Duration) error {
-	if within >= MinFresh {
+	if within >= minFresh {
 		return nil
 	}
 	hint := "such as RequireFresh(5*time.Minute)"

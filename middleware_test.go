@@ -73,7 +73,7 @@ func newFlowApp(t *testing.T, opts ...twofactor.Option) *flowApp {
 func newFlowAppWith(t *testing.T, s appSetup) *flowApp {
 	t.Helper()
 	mock, rec, clock := newTestMock()
-	state := twofactor.NewMemoryState()
+	state := new(twofactor.MemoryState)
 	state.Now = clock.Now
 	logs := &testkit.Buffer{}
 	if s.prefix == "" {
@@ -100,10 +100,10 @@ func newFlowAppWith(t *testing.T, s appSetup) *flowApp {
 	mux := http.NewServeMux()
 	mux.Handle(s.prefix, m.Handler())
 	mux.Handle("/account", m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "%s (verified=%t)", testBalance, twofactor.Verified(r))
+		fmt.Fprintf(w, "%s (verified=%t)", testBalance, twofactor.GatePassed(r))
 	})))
 	mux.HandleFunc("/peek", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "verified=%t gate=%t", m.Verified(r), twofactor.Verified(r))
+		fmt.Fprintf(w, "verified=%t gate=%t", m.Verified(r), twofactor.GatePassed(r))
 	})
 	mux.HandleFunc("POST /logout", func(w http.ResponseWriter, r *http.Request) {
 		if err := m.Reset(w, r); err != nil {
@@ -235,7 +235,7 @@ func (a *flowApp) setSessionCookie(value string) {
 	name := hostCookie
 	for _, c := range a.jar.Cookies(u) {
 		if c.Name == twofactor.DefaultSessionName {
-			name = c.Name // an app with WithInsecureCookie
+			name = c.Name // an app with Cookie.Insecure
 		}
 	}
 	a.jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
@@ -437,7 +437,7 @@ func TestFlowPhoneEntry(t *testing.T) {
 }
 
 func TestFlowRestart(t *testing.T) {
-	a := newFlowApp(t, twofactor.WithResendCooldown(0))
+	a := newFlowApp(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.ResendCooldown = 0 }))
 	a.sendCode(testPhone)
 	wantRedirect(t, a.post("/2fa/restart", nil), "/2fa/")
 	page := a.get("/2fa/")
@@ -604,15 +604,15 @@ func TestSendOptions(t *testing.T) {
 	}{
 		{"national number with a default region", []twofactor.Option{twofactor.WithDefaultRegion("NL")},
 			url.Values{"phone": {"06 12345678"}}, http.StatusSeeOther, "", testPhone, twofactor.SMS},
-		{"allowed region", []twofactor.Option{twofactor.WithAllowedRegions("NL", "BE")},
+		{"allowed region", []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"NL", "BE"} })},
 			url.Values{"phone": {"+32 470 12 34 56"}}, http.StatusSeeOther, "", "+32470123456", twofactor.SMS},
-		{"region not allowed", []twofactor.Option{twofactor.WithAllowedRegions("BE")},
+		{"region not allowed", []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"BE"} })},
 			url.Values{"phone": {testPhone}}, http.StatusBadRequest, "We can't send codes to numbers in that country", "", ""},
 		{"voice", []twofactor.Option{twofactor.WithVoice()},
 			url.Values{"phone": {testPhone}, "channel": {"voice"}}, http.StatusSeeOther, "", testPhone, twofactor.Voice},
 		{"voice to a landline", []twofactor.Option{twofactor.WithVoice()},
 			url.Values{"phone": {"+31 20 123 4567"}, "channel": {"voice"}}, http.StatusBadRequest, "We can only send codes to mobile numbers", "", ""},
-		{"voice to a landline, allowed", []twofactor.Option{twofactor.WithVoice(), twofactor.WithVoiceToLandlines()},
+		{"voice to a landline, allowed", []twofactor.Option{twofactor.WithVoice(), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.VoiceToLandlines = true })},
 			url.Values{"phone": {"+31 20 123 4567"}, "channel": {"voice"}}, http.StatusSeeOther, "", "+31201234567", twofactor.Voice},
 		{"SMS to a landline", []twofactor.Option{twofactor.WithVoice()},
 			url.Values{"phone": {"+31 20 123 4567"}}, http.StatusBadRequest, "We can only send codes to mobile numbers", "", ""},
@@ -731,12 +731,12 @@ func TestCookieAttributes(t *testing.T) {
 		domain   string
 	}{
 		{"defaults", nil, true, http.SameSiteLaxMode, hostCookie, "/", ""},
-		{"insecure for localhost", []twofactor.Option{twofactor.WithInsecureCookie()}, false, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/", ""},
-		{"strict", []twofactor.Option{twofactor.WithSameSite(http.SameSiteStrictMode)}, true, http.SameSiteStrictMode, hostCookie, "/", ""},
-		{"own name", []twofactor.Option{twofactor.WithSessionName("bank2fa")}, true, http.SameSiteLaxMode, "__Host-bank2fa", "/", ""},
-		{"own __Host- name", []twofactor.Option{twofactor.WithSessionName("__Host-bank2fa")}, true, http.SameSiteLaxMode, "__Host-bank2fa", "/", ""},
-		{"domain", []twofactor.Option{twofactor.WithCookieDomain("127.0.0.1")}, true, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/", "127.0.0.1"},
-		{"path", []twofactor.Option{twofactor.WithCookiePath("/2fa/")}, true, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/2fa/", ""},
+		{"insecure for localhost", []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{Insecure: true})}, false, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/", ""},
+		{"strict", []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{SameSite: http.SameSiteStrictMode})}, true, http.SameSiteStrictMode, hostCookie, "/", ""},
+		{"own name", []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{Name: "bank2fa"})}, true, http.SameSiteLaxMode, "__Host-bank2fa", "/", ""},
+		{"own __Host- name", []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{Name: "__Host-bank2fa"})}, true, http.SameSiteLaxMode, "__Host-bank2fa", "/", ""},
+		{"domain", []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{Domain: "127.0.0.1"})}, true, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/", "127.0.0.1"},
+		{"path", []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{Path: "/2fa/"})}, true, http.SameSiteLaxMode, twofactor.DefaultSessionName, "/2fa/", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -933,7 +933,7 @@ func TestVerifiedAgesOut(t *testing.T) {
 		wantRedirect(t, a.get("/account"), "/2fa/?next=%2Faccount")
 	})
 	t.Run("max age", func(t *testing.T) {
-		a := newFlowApp(t, twofactor.WithMaxAge(time.Hour))
+		a := newFlowApp(t, twofactor.WithCookie(twofactor.Cookie{MaxAge: time.Hour}))
 		a.verify()
 		for range 2 {
 			a.clock.Advance(25 * time.Minute)
@@ -1274,22 +1274,22 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"prefix without slashes", mock, []twofactor.Option{twofactor.WithPrefix("nope")}},
 		{"prefix /", mock, []twofactor.Option{twofactor.WithPrefix("/")}},
 		{"prefix without trailing slash", mock, []twofactor.Option{twofactor.WithPrefix("/2fa")}},
-		{"SameSite None", mock, []twofactor.Option{twofactor.WithSameSite(http.SameSiteNoneMode)}},
-		{"SameSite default", mock, []twofactor.Option{twofactor.WithSameSite(http.SameSiteDefaultMode)}},
-		{"0 attempts", mock, []twofactor.Option{twofactor.WithMaxAttempts(0)}},
-		{"11 attempts", mock, []twofactor.Option{twofactor.WithMaxAttempts(11)}},
-		{"empty session name", mock, []twofactor.Option{twofactor.WithSessionName("")}},
-		{"session name with ;", mock, []twofactor.Option{twofactor.WithSessionName("a;b")}},
-		{"cookie path", mock, []twofactor.Option{twofactor.WithCookiePath("app")}},
-		{"max age 0", mock, []twofactor.Option{twofactor.WithMaxAge(0)}},
-		{"max age a year", mock, []twofactor.Option{twofactor.WithMaxAge(365 * 24 * time.Hour)}},
-		{"idle timeout 0", mock, []twofactor.Option{twofactor.WithIdleTimeout(0)}},
+		{"SameSite None", mock, []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{SameSite: http.SameSiteNoneMode})}},
+		{"SameSite default", mock, []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{SameSite: http.SameSiteDefaultMode})}},
+		{"0 attempts", mock, []twofactor.Option{twofactor.WithLimits(func(l *twofactor.Limits) { l.MaxAttempts = 0 })}},
+		{"11 attempts", mock, []twofactor.Option{twofactor.WithLimits(func(l *twofactor.Limits) { l.MaxAttempts = 11 })}},
+		{"session name with a space", mock, []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{Name: "a b"})}},
+		{"session name with ;", mock, []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{Name: "a;b"})}},
+		{"cookie path", mock, []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{Path: "app"})}},
+		{"max age a second", mock, []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{MaxAge: time.Second})}},
+		{"max age a year", mock, []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{MaxAge: 365 * 24 * time.Hour})}},
+		{"negative idle timeout", mock, []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{IdleTimeout: -time.Minute})}},
 		{"provider timeout 0", mock, []twofactor.Option{twofactor.WithProviderTimeout(0)}},
-		{"negative cooldown", mock, []twofactor.Option{twofactor.WithResendCooldown(-time.Second)}},
-		{"zero account limit", mock, []twofactor.Option{twofactor.WithAccountAttempts(twofactor.Limit{})}},
+		{"negative cooldown", mock, []twofactor.Option{twofactor.WithLimits(func(l *twofactor.Limits) { l.ResendCooldown = -time.Second })}},
+		{"zero account limit", mock, []twofactor.Option{twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{} })}},
 		{"region NLD", mock, []twofactor.Option{twofactor.WithDefaultRegion("NLD")}},
-		{"allowed region Netherlands", mock, []twofactor.Option{twofactor.WithAllowedRegions("NL", "Netherlands")}},
-		{"no allowed regions", mock, []twofactor.Option{twofactor.WithAllowedRegions()}},
+		{"allowed region Netherlands", mock, []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"NL", "Netherlands"} })}},
+		{"no allowed regions", mock, []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{} })}},
 		{"trusted proxy", mock, []twofactor.Option{twofactor.WithTrustedProxies("10.0.0.1")}},
 		{"trusted origin", mock, []twofactor.Option{twofactor.WithTrustedOrigins("not an origin")}},
 		{"nil clock", mock, []twofactor.Option{twofactor.WithClock(nil)}},
@@ -1314,8 +1314,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	t.Run("good config", func(t *testing.T) {
 		_, err := twofactor.New(mock, nil,
-			twofactor.WithPrefix("/verify/"), twofactor.WithSameSite(http.SameSiteStrictMode), twofactor.WithMaxAttempts(5),
-			twofactor.WithDefaultRegion("nl"), twofactor.WithAllowedRegions("NL", "be"), twofactor.WithTrustedProxies("10.0.0.0/8"),
+			twofactor.WithPrefix("/verify/"), twofactor.WithCookie(twofactor.Cookie{SameSite: http.SameSiteStrictMode}), twofactor.WithLimits(func(l *twofactor.Limits) { l.MaxAttempts = 5 }),
+			twofactor.WithDefaultRegion("nl"), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"NL", "be"} }), twofactor.WithTrustedProxies("10.0.0.0/8"),
 			twofactor.WithTrustedOrigins("https://app.example"), nil)
 		if err != nil {
 			t.Fatalf("New: %v", err)

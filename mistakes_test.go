@@ -28,7 +28,7 @@ func TestMistakesFailAtStart(t *testing.T) {
 	}{
 		{"unknown default region", nil, []twofactor.Option{twofactor.WithDefaultRegion("XX")}, []string{`"XX"`, `such as "NL"`}},
 		{"UK for GB", nil, []twofactor.Option{twofactor.WithDefaultRegion("uk")}, []string{`"GB"`}},
-		{"unknown allowed region", nil, []twofactor.Option{twofactor.WithAllowedRegions("NL", "QQ")}, []string{"WithAllowedRegions", `"QQ"`}},
+		{"unknown allowed region", nil, []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"NL", "QQ"} })}, []string{"FraudGuard.Regions", `"QQ"`}},
 		{"misspelled text key", nil, []twofactor.Option{twofactor.WithTemplates(page(`{{define "content"}}<h1>{{.T.phone_titel}}</h1>{{end}}`))},
 			[]string{"phone.html", ".T.phone_titel", "did you mean .T.phone_title?"}},
 		{"misspelled text key in a branch never taken", nil, []twofactor.Option{twofactor.WithTemplates(page(`{{define "content"}}{{if .Change}}{{.T.change_tittle}}{{end}}{{end}}`))},
@@ -70,7 +70,7 @@ func TestMistakesFailAtStart(t *testing.T) {
 		store sessions.Store
 		opts  []twofactor.Option
 	}{
-		{"real regions", nil, []twofactor.Option{twofactor.WithDefaultRegion("gb"), twofactor.WithAllowedRegions("NL", "be", "GB")}},
+		{"real regions", nil, []twofactor.Option{twofactor.WithDefaultRegion("gb"), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"NL", "be", "GB"} })}},
 		{"an override with other files in subdirectories", nil, []twofactor.Option{twofactor.WithTemplates(fstest.MapFS{
 			"phone.html": {Data: []byte(`{{define "content"}}<h1>{{.T.phone_title}}</h1>{{index .T "send_button"}}{{end}}`)}, "README": {Data: []byte("x")}, "img/logo.svg": {Data: []byte("x")}})}},
 		{"32-byte keys", sessions.NewCookieStore(key32, []byte("test block key, 32 bytes long..."), key32, nil), nil},

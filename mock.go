@@ -67,21 +67,21 @@ func (m *Mock) now() time.Time {
 // CodeLength returns the number of digits of the codes the Mock sends.
 func (m *Mock) CodeLength() int {
 	if m.Digits == 0 {
-		return DefaultCodeLength
+		return defaultCodeLength
 	}
 	return m.Digits
 }
 
 func (m *Mock) validity() time.Duration {
 	if m.Validity == 0 {
-		return DefaultValidity
+		return defaultValidity
 	}
 	return m.Validity
 }
 
 func (m *Mock) maxAttempts() int {
 	if m.MaxAttempts == 0 {
-		return DefaultMaxAttempts
+		return defaultMaxAttempts
 	}
 	return m.MaxAttempts
 }

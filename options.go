@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -24,17 +26,22 @@ type Limit struct {
 
 func (l Limit) enabled() bool { return l.N > 0 && l.Per > 0 }
 
+// DefaultMaxAge is how long a verification lasts by default (Cookie.MaxAge).
+// An app's session store should keep sessions at least this long: give a
+// cookie store MaxAge(int(DefaultMaxAge.Seconds())).
+const DefaultMaxAge = 12 * time.Hour
+
 // Defaults. They are what a bank would pick: generous enough that a person
 // who mistypes or waits for a slow SMS is not locked out, tight enough that
-// a script cannot guess codes or pump SMS traffic.
+// a script cannot guess codes or pump SMS traffic. Each option's doc states
+// its default.
 const (
-	DefaultPrefix          = "/2fa/"
-	DefaultSessionName     = "twofactor"
-	DefaultMaxAge          = 12 * time.Hour   // verified state lasts at most this long
-	DefaultIdleTimeout     = 30 * time.Minute // or this long without a gated request
-	DefaultResendCooldown  = 30 * time.Second // per session, between two sends
-	DefaultProviderTimeout = 10 * time.Second // deadline of every provider call
-	DefaultMaxBody         = 8 << 10          // bytes of a flow POST body
+	defaultPrefix          = "/2fa/"
+	defaultSessionName     = "twofactor"
+	defaultIdleTimeout     = 30 * time.Minute // or this long without a gated request
+	defaultResendCooldown  = 30 * time.Second // per session, between two sends
+	defaultProviderTimeout = 10 * time.Second // deadline of every provider call
+	defaultMaxBody         = 8 << 10          // bytes of a flow POST body
 )
 
 // Default limits; see the README's Security section.
@@ -48,9 +55,9 @@ var (
 	defaultRangeSends      = Limit{N: 30, Per: time.Hour}      // distinct numbers of one number range (10,000 numbers) sent codes
 )
 
-// DefaultStoreTimeout is the deadline of every call to the session store and
+// defaultStoreTimeout is the deadline of every call to the session store and
 // the State.
-const DefaultStoreTimeout = 2 * time.Second
+const defaultStoreTimeout = 2 * time.Second
 
 type config struct {
 	prefix                string
@@ -65,7 +72,7 @@ type config struct {
 	subject               func(*http.Request) string
 	defaultRegion         string
 	allowedRegions        map[string]bool
-	allowOtherRegions     bool // WithAllowedRegions named "*"
+	allowOtherRegions     bool // FraudGuard.Regions named "*"
 	state                 State
 	maxAttempts           int
 	accountAttempts       Limit
@@ -87,8 +94,8 @@ type config struct {
 	conversionSends       int
 	conversionTrickle     int
 	knownFor              time.Duration
-	challenge             Challenge // WithChallenge; nil: the built-in proof of work
-	challengeOff          bool      // WithChallenge(nil): spent budgets pause, 503
+	challenge             Challenge // FraudGuard.Challenge; nil: the built-in proof of work
+	challengeOff          bool      // FraudGuard.NoChallenge: spent budgets pause, 503
 	storeTimeout          time.Duration
 	trustedProxies        []netip.Prefix
 	proxyHeader           string
@@ -115,15 +122,15 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		prefix:          DefaultPrefix,
-		sessionName:     DefaultSessionName,
+		prefix:          defaultPrefix,
+		sessionName:     defaultSessionName,
 		cookiePath:      "/",
 		sameSite:        http.SameSiteLaxMode,
 		maxAge:          DefaultMaxAge,
-		idleTimeout:     DefaultIdleTimeout,
-		maxAttempts:     DefaultMaxAttempts,
+		idleTimeout:     defaultIdleTimeout,
+		maxAttempts:     defaultMaxAttempts,
 		accountAttempts: defaultAccountAttempts,
-		resendCooldown:  DefaultResendCooldown,
+		resendCooldown:  defaultResendCooldown,
 		phoneSends:      defaultPhoneSends,
 		ipSends:         defaultIPSends,
 		net56Sends:      defaultNet56Sends,
@@ -132,14 +139,14 @@ func defaultConfig() config {
 		rangeSends:      defaultRangeSends,
 		voicePhoneSends: defaultVoicePhoneSends,
 		voiceIPSends:    defaultVoiceIPSends,
-		countryBudget:   DefaultCountryBudget,
+		countryBudget:   defaultCountryBudget,
 		countryBudgets:  highRiskBudgets(),
-		globalBudget:    DefaultGlobalBudget,
-		conversionMin:   DefaultConversionMin,
-		conversionSends: DefaultConversionSends,
-		knownFor:        DefaultKnownNumbers,
-		storeTimeout:    DefaultStoreTimeout,
-		providerTimeout: DefaultProviderTimeout,
+		globalBudget:    defaultGlobalBudget,
+		conversionMin:   defaultConversionMin,
+		conversionSends: defaultConversionSends,
+		knownFor:        defaultKnownNumbers,
+		storeTimeout:    defaultStoreTimeout,
+		providerTimeout: defaultProviderTimeout,
 		proxyHeader:     headerXForwardedFor,
 		now:             time.Now,
 	}
@@ -157,90 +164,89 @@ func WithPrefix(prefix string) Option {
 	}
 }
 
-// WithSessionName sets the name of the session (the cookie name for the
-// cookie store). Default "twofactor".
-//
-// When the cookie is Secure, has Path "/" and no Domain (the defaults), New
-// puts the "__Host-" prefix in front of the name: the cookie is then
-// "__Host-twofactor", and browsers refuse such a cookie from a sibling
-// subdomain or over plain http, so nobody can plant one that shadows it.
-// WithInsecureCookie, WithCookieDomain or a cookie path other than "/" keep
-// the name as given.
-func WithSessionName(name string) Option {
+// Cookie configures the session's cookie and how long the verification it
+// carries lasts. WithCookie takes its non-zero fields; the zero value
+// changes nothing.
+type Cookie struct {
+	// Name is the session's name (the cookie's, for the cookie store).
+	// Default "twofactor".
+	//
+	// When the cookie is Secure, has Path "/" and no Domain (the defaults),
+	// New puts the "__Host-" prefix in front of the name: the cookie is
+	// then "__Host-twofactor", and browsers refuse such a cookie from a
+	// sibling subdomain or over plain http, so nobody can plant one that
+	// shadows it. Insecure, a Domain or a Path other than "/" keep the name
+	// as given.
+	Name string
+	// Domain is the cookie's Domain attribute. Default none: the cookie
+	// goes to the host that set it only.
+	Domain string
+	// Path is the cookie's Path attribute; it must start with "/". Default
+	// "/".
+	Path string
+	// SameSite is the cookie's SameSite attribute: http.SameSiteLaxMode
+	// (the default) or http.SameSiteStrictMode. Others are refused: None
+	// would send the cookie on cross-site requests.
+	SameSite http.SameSite
+	// Insecure drops the cookie's Secure attribute, so browsers send it
+	// over plain http. Use it only for local development on
+	// http://localhost (WithDevelopment sets it); in production the cookie
+	// must be Secure (the default).
+	Insecure bool
+	// MaxAge is how long a verification lasts before the visitor must
+	// verify again, checked on the server whatever the cookie says. It is
+	// also the Max-Age of a verified session's cookie (an unverified
+	// session's lives an hour at most). Default DefaultMaxAge (12 hours);
+	// 1 minute to 30 days.
+	MaxAge time.Duration
+	// IdleTimeout is how long a verified session may go without a gated
+	// request before it must verify again. Default 30 minutes; at least a
+	// second.
+	IdleTimeout time.Duration
+}
+
+// WithCookie sets the session's cookie and the life of its verification:
+// each non-zero field of c replaces the default (or what an earlier
+// WithCookie set). For plain http://localhost during development:
+// WithCookie(Cookie{Insecure: true}), or WithDevelopment.
+func WithCookie(ck Cookie) Option {
 	return func(c *config) error {
-		if name == "" || strings.ContainsAny(name, " \t\r\n;,=\"") {
-			return fmt.Errorf("twofactor: invalid session name %q", name)
+		if ck.Name != "" {
+			if strings.ContainsAny(ck.Name, " \t\r\n;,=\"") {
+				return fmt.Errorf("twofactor: invalid Cookie.Name %q", ck.Name)
+			}
+			c.sessionName = ck.Name
 		}
-		c.sessionName = name
-		return nil
-	}
-}
-
-// WithCookieDomain sets the Domain attribute of the session cookie. Default:
-// none (the cookie goes to the host that set it only).
-func WithCookieDomain(domain string) Option {
-	return func(c *config) error {
-		c.cookieDomain = domain
-		return nil
-	}
-}
-
-// WithCookiePath sets the Path attribute of the session cookie. Default "/".
-func WithCookiePath(path string) Option {
-	return func(c *config) error {
-		if !strings.HasPrefix(path, "/") {
-			return fmt.Errorf("twofactor: cookie path %q must start with /", path)
+		if ck.Domain != "" {
+			c.cookieDomain = ck.Domain
 		}
-		c.cookiePath = path
-		return nil
-	}
-}
-
-// WithSameSite sets the SameSite attribute of the session cookie: Lax (the
-// default) or Strict. None is refused: it would send the cookie on
-// cross-site requests.
-func WithSameSite(mode http.SameSite) Option {
-	return func(c *config) error {
-		if mode != http.SameSiteLaxMode && mode != http.SameSiteStrictMode {
-			return errors.New("twofactor: SameSite must be Lax or Strict")
+		if ck.Path != "" {
+			if !strings.HasPrefix(ck.Path, "/") {
+				return fmt.Errorf("twofactor: Cookie.Path %q must start with /", ck.Path)
+			}
+			c.cookiePath = ck.Path
 		}
-		c.sameSite = mode
-		return nil
-	}
-}
-
-// WithInsecureCookie drops the Secure attribute of the session cookie, so
-// browsers send it over plain http. Use it only for local development on
-// http://localhost; in production the cookie must be Secure (the default).
-func WithInsecureCookie() Option {
-	return func(c *config) error {
-		c.insecureCookie = true
-		return nil
-	}
-}
-
-// WithMaxAge sets how long a verification lasts before the visitor must
-// verify again, checked on the server whatever the cookie says. It is also
-// the Max-Age of a verified session's cookie (an unverified session's lives
-// an hour at most). Default 12 hours; at most 30 days.
-func WithMaxAge(d time.Duration) Option {
-	return func(c *config) error {
-		if d < time.Minute || d > 30*24*time.Hour {
-			return errors.New("twofactor: max age must be between 1 minute and 30 days")
+		if ck.SameSite != 0 {
+			if ck.SameSite != http.SameSiteLaxMode && ck.SameSite != http.SameSiteStrictMode {
+				return errors.New("twofactor: Cookie.SameSite must be Lax or Strict")
+			}
+			c.sameSite = ck.SameSite
 		}
-		c.maxAge = d
-		return nil
-	}
-}
-
-// WithIdleTimeout sets how long a verified session may go without a gated
-// request before it must verify again. Default 30 minutes.
-func WithIdleTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d < time.Second {
-			return errors.New("twofactor: idle timeout must be at least a second")
+		if ck.Insecure {
+			c.insecureCookie = true
 		}
-		c.idleTimeout = d
+		if ck.MaxAge != 0 {
+			if ck.MaxAge < time.Minute || ck.MaxAge > 30*24*time.Hour {
+				return errors.New("twofactor: Cookie.MaxAge must be between 1 minute and 30 days")
+			}
+			c.maxAge = ck.MaxAge
+		}
+		if ck.IdleTimeout != 0 {
+			if ck.IdleTimeout < time.Second {
+				return errors.New("twofactor: Cookie.IdleTimeout must be at least a second")
+			}
+			c.idleTimeout = ck.IdleTimeout
+		}
 		return nil
 	}
 }
@@ -299,39 +305,6 @@ func WithDefaultRegion(region string) Option {
 	}
 }
 
-// WithAllowedRegions names the regions an app serves (two-letter codes such
-// as "NL", "BE"): only their numbers get codes, including those of regions
-// refused by default. The entry "*" stands for every region not refused by
-// default, so WithAllowedRegions("*", "IL") adds Israel to the default.
-//
-// Default: every region but those the big SMS providers refuse on a new
-// account: Twilio's high-risk destinations (DZ, AZ, BD, IL, NG, OM, PK, PS,
-// LK, TJ, TN), those they do not deliver to (CU, IR, KP, SY), and Somalia
-// (SO). See the README's Security section. New refuses a region that has
-// no phone numbers of its own, as WithDefaultRegion does.
-func WithAllowedRegions(regions ...string) Option {
-	return func(c *config) error {
-		if len(regions) == 0 {
-			// An empty list would refuse every number: a configuration
-			// mistake (an unset environment variable), not a wish.
-			return errors.New("twofactor: no allowed regions given")
-		}
-		c.allowedRegions = make(map[string]bool, len(regions))
-		c.allowOtherRegions = false
-		for _, r := range regions {
-			if r == "*" {
-				c.allowOtherRegions = true
-				continue
-			}
-			if err := checkRegion(r); err != nil {
-				return fmt.Errorf("twofactor: WithAllowedRegions: %w", err)
-			}
-			c.allowedRegions[strings.ToUpper(r)] = true
-		}
-		return nil
-	}
-}
-
 // WithState sets the server-side state backend. Default: a new MemoryState,
 // which suits an app on one machine; use redisstate for several.
 func WithState(s State) Option {
@@ -344,14 +317,14 @@ func WithState(s State) Option {
 	}
 }
 
-// MinSecretLen is the shortest secret WithSecret takes.
-const MinSecretLen = 32
+// minSecretLen is the shortest secret WithSecret takes.
+const minSecretLen = 32
 
 // WithSecret sets the server secret that keys what the library keeps of
 // secrets and numbers: recovery codes are stored as HMACs under it, and
 // phone numbers appear in State keys only as keyed hashes, so a copy of
 // the State (a Redis dump) reveals no customer's number and lets nobody
-// test guesses offline. secret must be at least MinSecretLen random bytes
+// test guesses offline. secret must be at least 32 random bytes
 // (such as 32 bytes from `openssl rand -hex 32`), the same on every server,
 // kept like a password; changing it restarts every send window and makes
 // every recovery code made under the old one fail.
@@ -362,52 +335,112 @@ const MinSecretLen = 32
 // WithSecret: several servers or a restart would each compute other keys.
 func WithSecret(secret []byte) Option {
 	return func(c *config) error {
-		if len(secret) < MinSecretLen {
-			return fmt.Errorf("twofactor: WithSecret needs at least %d bytes, got %d (try: openssl rand -hex 32)", MinSecretLen, len(secret))
+		if len(secret) < minSecretLen {
+			return fmt.Errorf("twofactor: WithSecret needs at least %d bytes, got %d (try: openssl rand -hex 32)", minSecretLen, len(secret))
 		}
 		c.secret = append([]byte(nil), secret...)
 		return nil
 	}
 }
 
-// WithMaxAttempts sets how many codes may be tried against one sent code.
-// Default 3, the same number the MessageBird provider asks the API for.
-func WithMaxAttempts(n int) Option {
-	return func(c *config) error {
-		if n < 1 || n > 10 {
-			return errors.New("twofactor: max attempts must be 1 to 10")
-		}
-		c.maxAttempts = n
-		return nil
-	}
+// Limits are the windows that bound guessing and sending, all kept in the
+// State. WithLimits hands them to a function to change: a field left alone
+// keeps its default, and a zero Limit turns that window off. Every send
+// passes all its windows or counts in none of them.
+type Limits struct {
+	// MaxAttempts is how many codes may be tried against one sent code, 1
+	// to 10. Default 3, the same number the messagebird provider asks its
+	// API for.
+	MaxAttempts int
+	// Account limits wrong codes per guesser (the subject, or the client's
+	// address when there is no subject: an IPv4 address, an IPv6 /64),
+	// whatever code, session or browser they come from. Default 10 per 24
+	// hours; it cannot be turned off. Each number also has two totals, one
+	// for its strangers and one for its owners (those who proved it), of
+	// 25 per 24 hours, or this limit when higher: a stranger can lock
+	// strangers out of a number, never its owner, and at most 100 guesses
+	// a day reach it (README, "Bounded guessing").
+	Account Limit
+	// ResendCooldown is the least time between two codes sent for one
+	// session. Default 30 seconds; zero turns it off.
+	ResendCooldown time.Duration
+	// Phone limits codes sent to one phone number. Default 5 per hour. A
+	// refusal by this window answers the same from any client at any time
+	// (429 with Retry-After the whole window), so nobody learns from it
+	// when or how often a number was sent codes.
+	Phone Limit
+	// IP limits codes requested from one client IP; an IPv6 client counts
+	// per /64 network, the block one subscriber is usually given. Default
+	// 20 per hour.
+	IP Limit
+	// Net56, Net48 and Net24 limit codes requested from one network of
+	// clients, on top of IP: an IPv6 /56 (the block a household is usually
+	// given: it never asks for that many; default 50 per hour), an IPv6
+	// /48 (a site's block, free from tunnel brokers: without this one such
+	// block got about 1.3 million codes an hour at 20 per /64; default 200
+	// per hour) and an IPv4 /24 (one /24 got 5,120 codes an hour at 20 per
+	// address; a household or an office is one address or a few; default
+	// 200 per hour). Behind a carrier's NAT many people share a /24: an
+	// app with many mobile users there raises Net24.
+	Net56, Net48, Net24 Limit
+	// Range limits how many distinct numbers of one number range (the
+	// number without its last four digits: 10,000 numbers, such as +31 6
+	// 1234 ····) are sent codes in the window: a pump sends to many numbers
+	// of one operator's block, one after the other, and this slows that
+	// block, not the whole country. A number counts once within its own
+	// window (Phone; two parallel first sends may count it twice); with
+	// that window off, every send counts. Default 30 per hour, which an
+	// app with a million customers in one country does not reach at its
+	// busiest hour.
+	Range Limit
+	// VoicePhone and VoiceIP are the windows of voice calls ("call me
+	// instead", see WithVoice) per number and per client IP (an IPv6 /64),
+	// which calls count against on top of the windows of every code.
+	// Defaults 3 calls per number and 10 per IP an hour.
+	VoicePhone, VoiceIP Limit
 }
 
-// WithAccountAttempts limits wrong codes per guesser (the subject, or the
-// client's address when there is no subject: an IPv4 address, an IPv6
-// /64), whatever code, session or browser they come from. Default 10 per
-// 24 hours. Each number also has two totals, one for its strangers and one
-// for its owners (those who proved it), of 25 per 24 hours, or this limit
-// when higher: a stranger can lock strangers out of a number, never its
-// owner, and at most 100 guesses a day reach it (README, "Bounded
-// guessing").
-func WithAccountAttempts(l Limit) Option {
+// WithLimits changes the send and guess limits: set receives the current
+// Limits (the defaults, or what an earlier WithLimits set) and changes the
+// ones the app wants otherwise:
+//
+//	twofactor.WithLimits(func(l *twofactor.Limits) {
+//		// Many mobile users behind one carrier's NAT:
+//		l.Net24 = twofactor.Limit{N: 1000, Per: time.Hour}
+//	})
+//
+// New refuses a Limit with a window over 30 days or a negative count.
+func WithLimits(set func(*Limits)) Option {
 	return func(c *config) error {
-		if !l.enabled() {
-			return errors.New("twofactor: account attempt limit must be positive")
+		if set == nil {
+			return errors.New("twofactor: nil WithLimits func")
 		}
-		c.accountAttempts = l
-		return nil
-	}
-}
-
-// WithResendCooldown sets the least time between two codes sent for one
-// session. Default 30 seconds. Zero disables it.
-func WithResendCooldown(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 {
-			return errors.New("twofactor: negative resend cooldown")
+		l := Limits{
+			MaxAttempts: c.maxAttempts, Account: c.accountAttempts, ResendCooldown: c.resendCooldown,
+			Phone: c.phoneSends, IP: c.ipSends, Net56: c.net56Sends, Net48: c.net48Sends, Net24: c.net24Sends,
+			Range: c.rangeSends, VoicePhone: c.voicePhoneSends, VoiceIP: c.voiceIPSends,
 		}
-		c.resendCooldown = d
+		set(&l)
+		switch {
+		case l.MaxAttempts < 1 || l.MaxAttempts > 10:
+			return errors.New("twofactor: Limits.MaxAttempts must be 1 to 10")
+		case !l.Account.enabled():
+			return errors.New("twofactor: Limits.Account must be positive")
+		case l.ResendCooldown < 0:
+			return errors.New("twofactor: negative Limits.ResendCooldown")
+		}
+		for _, w := range []struct {
+			what string
+			l    Limit
+		}{{"Phone", l.Phone}, {"IP", l.IP}, {"Net56", l.Net56}, {"Net48", l.Net48}, {"Net24", l.Net24},
+			{"Range", l.Range}, {"VoicePhone", l.VoicePhone}, {"VoiceIP", l.VoiceIP}} {
+			if err := checkLimit(w.what, w.l); err != nil {
+				return err
+			}
+		}
+		c.maxAttempts, c.accountAttempts, c.resendCooldown = l.MaxAttempts, l.Account, l.ResendCooldown
+		c.phoneSends, c.ipSends, c.net56Sends, c.net48Sends, c.net24Sends = l.Phone, l.IP, l.Net56, l.Net48, l.Net24
+		c.rangeSends, c.voicePhoneSends, c.voiceIPSends = l.Range, l.VoicePhone, l.VoiceIP
 		return nil
 	}
 }
@@ -418,226 +451,207 @@ func checkLimit(what string, l Limit) error {
 	if l == (Limit{}) || (l.N > 0 && l.Per > 0 && l.Per <= 30*24*time.Hour) {
 		return nil
 	}
-	return fmt.Errorf("twofactor: %s limit %+v: want N > 0 per 0 < Per <= 30 days, or a zero Limit to disable it", what, l)
+	return fmt.Errorf("twofactor: Limits.%s %+v: want N > 0 per 0 < Per <= 30 days, or a zero Limit to turn it off", what, l)
 }
 
-// WithPhoneSendLimit limits codes sent to one phone number. Default 5 per
-// hour. A zero Limit disables it.
+// FraudGuard is the guard against SMS pumping (toll fraud): which numbers
+// may get codes at all, and how many codes an hour may go to numbers that
+// never completed a verification (first-time numbers). WithFraudGuard hands
+// it to a function to change; a field left alone keeps its default.
+type FraudGuard struct {
+	// Regions names the regions an app serves (two-letter codes such as
+	// "NL", "BE"): only their numbers get codes, including those of
+	// regions refused by default. The entry "*" stands for every region
+	// not refused by default, so []string{"*", "IL"} adds Israel to the
+	// default. New refuses an empty non-nil list and a region that has no
+	// phone numbers of its own, as WithDefaultRegion does.
+	//
+	// Default nil: every region but those the big SMS providers refuse on
+	// a new account: Twilio's high-risk destinations (DZ, AZ, BD, IL, NG,
+	// OM, PK, PS, LK, TJ, TN), those they do not deliver to (CU, IR, KP,
+	// SY), and Somalia (SO). See the README's Security section.
+	Regions []string
+	// InternationalNetworks allows codes to numbers of the satellite and
+	// international networks (country calling codes 870, 881, 882, 883 and
+	// 888). Default false: they cost the most and are rarely a person's
+	// phone.
+	InternationalNetworks bool
+	// VoiceToLandlines lets voice calls (WithVoice) reach landlines.
+	// Default false: a call goes to mobile numbers only (and to numbers
+	// whose type cannot be told from the number, such as those of the US),
+	// since landline ranges are where toll fraud sends calls.
+	VoiceToLandlines bool
+	// CountryBudgets is how many codes an hour may go to first-time
+	// numbers of one region (a two-letter code such as "NL"), all visitors
+	// together; the entry "*" is the budget of every region without one of
+	// its own. Past it, sends to first-time numbers of the region must
+	// pass a challenge (Challenge) until the hour's window turns, and past
+	// a second budget as large for challenged sends, stop with "try again
+	// later"; known numbers (KnownNumbers) neither count nor stop. 0 sends
+	// no codes to the region at all. Defaults: 500 for "*", and 50 for a
+	// short list of destinations where SMS pumping is common: AZ, BY, CU,
+	// KG, KZ, TJ, TM, UZ. Numbers of no region (international networks)
+	// count under "ZZ".
+	CountryBudgets map[string]int
+	// GlobalBudget is how many codes an hour may go out in all to
+	// first-time numbers, every country together: a circuit breaker on the
+	// SMS bill. Past it, every send to a first-time number must pass a
+	// challenge until the hour's window turns, and past a second budget as
+	// large for challenged sends, stops with "try again later"; each with
+	// an EventBudgetExceeded and one error log line per window. Known
+	// numbers still get codes. Default 2,000; at least 1.
+	GlobalBudget int
+	// ConversionMin and ConversionSends are the conversion watch: when
+	// fewer than ConversionMin percent of the last ConversionSends codes
+	// sent to one country were verified, an EventConversionLow fires and
+	// one warning is logged (once per batch of ConversionSends codes).
+	// Defaults 20 percent of 50; both 0 turn the watch off; otherwise 1 to
+	// 99 percent of 10 to 10,000 sends.
+	ConversionMin, ConversionSends int
+	// ConversionTrickle, when not 0, slows a country whose conversion is
+	// low to this many codes an hour, for an hour from the warning.
+	// Default 0 (off): a burst of abandoned sign-ins must not lock a whole
+	// country out unless the app asks for it.
+	ConversionTrickle int
+	// KnownNumbers is how long a number that completed a verification
+	// stays known: the country and global budgets (and the conversion
+	// watch, and the number range's limit) then leave it alone, so a flood
+	// of first-time numbers that spends a budget challenges (or pauses)
+	// first-time numbers only, never a customer who verified before. The
+	// number on file in known-number mode (WithPhoneLookup) is known too.
+	// The per-number, per-address and per-account limits still apply. The
+	// mark is kept in the State with this expiry, renewed at each
+	// verification. Default 90 days; 0 remembers no number (the number on
+	// file still counts as known); at most a year.
+	KnownNumbers time.Duration
+	// Challenge is what a first-time number's sender must pass once a
+	// country or the global budget is spent (see the Challenge type): the
+	// app's CAPTCHA of choice, shown by its own templates (WithTemplates).
+	// Nil, the default, is a proof of work (about 2^17 hashes) the flow's
+	// page solves in about a second with flow.js and the server checks
+	// with one SHA-256; without JavaScript the page says how long to wait.
+	Challenge Challenge
+	// NoChallenge turns challenges off: a spent budget then pauses sending
+	// to first-time numbers ("try again later", 503) until its window
+	// turns.
+	NoChallenge bool
+}
+
+// defaultKnownNumbers is how long a number stays known after it completed
+// a verification (FraudGuard.KnownNumbers).
+const defaultKnownNumbers = 90 * 24 * time.Hour
+
+// WithFraudGuard changes the fraud guard: set receives the current
+// FraudGuard (the defaults, or what an earlier WithFraudGuard set) and
+// changes what the app wants otherwise:
 //
-// A refusal by this window answers the same from any client at any time
-// (429 with Retry-After the whole window), so nobody learns from it when or
-// how often a number was sent codes.
-func WithPhoneSendLimit(l Limit) Option {
-	return func(c *config) error { c.phoneSends = l; return checkLimit("phone send", l) }
-}
-
-// WithIPSendLimit limits codes requested from one client IP. Default 20 per
-// hour. An IPv6 client counts per /64 network, the block one subscriber is
-// usually given. A zero Limit disables it. See WithNetworkSendLimit for
-// wider networks.
-func WithIPSendLimit(l Limit) Option {
-	return func(c *config) error { c.ipSends = l; return checkLimit("IP send", l) }
-}
-
-// WithNetworkSendLimit limits codes requested from one network of clients,
-// on top of WithIPSendLimit: bits 56 or 48 for IPv6 networks, 24 for IPv4.
-// Defaults: 50 per hour per IPv6 /56 (the block a household is usually
-// given: it never asks for that many), 200 per hour per IPv6 /48 (a site's
-// block, free from tunnel brokers: without this one such block got about
-// 1.3 million codes an hour at 20 per /64) and 200 per hour per IPv4 /24
-// (one /24 got 5,120 codes an hour at 20 per address; a household or an
-// office is one address or a few). Behind a carrier's NAT many people
-// share a /24: an app with many mobile users there raises it. A zero Limit
-// disables the limit.
-func WithNetworkSendLimit(bits int, l Limit) Option {
+//	twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) {
+//		g.Regions = []string{"NL", "BE"}
+//		g.CountryBudgets["NL"] = 5000
+//	})
+func WithFraudGuard(set func(*FraudGuard)) Option {
 	return func(c *config) error {
-		if err := checkLimit(fmt.Sprintf("/%d send", bits), l); err != nil {
-			return err
+		if set == nil {
+			return errors.New("twofactor: nil WithFraudGuard func")
 		}
-		switch bits {
-		case 56:
-			c.net56Sends = l
-		case 48:
-			c.net48Sends = l
-		case 24:
-			c.net24Sends = l
+		g := c.fraudGuard()
+		set(&g)
+		return c.setFraudGuard(g)
+	}
+}
+
+// fraudGuard returns c's fraud guard settings as a FraudGuard.
+func (c *config) fraudGuard() FraudGuard {
+	g := FraudGuard{
+		InternationalNetworks: c.internationalNetworks, VoiceToLandlines: c.voiceLandlines,
+		CountryBudgets: map[string]int{"*": c.countryBudget}, GlobalBudget: c.globalBudget,
+		ConversionMin: c.conversionMin, ConversionSends: c.conversionSends, ConversionTrickle: c.conversionTrickle,
+		KnownNumbers: c.knownFor, Challenge: c.challenge, NoChallenge: c.challengeOff,
+	}
+	for r, n := range c.countryBudgets {
+		g.CountryBudgets[r] = n
+	}
+	if c.allowedRegions != nil {
+		g.Regions = []string{}
+		if c.allowOtherRegions {
+			g.Regions = append(g.Regions, "*")
+		}
+		g.Regions = append(g.Regions, slices.Sorted(maps.Keys(c.allowedRegions))...)
+	}
+	return g
+}
+
+// regionSet reads FraudGuard.Regions: the regions named (nil for nil) and
+// whether "*" stands for every region not refused by default.
+func regionSet(regions []string) (named map[string]bool, others bool, err error) {
+	if regions == nil {
+		return nil, false, nil
+	}
+	named = make(map[string]bool, len(regions))
+	for _, r := range regions {
+		if r == "*" {
+			others = true
+			continue
+		}
+		if err := checkRegion(r); err != nil {
+			return nil, false, err
+		}
+		named[strings.ToUpper(r)] = true
+	}
+	return named, others, nil
+}
+
+// setFraudGuard checks g and puts it in c.
+func (c *config) setFraudGuard(g FraudGuard) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("twofactor: FraudGuard."+format, args...)
+	}
+	switch {
+	case g.GlobalBudget < 1:
+		return bad("GlobalBudget %d must be at least 1", g.GlobalBudget)
+	case (g.ConversionMin != 0 || g.ConversionSends != 0) &&
+		(g.ConversionMin < 1 || g.ConversionMin > 99 || g.ConversionSends < 10 || g.ConversionSends > 10_000):
+		return bad("ConversionMin and ConversionSends %d%% of %d: want 1 to 99 percent of 10 to 10000 sends, or both 0", g.ConversionMin, g.ConversionSends)
+	case g.ConversionTrickle < 0:
+		return bad("ConversionTrickle %d is negative", g.ConversionTrickle)
+	case g.KnownNumbers < 0 || g.KnownNumbers > 366*24*time.Hour:
+		return bad("KnownNumbers must be between 0 and a year")
+	case g.Regions != nil && len(g.Regions) == 0:
+		// An empty list would refuse every number: a configuration
+		// mistake (an unset environment variable), not a wish.
+		return bad("Regions is empty")
+	}
+	budgets := make(map[string]int, len(g.CountryBudgets))
+	countryBudget := c.countryBudget
+	for r, n := range g.CountryBudgets {
+		switch {
+		case n < 0:
+			return bad("CountryBudgets[%q] %d is negative", r, n)
+		case r == "*":
+			countryBudget = n
+		case len(r) != 2:
+			return bad("CountryBudgets: %q is not a two-letter region code", r)
 		default:
-			return fmt.Errorf("twofactor: network send limit for /%d: want 56 or 48 (IPv6) or 24 (IPv4)", bits)
+			budgets[strings.ToUpper(r)] = n
 		}
-		return nil
 	}
-}
-
-// WithRangeSendLimit limits how many distinct numbers of one number range
-// (the number without its last four digits: 10,000 numbers, such as
-// +31 6 1234 ····) are sent codes in the window: a pump sends to many
-// numbers of one operator's block, one after the other, and this slows
-// that block, not the whole country. A number counts once within its own
-// window (WithPhoneSendLimit; two parallel first sends may count it
-// twice); with that window disabled, every send counts. Default 30 per
-// hour, which an app with a million customers in one country does not
-// reach at its busiest hour. A zero Limit disables it.
-func WithRangeSendLimit(l Limit) Option {
-	return func(c *config) error { c.rangeSends = l; return checkLimit("number range send", l) }
-}
-
-// WithVoiceLimits sets the windows of voice calls ("call me instead", see
-// WithVoice) per number and per client IP (an IPv6 /64), which calls count
-// against on top of the windows of every code. Defaults 3 calls per number
-// and 10 per IP an hour. A zero Limit disables one.
-func WithVoiceLimits(perNumber, perIP Limit) Option {
-	return func(c *config) error {
-		if err := checkLimit("voice per number", perNumber); err != nil {
-			return err
-		}
-		if err := checkLimit("voice per IP", perIP); err != nil {
-			return err
-		}
-		c.voicePhoneSends, c.voiceIPSends = perNumber, perIP
-		return nil
+	allowed, other, err := regionSet(g.Regions)
+	if err != nil {
+		return bad("Regions: %w", err)
 	}
-}
-
-// WithVoiceToLandlines lets voice calls (WithVoice) reach landlines.
-// Default off: a call goes to mobile numbers only (and to numbers whose
-// type cannot be told from the number, such as those of the US), since
-// landline ranges are where toll fraud sends calls.
-func WithVoiceToLandlines() Option {
-	return func(c *config) error { c.voiceLandlines = true; return nil }
-}
-
-// WithInternationalNetworks allows codes to numbers of the satellite and
-// international networks (country calling codes 870, 881, 882, 883 and
-// 888), which are refused by default: they cost the most and are rarely a
-// person's phone.
-func WithInternationalNetworks() Option {
-	return func(c *config) error { c.internationalNetworks = true; return nil }
-}
-
-// WithCountryBudget sets how many codes an hour may go to first-time
-// numbers of one region (a two-letter code such as "NL"), all visitors
-// together; region "*" sets the budget of every region without one of its
-// own. Past it, sends to first-time numbers of the region must pass a
-// challenge (WithChallenge) until the hour's window turns, and past a
-// second budget as large for challenged sends, stop with "try again
-// later"; known numbers (WithKnownNumbers) neither count nor stop. 0 sends no codes to the
-// region at all.
-//
-// Defaults: DefaultCountryBudget (500) for every region, and
-// DefaultHighRiskBudget (50) for a short list of destinations where SMS
-// pumping is common: AZ, BY, CU, KG, KZ, TJ, TM, UZ. Numbers of no region
-// (international networks) count under "ZZ".
-func WithCountryBudget(region string, perHour int) Option {
-	return func(c *config) error {
-		if perHour < 0 {
-			return fmt.Errorf("twofactor: country budget %d is negative", perHour)
-		}
-		if region == "*" {
-			c.countryBudget = perHour
-			return nil
-		}
-		if len(region) != 2 {
-			return fmt.Errorf("twofactor: region %q is not a two-letter region code", region)
-		}
-		c.countryBudgets[strings.ToUpper(region)] = perHour
-		return nil
-	}
-}
-
-// WithGlobalBudget sets how many codes an hour may go out in all to
-// first-time numbers, every country together: a circuit breaker on the SMS
-// bill. Past it, every send to a first-time number must pass a challenge
-// (WithChallenge) until the hour's window turns, and past a second budget
-// as large for challenged sends, stops with "try again later"; each with
-// an EventBudgetExceeded and one error log line per window. Known numbers
-// (WithKnownNumbers) still get codes.
-// Default DefaultGlobalBudget (2,000); at least 1.
-func WithGlobalBudget(perHour int) Option {
-	return func(c *config) error {
-		if perHour < 1 {
-			return fmt.Errorf("twofactor: global budget %d must be at least 1", perHour)
-		}
-		c.globalBudget = perHour
-		return nil
-	}
-}
-
-// WithConversionWatch sets the conversion watch: when fewer than minPercent
-// percent of the last sends codes sent to one country were verified, an
-// EventConversionLow fires and one warning is logged (once per batch of
-// sends codes). Defaults 20 percent of 50. WithConversionWatch(0, 0) turns
-// the watch off.
-func WithConversionWatch(minPercent, sends int) Option {
-	return func(c *config) error {
-		if minPercent == 0 && sends == 0 {
-			c.conversionMin, c.conversionSends = 0, 0
-			return nil
-		}
-		if minPercent < 1 || minPercent > 99 || sends < 10 || sends > 10_000 {
-			return fmt.Errorf("twofactor: conversion watch %d%% of %d: want 1 to 99 percent of 10 to 10000 sends", minPercent, sends)
-		}
-		c.conversionMin, c.conversionSends = minPercent, sends
-		return nil
-	}
-}
-
-// WithConversionTrickle slows a country whose conversion is low (see
-// WithConversionWatch) to perHour codes an hour, for an hour from the
-// warning. Default off: a burst of abandoned sign-ins must not lock a whole
-// country out unless the app asks for it.
-func WithConversionTrickle(perHour int) Option {
-	return func(c *config) error {
-		if perHour < 1 {
-			return fmt.Errorf("twofactor: conversion trickle %d must be at least 1", perHour)
-		}
-		c.conversionTrickle = perHour
-		return nil
-	}
-}
-
-// DefaultKnownNumbers is how long a number stays known after it completed
-// a verification (WithKnownNumbers).
-const DefaultKnownNumbers = 90 * 24 * time.Hour
-
-// WithChallenge sets the Challenge a first-time number's sender must pass
-// once the fraud guard's country or global budget is spent (challenge.go):
-// the app's CAPTCHA of choice, shown by its own templates (WithTemplates).
-// The default is a proof of work (DefaultChallengeBits) the flow's page
-// solves in about a second with flow.js and the server checks with one
-// SHA-256; without JavaScript the page says how long to wait. A nil
-// Challenge turns challenges off: a spent budget then pauses sending to
-// first-time numbers ("try again later", 503) until its window turns.
-func WithChallenge(c Challenge) Option {
-	return func(cfg *config) error {
-		cfg.challenge, cfg.challengeOff = c, c == nil
-		return nil
-	}
-}
-
-// WithKnownNumbers sets how long a number that completed a verification
-// stays known: the fraud guard's country and global budgets (and the
-// conversion watch, and the number range's limit) then leave it alone, so
-// a flood of first-time numbers that spends a budget challenges (or
-// pauses) first-time numbers only, never a customer who verified before. The number on file
-// in known-number mode (WithPhoneLookup) is known too. The per-number,
-// per-address and per-account limits still apply. The mark is kept in the
-// State with this expiry, renewed at each verification. Default
-// DefaultKnownNumbers (90 days); 0 remembers no number (the number on file
-// still counts as known); at most a year.
-func WithKnownNumbers(d time.Duration) Option {
-	return func(c *config) error {
-		if d < 0 || d > 366*24*time.Hour {
-			return errors.New("twofactor: known-number memory must be between 0 and a year")
-		}
-		c.knownFor = d
-		return nil
-	}
+	c.allowedRegions, c.allowOtherRegions = allowed, other
+	c.internationalNetworks, c.voiceLandlines = g.InternationalNetworks, g.VoiceToLandlines
+	c.countryBudget, c.countryBudgets, c.globalBudget = countryBudget, budgets, g.GlobalBudget
+	c.conversionMin, c.conversionSends, c.conversionTrickle = g.ConversionMin, g.ConversionSends, g.ConversionTrickle
+	c.knownFor = g.KnownNumbers
+	c.challenge, c.challengeOff = g.Challenge, g.NoChallenge
+	return nil
 }
 
 // WithStoreTimeout sets the deadline of every call the library makes to
 // the session store and the State, each on its own: a slow backend then
 // answers 503 within about this long, however many requests are waiting.
-// Default DefaultStoreTimeout (2 seconds); at most a minute.
+// Default 2 seconds; at most a minute.
 func WithStoreTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 || d > time.Minute {
@@ -821,8 +835,8 @@ func WithEnrolment(save func(r *http.Request, phone string) error) Option {
 // WithRecoveryCodes offers recovery codes: Manager.NewRecoveryCodes makes
 // a set for a user, and the flow's pages offer "use a recovery code"
 // beside the SMS. store keeps their hashes: nil keeps them in the State
-// (so every server sharing it knows them; they live RecoveryCodesLife
-// after the set was made or a code of it was last used), or a table in the
+// (so every server sharing it knows them; they live 400 days after the
+// set was made or a code of it was last used), or a table in the
 // app's database. Needs WithSubject.
 func WithRecoveryCodes(store RecoveryStore) Option {
 	return func(c *config) error {
@@ -832,8 +846,8 @@ func WithRecoveryCodes(store RecoveryStore) Option {
 	}
 }
 
-// MaxRememberDevice is the longest WithRememberDevice takes.
-const MaxRememberDevice = 90 * 24 * time.Hour
+// maxRememberDevice is the longest WithRememberDevice takes.
+const maxRememberDevice = 90 * 24 * time.Hour
 
 // WithRememberDevice offers "remember this device" on the code page
 // (unticked by default): a browser that ticked it signs in without a code
@@ -844,7 +858,7 @@ const MaxRememberDevice = 90 * 24 * time.Hour
 // RequireFresh. Needs WithSubject. Default off.
 func WithRememberDevice(d time.Duration) Option {
 	return func(c *config) error {
-		if d < time.Hour || d > MaxRememberDevice {
+		if d < time.Hour || d > maxRememberDevice {
 			return errors.New("twofactor: remember-device duration must be between an hour and 90 days")
 		}
 		c.rememberFor = d

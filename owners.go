@@ -15,17 +15,17 @@ import (
 //   - The requester is the app's user (the subject) when there is one, else
 //     the client's address (ipBucket: an IPv4 address, an IPv6 /64).
 //   - A number's owner is a requester who proved it lately (a correct code
-//     for it within WithKnownNumbers' period, kept as a keyed hash of
+//     for it within FraudGuard.KnownNumbers' period, kept as a keyed hash of
 //     number and requester with that expiry), or the user whose number on
 //     file it is (known-number mode, and transaction confirmations).
 //   - Sends the owner asks for count in the owner's own window of the
-//     number (WithPhoneSendLimit per owner and number); everyone else's are
+//     number (Limits.Phone per owner and number); everyone else's are
 //     refused by the number's shared window. Every send counts in both (the
 //     requester's window of the number, and the shared one), so the owner's
 //     window bounds what one requester gets, stranger then owner, and the
 //     shared one what strangers get; but only strangers are refused by it.
 //   - Wrong codes count against the guesser (the requester: the subject, or
-//     the address) with WithAccountAttempts, and against one of two totals
+//     the address) with Limits.Account, and against one of two totals
 //     of the number that lock much later (totalAttempts each): its
 //     strangers' or its owners'. A stranger who spends the strangers' total
 //     locks strangers out of the number, never its owner.
@@ -48,7 +48,7 @@ import (
 const defaultTotalAttempts = 25
 
 // totalAttempts is the limit of each total of wrong codes: 25 per 24 hours,
-// or WithAccountAttempts' limit when that is higher or longer.
+// or the Limits.Account limit when that is higher or longer.
 func (m *Manager) totalAttempts() Limit {
 	a := m.cfg.accountAttempts
 	return Limit{N: max(defaultTotalAttempts, a.N), Per: max(24*time.Hour, a.Per)}
@@ -123,7 +123,7 @@ func (m *Manager) ownsPending(r *http.Request, fs flowState, onFile bool) bool {
 // provedMarks are the ops that record a correct code for e164 by r's
 // requester: the number is known (fraud.go: it passes the budgets) and
 // the requester its owner (its windows and locks are the prover's own),
-// each for WithKnownNumbers' period from now; and, when the conversion
+// each for FraudGuard.KnownNumbers' period from now; and, when the conversion
 // watch counted the code's send (watched), one more code verified.
 func (m *Manager) provedMarks(r *http.Request, e164 string, watched bool) []batch.Op {
 	var ops []batch.Op

@@ -19,8 +19,8 @@ func TestCountryListLeavesOutRefusedRegions(t *testing.T) {
 		listed map[string]bool
 	}{
 		{"default", nil, map[string]bool{"NL": true, "SO": false, "IL": false, "KP": false}},
-		{"IL served", []twofactor.Option{twofactor.WithAllowedRegions("*", "IL")}, map[string]bool{"NL": true, "SO": false, "IL": true}},
-		{"NL and BE only", []twofactor.Option{twofactor.WithAllowedRegions("NL", "BE")}, map[string]bool{"NL": true, "BE": true, "DE": false}},
+		{"IL served", []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"*", "IL"} })}, map[string]bool{"NL": true, "SO": false, "IL": true}},
+		{"NL and BE only", []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"NL", "BE"} })}, map[string]bool{"NL": true, "BE": true, "DE": false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := secNew(t, secSetup{opts: tc.opts})

@@ -63,7 +63,7 @@ type PasskeyConfig struct {
 // Factors lists passkeys (MethodPasskey, with name, creation and last
 // use) and RemoveFactor removes one. A verification by passkey records
 // MethodPasskey. Failed passkey sign-ins count against the user's limit
-// of wrong codes (WithAccountAttempts), which Unlock clears; a sign
+// of wrong codes (Limits.Account), which Unlock clears; a sign
 // counter that goes backwards (a cloned authenticator) is refused.
 //
 // StartConfirmation for a user with a passkey sends no SMS: the action is
@@ -386,7 +386,7 @@ func (m *Manager) servePasskeyBegin(w http.ResponseWriter, r *http.Request) {
 		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
-	body, fe := readPasskeyBody(w, r, DefaultMaxBody)
+	body, fe := readPasskeyBody(w, r, defaultMaxBody)
 	var in passkeyRequest
 	if fe == nil && json.Unmarshal(body, &in) != nil {
 		fe = errBadInput
@@ -571,7 +571,7 @@ func (m *Manager) servePasskeyRegisterBegin(w http.ResponseWriter, r *http.Reque
 		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
-	body, fe := readPasskeyBody(w, r, DefaultMaxBody)
+	body, fe := readPasskeyBody(w, r, defaultMaxBody)
 	var in passkeyRequest
 	if fe == nil && json.Unmarshal(body, &in) != nil {
 		fe = errBadInput

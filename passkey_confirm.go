@@ -98,7 +98,7 @@ func (m *Manager) startPasskeyConfirmation(r *http.Request, fs flowState, a Acti
 		return Confirmation{}, true, confirmErr("invalid_action", http.StatusBadRequest, ErrInvalidAction)
 	}
 	now := m.cfg.now()
-	exp := now.Add(MaxConfirmValidity)
+	exp := now.Add(maxConfirmValidity)
 	rec := confirmRecord{
 		Verification: randomID(), // no provider's: names the one-use mark
 		Grant:        fs.Grant,
@@ -147,7 +147,7 @@ func (m *Manager) servePasskeyConfirmBegin(w http.ResponseWriter, r *http.Reques
 		m.storeFailed(w, r, flowState{}, err)
 		return
 	}
-	body, fe := readPasskeyBody(w, r, DefaultMaxBody)
+	body, fe := readPasskeyBody(w, r, defaultMaxBody)
 	var in struct {
 		ID string `json:"id"`
 	}

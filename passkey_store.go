@@ -39,7 +39,7 @@ type PasskeyStore interface {
 
 // passkeysLife is how long the passkeys kept in the State (PasskeyConfig
 // with no Store) live after the last one was added or used: like
-// RecoveryCodesLife, long enough for a user who signs in once a year.
+// recoveryCodesLife, long enough for a user who signs in once a year.
 const passkeysLife = 400 * 24 * time.Hour
 
 // statePasskeys is the PasskeyStore of PasskeyConfig{Store: nil}: a

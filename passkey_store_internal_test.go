@@ -8,7 +8,7 @@ import (
 // even when it lands after the removal (a stray "u:" field is ignored).
 func TestStatePasskeysUpdateNeverAdds(t *testing.T) {
 	ctx := t.Context()
-	p := statePasskeys{NewMemoryState()}
+	p := statePasskeys{new(MemoryState)}
 	if ok, err := p.UpdatePasskey(ctx, "alice", "k1", []byte("used")); ok || err != nil {
 		t.Fatalf("update of a passkey never added: %v %v", ok, err)
 	}

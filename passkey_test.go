@@ -454,7 +454,7 @@ func TestPasskeyAttacks(t *testing.T) {
 	})
 
 	t.Run("registration without step-up", func(t *testing.T) {
-		a := newPKApp(t, twofactor.WithPhoneSendLimit(twofactor.Limit{N: 20, Per: time.Hour}))
+		a := newPKApp(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Phone = twofactor.Limit{N: 20, Per: time.Hour} }))
 		c := a.browserOf("alice")
 		k := testkit.NewPasskey(t, pkRPID, pkOrigin)
 		if r := c.register(k, "x"); r.status != http.StatusUnauthorized || r.errCode() != "verification_required" {
@@ -521,7 +521,7 @@ func TestPasskeyAttacks(t *testing.T) {
 	})
 
 	t.Run("guessing past the limit", func(t *testing.T) {
-		a := newPKApp(t, twofactor.WithAccountAttempts(twofactor.Limit{N: 3, Per: time.Hour}))
+		a := newPKApp(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 3, Per: time.Hour} }))
 		_, k := a.aliceWithKey(t)
 		b := a.browserOf("alice")
 		wrong := testkit.NewPasskey(t, pkRPID, pkOrigin)

@@ -10,11 +10,13 @@ import (
 	"sync"
 	"testing"
 
-	messagebird "github.com/messagebird/go-rest-api/v9"
+	sdk "github.com/messagebird/go-rest-api/v9"
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/bird"
+	"github.com/go-twofactor/twofactor/failover"
 	"github.com/go-twofactor/twofactor/internal/faketls"
+	"github.com/go-twofactor/twofactor/messagebird"
 	"github.com/go-twofactor/twofactor/twilioverify"
 )
 
@@ -154,7 +156,7 @@ func TestFlowDestinationRefused(t *testing.T) {
 func TestFailoverAtTheWire(t *testing.T) {
 	mbFault := func(status int, body string) twofactor.Provider {
 		srv := faketls.NewServer(t, faketls.Answer(status, body), "rest.messagebird.com")
-		mb, err := twofactor.NewMessageBirdClient(&messagebird.DefaultClient{AccessKey: "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L", HTTPClient: srv.HTTPClient()}, twofactor.MessageBirdConfig{})
+		mb, err := messagebird.NewWithClient(&sdk.DefaultClient{AccessKey: "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L", HTTPClient: srv.HTTPClient()}, messagebird.Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -182,10 +184,10 @@ func TestFailoverAtTheWire(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			second := &twofactor.Mock{}
 			var opened bool
-			f, err := twofactor.NewFailover([]twofactor.Provider{tt.first, second}, twofactor.FailoverConfig{
+			f, err := failover.New([]twofactor.Provider{tt.first, second}, failover.Config{
 				Threshold: 1,
-				OnEvent: func(ev twofactor.FailoverEvent) {
-					opened = opened || ev.Kind == twofactor.FailoverCircuitOpened
+				OnEvent: func(ev failover.Event) {
+					opened = opened || ev.Kind == failover.CircuitOpened
 				},
 			})
 			if err != nil {
@@ -217,11 +219,11 @@ func TestFailoverAtTheWire(t *testing.T) {
 func TestFailoverConfirmationAtTheWire(t *testing.T) {
 	b, bp := newBirdLike(t)
 	mbSrv := faketls.NewServer(t, faketls.Answer(200, `{"id":"0123456789abcdef0123456789abcdef","status":"sent"}`), "rest.messagebird.com")
-	mb, err := twofactor.NewMessageBirdClient(&messagebird.DefaultClient{AccessKey: "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L", HTTPClient: mbSrv.HTTPClient()}, twofactor.MessageBirdConfig{})
+	mb, err := messagebird.NewWithClient(&sdk.DefaultClient{AccessKey: "live_q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4L", HTTPClient: mbSrv.HTTPClient()}, messagebird.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := twofactor.NewFailover([]twofactor.Provider{bp, mb}, twofactor.FailoverConfig{})
+	f, err := failover.New([]twofactor.Provider{bp, mb}, failover.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

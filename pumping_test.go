@@ -56,17 +56,17 @@ func TestSecurity_NumberRangeLimit(t *testing.T) {
 		}
 	})
 	t.Run("settable", func(t *testing.T) {
-		e := proxied(t, twofactor.WithRangeSendLimit(twofactor.Limit{N: 2, Per: time.Minute}))
+		e := proxied(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Range = twofactor.Limit{N: 2, Per: time.Minute} }))
 		secWant(t, "1st", e.from("192.0.2.1").send(rangePhone(1)), http.StatusOK, "")
 		secWant(t, "2nd", e.from("192.0.2.2").send(rangePhone(2)), http.StatusOK, "")
 		secWant(t, "3rd", e.from("192.0.2.3").send(rangePhone(3)), http.StatusTooManyRequests, "rate_limited")
 		e.clock.Advance(time.Minute)
 		secWant(t, "after the minute", e.from("192.0.2.4").send(rangePhone(3)), http.StatusOK, "")
-		off := proxied(t, twofactor.WithRangeSendLimit(twofactor.Limit{}))
+		off := proxied(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Range = twofactor.Limit{} }))
 		for i := range limit + 5 {
 			secWant(t, "no range limit", off.from(fmt.Sprintf("192.0.2.%d", i+1)).send(rangePhone(i)), http.StatusOK, "")
 		}
-		if _, err := twofactor.New(&twofactor.Mock{}, nil, twofactor.WithRangeSendLimit(twofactor.Limit{N: 1})); err == nil {
+		if _, err := twofactor.New(&twofactor.Mock{}, nil, twofactor.WithLimits(func(l *twofactor.Limits) { l.Range = twofactor.Limit{N: 1} })); err == nil {
 			t.Error("New accepted an invalid range limit")
 		}
 	})

@@ -75,10 +75,3 @@ func RecordFrom(r *http.Request) (rec Record, ok bool) {
 	}
 	return p.rec, true
 }
-
-// Verified reports whether Require (or RequireFresh) let r through. It is
-// false for requests that did not pass through the gate.
-func Verified(r *http.Request) bool {
-	_, ok := RecordFrom(r)
-	return ok
-}

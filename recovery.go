@@ -38,18 +38,18 @@ type RecoveryStore interface {
 	UseRecoveryHash(ctx context.Context, subject, hash string) (bool, error)
 }
 
-// Recovery codes: RecoveryCodeCount codes of 12 characters of Crockford's
+// Recovery codes: ten codes of 12 characters of Crockford's
 // base 32 (60 bits each, from crypto/rand), written in three groups of four
 // such as "7kqm-x2fa-9bne". The alphabet has no i, l, o or u; input is read
 // case-insensitively, without spaces or dashes, with i and l read as 1 and
 // o as 0, so a code read aloud or copied by hand is not mistyped.
 const (
-	RecoveryCodeCount = 10
+	recoveryCodeCount = 10
 	recoveryAlphabet  = "0123456789abcdefghjkmnpqrstvwxyz"
 	recoveryLen       = 12
 )
 
-// NewRecoveryCodes makes a new set of recovery codes for subject, stores
+// NewRecoveryCodes makes a new set of ten recovery codes for subject, stores
 // their hashes (the old set stops working) and returns the codes, for the
 // app to show the user once. It needs WithRecoveryCodes.
 //
@@ -67,8 +67,8 @@ func (m *Manager) NewRecoveryCodes(ctx context.Context, subject string) ([]strin
 	}
 	ctx, end := m.withBudget(ctx)
 	defer end()
-	codes := make([]string, RecoveryCodeCount)
-	hashes := make([]string, RecoveryCodeCount)
+	codes := make([]string, recoveryCodeCount)
+	hashes := make([]string, recoveryCodeCount)
 	for i := range codes {
 		raw := randomRecovery()
 		codes[i] = raw[0:4] + "-" + raw[4:8] + "-" + raw[8:12]
@@ -215,9 +215,6 @@ type MemoryRecoveryStore struct {
 	hashes map[string]map[string]bool
 }
 
-// NewMemoryRecoveryStore returns an empty MemoryRecoveryStore.
-func NewMemoryRecoveryStore() *MemoryRecoveryStore { return &MemoryRecoveryStore{} }
-
 // RecoveryHashes implements RecoveryStore.
 func (s *MemoryRecoveryStore) RecoveryHashes(_ context.Context, subject string) ([]string, error) {
 	s.mu.Lock()
@@ -255,11 +252,11 @@ func (s *MemoryRecoveryStore) UseRecoveryHash(_ context.Context, subject, hash s
 	return true, nil
 }
 
-// RecoveryCodesLife is how long recovery codes kept in the State (see
+// recoveryCodesLife is how long recovery codes kept in the State (see
 // WithRecoveryCodes) live after their set was made or one of them was last
 // used: long enough for a user who signs in once a year. A user who has
 // not used them for longer needs a new set.
-const RecoveryCodesLife = 400 * 24 * time.Hour
+const recoveryCodesLife = 400 * 24 * time.Hour
 
 // stateRecovery is the RecoveryStore of WithRecoveryCodes(nil): the hashes
 // of a user's codes are the fields of one map in the State, so every
@@ -288,7 +285,7 @@ func (r stateRecovery) ReplaceRecoveryHashes(ctx context.Context, subject string
 		return storeErr(err)
 	}
 	for _, h := range hashes {
-		if err := r.s.SetField(ctx, key, h, "1", RecoveryCodesLife); err != nil {
+		if err := r.s.SetField(ctx, key, h, "1", recoveryCodesLife); err != nil {
 			return storeErr(err)
 		}
 	}
@@ -304,7 +301,7 @@ func (r stateRecovery) UseRecoveryHash(ctx context.Context, subject, hash string
 	}
 	if had {
 		// The codes left live on from this use. Touch keeps the map as it is.
-		if _, err := r.s.Touch(ctx, key, RecoveryCodesLife); err != nil {
+		if _, err := r.s.Touch(ctx, key, recoveryCodesLife); err != nil {
 			return true, storeErr(err)
 		}
 	}

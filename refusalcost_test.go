@@ -169,8 +169,8 @@ func TestSecurity_RefusalsAreCheap(t *testing.T) {
 	var cs *countingState
 	e := secNew(t, secSetup{
 		opts: []twofactor.Option{twofactor.WithTrustedProxies("127.0.0.0/8"),
-			twofactor.WithCountryBudget("BE", 3), twofactor.WithGlobalBudget(30),
-			twofactor.WithConversionTrickle(5)}, // its slow-down mark is read with the rest
+			twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["BE"] = 3 }), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.GlobalBudget = 30 }),
+			twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.ConversionTrickle = 5 })}, // its slow-down mark is read with the rest
 		state: func(s *twofactor.MemoryState) twofactor.State {
 			cs = &countingState{State: s, calls: map[string]int{}}
 			return cs

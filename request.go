@@ -217,13 +217,13 @@ func (m *Manager) returnCookie(r *http.Request) string {
 	return ""
 }
 
-// readInput reads a flow POST body of at most DefaultMaxBody bytes.
+// readInput reads a flow POST body of at most defaultMaxBody bytes.
 func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
 	var in input
-	if r.ContentLength > DefaultMaxBody {
+	if r.ContentLength > defaultMaxBody {
 		return in, errTooLarge // even where the body would go unread
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, DefaultMaxBody)
+	r.Body = http.MaxBytesReader(w, r.Body, defaultMaxBody)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var err error
 	switch ct {
@@ -236,7 +236,7 @@ func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
 		}
 	case "application/x-www-form-urlencoded", "multipart/form-data", "":
 		if ct == "multipart/form-data" {
-			err = r.ParseMultipartForm(DefaultMaxBody) // ParseForm leaves multipart bodies unread
+			err = r.ParseMultipartForm(defaultMaxBody) // ParseForm leaves multipart bodies unread
 		} else {
 			err = r.ParseForm()
 		}

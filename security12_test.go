@@ -51,7 +51,7 @@ func TestSecurity_KnownNumberNeedsSubject(t *testing.T) {
 // window (not the proxy's one bucket), and what names no address must fall
 // back to the connection's address, never to something the client chose.
 func TestSecurity_ForwardedHeadersParse(t *testing.T) {
-	limit := twofactor.WithIPSendLimit(twofactor.Limit{N: 2, Per: time.Hour})
+	limit := twofactor.WithLimits(func(l *twofactor.Limits) { l.IP = twofactor.Limit{N: 2, Per: time.Hour} })
 	n := 0
 	sendVia := func(e *secEnv, header, value string) secResp {
 		n++
@@ -151,16 +151,16 @@ func TestSecurity_HostPrefixCookie(t *testing.T) {
 	}
 	t.Run("not with a domain, a path or plain http", func(t *testing.T) {
 		for name, opt := range map[string]twofactor.Option{
-			"insecure": twofactor.WithInsecureCookie(),
-			"domain":   twofactor.WithCookieDomain("127.0.0.1"),
-			"path":     twofactor.WithCookiePath("/2fa/"),
+			"insecure": twofactor.WithCookie(twofactor.Cookie{Insecure: true}),
+			"domain":   twofactor.WithCookie(twofactor.Cookie{Domain: "127.0.0.1"}),
+			"path":     twofactor.WithCookie(twofactor.Cookie{Path: "/2fa/"}),
 		} {
 			e := secNew(t, secSetup{opts: []twofactor.Option{opt}})
 			r := e.client().send(secPhone)
 			if got := r.header.Get("Set-Cookie"); !strings.HasPrefix(got, "twofactor=") {
 				t.Errorf("%s: Set-Cookie %q, want the unprefixed name", name, got)
 			}
-			if _, err := twofactor.New(&twofactor.Mock{}, nil, opt, twofactor.WithSessionName("__Host-x")); err == nil {
+			if _, err := twofactor.New(&twofactor.Mock{}, nil, opt, twofactor.WithCookie(twofactor.Cookie{Name: "__Host-x"})); err == nil {
 				t.Errorf("%s: New accepted a __Host- name it cannot honour", name)
 			}
 		}
@@ -181,7 +181,7 @@ func proxied(t *testing.T, opts ...twofactor.Option) *secEnv {
 }
 
 // nlPhone returns the i-th of ten million Dutch mobile numbers, spread
-// over a thousand number ranges (WithRangeSendLimit), so that consecutive
+// over a thousand number ranges (Limits.Range), so that consecutive
 // ones meet no range's limit.
 func nlPhone(i int) string { return fmt.Sprintf("+3161%03d%04d", i%1000, i/1000) }
 
@@ -273,7 +273,7 @@ func TestSecurity_MemoryStateCeiling(t *testing.T) {
 	e := secNew(t, secSetup{
 		// No cooldown: its key is new for every browser, so a full state
 		// would refuse it before the number's window is reached.
-		opts:  []twofactor.Option{twofactor.WithTrustedProxies("127.0.0.0/8"), twofactor.WithResendCooldown(0)},
+		opts:  []twofactor.Option{twofactor.WithTrustedProxies("127.0.0.0/8"), twofactor.WithLimits(func(l *twofactor.Limits) { l.ResendCooldown = 0 })},
 		state: func(s *twofactor.MemoryState) twofactor.State { s.MaxKeys = maxKeys; return s },
 	})
 	user := e.from("203.0.113.1")
@@ -381,7 +381,7 @@ func TestSecurity_NumberWindowLeaksNothing(t *testing.T) {
 // never reaches those, one attacker's block does. IPv4 /24 too (see also
 // TestSecurity_IPv4NetworkDefault).
 func TestSecurity_IPv6NetworkLimits(t *testing.T) {
-	e := proxied(t, twofactor.WithCountryBudget("*", 10_000))
+	e := proxied(t, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["*"] = 10_000 }))
 	n := 0
 	send := func(ip string) secResp { n++; return e.from(ip).send(nlPhone(n)) }
 	// One /56: its /64s each under the /64 window, together past the /56's.
@@ -401,18 +401,17 @@ func TestSecurity_IPv6NetworkLimits(t *testing.T) {
 	for i := range 30 {
 		secWant(t, "IPv4 neighbours", send(fmt.Sprintf("192.0.2.%d", i+1)), http.StatusOK, "")
 	}
-	e = proxied(t, twofactor.WithNetworkSendLimit(24, twofactor.Limit{N: 3, Per: time.Hour}))
+	e = proxied(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Net24 = twofactor.Limit{N: 3, Per: time.Hour} }))
 	for i := range 3 {
 		secWant(t, "IPv4 /24", send(fmt.Sprintf("192.0.2.%d", i+1)), http.StatusOK, "")
 	}
 	secWant(t, "4th from the /24", send("192.0.2.200"), http.StatusTooManyRequests, "rate_limited")
 	secWant(t, "another /24", send("192.0.3.1"), http.StatusOK, "")
 	for _, bad := range []twofactor.Option{
-		twofactor.WithNetworkSendLimit(64, twofactor.Limit{N: 1, Per: time.Hour}),
-		twofactor.WithNetworkSendLimit(56, twofactor.Limit{N: -1, Per: time.Hour}),
-		twofactor.WithNetworkSendLimit(48, twofactor.Limit{N: 1}),
-		twofactor.WithIPSendLimit(twofactor.Limit{N: 5, Per: -time.Hour}),
-		twofactor.WithPhoneSendLimit(twofactor.Limit{N: 5, Per: 365 * 24 * time.Hour}),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.Net56 = twofactor.Limit{N: -1, Per: time.Hour} }),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.Net48 = twofactor.Limit{N: 1} }),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.IP = twofactor.Limit{N: 5, Per: -time.Hour} }),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.Phone = twofactor.Limit{N: 5, Per: 365 * 24 * time.Hour} }),
 	} {
 		if _, err := twofactor.New(&twofactor.Mock{}, nil, bad); err == nil {
 			t.Error("New accepted an invalid limit")
@@ -436,7 +435,7 @@ func (c *secClient) call(phone string) secResp {
 // Satellite and international-network numbers are refused by default;
 // voice has its own, lower windows (landlines, when allowed, too).
 func TestSecurity_FraudGuardNumbers(t *testing.T) {
-	e := proxied(t, twofactor.WithVoice(), twofactor.WithVoiceToLandlines())
+	e := proxied(t, twofactor.WithVoice(), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.VoiceToLandlines = true }))
 	n := 0
 	ip := func() string { n++; return fmt.Sprintf("192.0.2.%d", n) }
 	for _, cc := range []int{870, 881, 882, 883, 888} {
@@ -447,7 +446,7 @@ func TestSecurity_FraudGuardNumbers(t *testing.T) {
 	if got := e.prov.sends.Load(); got != 0 {
 		t.Fatalf("%d codes went to international networks", got)
 	}
-	allowed := proxied(t, twofactor.WithInternationalNetworks())
+	allowed := proxied(t, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.InternationalNetworks = true }))
 	p := exampleNonGeo(t, 882)
 	if r := allowed.from("192.0.2.1").send(p); r.errCode() == "unsupported_number" {
 		t.Errorf("WithInternationalNetworks: %s still refused: %v", p, r)
@@ -466,7 +465,7 @@ func TestSecurity_FraudGuardNumbers(t *testing.T) {
 	}
 	secWant(t, "one call too many from the address", e.from(caller).call(nlPhone(50)), http.StatusTooManyRequests, "rate_limited")
 	secWant(t, "an SMS from that address", e.from(caller).send(nlPhone(51)), http.StatusOK, "")
-	if _, err := twofactor.New(&twofactor.Mock{}, nil, twofactor.WithVoiceLimits(twofactor.Limit{N: 1}, twofactor.Limit{})); err == nil {
+	if _, err := twofactor.New(&twofactor.Mock{}, nil, twofactor.WithLimits(func(l *twofactor.Limits) { l.VoicePhone, l.VoiceIP = twofactor.Limit{N: 1}, twofactor.Limit{} })); err == nil {
 		t.Error("New accepted an invalid voice limit")
 	}
 }
@@ -476,7 +475,7 @@ func TestSecurity_FraudGuardNumbers(t *testing.T) {
 func TestSecurity_FraudGuardBudgets(t *testing.T) {
 	// Challenges off: a spent budget pauses first-time numbers (503), as
 	// before challenges (challenge_test.go tests the default).
-	e := proxied(t, twofactor.WithCountryBudget("be", 3), twofactor.WithCountryBudget("KZ", 0), twofactor.WithGlobalBudget(8), twofactor.WithChallenge(nil))
+	e := proxied(t, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["be"] = 3 }), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["KZ"] = 0 }), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.GlobalBudget = 8 }), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.NoChallenge = true }))
 	n := 0
 	ip := func() string { n++; return fmt.Sprintf("192.0.2.%d", n) }
 	be := func(i int) string { return fmt.Sprintf("+3247012%04d", i) }
@@ -520,8 +519,8 @@ func TestSecurity_FraudGuardBudgets(t *testing.T) {
 	}
 	e.clock.Advance(time.Hour)
 	secWant(t, "after the window turns", e.from(ip()).send(be(50)), http.StatusOK, "")
-	for _, bad := range []twofactor.Option{twofactor.WithGlobalBudget(0), twofactor.WithCountryBudget("BEL", 1), twofactor.WithCountryBudget("NL", -1),
-		twofactor.WithConversionWatch(0, 50), twofactor.WithConversionWatch(20, 5), twofactor.WithConversionTrickle(0)} {
+	for _, bad := range []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.GlobalBudget = 0 }), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["BEL"] = 1 }), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["NL"] = -1 }),
+		twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.ConversionMin, g.ConversionSends = 0, 50 }), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.ConversionMin, g.ConversionSends = 20, 5 }), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.ConversionTrickle = -1 })} {
 		if _, err := twofactor.New(&twofactor.Mock{}, nil, bad); err == nil {
 			t.Error("New accepted an invalid fraud guard option")
 		}
@@ -533,9 +532,9 @@ func TestSecurity_FraudGuardBudgets(t *testing.T) {
 func TestSecurity_FraudGuardConversionWatch(t *testing.T) {
 	for _, trickle := range []bool{false, true} {
 		t.Run(fmt.Sprintf("trickle=%t", trickle), func(t *testing.T) {
-			opts := []twofactor.Option{twofactor.WithConversionWatch(20, 10)}
+			opts := []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.ConversionMin, g.ConversionSends = 20, 10 })}
 			if trickle {
-				opts = append(opts, twofactor.WithConversionTrickle(2))
+				opts = append(opts, twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.ConversionTrickle = 2 }))
 			}
 			e := proxied(t, opts...)
 			// A real user verifies; nine pumped numbers never do.

@@ -34,10 +34,11 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor/internal/testkit"
+	"github.com/go-twofactor/twofactor/messagebird"
 
 	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
-	messagebird "github.com/messagebird/go-rest-api/v9"
+	sdk "github.com/messagebird/go-rest-api/v9"
 
 	"github.com/go-twofactor/twofactor"
 )
@@ -152,7 +153,7 @@ func secNew(t *testing.T, s secSetup) *secEnv {
 		e.prov.codes[v.ID] = code
 		e.prov.mu.Unlock()
 	}
-	e.state = twofactor.NewMemoryState()
+	e.state = new(twofactor.MemoryState)
 	e.state.Now = e.clock.Now
 	var state twofactor.State = e.state
 	if s.state != nil {
@@ -190,8 +191,8 @@ func secNew(t *testing.T, s secSetup) *secEnv {
 	mux.Handle("/2fa/", m.Handler())
 	gated := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.hits.Add(1)
-		if !twofactor.Verified(r) {
-			t.Errorf("gated handler reached without Verified(r)")
+		if !twofactor.GatePassed(r) {
+			t.Errorf("gated handler reached without a Record (RecordFrom)")
 		}
 		_, _ = io.WriteString(w, secSecret)
 	})
@@ -514,7 +515,7 @@ func TestSecurity_CorrectCodeRefusedAfterCap(t *testing.T) {
 		}
 	})
 	t.Run("per account", func(t *testing.T) {
-		e := secNew(t, secSetup{opts: []twofactor.Option{twofactor.WithAccountAttempts(twofactor.Limit{N: 2, Per: time.Hour})}})
+		e := secNew(t, secSetup{opts: []twofactor.Option{twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 2, Per: time.Hour} })}})
 		c := e.client()
 		code := c.mustSend(secPhone)
 		c.check(secWrong(code))
@@ -585,7 +586,7 @@ func TestSecurity_AccountCapSurvivesResendAndNewBrowser(t *testing.T) {
 		b4.mustVerify(secPhone) // the lock ends with its window
 	})
 	t.Run("subject mode: the account is the user, whatever number", func(t *testing.T) {
-		e := secNew(t, secSetup{subject: true, opts: []twofactor.Option{twofactor.WithAccountAttempts(twofactor.Limit{N: 5, Per: 24 * time.Hour})}})
+		e := secNew(t, secSetup{subject: true, opts: []twofactor.Option{twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 5, Per: 24 * time.Hour} })}})
 		other := "+31612345679"
 		b1 := e.client()
 		b1.user = "alice"
@@ -780,7 +781,7 @@ func TestSecurity_IPSendWindow(t *testing.T) {
 }
 
 func TestSecurity_ForgedXForwardedForIgnored(t *testing.T) {
-	limit := twofactor.WithIPSendLimit(twofactor.Limit{N: 3, Per: time.Hour})
+	limit := twofactor.WithLimits(func(l *twofactor.Limits) { l.IP = twofactor.Limit{N: 3, Per: time.Hour} })
 	phone := func(i int) string { return fmt.Sprintf("+316123410%02d", i) }
 	sendAs := func(e *secEnv, i int, xff string) secResp {
 		c := e.client()
@@ -831,7 +832,7 @@ func TestSecurity_ForgedXForwardedForIgnored(t *testing.T) {
 }
 
 func TestSecurity_AllowedRegions(t *testing.T) {
-	e := secNew(t, secSetup{opts: []twofactor.Option{twofactor.WithAllowedRegions("NL", "be")}})
+	e := secNew(t, secSetup{opts: []twofactor.Option{twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.Regions = []string{"NL", "be"} })}})
 	for _, p := range []string{"+44 7400 123456", "+49 1512 3456789", "+1 202 555 0143"} {
 		secWant(t, p, e.client().send(p), http.StatusBadRequest, "region_not_allowed")
 	}
@@ -1196,7 +1197,7 @@ func TestSecurity_MaxAgeReverification(t *testing.T) {
 		t.Errorf("gate open %v after verification, beyond the max age", e.clock.Now().Sub(start))
 	}
 	t.Run("configured", func(t *testing.T) {
-		e := secNew(t, secSetup{opts: []twofactor.Option{twofactor.WithMaxAge(time.Hour), twofactor.WithIdleTimeout(2 * time.Hour)}})
+		e := secNew(t, secSetup{opts: []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{MaxAge: time.Hour}), twofactor.WithCookie(twofactor.Cookie{IdleTimeout: 2 * time.Hour})}})
 		c := e.client()
 		c.mustVerify(secPhone)
 		e.clock.Advance(59 * time.Minute)
@@ -1568,11 +1569,11 @@ func (f *secFakeMB) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func TestSecurity_NoSecretsInLogsOrPages(t *testing.T) {
 	fake := &secFakeMB{code: "731946", id: "9f0e1d2c3b4a59687766554433221100"}
-	mb, err := twofactor.NewMessageBirdClient(&messagebird.DefaultClient{
+	mb, err := messagebird.NewWithClient(&sdk.DefaultClient{
 		AccessKey:  secAPIKey,
 		HTTPClient: &http.Client{Transport: fake},
 		DebugLog:   nil,
-	}, twofactor.MessageBirdConfig{})
+	}, messagebird.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1668,7 +1669,7 @@ func TestSecurity_NoSecretsInLogsOrPages(t *testing.T) {
 }
 
 func TestSecurity_EventsEmitted(t *testing.T) {
-	e := secNew(t, secSetup{subject: true, opts: []twofactor.Option{twofactor.WithAccountAttempts(twofactor.Limit{N: 2, Per: time.Hour})}})
+	e := secNew(t, secSetup{subject: true, opts: []twofactor.Option{twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 2, Per: time.Hour} })}})
 	c := e.client()
 	c.user = "alice"
 	want := func(typ twofactor.EventType, errIs error) {
@@ -2084,15 +2085,15 @@ func TestSecurity_CookieAttributes(t *testing.T) {
 		}
 	})
 	t.Run("strict, shorter, local development", func(t *testing.T) {
-		e := secNew(t, secSetup{opts: []twofactor.Option{twofactor.WithSameSite(http.SameSiteStrictMode), twofactor.WithMaxAge(time.Hour), twofactor.WithInsecureCookie()}})
+		e := secNew(t, secSetup{opts: []twofactor.Option{twofactor.WithCookie(twofactor.Cookie{SameSite: http.SameSiteStrictMode}), twofactor.WithCookie(twofactor.Cookie{MaxAge: time.Hour}), twofactor.WithCookie(twofactor.Cookie{Insecure: true})}})
 		check(t, "after send", setCookie(t, e.client().send(secPhone)), false, http.SameSiteStrictMode, time.Hour)
 	})
 	t.Run("unsafe settings refused", func(t *testing.T) {
 		for name, opt := range map[string]twofactor.Option{
-			"SameSite=None":    twofactor.WithSameSite(http.SameSiteNoneMode),
-			"SameSite default": twofactor.WithSameSite(http.SameSiteDefaultMode),
-			"max age 1 year":   twofactor.WithMaxAge(365 * 24 * time.Hour),
-			"max age 0":        twofactor.WithMaxAge(0),
+			"SameSite=None":    twofactor.WithCookie(twofactor.Cookie{SameSite: http.SameSiteNoneMode}),
+			"SameSite default": twofactor.WithCookie(twofactor.Cookie{SameSite: http.SameSiteDefaultMode}),
+			"max age 1 year":   twofactor.WithCookie(twofactor.Cookie{MaxAge: 365 * 24 * time.Hour}),
+			"max age a second": twofactor.WithCookie(twofactor.Cookie{MaxAge: time.Second}),
 		} {
 			if _, err := twofactor.New(&twofactor.Mock{}, nil, opt); err == nil {
 				t.Errorf("%s accepted", name)

@@ -227,16 +227,16 @@ func (m *Manager) sendFailed(w http.ResponseWriter, r *http.Request, sess *sessi
 }
 
 // clampExpiry is when the flow stops accepting a code the provider said
-// expires at exp: never later than MaxValidity from now, and the default
+// expires at exp: never later than maxValidity from now, and the default
 // validity when the provider gave none or one already past. A provider's
 // answer is not trusted beyond reason: a far-future expiry would stretch
 // the attempt counter's window and overflow its arithmetic.
 func clampExpiry(exp, now time.Time) time.Time {
 	switch {
 	case !exp.After(now):
-		return now.Add(DefaultValidity)
-	case exp.After(now.Add(MaxValidity)):
-		return now.Add(MaxValidity)
+		return now.Add(defaultValidity)
+	case exp.After(now.Add(maxValidity)):
+		return now.Add(maxValidity)
 	}
 	return exp
 }

@@ -20,9 +20,12 @@ import (
 // MemoryState's signature: the send limits then read and count all their
 // counters in one round trip. MemoryState and redisstate's State go
 // further with Batch, which runs every call of one step of a send or a
-// check in one round trip (a pipeline on Redis). MemoryState is the
-// in-process default; the redisstate sub-package shares state between
-// several app servers.
+// check in one round trip (a pipeline on Redis). And a State that bounds
+// every call by a timeout of its own may say so with a method
+// CallTimeout() time.Duration: when that timeout is no longer than
+// WithStoreTimeout's, the Manager calls it without a deadline of its own.
+// MemoryState is the in-process default; the redisstate sub-package shares
+// state between several app servers.
 type State interface {
 	// Incr adds delta to the counter at key and returns the new value and the
 	// time left before the counter resets. A missing or expired counter
@@ -99,11 +102,11 @@ type State interface {
 // counter that comes back to zero (a send given back, see limits.go) is
 // dropped at once, as if it had never been counted.
 //
-// Memory has a ceiling: at most MaxKeys keys (default
-// DefaultMemoryStateMaxKeys, about 40 MB: some 150 bytes a key). When
-// it is full, expired keys are swept, and if none are, a write that needs a
-// new key fails with ErrStateFull: the flow answers 503 "try again later"
-// to new sends and verifications. Live keys are never evicted, so a full
+// Memory has a ceiling: at most MaxKeys keys (default 262,144, about
+// 40 MB: some 150 bytes a key). When it is full, expired keys are swept,
+// and if none are, a write that needs a new key fails with an error
+// matching ErrStoreUnavailable: the flow answers 503 "try again later" to
+// new sends and verifications. Live keys are never evicted, so a full
 // MemoryState never forgets a limit; counters and marks that exist keep
 // working (a refused send, a wrong code, a gated request all still count).
 //
@@ -111,8 +114,8 @@ type State interface {
 type MemoryState struct {
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
-	// MaxKeys is the most keys held at once. Zero means
-	// DefaultMemoryStateMaxKeys. Set it before first use.
+	// MaxKeys is the most keys held at once. Zero means 262,144 (1<<18).
+	// Set it before first use.
 	MaxKeys int
 
 	mu        sync.Mutex
@@ -121,25 +124,22 @@ type MemoryState struct {
 	fullSweep time.Time // last sweep forced by a full state
 }
 
-// DefaultMemoryStateMaxKeys is the default ceiling of a MemoryState's keys.
+// defaultMemoryStateMaxKeys is the default ceiling of a MemoryState's keys.
 // A healthy app holds a few per code sent and per verified session in the
 // last hour; the fraud guard's global budget (2,000 codes an hour by
 // default) keeps an attacker far below it.
-const DefaultMemoryStateMaxKeys = 1 << 18
+const defaultMemoryStateMaxKeys = 1 << 18
 
-// ErrStateFull is the error of a MemoryState write that needs a new key when
+// errStateFull is the error of a MemoryState write that needs a new key when
 // the state holds MaxKeys live keys. It wraps ErrStoreUnavailable; the flow
 // answers it with 503 and "try again later".
-var ErrStateFull = fmt.Errorf("%w: state full", ErrStoreUnavailable)
+var errStateFull = fmt.Errorf("%w: state full", ErrStoreUnavailable)
 
 type memItem struct {
 	n       int64
 	fields  map[string]string // for SetField; nil for counters and marks
 	expires time.Time
 }
-
-// NewMemoryState returns an empty MemoryState.
-func NewMemoryState() *MemoryState { return &MemoryState{} }
 
 func (s *MemoryState) now() time.Time {
 	if s.Now != nil {
@@ -158,7 +158,7 @@ func (s *MemoryState) get(key string, now time.Time) (memItem, bool) {
 }
 
 // put stores an item and now and then sweeps expired ones; the caller holds
-// s.mu. A new key in a full state fails with ErrStateFull.
+// s.mu. A new key in a full state fails with errStateFull.
 func (s *MemoryState) put(key string, it memItem, now time.Time) error {
 	if s.items == nil {
 		s.items = make(map[string]memItem)
@@ -174,7 +174,7 @@ func (s *MemoryState) put(key string, it memItem, now time.Time) error {
 			s.fullSweep = now
 		}
 		if len(s.items) >= s.maxKeys() {
-			return ErrStateFull
+			return errStateFull
 		}
 	}
 	s.items[key] = it
@@ -194,7 +194,7 @@ func (s *MemoryState) maxKeys() int {
 	if s.MaxKeys > 0 {
 		return s.MaxKeys
 	}
-	return DefaultMemoryStateMaxKeys
+	return defaultMemoryStateMaxKeys
 }
 
 // Incr implements State.

@@ -14,7 +14,7 @@ import (
 
 func newMemoryState() (*twofactor.MemoryState, *testkit.Clock) {
 	clock := testkit.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	s := twofactor.NewMemoryState()
+	s := new(twofactor.MemoryState)
 	s.Now = clock.Now
 	return s, clock
 }

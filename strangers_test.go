@@ -119,7 +119,7 @@ func TestSecurity_StrangerCannotLockOutTheCustomer(t *testing.T) {
 // its owners bounds guessing from addresses that proved it: a real brute
 // force meets the same caps as before.
 func TestSecurity_OwnerGuessesStillLock(t *testing.T) {
-	e := proxied(t, twofactor.WithAccountAttempts(twofactor.Limit{N: 4, Per: 24 * time.Hour}))
+	e := proxied(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 4, Per: 24 * time.Hour} }))
 	customer := nlPhone(4343)
 	c := e.from("192.0.2.7")
 	c.mustVerify(customer)

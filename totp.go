@@ -31,7 +31,7 @@ import (
 // bits. The flow accepts the code of the current step and of the step
 // before and after it (a phone's clock a little off); each step's code
 // works once per user, and wrong codes count against the same per-user
-// limit as wrong SMS codes (WithAccountAttempts).
+// limit as wrong SMS codes (Limits.Account).
 
 // TOTPStore keeps users' authenticator-app secrets, one per user: a table
 // in the app's database in a real app. The library hands it only sealed

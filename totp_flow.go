@@ -58,7 +58,7 @@ func (m *Manager) removeTOTP(ctx context.Context, subject, id string) (bool, err
 
 // serveTOTP verifies the session with a code from the user's
 // authenticator app. The try is counted first against the user's limit of
-// wrong codes, the same as SMS codes' (WithAccountAttempts; Unlock clears
+// wrong codes, the same as SMS codes' (Limits.Account; Unlock clears
 // it), so parallel guesses cannot pass it; a locked user is answered as
 // for SMS. A right code is spent once per user and step, on every server
 // sharing the State: the same code again, in this browser or another, is

@@ -11,7 +11,7 @@ import (
 func TestStateTOTPStore(t *testing.T) {
 	ctx := t.Context()
 	m := &Manager{keys: keys{totp: make([]byte, 32)}}
-	s := stateTOTP{NewMemoryState()}
+	s := stateTOTP{new(MemoryState)}
 	t0 := time.Unix(1_800_000_000, 0)
 	old := m.sealTOTP("alice", randomID(), t0, []byte("old secret of 20 b."))
 	cur := m.sealTOTP("alice", randomID(), t0.Add(time.Second), []byte("new secret of 20 b."))

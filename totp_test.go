@@ -482,7 +482,7 @@ func TestAttack_TOTPReplay(t *testing.T) {
 // Guessing: wrong codes count against the user's limit of wrong codes,
 // shared with SMS; past it the lock answers as for SMS; Unlock clears it.
 func TestAttack_TOTPGuessingLocks(t *testing.T) {
-	e, secret := enrolled(t, twofactor.WithAccountAttempts(twofactor.Limit{N: 4, Per: time.Hour}))
+	e, secret := enrolled(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 4, Per: time.Hour} }))
 	c := e.as("alice")
 	right := totpCode(t, secret, e.clock.Now())
 	for i := range 4 {
@@ -522,7 +522,7 @@ func TestAttack_TOTPGuessingLocks(t *testing.T) {
 }
 
 func TestAttack_TOTPParallelGuessesStopAtTheLimit(t *testing.T) {
-	e, secret := enrolled(t, twofactor.WithAccountAttempts(twofactor.Limit{N: 5, Per: time.Hour}))
+	e, secret := enrolled(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 5, Per: time.Hour} }))
 	right := totpCode(t, secret, e.clock.Now())
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -551,7 +551,7 @@ func TestAttack_TOTPParallelGuessesStopAtTheLimit(t *testing.T) {
 
 // A reload of the page that posted a wrong code costs no try.
 func TestTOTPReloadCostsNoTry(t *testing.T) {
-	e, secret := enrolled(t, twofactor.WithAccountAttempts(twofactor.Limit{N: 2, Per: time.Hour}))
+	e, secret := enrolled(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 2, Per: time.Hour} }))
 	c := e.as("alice")
 	wrong := secWrong(totpCode(t, secret, e.clock.Now()))
 	for range 5 {

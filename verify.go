@@ -11,8 +11,9 @@ import (
 	"github.com/go-twofactor/twofactor/internal/wire"
 )
 
-// Provider sends one-time codes and checks them. MessageBird is the real
-// implementation; Mock is an in-process one for tests and local development.
+// Provider sends one-time codes and checks them. The sub-packages
+// messagebird, bird and twilioverify are real implementations; Mock is an
+// in-process one for tests and local development.
 //
 // Implementations must be safe for concurrent use and must honour the
 // context's cancellation and deadline on every network call.
@@ -96,9 +97,9 @@ var (
 
 // The classes of a provider's failure. Every provider maps each answer of
 // its vendor to one of them (a wrong or expired code aside, which are the
-// answers above); Failover and the flow act on the class:
+// answers above); the failover provider and the flow act on the class:
 //
-//	class               sentinel            Failover          the flow answers
+//	class               sentinel            failover          the flow answers
 //	configuration       ErrConfiguration    next provider     503, try again later
 //	refused number      ErrNumberRefused    stops             400, another number
 //	rate limited        ErrRateLimited      stops             429 with Retry-After
@@ -195,45 +196,27 @@ func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited
 // for, by Request.Message (the provider writes the app's text, as
 // MessageBird does) or by Request.Amount and Payee (a PSD2 service, as
 // Twilio Verify's). A provider that does not implement it is taken not to.
-// Failover sends confirmations only to providers that carry the action.
+// The failover provider sends confirmations only to providers that carry
+// the action.
 type ActionCarrier interface {
 	CarriesAction() bool
 }
 
-// namesAction reports whether req is a confirmation's: it has a message,
-// an amount or a payee.
-func (req Request) namesAction() bool {
-	return req.Message != "" || req.Amount != "" || req.Payee != ""
-}
-
 // Defaults shared by the providers and the flow.
 const (
-	DefaultCodeLength  = 6
-	DefaultValidity    = 5 * time.Minute
-	MaxValidity        = 10 * time.Minute
-	DefaultMaxAttempts = 3
-	minCodeLength      = 6
-	maxCodeLength      = 10
+	defaultCodeLength  = wire.DefaultCodeLength
+	defaultValidity    = wire.DefaultValidity
+	maxValidity        = wire.MaxValidity
+	defaultMaxAttempts = wire.DefaultMaxAttempts
+	minCodeLength      = wire.MinCodeLength
+	maxCodeLength      = wire.MaxCodeLength
 )
 
 // validCode reports whether code is exactly n ASCII digits.
 func validCode(code string, n int) bool { return wire.ValidCode(code, n) }
 
-// validID reports whether id looks like a verification id: 1 to 128 ASCII
-// letters, digits, "_" or "-". Anything else could change the meaning of a
-// URL a provider builds from it.
-func validID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+// validID reports whether id looks like a verification id (wire.ValidID).
+func validID(id string) bool { return wire.ValidID(id) }
 
 // randomDigits returns n digits from crypto/rand, uniformly distributed.
 func randomDigits(n int) string {

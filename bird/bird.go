@@ -89,7 +89,7 @@ var ErrWrongRegion = errors.New("bird: wrong region for this key (HTTP 421): use
 // RateLimitError is returned when Bird answers 429. It matches
 // twofactor.ErrRateLimited with errors.Is; RetryAfter is how long Bird asks
 // to wait (zero when it did not say). errors.As also finds it as a
-// *twofactor.RateLimitError, which is what the flow and Failover read.
+// *twofactor.RateLimitError, which is what the flow and the failover provider read.
 type RateLimitError struct {
 	RetryAfter time.Duration // from Retry-After, at most 24 hours; zero if absent
 	Code       string        // Bird's error code, such as "E01003"; may be empty
@@ -124,7 +124,7 @@ const (
 	// maxBody bounds what is read of an answer.
 	maxBody = wire.MaxBody
 	// maxID leaves room in the flow's 128-character id limit for a
-	// wrapper such as twofactor.Failover to add its mark.
+	// wrapper such as failover.Provider to add its mark.
 	maxID     = 120
 	userAgent = "go-twofactor-bird/1 (+https://github.com/go-twofactor/twofactor)"
 )
@@ -143,7 +143,7 @@ func New(apiKey string, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.CodeLength = cmp.Or(cfg.CodeLength, twofactor.DefaultCodeLength)
+	cfg.CodeLength = cmp.Or(cfg.CodeLength, wire.DefaultCodeLength)
 	cfg.Channel = cmp.Or(cfg.Channel, twofactor.SMS)
 	cfg.Language = strings.ToLower(cfg.Language)
 	switch {
@@ -172,7 +172,7 @@ func New(apiKey string, cfg Config) (*Provider, error) {
 
 // ErrMessageBirdKey is returned (wrapped) by New for a key of MessageBird's
 // classic API (live_…), which Bird's platform refuses.
-var ErrMessageBirdKey = errors.New("bird: the API key is a MessageBird classic key (live_…), which Bird's platform refuses: use it with twofactor.NewMessageBird")
+var ErrMessageBirdKey = errors.New("bird: the API key is a MessageBird classic key (live_…), which Bird's platform refuses: use it with messagebird.New")
 
 // checkKey returns the region of a key of the form bk_{region}_{secret},
 // or an error that says what is wrong without repeating the key.
@@ -292,7 +292,7 @@ func (p *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.V
 	if !validBirdID(v.ID) || len(id) > maxID {
 		return twofactor.Verification{}, fmt.Errorf("%w: Bird returned no usable verification id", twofactor.ErrUnknownOutcome)
 	}
-	exp := start.Add(twofactor.DefaultValidity)
+	exp := start.Add(wire.DefaultValidity)
 	if t, err := time.Parse(time.RFC3339, v.ExpiresAt); err == nil {
 		exp = t
 	}

@@ -42,13 +42,11 @@ type WorkspaceConfig struct {
 	// CodeLength is the number of digits of a code, 6 to 10. Zero means 6.
 	CodeLength int
 	// Validity is how long a code works (Bird's "timeout"), 30 seconds to
-	// twofactor.MaxValidity, in whole seconds. Zero means
-	// twofactor.DefaultValidity.
+	// 10 minutes, in whole seconds. Zero means 5 minutes.
 	Validity time.Duration
 	// MaxAttempts is how many codes Bird lets be tried for one
-	// verification (Bird's "maxAttempts"), 1 to 10. Zero means
-	// twofactor.DefaultMaxAttempts. The flow keeps its own, server-side
-	// count as well.
+	// verification (Bird's "maxAttempts"), 1 to 10. Zero means 3. The
+	// flow keeps its own, server-side count as well.
 	MaxAttempts int
 	// Locale is the language of Bird's message, a BCP 47 tag such as "nl"
 	// or "en-US". Empty leaves it to Bird, which derives it from the number.
@@ -145,14 +143,14 @@ func NewWorkspace(accessKey string, cfg WorkspaceConfig) (*Workspace, error) {
 	case cfg.NavigatorID != "" && cfg.ChannelID != "":
 		return bad("NavigatorID", "and ChannelID are both set: set one of them")
 	}
-	cfg.CodeLength = cmp.Or(cfg.CodeLength, twofactor.DefaultCodeLength)
-	cfg.Validity = cmp.Or(cfg.Validity, twofactor.DefaultValidity)
-	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, twofactor.DefaultMaxAttempts)
+	cfg.CodeLength = cmp.Or(cfg.CodeLength, wire.DefaultCodeLength)
+	cfg.Validity = cmp.Or(cfg.Validity, wire.DefaultValidity)
+	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, wire.DefaultMaxAttempts)
 	switch {
 	case cfg.CodeLength < 6 || cfg.CodeLength > 10:
 		return bad("CodeLength", "must be 6 to 10")
-	case cfg.Validity < 30*time.Second || cfg.Validity > twofactor.MaxValidity || cfg.Validity%time.Second != 0:
-		return bad("Validity", "must be whole seconds from 30s to "+twofactor.MaxValidity.String())
+	case cfg.Validity < 30*time.Second || cfg.Validity > wire.MaxValidity || cfg.Validity%time.Second != 0:
+		return bad("Validity", "must be whole seconds from 30s to "+wire.MaxValidity.String())
 	case cfg.MaxAttempts < 1 || cfg.MaxAttempts > 10:
 		return bad("MaxAttempts", "must be 1 to 10")
 	case cfg.Locale != "" && !wsLocaleRE.MatchString(cfg.Locale):

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/internal/faketls"
+	"github.com/go-twofactor/twofactor/internal/wire"
 	"github.com/go-twofactor/twofactor/providertest"
 )
 
@@ -53,7 +54,7 @@ func TestWorkspaceSendRequest(t *testing.T) {
 	// The fake's clock is in May 2026: its expiresAt lies in the past, so
 	// the provider's own Validity counts.
 	if !wsUUIDRE.MatchString(v.ID) || v.Phone != testPhone || v.Channel != twofactor.SMS ||
-		v.ExpiresAt.Before(before.Add(twofactor.DefaultValidity)) || v.ExpiresAt.After(time.Now().Add(twofactor.DefaultValidity)) {
+		v.ExpiresAt.Before(before.Add(wire.DefaultValidity)) || v.ExpiresAt.After(time.Now().Add(wire.DefaultValidity)) {
 		t.Errorf("Send = %+v", v)
 	}
 	reqs := f.Requests()
@@ -121,8 +122,8 @@ func TestWorkspaceSendExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 		if tt.want.IsZero() {
-			if v.ExpiresAt.Before(before.Add(twofactor.DefaultValidity)) || v.ExpiresAt.After(time.Now().Add(twofactor.DefaultValidity)) {
-				t.Errorf("expiresAt %q: ExpiresAt = %v, want now + %v", tt.expiresAt, v.ExpiresAt, twofactor.DefaultValidity)
+			if v.ExpiresAt.Before(before.Add(wire.DefaultValidity)) || v.ExpiresAt.After(time.Now().Add(wire.DefaultValidity)) {
+				t.Errorf("expiresAt %q: ExpiresAt = %v, want now + %v", tt.expiresAt, v.ExpiresAt, wire.DefaultValidity)
 			}
 		} else if !v.ExpiresAt.Equal(tt.want) {
 			t.Errorf("expiresAt %q: ExpiresAt = %v", tt.expiresAt, v.ExpiresAt)
@@ -416,8 +417,8 @@ func TestNewWorkspace(t *testing.T) {
 	if !isTr || tr == http.DefaultTransport || tr.Proxy == nil || p.hc.Timeout <= 0 || p.hc.CheckRedirect == nil {
 		t.Errorf("client = %#v, want a clone of http.DefaultTransport with a timeout and no redirects", p.hc)
 	}
-	if p.base != "https://api.bird.com" || p.cfg.CodeLength != 6 || p.cfg.Validity != twofactor.DefaultValidity ||
-		p.cfg.MaxAttempts != twofactor.DefaultMaxAttempts || p.cfg.WorkspaceID != strings.ToUpper(wsWorkspace) {
+	if p.base != "https://api.bird.com" || p.cfg.CodeLength != 6 || p.cfg.Validity != wire.DefaultValidity ||
+		p.cfg.MaxAttempts != wire.DefaultMaxAttempts || p.cfg.WorkspaceID != strings.ToUpper(wsWorkspace) {
 		t.Errorf("defaults: base %q, %+v", p.base, p.cfg)
 	}
 	own := &http.Client{Timeout: time.Second}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/wire"
 )
 
 // Fake is what the suite needs to know about, and do to, the fake service
@@ -96,7 +97,7 @@ const Timeout = 10 * time.Second
 //     2xx, as ErrUnknownOutcome on a send; and checks likewise.
 //
 // The length of a well-formed code is the provider's CodeLength when it
-// implements twofactor.CodeLengther, else twofactor.DefaultCodeLength.
+// implements twofactor.CodeLengther, else 6.
 func Run(t *testing.T, h Harness) {
 	if h.New == nil {
 		t.Fatal("providertest: Harness.New is nil")
@@ -129,7 +130,7 @@ func Run(t *testing.T, h Harness) {
 			if p == nil || f == nil {
 				t.Fatal("providertest: Harness.New returned nil")
 			}
-			n := twofactor.DefaultCodeLength
+			n := wire.DefaultCodeLength
 			if cl, ok := p.(twofactor.CodeLengther); ok {
 				n = cl.CodeLength()
 			}

@@ -105,7 +105,7 @@ func newAppServer(t *testing.T, name string, srv *redistest.Server, timeout time
 		// The Manager's own deadline on each store call (2 s by default)
 		// must be as generous as the clients': a loaded machine must not
 		// turn a slow answer into a 503 in the calm tests.
-		twofactor.WithStoreTimeout(max(timeout, twofactor.DefaultStoreTimeout)),
+		twofactor.WithStoreTimeout(max(timeout, tfDefaultStoreTimeout)),
 		twofactor.WithLogger(slog.New(slog.NewTextHandler(logs, nil)).With("server", name)),
 	}, opts...)
 	m, err := twofactor.New(p, store, opts...)
@@ -273,7 +273,7 @@ func (v *visitor) checkJSON(app int, code string) (int, string, error) {
 // cookie returns the session cookie's value: redisstore's session id.
 func (v *visitor) cookie() string {
 	for _, c := range v.jar.Cookies(v.c.url) {
-		if c.Name == "__Host-"+twofactor.DefaultSessionName { // Secure, Path=/, no Domain
+		if c.Name == "__Host-"+tfDefaultSessionName { // Secure, Path=/, no Domain
 			return c.Value
 		}
 	}
@@ -281,7 +281,7 @@ func (v *visitor) cookie() string {
 }
 
 func (v *visitor) setCookie(value string) {
-	v.jar.SetCookies(v.c.url, []*http.Cookie{{Name: "__Host-" + twofactor.DefaultSessionName, Value: value, Path: "/"}})
+	v.jar.SetCookies(v.c.url, []*http.Cookie{{Name: "__Host-" + tfDefaultSessionName, Value: value, Path: "/"}})
 }
 
 // sendCode walks from the gate to a sent code, the gate on app gate, the
@@ -415,8 +415,8 @@ func TestTwoServersShareRedis(t *testing.T) {
 func TestAttemptCapAcrossServers(t *testing.T) {
 	const perAccount = 4
 	c := newCluster(t, calmTimeout,
-		twofactor.WithResendCooldown(0),
-		twofactor.WithAccountAttempts(twofactor.Limit{N: perAccount, Per: time.Hour}),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.ResendCooldown = 0 }),
+		twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: perAccount, Per: time.Hour} }),
 	)
 	v := c.visitor(t)
 	code := v.sendCode(A, A)
@@ -463,13 +463,13 @@ func TestAttemptCapAcrossServers(t *testing.T) {
 	}
 	// Exactly the per-code cap reached the provider; every other guess was
 	// refused before it, whichever server it hit.
-	if n := c.mock.Checks(); n != twofactor.DefaultMaxAttempts {
-		t.Fatalf("provider checked %d codes, want %d (the per-code cap)", n, twofactor.DefaultMaxAttempts)
+	if n := c.mock.Checks(); n != tfDefaultMaxAttempts {
+		t.Fatalf("provider checked %d codes, want %d (the per-code cap)", n, tfDefaultMaxAttempts)
 	}
 	// The last of the capped guesses is told the code is used up, like
 	// every guess after it.
-	if byCode["invalid_code"] != twofactor.DefaultMaxAttempts-1 || byCode["too_many_attempts"] != guesses-twofactor.DefaultMaxAttempts+1 {
-		t.Errorf("answers %v, want %d invalid_code and the rest too_many_attempts", byCode, twofactor.DefaultMaxAttempts-1)
+	if byCode["invalid_code"] != tfDefaultMaxAttempts-1 || byCode["too_many_attempts"] != guesses-tfDefaultMaxAttempts+1 {
+		t.Errorf("answers %v, want %d invalid_code and the rest too_many_attempts", byCode, tfDefaultMaxAttempts-1)
 	}
 	// The number's account counter is keyed by a keyed hash of the number:
 	// a Redis dump names no customer's number.
@@ -484,8 +484,8 @@ func TestAttemptCapAcrossServers(t *testing.T) {
 		}
 	}
 	acctKey := accts[0]
-	if n, err := c.admin.Get(t.Context(), acctKey).Int(); err != nil || n != twofactor.DefaultMaxAttempts {
-		t.Errorf("account counter %s = %d, %v; want %d", acctKey, n, err, twofactor.DefaultMaxAttempts)
+	if n, err := c.admin.Get(t.Context(), acctKey).Int(); err != nil || n != tfDefaultMaxAttempts {
+		t.Errorf("account counter %s = %d, %v; want %d", acctKey, n, err, tfDefaultMaxAttempts)
 	}
 	// The right code no longer works: the code's attempts are used up.
 	if status, errCode, err := v.checkJSON(B, code); err != nil || errCode != "too_many_attempts" {
@@ -614,7 +614,7 @@ func TestRedisKeysHaveTTL(t *testing.T) {
 			// owner (the requester who proved it).
 			longest := max(twofactor.DefaultMaxAge, 24*time.Hour) // the default account window is a day
 			if strings.HasPrefix(key, state("known")) || strings.HasPrefix(key, state("owner")) {
-				longest = twofactor.DefaultKnownNumbers
+				longest = tfDefaultKnownNumbers
 			}
 			if ttl > longest {
 				t.Errorf("%s: key %q lives %v, longer than the longest window %v", when, key, ttl, longest)

@@ -129,7 +129,7 @@ func New(client redis.UniversalClient, opts ...Option) (*State, error) {
 }
 
 // CallTimeout returns the timeout every call is bounded by (WithTimeout).
-// It implements twofactor.CallTimeouter: a Manager whose store timeout is at
+// twofactor.New finds this method: a Manager whose store timeout is at
 // least this long calls the State directly.
 func (s *State) CallTimeout() time.Duration { return s.timeout }
 

@@ -137,7 +137,7 @@ func keys2(t *testing.T, c *redis.Client) string {
 // (here one) and leaves no key behind, whichever limit refuses it.
 func TestRefusedSendRoundTrips(t *testing.T) {
 	clock := testkit.NewClock(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
-	c, trips, m := countedManager(t, &twofactor.Mock{Now: clock.Now}, twofactor.WithClock(clock.Now), twofactor.WithCountryBudget("BE", 2))
+	c, trips, m := countedManager(t, &twofactor.Mock{Now: clock.Now}, twofactor.WithClock(clock.Now), twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["BE"] = 2 }))
 	h := m.Handler()
 	send := func(ip, phone string) int {
 		req := httptest.NewRequest(http.MethodPost, "/2fa/send", strings.NewReader(`{"phone":"`+phone+`"}`))

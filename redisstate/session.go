@@ -53,7 +53,7 @@ var _ twofactor.GateLoader = (*SessionStore)(nil)
 
 // DefaultSessionMaxAge is a SessionStore's default MaxAge, as gorilla's
 // cookie store's: 30 days. The twofactor Manager saves its sessions with
-// its own (WithMaxAge).
+// its own (Cookie.MaxAge).
 const DefaultSessionMaxAge = 86400 * 30
 
 // NewSessionStore returns a session store that keeps its sessions in

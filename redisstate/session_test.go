@@ -104,7 +104,7 @@ func newGSApp(t *testing.T, kind storeKind) *gsApp {
 		twofactor.WithSubject(func(r *http.Request) string { return r.Header.Get("X-User") }),
 		twofactor.WithRememberDevice(30*24*time.Hour),
 		twofactor.WithClock(a.clock.Now),
-		twofactor.WithStoreTimeout(twofactor.DefaultStoreTimeout),
+		twofactor.WithStoreTimeout(tfDefaultStoreTimeout),
 		twofactor.WithLogger(slog.New(slog.DiscardHandler)),
 	)
 	if err != nil {
@@ -203,7 +203,7 @@ func (b *gsBrowser) verify(remember bool) {
 func (b *gsBrowser) cookie(suffix string) *http.Cookie {
 	u, _ := url.Parse(b.a.srv.URL + "/")
 	for _, c := range b.jar.Cookies(u) {
-		if c.Name == "__Host-"+twofactor.DefaultSessionName+suffix {
+		if c.Name == "__Host-"+tfDefaultSessionName+suffix {
 			return c
 		}
 	}
@@ -212,7 +212,7 @@ func (b *gsBrowser) cookie(suffix string) *http.Cookie {
 
 func (b *gsBrowser) setCookie(suffix, value string) {
 	u, _ := url.Parse(b.a.srv.URL + "/")
-	b.jar.SetCookies(u, []*http.Cookie{{Name: "__Host-" + twofactor.DefaultSessionName + suffix, Value: value, Path: "/", Secure: true}})
+	b.jar.SetCookies(u, []*http.Cookie{{Name: "__Host-" + tfDefaultSessionName + suffix, Value: value, Path: "/", Secure: true}})
 }
 
 // sessionID decodes the session cookie's id.
@@ -400,12 +400,12 @@ func TestSessionStoreIdleTimeout(t *testing.T) {
 	b := a.browser(t, "alice")
 	b.verify(false)
 	for range 3 {
-		a.clock.Advance(twofactor.DefaultIdleTimeout - time.Minute)
+		a.clock.Advance(tfDefaultIdleTimeout - time.Minute)
 		if !b.account() {
 			t.Fatal("active session refused before its idle timeout")
 		}
 	}
-	a.clock.Advance(twofactor.DefaultIdleTimeout + time.Second)
+	a.clock.Advance(tfDefaultIdleTimeout + time.Second)
 	if b.account() {
 		t.Fatal("idle session passed the gate")
 	}
@@ -416,7 +416,7 @@ func TestSessionStoreIdleTimeout(t *testing.T) {
 func TestSessionStoreFixation(t *testing.T) {
 	a := newGSApp(t, newStore)
 	b := a.browser(t, "alice")
-	planted, err := securecookie.EncodeMulti("__Host-"+twofactor.DefaultSessionName, "planted-by-attacker", securecookie.CodecsFromPairs(gsHashKey, gsBlockKey)...)
+	planted, err := securecookie.EncodeMulti("__Host-"+tfDefaultSessionName, "planted-by-attacker", securecookie.CodecsFromPairs(gsHashKey, gsBlockKey)...)
 	if err != nil {
 		t.Fatal(err)
 	}

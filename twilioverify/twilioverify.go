@@ -121,7 +121,7 @@ var ErrPSD2 = errors.New("twilioverify: the Verify service has PSD2 enabled, whi
 
 const (
 	// maxID leaves room in the flow's 128-character id limit for a
-	// wrapper such as twofactor.Failover to add its mark.
+	// wrapper such as failover.Provider to add its mark.
 	maxID = 120
 	// validity is how long Twilio keeps a code.
 	validity = 10 * time.Minute
@@ -182,7 +182,7 @@ func New(cfg Config) (*Provider, error) {
 		}
 		p.psd2 = cfg.PSD2ServiceSID
 	}
-	cfg.CodeLength = cmp.Or(cfg.CodeLength, twofactor.DefaultCodeLength)
+	cfg.CodeLength = cmp.Or(cfg.CodeLength, wire.DefaultCodeLength)
 	cfg.Channel = cmp.Or(cfg.Channel, twofactor.SMS)
 	switch {
 	case cfg.CodeLength < 6 || cfg.CodeLength > 10:

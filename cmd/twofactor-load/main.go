@@ -274,14 +274,16 @@ func newLoadApp() (*loadApp, error) {
 	}}
 	tf, err := twofactor.New(mock, store,
 		twofactor.WithLogger(slog.New(slog.DiscardHandler)),
-		twofactor.WithInsecureCookie(), // plain http on loopback
+		twofactor.WithCookie(twofactor.Cookie{Insecure: true}), // plain http on loopback
 		// Every client verifies from 127.0.0.1 with the same number: lift
 		// the per-number and per-address send windows, and the fraud
 		// guard's budgets of codes per hour.
-		twofactor.WithPhoneSendLimit(twofactor.Limit{}),
-		twofactor.WithIPSendLimit(twofactor.Limit{}),
-		twofactor.WithCountryBudget("*", 1<<30),
-		twofactor.WithGlobalBudget(1<<30),
+		twofactor.WithLimits(func(l *twofactor.Limits) {
+			l.Phone, l.IP = twofactor.Limit{}, twofactor.Limit{}
+		}),
+		twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) {
+			g.CountryBudgets["*"], g.GlobalBudget = 1<<30, 1<<30
+		}),
 	)
 	if err != nil {
 		return nil, err

@@ -76,7 +76,7 @@ func newApp(cfg config) (*app, error) {
 		twofactor.WithLogger(log),
 		// BirdBank runs on plain http://localhost for the demo. A real bank
 		// serves HTTPS and leaves this out, keeping the cookie Secure.
-		twofactor.WithInsecureCookie(),
+		twofactor.WithCookie(twofactor.Cookie{Insecure: true}),
 		// Offer "call me instead": the code read out in a phone call.
 		twofactor.WithVoice(),
 		// The app's name on the flow's pages and in transfer SMS: "BirdBank:

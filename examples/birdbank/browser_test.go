@@ -457,8 +457,8 @@ func (b *browser) waitSeconds() int {
 	if err != nil {
 		b.t.Fatalf("the cooldown hint %q has no number of seconds", hint)
 	}
-	if n < 1 || n > int(twofactor.DefaultResendCooldown/time.Second) {
-		b.t.Fatalf("the cooldown hint %q says %d seconds, want 1 to %d", hint, n, int(twofactor.DefaultResendCooldown/time.Second))
+	if n < 1 || n > int(tfDefaultResendCooldown/time.Second) {
+		b.t.Fatalf("the cooldown hint %q says %d seconds, want 1 to %d", hint, n, int(tfDefaultResendCooldown/time.Second))
 	}
 	return n
 }

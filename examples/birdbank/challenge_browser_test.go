@@ -19,7 +19,10 @@ func TestBrowserChallenge(t *testing.T) {
 	}
 	browserCtx := startChromium(t)
 	b := newTabWith(t, browserCtx, phoneViewport, "", tabTimeout, func(*twofactor.Mock) []twofactor.Option {
-		return []twofactor.Option{twofactor.WithCountryBudget("NL", 1), twofactor.WithResendCooldown(0)}
+		return []twofactor.Option{
+			twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) { g.CountryBudgets["NL"] = 1 }),
+			twofactor.WithLimits(func(l *twofactor.Limits) { l.ResendCooldown = 0 }),
+		}
 	})
 	b.startFlow(sendButton) // the budget's one first-time number
 	b.expectStatus(b.press(otherNumber), http.StatusOK)

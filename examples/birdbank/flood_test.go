@@ -43,8 +43,9 @@ func newFloodBank(t *testing.T, country, global int) *floodBank {
 		twofactor.WithClock(clock.Now),
 		twofactor.WithState(b.state),
 		twofactor.WithTrustedProxies("127.0.0.0/8"),
-		twofactor.WithCountryBudget("NL", country),
-		twofactor.WithGlobalBudget(global),
+		twofactor.WithFraudGuard(func(g *twofactor.FraudGuard) {
+			g.CountryBudgets["NL"], g.GlobalBudget = country, global
+		}),
 	}})
 	if err != nil {
 		t.Fatal(err)

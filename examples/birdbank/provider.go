@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/bird"
+	"github.com/go-twofactor/twofactor/failover"
+	"github.com/go-twofactor/twofactor/messagebird"
 	"github.com/go-twofactor/twofactor/twilioverify"
 )
 
@@ -225,9 +227,9 @@ func chooseProvider(s providerSettings, log *slog.Logger) (twofactor.Provider, e
 	if unlinked {
 		log.Warn("no provider names a transfer's amount and payee in its SMS; transfer codes are sent without them (set TWILIO_VERIFY_PSD2_SERVICE_SID or MESSAGEBIRD_API_KEY for that)")
 	}
-	f, err := twofactor.NewFailover(list, twofactor.FailoverConfig{
+	f, err := failover.New(list, failover.Config{
 		UnlinkedConfirmations: unlinked,
-		OnEvent: func(ev twofactor.FailoverEvent) {
+		OnEvent: func(ev failover.Event) {
 			attrs := []any{"event", string(ev.Kind), "provider", names[ev.Provider]}
 			if ev.Next >= 0 {
 				attrs = append(attrs, "next", names[ev.Next])
@@ -246,8 +248,8 @@ func chooseProvider(s providerSettings, log *slog.Logger) (twofactor.Provider, e
 }
 
 // newMessageBird returns BirdBank's MessageBird provider.
-func newMessageBird(key string) (*twofactor.MessageBird, error) {
-	return twofactor.NewMessageBird(key, twofactor.MessageBirdConfig{
+func newMessageBird(key string) (*messagebird.Provider, error) {
+	return messagebird.New(key, messagebird.Config{
 		Originator: "BirdBank",
 		Template:   "Your BirdBank verification code is %token.",
 	})

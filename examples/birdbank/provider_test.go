@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/failover"
 )
 
 const (
@@ -68,21 +69,21 @@ func TestProviderSelection(t *testing.T) {
 		types []string
 	}{
 		{"none", nil, nil, nil},
-		{"MessageBird", mbEnv, []string{mbName}, []string{"*twofactor.MessageBird"}},
+		{"MessageBird", mbEnv, []string{mbName}, []string{"*messagebird.Provider"}},
 		{"Bird", birdEnv, []string{birdName}, []string{"*bird.Provider"}},
 		{"Twilio auth token", twilioToken, []string{twilioName}, []string{"*twilioverify.Provider"}},
 		{"Twilio API key", twilioKey, []string{twilioName}, []string{"*twilioverify.Provider"}},
 		{"Twilio API key and account", join(twilioKey, []string{"TWILIO_ACCOUNT_SID", envSID}), []string{twilioName}, []string{"*twilioverify.Provider"}},
 		{"Bird workspace, navigator", wsEnv, []string{wsName}, []string{"*bird.Workspace"}},
 		{"Bird workspace, channel, access key in BIRD_API_KEY", wsChanEnv, []string{wsName}, []string{"*bird.Workspace"}},
-		{"MessageBird and Bird", join(birdEnv, mbEnv), []string{birdName, mbName}, []string{"*bird.Provider", "*twofactor.MessageBird"}},
+		{"MessageBird and Bird", join(birdEnv, mbEnv), []string{birdName, mbName}, []string{"*bird.Provider", "*messagebird.Provider"}},
 		{"Bird and Twilio", join(twilioToken, birdEnv), []string{birdName, twilioName}, []string{"*bird.Provider", "*twilioverify.Provider"}},
-		{"MessageBird and Twilio", join(twilioKey, mbEnv), []string{twilioName, mbName}, []string{"*twilioverify.Provider", "*twofactor.MessageBird"}},
+		{"MessageBird and Twilio", join(twilioKey, mbEnv), []string{twilioName, mbName}, []string{"*twilioverify.Provider", "*messagebird.Provider"}},
 		{"all three", join(twilioToken, birdEnv, mbEnv), []string{birdName, twilioName, mbName},
-			[]string{"*bird.Provider", "*twilioverify.Provider", "*twofactor.MessageBird"}},
+			[]string{"*bird.Provider", "*twilioverify.Provider", "*messagebird.Provider"}},
 		{"both Bird APIs", join(birdEnv, wsEnv), []string{wsName, birdName}, []string{"*bird.Workspace", "*bird.Provider"}},
 		{"all four", join(mbEnv, twilioKey, birdEnv, wsEnv), []string{wsName, birdName, twilioName, mbName},
-			[]string{"*bird.Workspace", "*bird.Provider", "*twilioverify.Provider", "*twofactor.MessageBird"}},
+			[]string{"*bird.Workspace", "*bird.Provider", "*twilioverify.Provider", "*messagebird.Provider"}},
 		{"Bird and Twilio with PSD2", join(twilioToken, birdEnv, psd2Env), []string{birdName, twilioName}, []string{"*bird.Provider", "*twilioverify.Provider"}},
 	}
 	for _, tt := range tests {
@@ -119,8 +120,8 @@ func TestProviderSelection(t *testing.T) {
 					t.Errorf("logs = %q", logs.String())
 				}
 			default:
-				if _, ok := p.(*twofactor.Failover); !ok {
-					t.Errorf("provider %T, want *twofactor.Failover", p)
+				if _, ok := p.(*failover.Provider); !ok {
+					t.Errorf("provider %T, want *failover.Provider", p)
 				}
 				if want := "failover, in this order: " + strings.Join(tt.names, ", "); !strings.Contains(logs.String(), want) {
 					t.Errorf("logs = %q, want %q", logs.String(), want)

@@ -113,7 +113,7 @@ func (v *redisVisitor) cookie(base string) string {
 		v.t.Fatal(err)
 	}
 	for _, c := range v.jar.Cookies(u) {
-		if c.Name == twofactor.DefaultSessionName {
+		if c.Name == tfDefaultSessionName {
 			return c.Value
 		}
 	}

@@ -301,7 +301,7 @@ func stateLiveCode(t *testing.T, b *stateTab) {
 // pressed early and the answer is 429 with the time left.
 func stateCooldown(t *testing.T, b *stateTab) {
 	b.start()
-	cooldown := int(twofactor.DefaultResendCooldown / time.Second)
+	cooldown := int(tfDefaultResendCooldown / time.Second)
 	// The server's figure (the clock stands still); the page's own may
 	// already have counted down, in real time.
 	if n := b.serverSeconds(); n != cooldown {
@@ -330,7 +330,7 @@ func stateCooldown(t *testing.T, b *stateTab) {
 		if msg := b.text(alert); !strings.Contains(msg, fmt.Sprintf("wait %d seconds", cooldown)) {
 			t.Errorf("early resend shows %q, want the %d seconds left", msg, cooldown)
 		}
-		b.clock.Advance(twofactor.DefaultResendCooldown)
+		b.clock.Advance(tfDefaultResendCooldown)
 		b.expectStatus(b.press(resendButton), http.StatusOK)
 		b.nextCode()
 		b.expectMain("Verify", "/check")
@@ -340,7 +340,7 @@ func stateCooldown(t *testing.T, b *stateTab) {
 	// A few seconds before the end: the page counts them down in real
 	// time with the buttons disabled, then enables them and hides the hint.
 	const left = 4
-	b.clock.Advance(twofactor.DefaultResendCooldown - left*time.Second)
+	b.clock.Advance(tfDefaultResendCooldown - left*time.Second)
 	b.expectStatus(b.open("/2fa/"), http.StatusOK)
 	if n := b.serverSeconds(); n != left {
 		t.Fatalf("%d s before the end the page was given %d seconds", left, n)
@@ -372,14 +372,14 @@ func stateCooldown(t *testing.T, b *stateTab) {
 // new code", the code field is gone, and the button sends a new code.
 func stateTooManyTries(t *testing.T, b *stateTab) {
 	s := b.start()
-	b.clock.Advance(twofactor.DefaultResendCooldown) // past the cooldown: the new code can be asked for at once
-	for i := range twofactor.DefaultMaxAttempts {
+	b.clock.Advance(tfDefaultResendCooldown) // past the cooldown: the new code can be asked for at once
+	for i := range tfDefaultMaxAttempts {
 		w := []byte(s.code)
 		w[0] = '0' + (w[0]-'0'+byte(i)+1)%10 // three different wrong codes
 		b.submitCode(string(w), http.StatusBadRequest)
 	}
 	if msg := b.text(alert); !strings.Contains(msg, "Too many wrong tries") {
-		t.Errorf("after %d wrong codes the page says %q", twofactor.DefaultMaxAttempts, msg)
+		t.Errorf("after %d wrong codes the page says %q", tfDefaultMaxAttempts, msg)
 	}
 	b.expectFlowPage("en")
 	b.expectMain("Send a new code", "/resend")
@@ -410,7 +410,7 @@ func stateTooManyTries(t *testing.T, b *stateTab) {
 // and "Send a new code" as the main action; so does the page reopened.
 func stateExpired(t *testing.T, b *stateTab) {
 	s := b.start()
-	b.clock.Advance(twofactor.DefaultValidity + time.Second)
+	b.clock.Advance(tfDefaultValidity + time.Second)
 	b.submitCode(s.code, http.StatusBadRequest)
 	if msg := b.text(alert); !strings.Contains(msg, "expired") {
 		t.Errorf("a code typed too late shows %q", msg)
@@ -522,7 +522,7 @@ func stateAnotherNumber(t *testing.T, b *stateTab) {
 		t.Error("the refusal went back to the code page of the abandoned number")
 	}
 	// Once the cooldown is over, the same number goes through.
-	b.clock.Advance(twofactor.DefaultResendCooldown)
+	b.clock.Advance(tfDefaultResendCooldown)
 	b.expectStatus(b.press(sendButton), http.StatusOK)
 	if s := b.nextCode(); s.v.Phone != other {
 		t.Errorf("code sent to %s, want %s", s.v.Phone, other)
@@ -537,7 +537,7 @@ func stateAnotherNumber(t *testing.T, b *stateTab) {
 // focus is still there and the hint says a new code can be asked for now.
 func stateDeadCodeDuringCooldown(t *testing.T, b *stateTab) {
 	s := b.start()
-	for i := range twofactor.DefaultMaxAttempts {
+	for i := range tfDefaultMaxAttempts {
 		w := []byte(s.code)
 		w[0] = '0' + (w[0]-'0'+byte(i)+1)%10
 		b.submitCode(string(w), http.StatusBadRequest)
@@ -561,7 +561,7 @@ func stateDeadCodeDuringCooldown(t *testing.T, b *stateTab) {
 	}
 	// Two seconds before the end, reopened: the page counts down, then
 	// lets the button go with the focus still on it.
-	b.clock.Advance(twofactor.DefaultResendCooldown - 2*time.Second)
+	b.clock.Advance(tfDefaultResendCooldown - 2*time.Second)
 	b.expectStatus(b.open("/2fa/"), http.StatusOK)
 	if got := b.focusedSoon("BUTTON"); got != "BUTTON" {
 		t.Errorf("reopened: focus on %q, want the main button", got)

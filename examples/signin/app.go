@@ -18,6 +18,7 @@ import (
 	"github.com/go-twofactor/twofactor/examples/internal/demo"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/messagebird"
 	"github.com/gorilla/sessions"
 	"github.com/redis/go-redis/v9"
 	"github.com/ulule/limiter/v3"
@@ -104,7 +105,7 @@ func newApp(cfg config) (*app, error) {
 	switch {
 	case provider != nil:
 	case cfg.APIKey != "":
-		mb, err := twofactor.NewMessageBird(cfg.APIKey, twofactor.MessageBirdConfig{
+		mb, err := messagebird.New(cfg.APIKey, messagebird.Config{
 			Originator: "BirdBank",
 			Template:   "Your BirdBank verification code is %token.",
 		})
@@ -185,7 +186,7 @@ func newApp(cfg config) (*app, error) {
 		twofactor.WithEnrolment(a.saveNumber),
 		// The app's name above the flow's pages, and a way back home.
 		twofactor.WithBranding(twofactor.Branding{Name: "BirdBank", HomeURL: "/"}),
-		twofactor.WithSessionName(sessionName),
+		twofactor.WithCookie(twofactor.Cookie{Name: sessionName}),
 		// The library's pages with a few changes (flowpages_test.go lists
 		// them): a sign-out button, Cancel on the number change, no
 		// recovery code for an enrolling user, one "Remember this device",
@@ -209,7 +210,7 @@ func newApp(cfg config) (*app, error) {
 	if cfg.PlainHTTP {
 		// Local development on http://localhost only: in production
 		// (HTTPS) leave this out and the cookie stays Secure.
-		opts = append(opts, twofactor.WithInsecureCookie())
+		opts = append(opts, twofactor.WithCookie(twofactor.Cookie{Insecure: true}))
 	}
 	if cfg.Now != nil {
 		opts = append(opts, twofactor.WithClock(cfg.Now))

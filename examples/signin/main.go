@@ -29,7 +29,7 @@
 //
 // Without REDIS_URL all of it lives in memory: a restart forgets sign-ups,
 // numbers and logins. Recovery codes live in each server's memory either
-// way (NewMemoryRecoveryStore): on several servers, a code made on one is
+// way (MemoryRecoveryStore): on several servers, a code made on one is
 // unknown to the others.
 //
 // The password step is limited (github.com/ulule/limiter/v3, in Redis with

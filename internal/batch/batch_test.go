@@ -50,11 +50,11 @@ func answers(ops []batch.Op) string {
 func TestRun(t *testing.T) {
 	ctx := t.Context()
 	want := ops()
-	if err := batch.Run(ctx, twofactor.NewMemoryState(), want); err != nil {
+	if err := batch.Run(ctx, new(twofactor.MemoryState), want); err != nil {
 		t.Fatal(err)
 	}
 	got := ops()
-	if err := batch.Run(ctx, plain{twofactor.NewMemoryState()}, got); err != nil {
+	if err := batch.Run(ctx, plain{new(twofactor.MemoryState)}, got); err != nil {
 		t.Fatal(err)
 	}
 	if answers(got) != answers(want) {
@@ -63,7 +63,7 @@ func TestRun(t *testing.T) {
 	if w := "2/false/ 0/false/g1 0/false/ 0/true/ 0/true/ 0/false/ 0/true/ 0/false/ 0/true/ "; answers(want) != w {
 		t.Errorf("Batch: %s, want %s", answers(want), w)
 	}
-	s := &incrOnly{State: twofactor.NewMemoryState()}
+	s := &incrOnly{State: new(twofactor.MemoryState)}
 	incrs := []batch.Op{{Kind: batch.Incr, Key: "a", Delta: 1, TTL: time.Minute}, {Kind: batch.Incr, Key: "b", Delta: 1, TTL: time.Hour}}
 	if err := batch.Run(ctx, s, incrs); err != nil || s.calls != 1 || incrs[0].N != 1 || incrs[1].Left != time.Hour {
 		t.Errorf("Incr ops on an IncrBatch State: %+v, %v in %d calls", incrs, err, s.calls)
@@ -71,7 +71,7 @@ func TestRun(t *testing.T) {
 	if err := batch.Run(ctx, s, ops()); err != nil || s.calls != 1 {
 		t.Errorf("mixed ops on an IncrBatch State: %v, %d IncrBatch calls, want none more", err, s.calls)
 	}
-	if !batch.Can(s) || batch.Can(plain{s}) || !batch.Can(twofactor.NewMemoryState()) {
+	if !batch.Can(s) || batch.Can(plain{s}) || !batch.Can(new(twofactor.MemoryState)) {
 		t.Error("Can: wrong about a State")
 	}
 	if err := batch.Run(ctx, plain{s}, []batch.Op{{Kind: 99, Key: "x"}}); err == nil {

@@ -176,6 +176,21 @@ func ValidPhone(s string) bool {
 // ValidCode reports whether code is exactly n ASCII digits.
 func ValidCode(code string, n int) bool { return Only(code, Digits, n, n) }
 
+// The defaults every provider and the flow share.
+const (
+	MinCodeLength      = 6                // digits of a code, at least
+	MaxCodeLength      = 10               // and at most
+	DefaultCodeLength  = 6                // digits of a code unless configured
+	DefaultValidity    = 5 * time.Minute  // how long a code works unless configured
+	MaxValidity        = 10 * time.Minute // the longest a code is believed to work
+	DefaultMaxAttempts = 3                // checks of one code unless configured
+)
+
+// ValidID reports whether id looks like a verification id: 1 to 128 ASCII
+// letters, digits, "_" or "-". Anything else could change the meaning of a
+// URL a provider builds from it.
+func ValidID(id string) bool { return Only(id, Alnum+"_-", 1, 128) }
+
 // Printable reports whether s is non-empty printable ASCII without spaces,
 // as keys and ids are.
 func Printable(s string) bool {

@@ -1,4 +1,4 @@
-package twofactor_test
+package messagebird_test
 
 import (
 	"context"
@@ -8,12 +8,13 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/messagebird"
 )
 
-// ExampleNewMessageBird sends a code by SMS and checks the code the visitor
-// typed. It needs a MessageBird access key, so it is not run as a test.
-func ExampleNewMessageBird() {
-	mb, err := twofactor.NewMessageBird(os.Getenv("MESSAGEBIRD_ACCESS_KEY"), twofactor.MessageBirdConfig{
+// ExampleNew sends a code by SMS and checks the code the visitor typed. It
+// needs a MessageBird access key, so it is not run as a test.
+func ExampleNew() {
+	mb, err := messagebird.New(os.Getenv("MESSAGEBIRD_API_KEY"), messagebird.Config{
 		Originator:  "MyShop",
 		Template:    "Your MyShop code is %token.",
 		Validity:    5 * time.Minute,

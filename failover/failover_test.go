@@ -1,4 +1,4 @@
-package twofactor_test
+package failover_test
 
 import (
 	"context"
@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/failover"
 	"github.com/go-twofactor/twofactor/internal/testkit"
+	"github.com/go-twofactor/twofactor/internal/wire"
 	"github.com/go-twofactor/twofactor/providertest"
 )
 
@@ -85,10 +87,10 @@ var errDown = fmt.Errorf("%w: HTTP 503", twofactor.ErrUnavailable)
 // events records FailoverEvents.
 type events struct {
 	mu  sync.Mutex
-	evs []twofactor.FailoverEvent
+	evs []failover.Event
 }
 
-func (e *events) record(ev twofactor.FailoverEvent) {
+func (e *events) record(ev failover.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.evs = append(e.evs, ev)
@@ -100,7 +102,7 @@ func (e *events) take() string {
 	defer e.mu.Unlock()
 	var s []string
 	for _, ev := range e.evs {
-		if ev.Kind == twofactor.FailoverSwitched {
+		if ev.Kind == failover.Switched {
 			s = append(s, fmt.Sprintf("%s %d>%d", ev.Kind, ev.Provider, ev.Next))
 		} else {
 			s = append(s, fmt.Sprintf("%s %d", ev.Kind, ev.Provider))
@@ -111,13 +113,13 @@ func (e *events) take() string {
 }
 
 type failoverFixture struct {
-	f      *twofactor.Failover
+	f      *failover.Provider
 	ps     []*fakeProvider
 	events *events
 	clock  *testkit.Clock
 }
 
-func newFailoverFixture(t *testing.T, n int, cfg twofactor.FailoverConfig) *failoverFixture {
+func newFailoverFixture(t *testing.T, n int, cfg failover.Config) *failoverFixture {
 	t.Helper()
 	fx := &failoverFixture{events: &events{}, clock: testkit.NewClock(time.Date(2026, 5, 3, 14, 0, 0, 0, time.UTC))}
 	var ps []twofactor.Provider
@@ -127,7 +129,7 @@ func newFailoverFixture(t *testing.T, n int, cfg twofactor.FailoverConfig) *fail
 		ps = append(ps, p)
 	}
 	cfg.OnEvent, cfg.Now = fx.events.record, fx.clock.Now
-	f, err := twofactor.NewFailover(ps, cfg)
+	f, err := failover.New(ps, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +143,7 @@ func (fx *failoverFixture) send(t *testing.T) (twofactor.Verification, error) {
 }
 
 func TestFailoverOneProviderDown(t *testing.T) {
-	fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{})
+	fx := newFailoverFixture(t, 2, failover.Config{})
 	a, b := fx.ps[0], fx.ps[1]
 	a.set(func(p *fakeProvider) { p.fail = errDown })
 
@@ -198,7 +200,7 @@ func TestFailoverAnswersDoNotSwitch(t *testing.T) {
 		fmt.Errorf("%w: landline", twofactor.ErrDestinationRefused), errors.New("some other error"),
 	}
 	for _, answer := range answers {
-		fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{Threshold: 2})
+		fx := newFailoverFixture(t, 2, failover.Config{Threshold: 2})
 		a, b := fx.ps[0], fx.ps[1]
 		a.set(func(p *fakeProvider) { p.fail = answer })
 		if _, err := fx.send(t); err != answer {
@@ -225,7 +227,7 @@ func TestFailoverSwitchesOnConfigurationAndBalance(t *testing.T) {
 	for _, answer := range []error{
 		twofactor.ErrBadAPIKey, fmt.Errorf("%w: wrong service", twofactor.ErrConfiguration), twofactor.ErrNoBalance,
 	} {
-		fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{Threshold: 2})
+		fx := newFailoverFixture(t, 2, failover.Config{Threshold: 2})
 		a, b := fx.ps[0], fx.ps[1]
 		a.set(func(p *fakeProvider) { p.fail = answer })
 		for range 4 {
@@ -253,7 +255,7 @@ func TestFailoverSwitchesOnConfigurationAndBalance(t *testing.T) {
 // A send whose outcome is unknown may have sent a code: Failover never asks
 // another provider then, and the circuit does not count it.
 func TestFailoverNeverAfterUnknownOutcome(t *testing.T) {
-	fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{Threshold: 1})
+	fx := newFailoverFixture(t, 2, failover.Config{Threshold: 1})
 	a, b := fx.ps[0], fx.ps[1]
 	lost := fmt.Errorf("%w: %w", twofactor.ErrUnknownOutcome, context.DeadlineExceeded)
 	a.set(func(p *fakeProvider) { p.fail = lost })
@@ -273,7 +275,7 @@ func TestFailoverNeverAfterUnknownOutcome(t *testing.T) {
 // A confirmation goes only to providers whose message names its action.
 func TestFailoverConfirmationsOnlyToCarriers(t *testing.T) {
 	fx := &failoverFixture{ps: []*fakeProvider{{name: "a", plain: true}, {name: "b"}, {name: "c", plain: true}}}
-	f, err := twofactor.NewFailover([]twofactor.Provider{fx.ps[0], fx.ps[1], fx.ps[2]}, twofactor.FailoverConfig{})
+	f, err := failover.New([]twofactor.Provider{fx.ps[0], fx.ps[1], fx.ps[2]}, failover.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,14 +308,14 @@ func TestFailoverConfirmationsOnlyToCarriers(t *testing.T) {
 	}
 }
 
-// NewFailover refuses providers none of which can name a confirmation's
+// New refuses providers none of which can name a confirmation's
 // action, unless told confirmations may go without it.
-func TestNewFailoverNeedsACarrier(t *testing.T) {
+func TestNewNeedsACarrier(t *testing.T) {
 	ps := []twofactor.Provider{&fakeProvider{name: "a", plain: true}, &fakeProvider{name: "b", plain: true}}
-	if _, err := twofactor.NewFailover(ps, twofactor.FailoverConfig{}); err == nil || !strings.Contains(err.Error(), "UnlinkedConfirmations") {
-		t.Errorf("NewFailover without a carrier = %v, want an error naming UnlinkedConfirmations", err)
+	if _, err := failover.New(ps, failover.Config{}); err == nil || !strings.Contains(err.Error(), "UnlinkedConfirmations") {
+		t.Errorf("New without a carrier = %v, want an error naming UnlinkedConfirmations", err)
 	}
-	f, err := twofactor.NewFailover(ps, twofactor.FailoverConfig{UnlinkedConfirmations: true})
+	f, err := failover.New(ps, failover.Config{UnlinkedConfirmations: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +330,7 @@ func TestNewFailoverNeedsACarrier(t *testing.T) {
 
 func TestFailoverWrongCodeIsAnAnswer(t *testing.T) {
 	m1, m2 := &twofactor.Mock{}, &twofactor.Mock{}
-	f, err := twofactor.NewFailover([]twofactor.Provider{m1, m2}, twofactor.FailoverConfig{})
+	f, err := failover.New([]twofactor.Provider{m1, m2}, failover.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,11 +351,11 @@ func TestFailoverWrongCodeIsAnAnswer(t *testing.T) {
 func TestFailoverSlowProvider(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
-		cfg     twofactor.FailoverConfig
+		cfg     failover.Config
 		timeout time.Duration
 	}{
-		{"share of the deadline", twofactor.FailoverConfig{Threshold: 1}, 400 * time.Millisecond},
-		{"AttemptTimeout", twofactor.FailoverConfig{Threshold: 1, AttemptTimeout: 50 * time.Millisecond}, time.Hour},
+		{"share of the deadline", failover.Config{Threshold: 1}, 400 * time.Millisecond},
+		{"AttemptTimeout", failover.Config{Threshold: 1, AttemptTimeout: 50 * time.Millisecond}, time.Hour},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			fx := newFailoverFixture(t, 2, tt.cfg)
@@ -374,7 +376,7 @@ func TestFailoverSlowProvider(t *testing.T) {
 // A send the caller gives up on is not the provider's fault: no switch,
 // no failure counted.
 func TestFailoverCallerCancels(t *testing.T) {
-	fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{Threshold: 1})
+	fx := newFailoverFixture(t, 2, failover.Config{Threshold: 1})
 	a, b := fx.ps[0], fx.ps[1]
 	entered := make(chan struct{}, 1)
 	a.set(func(p *fakeProvider) { p.block, p.entered = true, entered })
@@ -408,7 +410,7 @@ func TestFailoverCallerCancels(t *testing.T) {
 // A flapping provider: failures in a row open its circuit, not failures
 // in between answers; after the cool-off one trial decides.
 func TestFailoverFlapping(t *testing.T) {
-	fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{Threshold: 3, CoolOff: 30 * time.Second})
+	fx := newFailoverFixture(t, 2, failover.Config{Threshold: 3, CoolOff: 30 * time.Second})
 	a := fx.ps[0]
 	setA := func(err error) { a.set(func(p *fakeProvider) { p.fail = err }) }
 	for range 5 {
@@ -459,7 +461,7 @@ func TestFailoverFlapping(t *testing.T) {
 
 // While a half-open circuit's trial is under way, other sends skip it.
 func TestFailoverHalfOpenOneTrial(t *testing.T) {
-	fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{Threshold: 1, CoolOff: time.Second})
+	fx := newFailoverFixture(t, 2, failover.Config{Threshold: 1, CoolOff: time.Second})
 	a, b := fx.ps[0], fx.ps[1]
 	a.set(func(p *fakeProvider) { p.fail = errDown })
 	fx.send(t) // opens a's circuit
@@ -501,7 +503,7 @@ func TestFailoverHalfOpenOneTrial(t *testing.T) {
 }
 
 func TestFailoverAllOpen(t *testing.T) {
-	fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{Threshold: 1})
+	fx := newFailoverFixture(t, 2, failover.Config{Threshold: 1})
 	for _, p := range fx.ps {
 		p.set(func(p *fakeProvider) { p.fail = errDown })
 	}
@@ -521,7 +523,7 @@ func TestFailoverAllOpen(t *testing.T) {
 // Many parallel sends while one provider is down: all succeed, the
 // circuit opens once, and -race finds nothing.
 func TestFailoverParallelSends(t *testing.T) {
-	fx := newFailoverFixture(t, 3, twofactor.FailoverConfig{})
+	fx := newFailoverFixture(t, 3, failover.Config{})
 	fx.ps[0].set(func(p *fakeProvider) { p.fail = errDown })
 	const n = 64
 	var wg sync.WaitGroup
@@ -557,7 +559,7 @@ func TestFailoverParallelSends(t *testing.T) {
 }
 
 func TestFailoverCheckRefusesForeignIDs(t *testing.T) {
-	fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{})
+	fx := newFailoverFixture(t, 2, failover.Config{})
 	for _, id := range []string{"", "a-1", "f0", "f0_", "f2_a-1", "f9_a-1", "fa_a-1", "f/_a-1", "f0-a-1", "F0_a-1", "g0_a-1", "f0_" + strings.Repeat("a", 126)} {
 		if err := fx.f.Check(t.Context(), id, "123456"); !errors.Is(err, twofactor.ErrNotFound) {
 			t.Errorf("Check(%q) = %v, want ErrNotFound", id, err)
@@ -573,7 +575,7 @@ func TestFailoverCheckRefusesForeignIDs(t *testing.T) {
 // An id too long to carry the provider's index is an error, but the code
 // is on its way: no other provider sends one.
 func TestFailoverIDTooLong(t *testing.T) {
-	fx := newFailoverFixture(t, 2, twofactor.FailoverConfig{})
+	fx := newFailoverFixture(t, 2, failover.Config{})
 	fx.ps[0].set(func(p *fakeProvider) { p.idLength = 126 })
 	if _, err := fx.send(t); !errors.Is(err, twofactor.ErrUnknownOutcome) {
 		t.Errorf("Send = %v, want ErrUnknownOutcome", err)
@@ -587,7 +589,7 @@ func TestFailoverIDTooLong(t *testing.T) {
 	}
 }
 
-func TestNewFailover(t *testing.T) {
+func TestNew(t *testing.T) {
 	m := &twofactor.Mock{}
 	many := make([]twofactor.Provider, 11)
 	for i := range many {
@@ -595,28 +597,76 @@ func TestNewFailover(t *testing.T) {
 	}
 	for name, tt := range map[string]struct {
 		ps  []twofactor.Provider
-		cfg twofactor.FailoverConfig
+		cfg failover.Config
 	}{
-		"none":               {nil, twofactor.FailoverConfig{}},
-		"eleven":             {many, twofactor.FailoverConfig{}},
-		"nil provider":       {[]twofactor.Provider{m, nil}, twofactor.FailoverConfig{}},
-		"code lengths":       {[]twofactor.Provider{m, &twofactor.Mock{Digits: 8}}, twofactor.FailoverConfig{}},
-		"no CodeLengther, 8": {[]twofactor.Provider{&fakeProvider{}, &twofactor.Mock{Digits: 8}}, twofactor.FailoverConfig{}},
-		"negative threshold": {[]twofactor.Provider{m}, twofactor.FailoverConfig{Threshold: -1}},
-		"negative cool-off":  {[]twofactor.Provider{m}, twofactor.FailoverConfig{CoolOff: -time.Second}},
-		"negative timeout":   {[]twofactor.Provider{m}, twofactor.FailoverConfig{AttemptTimeout: -time.Second}},
+		"none":               {nil, failover.Config{}},
+		"eleven":             {many, failover.Config{}},
+		"nil provider":       {[]twofactor.Provider{m, nil}, failover.Config{}},
+		"code lengths":       {[]twofactor.Provider{m, &twofactor.Mock{Digits: 8}}, failover.Config{}},
+		"no CodeLengther, 8": {[]twofactor.Provider{&fakeProvider{}, &twofactor.Mock{Digits: 8}}, failover.Config{}},
+		"negative threshold": {[]twofactor.Provider{m}, failover.Config{Threshold: -1}},
+		"negative cool-off":  {[]twofactor.Provider{m}, failover.Config{CoolOff: -time.Second}},
+		"negative timeout":   {[]twofactor.Provider{m}, failover.Config{AttemptTimeout: -time.Second}},
 	} {
-		if f, err := twofactor.NewFailover(tt.ps, tt.cfg); err == nil || f != nil {
-			t.Errorf("%s: NewFailover = %v, %v; want an error", name, f, err)
+		if f, err := failover.New(tt.ps, tt.cfg); err == nil || f != nil {
+			t.Errorf("%s: New = %v, %v; want an error", name, f, err)
 		}
 	}
-	f, err := twofactor.NewFailover([]twofactor.Provider{&twofactor.Mock{Digits: 8}, &twofactor.Mock{Digits: 8}}, twofactor.FailoverConfig{})
+	f, err := failover.New([]twofactor.Provider{&twofactor.Mock{Digits: 8}, &twofactor.Mock{Digits: 8}}, failover.Config{})
 	if err != nil || f.CodeLength() != 8 {
-		t.Errorf("NewFailover = %v, %v", f, err)
+		t.Errorf("New = %v, %v", f, err)
 	}
-	if f, err := twofactor.NewFailover(many[:10], twofactor.FailoverConfig{}); err != nil || f.CodeLength() != 6 {
+	if f, err := failover.New(many[:10], failover.Config{}); err != nil || f.CodeLength() != 6 {
 		t.Errorf("ten providers: %v, %v", f, err)
 	}
+}
+
+// mockFake gives the conformance suite its hooks into a Mock (as the root
+// package's own conformance test does).
+type mockFake struct {
+	m     *twofactor.Mock
+	clock *testkit.Clock
+	mu    sync.Mutex
+	code  string
+	down  bool
+}
+
+func (f *mockFake) LastCode() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.code
+}
+
+func (f *mockFake) Expire() { f.clock.Advance(wire.MaxValidity + time.Minute) }
+
+func (f *mockFake) SetDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+func (f *mockFake) Calls() int { return f.m.Sends() + f.m.Checks() }
+
+// newMockFake returns a Mock on clock and its hooks.
+func newMockFake(clock *testkit.Clock) *mockFake {
+	f := &mockFake{clock: clock}
+	f.m = &twofactor.Mock{
+		Now: clock.Now,
+		OnCode: func(_ twofactor.Verification, code string) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.code = code
+		},
+		Fail: func(string) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.down {
+				return twofactor.ErrUnavailable
+			}
+			return nil
+		},
+	}
+	return f
 }
 
 // failoverFake gives the conformance suite its hooks into a Failover of
@@ -666,7 +716,7 @@ func TestFailoverConformance(t *testing.T) {
 			ps = append(ps, mf.m)
 		}
 		// A high threshold: the suite's outage must not leave circuits open.
-		f, err := twofactor.NewFailover(ps, twofactor.FailoverConfig{Threshold: 100})
+		f, err := failover.New(ps, failover.Config{Threshold: 100})
 		if err != nil {
 			t.Fatal(err)
 		}

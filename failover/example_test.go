@@ -1,4 +1,4 @@
-package twofactor_test
+package failover_test
 
 import (
 	"context"
@@ -6,19 +6,20 @@ import (
 	"log"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/failover"
 )
 
-// ExampleNewFailover sends through a second provider while the first one is
+// ExampleNew sends through a second provider while the first one is
 // down, and checks the code with the provider that sent it. Two Mocks play
 // the providers here; in an app they would be, for example, a bird.Provider
 // and a twilioverify.Provider.
-func ExampleNewFailover() {
+func ExampleNew() {
 	var code string
 	primary := &twofactor.Mock{Fail: func(string) error { return twofactor.ErrUnavailable }} // an outage
 	backup := &twofactor.Mock{OnCode: func(_ twofactor.Verification, c string) { code = c }}
 
-	f, err := twofactor.NewFailover([]twofactor.Provider{primary, backup}, twofactor.FailoverConfig{
-		OnEvent: func(ev twofactor.FailoverEvent) {
+	f, err := failover.New([]twofactor.Provider{primary, backup}, failover.Config{
+		OnEvent: func(ev failover.Event) {
 			fmt.Println("event:", ev.Kind, ev.Provider, ev.Next)
 		},
 	})

@@ -1,4 +1,12 @@
-package twofactor
+// Package messagebird is a twofactor.Provider on MessageBird's classic
+// Verify API (https://rest.messagebird.com/verify), through the official
+// SDK github.com/messagebird/go-rest-api/v9.
+//
+// MessageBird sends the app's own text (Config.Template, or a
+// Request.Message), so its SMS can name a confirmation's action and end
+// with the origin-bound autofill line. Bird's current platform, with keys
+// of the form bk_…, is the bird package.
+package messagebird
 
 import (
 	"cmp"
@@ -10,14 +18,15 @@ import (
 	"strings"
 	"time"
 
-	messagebird "github.com/messagebird/go-rest-api/v9"
+	sdk "github.com/messagebird/go-rest-api/v9"
 
+	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/internal/wire"
 )
 
-// MessageBirdConfig configures a MessageBird provider. The zero value uses
+// Config configures a MessageBird provider. The zero value uses
 // the defaults listed with each field.
-type MessageBirdConfig struct {
+type Config struct {
 	// Originator is the sender shown on the phone: up to 11 ASCII letters,
 	// digits and inner spaces, or a phone number of up to 17 digits with an
 	// optional leading "+". Empty means "Code".
@@ -27,60 +36,60 @@ type MessageBirdConfig struct {
 	Template string
 	// CodeLength is the number of digits of a code, 6 to 10. Zero means 6.
 	CodeLength int
-	// Validity is how long a code works, 30 seconds to MaxValidity, sent to
-	// MessageBird in whole seconds. Zero means DefaultValidity (5 minutes).
+	// Validity is how long a code works, 30 seconds to 10 minutes, sent to
+	// MessageBird in whole seconds. Zero means 5 minutes.
 	Validity time.Duration
 	// MaxAttempts is how many checks MessageBird allows per code, 1 to 10.
-	// Zero means DefaultMaxAttempts (3); MessageBird's own default is 1.
+	// Zero means 3; MessageBird's own default is 1.
 	MaxAttempts int
-	// Type is the default channel, SMS or Voice; a Request.Channel overrides
-	// it. Empty means SMS.
-	Type Channel
+	// Type is the default channel, twofactor.SMS or twofactor.Voice; a
+	// Request.Channel overrides it. Empty means SMS.
+	Type twofactor.Channel
 	// Language is the language of voice messages, such as "en-gb" or
-	// "nl-nl"; a well-formed Request.Language overrides it. Empty leaves the
-	// choice to MessageBird.
+	// "nl-nl"; a well-formed Request.Language overrides it. Empty leaves
+	// the choice to MessageBird.
 	Language string
 	// Voice is "male" or "female" for voice messages. Empty leaves the choice
 	// to MessageBird.
 	Voice string
 }
 
-// MessageBird is a Provider on the MessageBird Verify API. It is safe for
-// concurrent use. Create it with NewMessageBird or NewMessageBirdClient.
-type MessageBird struct {
-	client messagebird.Client
-	cfg    MessageBirdConfig
+// Provider is a twofactor.Provider on the MessageBird Verify API. It is
+// safe for concurrent use. Create it with New or NewWithClient.
+type Provider struct {
+	client sdk.Client
+	cfg    Config
 }
 
 var (
-	_ Provider      = (*MessageBird)(nil)
-	_ CodeLengther  = (*MessageBird)(nil)
-	_ ActionCarrier = (*MessageBird)(nil)
+	_ twofactor.Provider      = (*Provider)(nil)
+	_ twofactor.CodeLengther  = (*Provider)(nil)
+	_ twofactor.ActionCarrier = (*Provider)(nil)
 )
 
-// NewMessageBird returns a MessageBird provider that uses accessKey. Its HTTP
+// New returns a MessageBird provider that uses accessKey. Its HTTP
 // client uses a clone of http.DefaultTransport, so HTTPS_PROXY, NO_PROXY and
 // the system trust store (including SSL_CERT_FILE) are honoured, and has a
 // 15-second timeout as a backstop to the context passed to each call. It never
 // sets the SDK's DebugLog. The provider is safe for concurrent use.
-func NewMessageBird(accessKey string, cfg MessageBirdConfig) (*MessageBird, error) {
-	if err := checkMessageBirdKey(accessKey); err != nil {
+func New(accessKey string, cfg Config) (*Provider, error) {
+	if err := checkKey(accessKey); err != nil {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	c := &messagebird.DefaultClient{
+	c := &sdk.DefaultClient{
 		AccessKey:  accessKey,
 		HTTPClient: &http.Client{Transport: tr, Timeout: 15 * time.Second},
 	}
-	return NewMessageBirdClient(c, cfg)
+	return NewWithClient(c, cfg)
 }
 
-// checkMessageBirdKey says what is wrong with a MessageBird access key, if
+// checkKey says what is wrong with a MessageBird access key, if
 // anything, without repeating it.
-func checkMessageBirdKey(key string) error {
+func checkKey(key string) error {
 	const want = "want the live access key of MessageBird's dashboard (Developers → API access), such as live_…"
 	bad := func(why string) error {
-		return fmt.Errorf("twofactor: NewMessageBird: access key %s; %s", why, want)
+		return fmt.Errorf("messagebird: New: access key %s; %s", why, want)
 	}
 	if why := wire.KeyProblem(key); why != "" {
 		return bad(why)
@@ -96,47 +105,48 @@ func checkMessageBirdKey(key string) error {
 	return nil
 }
 
-// NewMessageBirdClient returns a MessageBird provider that sends its calls
-// through c, which it never modifies. When c is a *messagebird.DefaultClient,
+// NewWithClient returns a MessageBird provider that sends its calls
+// through c, a client of the SDK, which it never modifies. When c is a
+// *DefaultClient of the SDK,
 // each call runs on a copy whose transport carries the call's context and
 // whose DebugLog is nil (it would log codes and phone numbers); for any other
 // Client, a call returns when its context is done, while the call itself may
 // go on in the background. The provider is safe for concurrent use if c is.
-func NewMessageBirdClient(c messagebird.Client, cfg MessageBirdConfig) (*MessageBird, error) {
-	if dc, ok := c.(*messagebird.DefaultClient); c == nil || ok && dc == nil {
-		return nil, errors.New("twofactor: MessageBird client is nil")
+func NewWithClient(c sdk.Client, cfg Config) (*Provider, error) {
+	if dc, ok := c.(*sdk.DefaultClient); c == nil || ok && dc == nil {
+		return nil, errors.New("messagebird: client is nil")
 	}
 	cfg, err := cfg.normalize()
 	if err != nil {
 		return nil, err
 	}
-	return &MessageBird{client: c, cfg: cfg}, nil
+	return &Provider{client: c, cfg: cfg}, nil
 }
 
-func (cfg MessageBirdConfig) normalize() (MessageBirdConfig, error) {
+func (cfg Config) normalize() (Config, error) {
 	cfg.Originator = cmp.Or(cfg.Originator, "Code")
 	cfg.Template = cmp.Or(cfg.Template, "Your verification code is %token.")
-	cfg.CodeLength = cmp.Or(cfg.CodeLength, DefaultCodeLength)
-	cfg.Validity = cmp.Or(cfg.Validity, DefaultValidity)
-	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts)
-	cfg.Type = cmp.Or(cfg.Type, SMS)
+	cfg.CodeLength = cmp.Or(cfg.CodeLength, wire.DefaultCodeLength)
+	cfg.Validity = cmp.Or(cfg.Validity, wire.DefaultValidity)
+	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, wire.DefaultMaxAttempts)
+	cfg.Type = cmp.Or(cfg.Type, twofactor.SMS)
 	cfg.Language = strings.ToLower(cfg.Language)
-	bad := func(what string) (MessageBirdConfig, error) {
-		return MessageBirdConfig{}, fmt.Errorf("twofactor: invalid MessageBirdConfig.%s", what)
+	bad := func(what string) (Config, error) {
+		return Config{}, fmt.Errorf("messagebird: invalid Config.%s", what)
 	}
 	switch {
 	case !mbValidOriginator(cfg.Originator):
 		return bad("Originator: want up to 11 letters, digits and spaces, or a number of up to 17 digits")
 	case !strings.Contains(cfg.Template, "%token"):
 		return bad("Template: must contain %token")
-	case cfg.CodeLength < minCodeLength || cfg.CodeLength > maxCodeLength:
+	case cfg.CodeLength < wire.MinCodeLength || cfg.CodeLength > wire.MaxCodeLength:
 		return bad("CodeLength: want 6 to 10")
-	case cfg.Validity < 30*time.Second || cfg.Validity > MaxValidity:
+	case cfg.Validity < 30*time.Second || cfg.Validity > wire.MaxValidity:
 		return bad("Validity: want 30s to 10m")
 	case cfg.MaxAttempts < 1 || cfg.MaxAttempts > 10:
 		return bad("MaxAttempts: want 1 to 10")
-	case cfg.Type != SMS && cfg.Type != Voice:
-		return bad("Type: want SMS or Voice")
+	case cfg.Type != twofactor.SMS && cfg.Type != twofactor.Voice:
+		return bad("Type: want twofactor.SMS or twofactor.Voice")
 	case cfg.Language != "" && !mbValidLanguage(cfg.Language):
 		return bad("Language: want a tag such as en-gb")
 	case cfg.Voice != "" && cfg.Voice != "male" && cfg.Voice != "female":
@@ -147,10 +157,10 @@ func (cfg MessageBirdConfig) normalize() (MessageBirdConfig, error) {
 
 // CarriesAction reports true: MessageBird sends the app's own text, so a
 // confirmation's SMS names its action.
-func (m *MessageBird) CarriesAction() bool { return true }
+func (m *Provider) CarriesAction() bool { return true }
 
 // CodeLength returns the number of digits of the codes MessageBird sends.
-func (m *MessageBird) CodeLength() int { return m.cfg.CodeLength }
+func (m *Provider) CodeLength() int { return m.cfg.CodeLength }
 
 // mbVerify is the part of MessageBird's verify object that is used. The SDK's
 // verify.Verify is not: its decoder fails when "recipient" is missing or null.
@@ -175,28 +185,29 @@ type mbCreate struct {
 }
 
 // Send starts a verification at MessageBird. req.Phone must be E.164 ("+"
-// and 8 to 15 digits); otherwise Send returns ErrInvalidPhone without a call.
-func (m *MessageBird) Send(ctx context.Context, req Request) (Verification, error) {
+// and 8 to 15 digits); otherwise Send returns twofactor.ErrInvalidPhone
+// without a call.
+func (m *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.Verification, error) {
 	if !wire.ValidPhone(req.Phone) {
-		return Verification{}, fmt.Errorf("%w: not in E.164 form", ErrInvalidPhone)
+		return twofactor.Verification{}, fmt.Errorf("%w: not in E.164 form", twofactor.ErrInvalidPhone)
 	}
 	ch := cmp.Or(req.Channel, m.cfg.Type)
-	if ch != SMS && ch != Voice {
-		return Verification{}, fmt.Errorf("twofactor: unsupported channel %q", ch)
+	if ch != twofactor.SMS && ch != twofactor.Voice {
+		return twofactor.Verification{}, fmt.Errorf("messagebird: unsupported channel %q", ch)
 	}
 	tmpl := m.cfg.Template
 	if req.Message != "" {
-		if !strings.Contains(req.Message, CodePlaceholder) || strings.Contains(req.Message, "%token") {
-			return Verification{}, fmt.Errorf("twofactor: Request.Message must contain %s and no %%token", CodePlaceholder)
+		if !strings.Contains(req.Message, twofactor.CodePlaceholder) || strings.Contains(req.Message, "%token") {
+			return twofactor.Verification{}, fmt.Errorf("messagebird: Request.Message must contain %s and no %%token", twofactor.CodePlaceholder)
 		}
-		tmpl = strings.ReplaceAll(req.Message, CodePlaceholder, "%token")
+		tmpl = strings.ReplaceAll(req.Message, twofactor.CodePlaceholder, "%token")
 	}
-	if req.Origin != "" && ch == SMS {
+	if req.Origin != "" && ch == twofactor.SMS {
 		// The origin-bound line must be the message's last line.
 		tmpl += "\n\n@" + req.Origin + " #%token"
 	}
 	wireType := "sms"
-	if ch == Voice {
+	if ch == twofactor.Voice {
 		wireType = "tts" // MessageBird's name for a voice call
 	}
 	body := mbCreate{
@@ -216,30 +227,30 @@ func (m *MessageBird) Send(ctx context.Context, req Request) (Verification, erro
 	start := time.Now()
 	var v mbVerify
 	if err := m.do(ctx, &v, http.MethodPost, "verify", body, false); err != nil {
-		return Verification{}, err
+		return twofactor.Verification{}, err
 	}
-	if !validID(v.ID) {
+	if !wire.ValidID(v.ID) {
 		// MessageBird took the request: the code may be on its way.
-		return Verification{}, fmt.Errorf("%w: MessageBird returned no usable verification id", ErrUnknownOutcome)
+		return twofactor.Verification{}, fmt.Errorf("%w: MessageBird returned no usable verification id", twofactor.ErrUnknownOutcome)
 	}
 	exp := start.Add(m.cfg.Validity)
 	if v.ValidUntilDatetime != nil && !v.ValidUntilDatetime.IsZero() {
 		exp = *v.ValidUntilDatetime
 	}
-	return Verification{ID: v.ID, Phone: req.Phone, Channel: ch, ExpiresAt: exp}, nil
+	return twofactor.Verification{ID: v.ID, Phone: req.Phone, Channel: ch, ExpiresAt: exp}, nil
 }
 
 // Check asks MessageBird whether code is the code of verification id. A
-// malformed id gives ErrNotFound and a malformed code ErrMalformedCode, both
-// without a call. Only MessageBird's status "verified" for the id asked
-// counts as success; a "verified" answer that names another (or no) id gives
-// ErrNotFound.
-func (m *MessageBird) Check(ctx context.Context, id, code string) error {
-	if !validID(id) {
-		return ErrNotFound
+// malformed id gives twofactor.ErrNotFound and a malformed code
+// ErrMalformedCode, both without a call. Only MessageBird's status
+// "verified" for the id asked counts as success; a "verified" answer that
+// names another (or no) id gives ErrNotFound.
+func (m *Provider) Check(ctx context.Context, id, code string) error {
+	if !wire.ValidID(id) {
+		return twofactor.ErrNotFound
 	}
-	if !validCode(code, m.cfg.CodeLength) {
-		return ErrMalformedCode
+	if !wire.ValidCode(code, m.cfg.CodeLength) {
+		return twofactor.ErrMalformedCode
 	}
 	var v mbVerify
 	if err := m.do(ctx, &v, http.MethodGet, "verify/"+id+"?token="+code, nil, true); err != nil {
@@ -248,27 +259,27 @@ func (m *MessageBird) Check(ctx context.Context, id, code string) error {
 	switch v.Status {
 	case "verified":
 		if v.ID != id {
-			return fmt.Errorf("%w: MessageBird's answer was not for the verification asked", ErrNotFound)
+			return fmt.Errorf("%w: MessageBird's answer was not for the verification asked", twofactor.ErrNotFound)
 		}
 		return nil
 	case "expired":
-		return ErrExpired
+		return twofactor.ErrExpired
 	case "failed":
-		return ErrAlreadyUsed
+		return twofactor.ErrAlreadyUsed
 	case "deleted":
-		return ErrNotFound
+		return twofactor.ErrNotFound
 	}
-	return ErrInvalidCode
+	return twofactor.ErrInvalidCode
 }
 
 // do runs one API call with ctx and maps its error to the sentinel errors.
-func (m *MessageBird) do(ctx context.Context, v any, method, path string, data any, check bool) error {
+func (m *Provider) do(ctx context.Context, v any, method, path string, data any, check bool) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", twofactor.ErrUnavailable, err)
 	}
 	var err error
 	var call *wire.Call
-	if dc, ok := m.client.(*messagebird.DefaultClient); ok {
+	if dc, ok := m.client.(*sdk.DefaultClient); ok {
 		c := *dc
 		c.DebugLog = nil
 		hc := http.Client{}
@@ -288,26 +299,26 @@ func (m *MessageBird) do(ctx context.Context, v any, method, path string, data a
 		case <-ctx.Done():
 			// The call goes on in the background: it may still be sent.
 			if check {
-				return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+				return fmt.Errorf("%w: %w", twofactor.ErrUnavailable, ctx.Err())
 			}
-			return fmt.Errorf("%w: %w", ErrUnknownOutcome, ctx.Err())
+			return fmt.Errorf("%w: %w", twofactor.ErrUnknownOutcome, ctx.Err())
 		}
 	}
-	return mapMessageBirdError(ctx, err, check, call)
+	return mapError(ctx, err, check, call)
 }
 
 // mbCodeErrors maps MessageBird's error codes to sentinel errors: 2
 // request not allowed (a wrong, revoked or test key), 20 not found, 21 bad
 // request, 25 not enough balance, 98 API not found, 99 internal error.
 // Codes 9 (missing parameter) and 10 (invalid parameter) depend on the
-// parameter: see mapMessageBirdError.
-var mbCodeErrors = map[int]error{2: ErrBadAPIKey, 20: ErrNotFound, 21: ErrConfiguration, 25: ErrNoBalance, 98: ErrConfiguration, 99: ErrUnavailable}
+// parameter: see mapError.
+var mbCodeErrors = map[int]error{2: twofactor.ErrBadAPIKey, 20: twofactor.ErrNotFound, 21: twofactor.ErrConfiguration, 25: twofactor.ErrNoBalance, 98: twofactor.ErrConfiguration, 99: twofactor.ErrUnavailable}
 
-// mapMessageBirdError turns an SDK error into one wrapping a sentinel error.
+// mapError turns an SDK error into one wrapping a sentinel error.
 // call, when not nil, is what the transport saw of the exchange. It never
 // includes MessageBird's description text, the URL (it holds the code) or
 // the response body (it may hold the phone number).
-func mapMessageBirdError(ctx context.Context, err error, check bool, call *wire.Call) error {
+func mapError(ctx context.Context, err error, check bool, call *wire.Call) error {
 	if err == nil {
 		return nil
 	}
@@ -319,26 +330,26 @@ func mapMessageBirdError(ctx context.Context, err error, check bool, call *wire.
 	}
 	lost := func(cause error) error {
 		if wrote && !check {
-			return fmt.Errorf("%w: %w", ErrUnknownOutcome, cause)
+			return fmt.Errorf("%w: %w", twofactor.ErrUnknownOutcome, cause)
 		}
-		return fmt.Errorf("%w: %w", ErrUnavailable, cause)
+		return fmt.Errorf("%w: %w", twofactor.ErrUnavailable, cause)
 	}
 	if status == http.StatusTooManyRequests {
 		// MessageBird's 429 may come without a JSON body: it is a limit
 		// whatever the body says.
-		rl := &RateLimitError{Vendor: "MessageBird", RetryAfter: wire.RetryAfter(header.Get("Retry-After"), time.Now())}
-		var er messagebird.ErrorResponse
+		rl := &twofactor.RateLimitError{Vendor: "MessageBird", RetryAfter: wire.RetryAfter(header.Get("Retry-After"), time.Now())}
+		var er sdk.ErrorResponse
 		if errors.As(err, &er) && len(er.Errors) > 0 {
 			rl.Code = strconv.Itoa(er.Errors[0].Code)
 		}
 		return rl
 	}
-	var er messagebird.ErrorResponse
+	var er sdk.ErrorResponse
 	switch {
 	case errors.As(err, &er) && len(er.Errors) > 0:
 		return mbAPIError(er.Errors[0], status, check)
-	case errors.Is(err, messagebird.ErrUnexpectedResponse):
-		return fmt.Errorf("%w: MessageBird returned HTTP 500", ErrUnavailable)
+	case errors.Is(err, sdk.ErrUnexpectedResponse):
+		return fmt.Errorf("%w: MessageBird returned HTTP 500", twofactor.ErrUnavailable)
 	case ctx.Err() != nil && status >= 200 && status < 300:
 		// Our deadline or cancel cut the answer short: say so, with the
 		// outcome unknown.
@@ -358,25 +369,25 @@ func mapMessageBirdError(ctx context.Context, err error, check bool, call *wire.
 // mbAPIError maps MessageBird's error e, which came with HTTP status, to
 // a sentinel error: by its code and, for codes 9 and 10, the parameter and
 // description (see mbCodeErrors).
-func mbAPIError(e messagebird.Error, status int, check bool) error {
+func mbAPIError(e sdk.Error, status int, check bool) error {
 	d, s := strings.ToLower(e.Description), mbCodeErrors[e.Code]
 	param := strings.ToLower(e.Parameter)
 	switch {
 	case e.Code == 10 && check:
 		switch {
 		case strings.Contains(d, "expired"):
-			s = ErrExpired
+			s = twofactor.ErrExpired
 		case strings.Contains(d, "already been processed"):
-			s = ErrAlreadyUsed
+			s = twofactor.ErrAlreadyUsed
 		case strings.Contains(d, "token") || param == "token":
-			s = ErrInvalidCode
+			s = twofactor.ErrInvalidCode
 		}
 	case (e.Code == 9 || e.Code == 10) && param == "recipient":
-		s = ErrInvalidPhone
+		s = twofactor.ErrInvalidPhone
 	case e.Code == 9 || e.Code == 10:
-		s = ErrConfiguration // a parameter of ours: the set-up is wrong
+		s = twofactor.ErrConfiguration // a parameter of ours: the set-up is wrong
 	case e.Code == 20 && !check:
-		s = ErrConfiguration // POST /verify not found: a wrong endpoint
+		s = twofactor.ErrConfiguration // POST /verify not found: a wrong endpoint
 	}
 	if s == nil {
 		s = mbStatusClass(status, check)
@@ -393,15 +404,15 @@ func mbAPIError(e messagebird.Error, status int, check bool) error {
 func mbStatusClass(status int, check bool) error {
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return ErrBadAPIKey
+		return twofactor.ErrBadAPIKey
 	case status == http.StatusPaymentRequired:
-		return ErrNoBalance
+		return twofactor.ErrNoBalance
 	case status == http.StatusNotFound && check:
-		return ErrNotFound
+		return twofactor.ErrNotFound
 	case status >= 500 || status == 0:
-		return ErrUnavailable
+		return twofactor.ErrUnavailable
 	}
-	return ErrConfiguration
+	return twofactor.ErrConfiguration
 }
 
 // mbValidOriginator reports whether s is an alphanumeric sender of up to 11

@@ -1,4 +1,8 @@
-package twofactor
+// Package failover is a twofactor.Provider made of several: a send goes to
+// the first provider whose circuit is closed and fails over to the next on
+// an outage, a configuration error or an empty account, never after an
+// unknown outcome (a code may be on its way). See Provider.
+package failover
 
 import (
 	"cmp"
@@ -7,14 +11,17 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/go-twofactor/twofactor"
+	"github.com/go-twofactor/twofactor/internal/wire"
 )
 
-// FailoverConfig configures NewFailover. The zero value uses the defaults
+// Config configures New. The zero value uses the defaults
 // listed with each field.
-type FailoverConfig struct {
+type Config struct {
 	// Threshold is how many consecutive sends failing with an outage
-	// (ErrUnavailable, but not ErrUnknownOutcome) open a provider's
-	// circuit. Zero means 3.
+	// (twofactor.ErrUnavailable, but not ErrUnknownOutcome) open a
+	// provider's circuit. Zero means 3.
 	Threshold int
 	// CoolOff is how long an open circuit keeps its provider out of use;
 	// then the circuit is half-open and one send tries the provider again.
@@ -25,74 +32,75 @@ type FailoverConfig struct {
 	// time left divided by the number of providers still to try, so a slow
 	// provider leaves time for the next one.
 	AttemptTimeout time.Duration
-	// OnEvent, if set, receives every FailoverEvent: each switch to the
+	// OnEvent, if set, receives every Event: each switch to the
 	// next provider and each change of a circuit. It is called
-	// synchronously, without the Failover's lock held, and must be safe for
+	// synchronously, without the Provider's lock held, and must be safe for
 	// concurrent use.
-	OnEvent func(FailoverEvent)
+	OnEvent func(Event)
 	// Now returns the current time. Nil means time.Now. Tests use it to
 	// pass the cool-off without sleeping.
 	Now func() time.Time
-	// UnlinkedConfirmations lets a Failover none of whose providers
-	// carries a confirmation's action (see ActionCarrier) send
+	// UnlinkedConfirmations lets a Provider none of whose providers
+	// carries a confirmation's action (see twofactor.ActionCarrier) send
 	// confirmation codes anyway, through any provider: their SMS then
 	// names no action, so the app's page must show it. Without it,
-	// NewFailover refuses such providers. When some provider carries the
+	// New refuses such providers. When some provider carries the
 	// action, confirmations go only to those that do, whatever this says.
 	UnlinkedConfirmations bool
 }
 
-// FailoverEventKind says what a FailoverEvent reports.
-type FailoverEventKind string
+// EventKind says what a Event reports.
+type EventKind string
 
-// The kinds of FailoverEvent.
+// The kinds of Event.
 const (
-	// FailoverSwitched: a send failed at Provider with an outage
-	// (ErrUnavailable), a configuration error (ErrConfiguration) or no
-	// balance (ErrNoBalance) and goes on at Next.
-	FailoverSwitched FailoverEventKind = "switched"
-	// FailoverCircuitOpened: Provider failed Threshold sends in a row (or
+	// Switched: a send failed at Provider with an outage
+	// (twofactor.ErrUnavailable), a configuration error (ErrConfiguration)
+	// or no balance (ErrNoBalance) and goes on at Next.
+	Switched EventKind = "switched"
+	// CircuitOpened: Provider failed Threshold sends in a row (or
 	// its half-open trial failed) and is out of use for CoolOff.
-	FailoverCircuitOpened FailoverEventKind = "circuit_opened"
-	// FailoverCircuitHalfOpened: CoolOff has passed; one send tries
+	CircuitOpened EventKind = "circuit_opened"
+	// CircuitHalfOpened: CoolOff has passed; one send tries
 	// Provider again.
-	FailoverCircuitHalfOpened FailoverEventKind = "circuit_half_opened"
-	// FailoverCircuitClosed: Provider's trial send got an answer; it is in
+	CircuitHalfOpened EventKind = "circuit_half_opened"
+	// CircuitClosed: Provider's trial send got an answer; it is in
 	// use again.
-	FailoverCircuitClosed FailoverEventKind = "circuit_closed"
+	CircuitClosed EventKind = "circuit_closed"
 )
 
-// FailoverEvent reports a switch between providers or a change of a
+// Event reports a switch between providers or a change of a
 // provider's circuit. Providers are named by their index in the slice given
-// to NewFailover.
-type FailoverEvent struct {
-	Kind     FailoverEventKind // what happened
-	Provider int               // the provider that failed, or whose circuit changed
-	Next     int               // FailoverSwitched only: the provider tried next; else -1
-	Err      error             // FailoverSwitched and FailoverCircuitOpened: the failure
-	At       time.Time         // when it happened, by FailoverConfig.Now
+// to New.
+type Event struct {
+	Kind     EventKind // what happened
+	Provider int       // the provider that failed, or whose circuit changed
+	Next     int       // Switched only: the provider tried next; else -1
+	Err      error     // Switched and CircuitOpened: the failure
+	At       time.Time // when it happened, by Config.Now
 }
 
-// Failover is a Provider made of several. A send goes to the first provider
-// whose circuit is closed (or half-open and free for its one trial); when
-// that provider fails with an outage (ErrUnavailable: a 5xx, a refused
-// connection, a timeout before the request was sent), a configuration error
-// (ErrConfiguration: a refused key, a wrong service) or an empty account
-// (ErrNoBalance), the same request goes on to the next one: nothing was
-// sent, and another vendor may well send it. Any other answer, such as
-// ErrInvalidPhone or ErrRateLimited, is returned as is: it is an answer about
-// this request. ErrUnknownOutcome (the request was written but its answer
-// missed its deadline, or a 2xx could not be used) is returned as is too: a
-// code may be on its way, and asking another provider would send a second
-// one. When no circuit lets a send through, Send returns ErrUnavailable
-// without a call.
+// Provider is a twofactor.Provider made of several. A send goes to the
+// first provider whose circuit is closed (or half-open and free for its
+// one trial); when that provider fails with an outage (ErrUnavailable: a
+// 5xx, a refused connection, a timeout before the request was sent), a
+// configuration error (ErrConfiguration: a refused key, a wrong service)
+// or an empty account (ErrNoBalance), the same request goes on to the next
+// one: nothing was sent, and another vendor may well send it. Any other
+// answer, such as ErrInvalidPhone or ErrRateLimited, is returned as is: it
+// is an answer about this request. ErrUnknownOutcome (the request was
+// written but its answer missed its deadline, or a 2xx could not be used)
+// is returned as is too: a code may be on its way, and asking another
+// provider would send a second one. When no circuit lets a send through,
+// Send returns ErrUnavailable without a call. (The errors are the
+// twofactor package's.)
 //
-// A confirmation's send (a Request with Message, Amount or Payee) goes only
-// to providers that carry the action (ActionCarrier); see
-// FailoverConfig.UnlinkedConfirmations.
+// A confirmation's send (a Request with Message, Amount or Payee) goes
+// only to providers that carry the action (twofactor.ActionCarrier); see
+// Config.UnlinkedConfirmations.
 //
 // A check goes to the provider that sent the verification, whatever its
-// circuit: the verification id Failover returns is that provider's id with
+// circuit: the verification id Provider returns is that provider's id with
 // the provider's index in front ("f1_…"); Check refuses ids it did not make
 // with ErrNotFound. The ids stay within the flow's limits (at most 128 of
 // A-Z a-z 0-9 _ -) as long as each provider's ids have at most 125
@@ -107,11 +115,11 @@ type FailoverEvent struct {
 // the caller's own context does not. Circuits are kept in memory, per
 // process: each app server finds out about an outage by itself.
 //
-// A Failover is safe for concurrent use.
-type Failover struct {
-	providers []Provider
+// A Provider is safe for concurrent use.
+type Provider struct {
+	providers []twofactor.Provider
 	carries   []bool // the provider may send a confirmation's code
-	cfg       FailoverConfig
+	cfg       Config
 	codeLen   int
 
 	mu       sync.Mutex
@@ -134,45 +142,45 @@ type circuit struct {
 }
 
 var (
-	_ Provider      = (*Failover)(nil)
-	_ CodeLengther  = (*Failover)(nil)
-	_ ActionCarrier = (*Failover)(nil)
+	_ twofactor.Provider      = (*Provider)(nil)
+	_ twofactor.CodeLengther  = (*Provider)(nil)
+	_ twofactor.ActionCarrier = (*Provider)(nil)
 )
 
 // maxFailoverProviders keeps the provider's index one digit in the id.
 const maxFailoverProviders = 10
 
-// NewFailover returns a Failover over providers, tried in their order. It
-// needs 1 to 10 providers, none nil, whose codes have the same length (that
-// of CodeLengther, or DefaultCodeLength), at least one that carries a
-// confirmation's action (ActionCarrier) unless cfg.UnlinkedConfirmations,
-// and a valid cfg.
-func NewFailover(providers []Provider, cfg FailoverConfig) (*Failover, error) {
+// New returns a Provider over providers, tried in their order. It needs 1
+// to 10 providers, none nil, whose codes have the same length (that of
+// twofactor.CodeLengther, or 6), at least one that carries a
+// confirmation's action (twofactor.ActionCarrier) unless
+// cfg.UnlinkedConfirmations, and a valid cfg.
+func New(providers []twofactor.Provider, cfg Config) (*Provider, error) {
 	if len(providers) == 0 || len(providers) > maxFailoverProviders {
-		return nil, errors.New("twofactor: NewFailover needs 1 to 10 providers")
+		return nil, errors.New("failover: New needs 1 to 10 providers")
 	}
 	codeLen := 0
 	carries := make([]bool, len(providers))
 	anyCarrier := false
 	for i, p := range providers {
 		if p == nil {
-			return nil, fmt.Errorf("twofactor: NewFailover: provider %d is nil", i)
+			return nil, fmt.Errorf("failover: New: provider %d is nil", i)
 		}
-		n := DefaultCodeLength
-		if cl, ok := p.(CodeLengther); ok {
+		n := wire.DefaultCodeLength
+		if cl, ok := p.(twofactor.CodeLengther); ok {
 			n = cl.CodeLength()
 		}
 		if i > 0 && n != codeLen {
-			return nil, fmt.Errorf("twofactor: NewFailover: provider %d sends %d-digit codes, provider 0 %d-digit ones; all must agree", i, n, codeLen)
+			return nil, fmt.Errorf("failover: New: provider %d sends %d-digit codes, provider 0 %d-digit ones; all must agree", i, n, codeLen)
 		}
 		codeLen = n
-		if ac, ok := p.(ActionCarrier); ok && ac.CarriesAction() {
+		if ac, ok := p.(twofactor.ActionCarrier); ok && ac.CarriesAction() {
 			carries[i], anyCarrier = true, true
 		}
 	}
 	if !anyCarrier && !cfg.UnlinkedConfirmations {
-		return nil, errors.New("twofactor: NewFailover: no provider carries a confirmation's action (amount and payee) in its message; " +
-			"add one that does (MessageBird, Twilio Verify with a PSD2 service) or set FailoverConfig.UnlinkedConfirmations")
+		return nil, errors.New("failover: New: no provider carries a confirmation's action (amount and payee) in its message; " +
+			"add one that does (MessageBird, Twilio Verify with a PSD2 service) or set Config.UnlinkedConfirmations")
 	}
 	if !anyCarrier {
 		for i := range carries {
@@ -180,15 +188,15 @@ func NewFailover(providers []Provider, cfg FailoverConfig) (*Failover, error) {
 		}
 	}
 	if cfg.Threshold < 0 || cfg.CoolOff < 0 || cfg.AttemptTimeout < 0 {
-		return nil, errors.New("twofactor: FailoverConfig: Threshold, CoolOff and AttemptTimeout must not be negative")
+		return nil, errors.New("failover: Config: Threshold, CoolOff and AttemptTimeout must not be negative")
 	}
 	cfg.Threshold = cmp.Or(cfg.Threshold, 3)
 	cfg.CoolOff = cmp.Or(cfg.CoolOff, 30*time.Second)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Failover{
-		providers: append([]Provider(nil), providers...),
+	return &Provider{
+		providers: append([]twofactor.Provider(nil), providers...),
 		carries:   carries,
 		cfg:       cfg,
 		codeLen:   codeLen,
@@ -197,13 +205,13 @@ func NewFailover(providers []Provider, cfg FailoverConfig) (*Failover, error) {
 }
 
 // CodeLength returns the length of the codes, the same for every provider.
-func (f *Failover) CodeLength() int { return f.codeLen }
+func (f *Provider) CodeLength() int { return f.codeLen }
 
 // CarriesAction reports whether some provider carries a confirmation's
 // action; confirmations then go only to those.
-func (f *Failover) CarriesAction() bool {
+func (f *Provider) CarriesAction() bool {
 	for _, p := range f.providers {
-		if ac, ok := p.(ActionCarrier); ok && ac.CarriesAction() {
+		if ac, ok := p.(twofactor.ActionCarrier); ok && ac.CarriesAction() {
 			return true
 		}
 	}
@@ -212,12 +220,12 @@ func (f *Failover) CarriesAction() bool {
 
 // Send sends with the first provider whose circuit lets it, going on to the
 // next after an outage, a configuration error or no balance, as described
-// on Failover.
-func (f *Failover) Send(ctx context.Context, req Request) (Verification, error) {
+// on Provider.
+func (f *Provider) Send(ctx context.Context, req twofactor.Request) (twofactor.Verification, error) {
 	if err := ctx.Err(); err != nil {
-		return Verification{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return twofactor.Verification{}, fmt.Errorf("%w: %w", twofactor.ErrUnavailable, err)
 	}
-	eligible := func(i int) bool { return !req.namesAction() || f.carries[i] }
+	eligible := func(i int) bool { return !namesAction(req) || f.carries[i] }
 	var lastErr error
 	last := -1 // the provider that failed last, for the switch event
 	for i := range f.providers {
@@ -229,60 +237,60 @@ func (f *Failover) Send(ctx context.Context, req Request) (Verification, error) 
 			continue
 		}
 		if last >= 0 {
-			f.emit(FailoverEvent{Kind: FailoverSwitched, Provider: last, Next: i, Err: lastErr, At: f.cfg.Now()})
+			f.emit(Event{Kind: Switched, Provider: last, Next: i, Err: lastErr, At: f.cfg.Now()})
 		}
 		actx, cancel := f.attemptContext(ctx, i, eligible)
 		v, err := f.providers[i].Send(actx, req)
 		cancel()
-		if err == nil && (len(v.ID) > 125 || !validID(v.ID)) {
+		if err == nil && (len(v.ID) > 125 || !wire.ValidID(v.ID)) {
 			// The code is on its way, so no other provider may send one;
 			// but the flow could not keep this id.
 			f.release(i, trial, nil)
-			return Verification{}, fmt.Errorf("%w: Failover: provider %d returned an id that does not fit", ErrUnknownOutcome, i)
+			return twofactor.Verification{}, fmt.Errorf("%w: failover: provider %d returned an id that does not fit", twofactor.ErrUnknownOutcome, i)
 		}
 		switch {
 		case err == nil:
 			f.release(i, trial, nil)
 			v.ID = "f" + string(rune('0'+i)) + "_" + v.ID
 			return v, nil
-		case errors.Is(err, ErrUnknownOutcome):
+		case errors.Is(err, twofactor.ErrUnknownOutcome):
 			// A code may be on its way: never ask another provider.
 			f.release(i, trial, errSkipped)
-			return Verification{}, err
-		case errors.Is(err, ErrUnavailable) && ctx.Err() != nil:
+			return twofactor.Verification{}, err
+		case errors.Is(err, twofactor.ErrUnavailable) && ctx.Err() != nil:
 			// The caller gave up; that says nothing about the provider.
 			f.release(i, trial, errSkipped)
-			return Verification{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
-		case errors.Is(err, ErrUnavailable):
+			return twofactor.Verification{}, fmt.Errorf("%w: %w", twofactor.ErrUnavailable, ctx.Err())
+		case errors.Is(err, twofactor.ErrUnavailable):
 			f.release(i, trial, err) // an outage: counts towards the circuit
-		case errors.Is(err, ErrConfiguration), errors.Is(err, ErrNoBalance):
+		case errors.Is(err, twofactor.ErrConfiguration), errors.Is(err, twofactor.ErrNoBalance):
 			// An answer, so no outage; but another vendor may send.
 			f.release(i, trial, nil)
 		default:
 			f.release(i, trial, nil) // an answer about this request
-			return Verification{}, err
+			return twofactor.Verification{}, err
 		}
 		lastErr, last = err, i
 	}
 	if lastErr == nil {
-		if req.namesAction() {
-			return Verification{}, fmt.Errorf("%w: the circuit of every provider that carries a confirmation's action is open", ErrUnavailable)
+		if namesAction(req) {
+			return twofactor.Verification{}, fmt.Errorf("%w: the circuit of every provider that carries a confirmation's action is open", twofactor.ErrUnavailable)
 		}
-		return Verification{}, fmt.Errorf("%w: every provider's circuit is open", ErrUnavailable)
+		return twofactor.Verification{}, fmt.Errorf("%w: every provider's circuit is open", twofactor.ErrUnavailable)
 	}
-	return Verification{}, lastErr
+	return twofactor.Verification{}, lastErr
 }
 
 // Check checks code with the provider that sent verification id.
-func (f *Failover) Check(ctx context.Context, id, code string) error {
+func (f *Provider) Check(ctx context.Context, id, code string) error {
 	if len(id) < 4 || len(id) > 128 || id[0] != 'f' || id[2] != '_' || id[1] < '0' || int(id[1]-'0') >= len(f.providers) {
-		return ErrNotFound
+		return twofactor.ErrNotFound
 	}
 	return f.providers[id[1]-'0'].Check(ctx, id[3:], code)
 }
 
 // attemptContext returns the context for provider i's part of a send.
-func (f *Failover) attemptContext(ctx context.Context, i int, eligible func(int) bool) (context.Context, context.CancelFunc) {
+func (f *Provider) attemptContext(ctx context.Context, i int, eligible func(int) bool) (context.Context, context.CancelFunc) {
 	if f.cfg.AttemptTimeout > 0 {
 		return context.WithTimeout(ctx, f.cfg.AttemptTimeout)
 	}
@@ -310,8 +318,8 @@ var errSkipped = errors.New("skipped")
 
 // acquire reports whether provider i may take a send now, and whether that
 // send is its half-open trial.
-func (f *Failover) acquire(i int) (ok, trial bool) {
-	var ev *FailoverEvent
+func (f *Provider) acquire(i int) (ok, trial bool) {
+	var ev *Event
 	f.mu.Lock()
 	c := &f.circuits[i]
 	switch c.state {
@@ -322,7 +330,7 @@ func (f *Failover) acquire(i int) (ok, trial bool) {
 		if !now.Before(c.openedAt.Add(f.cfg.CoolOff)) {
 			c.state, c.trial = circuitHalfOpen, true
 			ok, trial = true, true
-			ev = &FailoverEvent{Kind: FailoverCircuitHalfOpened, Provider: i, Next: -1, At: now}
+			ev = &Event{Kind: CircuitHalfOpened, Provider: i, Next: -1, At: now}
 		}
 	case circuitHalfOpen:
 		if !c.trial {
@@ -338,9 +346,9 @@ func (f *Failover) acquire(i int) (ok, trial bool) {
 }
 
 // release records the outcome of provider i's send: err nil for an answer,
-// ErrUnavailable for a failure, errSkipped for neither.
-func (f *Failover) release(i int, trial bool, err error) {
-	var ev *FailoverEvent
+// twofactor.ErrUnavailable for a failure, errSkipped for neither.
+func (f *Provider) release(i int, trial bool, err error) {
+	var ev *Event
 	f.mu.Lock()
 	c := &f.circuits[i]
 	now := f.cfg.Now()
@@ -351,10 +359,10 @@ func (f *Failover) release(i int, trial bool, err error) {
 		}
 	case trial && err == nil:
 		*c = circuit{}
-		ev = &FailoverEvent{Kind: FailoverCircuitClosed, Provider: i, Next: -1, At: now}
+		ev = &Event{Kind: CircuitClosed, Provider: i, Next: -1, At: now}
 	case trial:
 		*c = circuit{state: circuitOpen, openedAt: now}
-		ev = &FailoverEvent{Kind: FailoverCircuitOpened, Provider: i, Next: -1, Err: err, At: now}
+		ev = &Event{Kind: CircuitOpened, Provider: i, Next: -1, Err: err, At: now}
 	case c.state != circuitClosed:
 		// A send that started before the circuit opened: the circuit
 		// already knows.
@@ -364,7 +372,7 @@ func (f *Failover) release(i int, trial bool, err error) {
 		c.failures++
 		if c.failures >= f.cfg.Threshold {
 			*c = circuit{state: circuitOpen, openedAt: now}
-			ev = &FailoverEvent{Kind: FailoverCircuitOpened, Provider: i, Next: -1, Err: err, At: now}
+			ev = &Event{Kind: CircuitOpened, Provider: i, Next: -1, Err: err, At: now}
 		}
 	}
 	f.mu.Unlock()
@@ -373,8 +381,14 @@ func (f *Failover) release(i int, trial bool, err error) {
 	}
 }
 
-func (f *Failover) emit(ev FailoverEvent) {
+func (f *Provider) emit(ev Event) {
 	if f.cfg.OnEvent != nil {
 		f.cfg.OnEvent(ev)
 	}
+}
+
+// namesAction reports whether req is a confirmation's: it has a message,
+// an amount or a payee.
+func namesAction(req twofactor.Request) bool {
+	return req.Message != "" || req.Amount != "" || req.Payee != ""
 }

@@ -1,4 +1,4 @@
-package twofactor
+package messagebird
 
 import (
 	"bytes"
@@ -27,9 +27,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-twofactor/twofactor"
 	"github.com/go-twofactor/twofactor/internal/faketls"
+	"github.com/go-twofactor/twofactor/internal/wire"
 
-	messagebird "github.com/messagebird/go-rest-api/v9"
+	sdk "github.com/messagebird/go-rest-api/v9"
 )
 
 const mbHost = "rest.messagebird.com"
@@ -80,7 +82,7 @@ func (f *fakeMB) requests() []mbRequest {
 
 // client returns an SDK client that trusts the fake's certificate and
 // reaches the fake whatever host it dials, so the SDK's real URL is used.
-func (f *fakeMB) client() *messagebird.DefaultClient {
+func (f *fakeMB) client() *sdk.DefaultClient {
 	addr := f.srv.Listener.Addr().String()
 	var d net.Dialer
 	tr := &http.Transport{
@@ -89,12 +91,12 @@ func (f *fakeMB) client() *messagebird.DefaultClient {
 			return d.DialContext(ctx, network, addr)
 		},
 	}
-	return &messagebird.DefaultClient{AccessKey: mbKey, HTTPClient: &http.Client{Transport: tr}}
+	return &sdk.DefaultClient{AccessKey: mbKey, HTTPClient: &http.Client{Transport: tr}}
 }
 
-func (f *fakeMB) provider(t *testing.T, cfg MessageBirdConfig) *MessageBird {
+func (f *fakeMB) provider(t *testing.T, cfg Config) *Provider {
 	t.Helper()
-	m, err := NewMessageBirdClient(f.client(), cfg)
+	m, err := NewWithClient(f.client(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,13 +155,13 @@ func mbErr(code int, desc, param string) string {
 
 func TestMessageBirdSendRequest(t *testing.T) {
 	f := newFakeMB(t, mbReply(http.StatusOK, mbCreated))
-	m := f.provider(t, MessageBirdConfig{})
-	v, err := m.Send(context.Background(), Request{Phone: "+31612345678"})
+	m := f.provider(t, Config{})
+	v, err := m.Send(context.Background(), twofactor.Request{Phone: "+31612345678"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantExp := time.Date(2026, 5, 3, 14, 31, 57, 0, time.UTC)
-	if v.ID != mbID || v.Phone != "+31612345678" || v.Channel != SMS || !v.ExpiresAt.Equal(wantExp) {
+	if v.ID != mbID || v.Phone != "+31612345678" || v.Channel != twofactor.SMS || !v.ExpiresAt.Equal(wantExp) {
 		t.Errorf("Send = %+v", v)
 	}
 	reqs := f.requests()
@@ -191,24 +193,24 @@ func TestMessageBirdSendRequest(t *testing.T) {
 
 func TestMessageBirdSendConfigAndOverrides(t *testing.T) {
 	f := newFakeMB(t, mbReply(http.StatusCreated, `{"id":"abc123","recipient":"31612345678","status":"sent"}`))
-	cfg := MessageBirdConfig{
+	cfg := Config{
 		Originator: "+3197010203", Template: "Code: %token", CodeLength: 8, Validity: 90 * time.Second,
-		MaxAttempts: 5, Type: Voice, Language: "nl-NL", Voice: "female",
+		MaxAttempts: 5, Type: twofactor.Voice, Language: "nl-NL", Voice: "female",
 	}
 	m := f.provider(t, cfg)
 	if m.CodeLength() != 8 {
 		t.Errorf("CodeLength = %d", m.CodeLength())
 	}
 	before := time.Now()
-	v, err := m.Send(context.Background(), Request{Phone: "+4915123456789"})
+	v, err := m.Send(context.Background(), twofactor.Request{Phone: "+4915123456789"})
 	after := time.Now()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.ID != "abc123" || v.Channel != Voice || v.ExpiresAt.Before(before.Add(90*time.Second)) || v.ExpiresAt.After(after.Add(90*time.Second)) {
+	if v.ID != "abc123" || v.Channel != twofactor.Voice || v.ExpiresAt.Before(before.Add(90*time.Second)) || v.ExpiresAt.After(after.Add(90*time.Second)) {
 		t.Errorf("Send = %+v", v)
 	}
-	if _, err := m.Send(context.Background(), Request{Phone: "+4915123456789", Channel: SMS, Language: "EN-gb"}); err != nil {
+	if _, err := m.Send(context.Background(), twofactor.Request{Phone: "+4915123456789", Channel: twofactor.SMS, Language: "EN-gb"}); err != nil {
 		t.Fatal(err)
 	}
 	reqs := f.requests()
@@ -228,13 +230,13 @@ func TestMessageBirdSendConfigAndOverrides(t *testing.T) {
 	}
 }
 
-// A Request.Message becomes the template, its placeholder MessageBird's
+// A twofactor.Request.Message becomes the template, its placeholder MessageBird's
 // %token; a message without the placeholder is refused before any call.
 func TestMessageBirdSendMessage(t *testing.T) {
 	f := newFakeMB(t, mbReply(http.StatusCreated, `{"id":"abc123","recipient":"31612345678","status":"sent"}`))
-	m := f.provider(t, MessageBirdConfig{})
+	m := f.provider(t, Config{})
 	msg := "BirdBank: confirm EUR 500.00 to NL91…4300. Code: {code}\n\n@bank.example #{code}"
-	if _, err := m.Send(context.Background(), Request{Phone: "+31612345678", Message: msg}); err != nil {
+	if _, err := m.Send(context.Background(), twofactor.Request{Phone: "+31612345678", Message: msg}); err != nil {
 		t.Fatal(err)
 	}
 	var body map[string]any
@@ -245,7 +247,7 @@ func TestMessageBirdSendMessage(t *testing.T) {
 		t.Errorf("template = %q, want %q", body["template"], want)
 	}
 	for _, bad := range []string{"no placeholder", "Code: {code} %token"} {
-		if _, err := m.Send(context.Background(), Request{Phone: "+31612345678", Message: bad}); err == nil {
+		if _, err := m.Send(context.Background(), twofactor.Request{Phone: "+31612345678", Message: bad}); err == nil {
 			t.Errorf("Send(Message %q) = nil error", bad)
 		}
 	}
@@ -256,7 +258,7 @@ func TestMessageBirdSendMessage(t *testing.T) {
 
 func TestMessageBirdCheckRequest(t *testing.T) {
 	f := newFakeMB(t, mbReply(http.StatusOK, mbStatus("verified")))
-	m := f.provider(t, MessageBirdConfig{})
+	m := f.provider(t, Config{})
 	if err := m.Check(context.Background(), mbID, "012345"); err != nil {
 		t.Fatalf("Check = %v", err)
 	}
@@ -270,9 +272,9 @@ func TestMessageBirdCheckRequest(t *testing.T) {
 }
 
 var mbSentinels = []error{
-	ErrInvalidCode, ErrMalformedCode, ErrExpired, ErrAlreadyUsed, ErrInvalidPhone,
-	ErrNotFound, ErrBadAPIKey, ErrNoBalance, ErrUnavailable, ErrRateLimited,
-	ErrConfiguration, ErrUnknownOutcome, ErrNumberRefused,
+	twofactor.ErrInvalidCode, twofactor.ErrMalformedCode, twofactor.ErrExpired, twofactor.ErrAlreadyUsed, twofactor.ErrInvalidPhone,
+	twofactor.ErrNotFound, twofactor.ErrBadAPIKey, twofactor.ErrNoBalance, twofactor.ErrUnavailable, twofactor.ErrRateLimited,
+	twofactor.ErrConfiguration, twofactor.ErrUnknownOutcome, twofactor.ErrNumberRefused,
 }
 
 // mbKey looks like a MessageBird live access key.
@@ -291,51 +293,51 @@ func TestMessageBirdErrorMapping(t *testing.T) {
 		body   string
 		want   error // nil means success
 	}{
-		{"send bad key", false, 401, mbErr(2, "Request not allowed (incorrect access_key)", "access_key"), ErrBadAPIKey},
-		{"send bad recipient", false, 422, mbErr(9, "no (correct) recipients found", "recipient"), ErrInvalidPhone},
-		{"send no balance", false, 422, mbErr(25, "Not enough balance", ""), ErrNoBalance},
-		{"send bad parameter", false, 422, mbErr(10, "originator is invalid", "originator"), ErrConfiguration},
-		{"send token length", false, 422, mbErr(10, "tokenLength is invalid", "tokenLength"), ErrConfiguration},
-		{"send missing parameter", false, 422, mbErr(9, "template is required", "template"), ErrConfiguration},
-		{"send unknown code", false, 400, mbErr(21, "Bad request", ""), ErrConfiguration},
-		{"send no details", false, 503, `{"errors":[]}`, ErrUnavailable},
-		{"send HTTP 500", false, 500, `{"errors":[{"code":99,"description":"internal"}]}`, ErrUnavailable},
-		{"send HTTP 502 HTML", false, 502, "<html><body>Bad Gateway</body></html>", ErrUnavailable},
-		{"send 401 empty", false, 401, "", ErrBadAPIKey},
-		{"send 402 HTML", false, 402, "<html>Payment Required</html>", ErrNoBalance},
-		{"send 429 HTML", false, 429, "<html>Too Many Requests</html>", ErrRateLimited},
-		{"send 429 JSON", false, 429, mbErr(21, "Too many requests", ""), ErrRateLimited},
-		{"send malformed JSON", false, 200, `{"id":"abc`, ErrUnknownOutcome},
-		{"send unusable id", false, 200, `{"id":"../x","recipient":1,"status":"sent"}`, ErrUnknownOutcome},
+		{"send bad key", false, 401, mbErr(2, "Request not allowed (incorrect access_key)", "access_key"), twofactor.ErrBadAPIKey},
+		{"send bad recipient", false, 422, mbErr(9, "no (correct) recipients found", "recipient"), twofactor.ErrInvalidPhone},
+		{"send no balance", false, 422, mbErr(25, "Not enough balance", ""), twofactor.ErrNoBalance},
+		{"send bad parameter", false, 422, mbErr(10, "originator is invalid", "originator"), twofactor.ErrConfiguration},
+		{"send token length", false, 422, mbErr(10, "tokenLength is invalid", "tokenLength"), twofactor.ErrConfiguration},
+		{"send missing parameter", false, 422, mbErr(9, "template is required", "template"), twofactor.ErrConfiguration},
+		{"send unknown code", false, 400, mbErr(21, "Bad request", ""), twofactor.ErrConfiguration},
+		{"send no details", false, 503, `{"errors":[]}`, twofactor.ErrUnavailable},
+		{"send HTTP 500", false, 500, `{"errors":[{"code":99,"description":"internal"}]}`, twofactor.ErrUnavailable},
+		{"send HTTP 502 HTML", false, 502, "<html><body>Bad Gateway</body></html>", twofactor.ErrUnavailable},
+		{"send 401 empty", false, 401, "", twofactor.ErrBadAPIKey},
+		{"send 402 HTML", false, 402, "<html>Payment Required</html>", twofactor.ErrNoBalance},
+		{"send 429 HTML", false, 429, "<html>Too Many Requests</html>", twofactor.ErrRateLimited},
+		{"send 429 JSON", false, 429, mbErr(21, "Too many requests", ""), twofactor.ErrRateLimited},
+		{"send malformed JSON", false, 200, `{"id":"abc`, twofactor.ErrUnknownOutcome},
+		{"send unusable id", false, 200, `{"id":"../x","recipient":1,"status":"sent"}`, twofactor.ErrUnknownOutcome},
 		{"send ok", false, 200, mbCreated, nil},
 		{"check verified", true, 200, mbStatus("verified"), nil},
-		{"check status sent", true, 200, mbStatus("sent"), ErrInvalidCode},
-		{"check status odd", true, 200, mbStatus("VERIFIED "), ErrInvalidCode},
-		{"check no status", true, 200, `{"id":"` + mbID + `"}`, ErrInvalidCode},
-		{"check status expired", true, 200, mbStatus("expired"), ErrExpired},
-		{"check status failed", true, 200, mbStatus("failed"), ErrAlreadyUsed},
-		{"check status deleted", true, 200, mbStatus("deleted"), ErrNotFound},
-		{"check token invalid", true, 422, mbErr(10, "The token is invalid.", "token"), ErrInvalidCode},
-		{"check token other", true, 422, mbErr(10, "Something about the code", "token"), ErrInvalidCode},
-		{"check expired", true, 422, mbErr(10, "The token has expired.", "token"), ErrExpired},
-		{"check processed", true, 422, mbErr(10, "The token has already been processed.", "token"), ErrAlreadyUsed},
-		{"check other parameter", true, 422, mbErr(10, "id is invalid", "id"), ErrConfiguration},
-		{"check 429 HTML", true, 429, "<html>Too Many Requests</html>", ErrRateLimited},
-		{"check not found", true, 404, mbErr(20, "verify object not found", "id"), ErrNotFound},
-		{"check bad key", true, 401, mbErr(2, "Request not allowed (incorrect access_key)", "access_key"), ErrBadAPIKey},
-		{"check HTTP 500", true, 500, "", ErrUnavailable},
-		{"check HTTP 502 HTML", true, 502, "<html>Bad Gateway</html>", ErrUnavailable},
-		{"check malformed JSON", true, 200, `not json`, ErrUnavailable},
+		{"check status sent", true, 200, mbStatus("sent"), twofactor.ErrInvalidCode},
+		{"check status odd", true, 200, mbStatus("VERIFIED "), twofactor.ErrInvalidCode},
+		{"check no status", true, 200, `{"id":"` + mbID + `"}`, twofactor.ErrInvalidCode},
+		{"check status expired", true, 200, mbStatus("expired"), twofactor.ErrExpired},
+		{"check status failed", true, 200, mbStatus("failed"), twofactor.ErrAlreadyUsed},
+		{"check status deleted", true, 200, mbStatus("deleted"), twofactor.ErrNotFound},
+		{"check token invalid", true, 422, mbErr(10, "The token is invalid.", "token"), twofactor.ErrInvalidCode},
+		{"check token other", true, 422, mbErr(10, "Something about the code", "token"), twofactor.ErrInvalidCode},
+		{"check expired", true, 422, mbErr(10, "The token has expired.", "token"), twofactor.ErrExpired},
+		{"check processed", true, 422, mbErr(10, "The token has already been processed.", "token"), twofactor.ErrAlreadyUsed},
+		{"check other parameter", true, 422, mbErr(10, "id is invalid", "id"), twofactor.ErrConfiguration},
+		{"check 429 HTML", true, 429, "<html>Too Many Requests</html>", twofactor.ErrRateLimited},
+		{"check not found", true, 404, mbErr(20, "verify object not found", "id"), twofactor.ErrNotFound},
+		{"check bad key", true, 401, mbErr(2, "Request not allowed (incorrect access_key)", "access_key"), twofactor.ErrBadAPIKey},
+		{"check HTTP 500", true, 500, "", twofactor.ErrUnavailable},
+		{"check HTTP 502 HTML", true, 502, "<html>Bad Gateway</html>", twofactor.ErrUnavailable},
+		{"check malformed JSON", true, 200, `not json`, twofactor.ErrUnavailable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeMB(t, mbReply(tt.status, tt.body))
-			m := f.provider(t, MessageBirdConfig{})
+			m := f.provider(t, Config{})
 			var err error
 			if tt.check {
 				err = m.Check(context.Background(), mbID, "123456")
 			} else {
-				_, err = m.Send(context.Background(), Request{Phone: "+31612345678"})
+				_, err = m.Send(context.Background(), twofactor.Request{Phone: "+31612345678"})
 			}
 			if n := len(f.requests()); n != 1 {
 				t.Fatalf("server saw %d requests, want 1", n)
@@ -354,7 +356,7 @@ func TestMessageBirdErrorMapping(t *testing.T) {
 					t.Errorf("err = %v also matches %v", err, s)
 				}
 			}
-			var er messagebird.ErrorResponse
+			var er sdk.ErrorResponse
 			_ = json.Unmarshal([]byte(tt.body), &er)
 			msg := err.Error()
 			for _, e := range er.Errors {
@@ -373,32 +375,32 @@ func TestMessageBirdErrorMapping(t *testing.T) {
 
 func TestMessageBirdRejectsMalformedInputWithoutRequest(t *testing.T) {
 	f := newFakeMB(t, mbReply(http.StatusOK, mbStatus("verified")))
-	m := f.provider(t, MessageBirdConfig{})
+	m := f.provider(t, Config{})
 	ctx := context.Background()
 	for _, id := range []string{"", "../x", "%2F", "abc?token=1", "abc&token=1", "a b", "abc/def", strings.Repeat("a", 129)} {
-		if err := m.Check(ctx, id, "123456"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Check(%q, ok code) = %v, want ErrNotFound", id, err)
+		if err := m.Check(ctx, id, "123456"); !errors.Is(err, twofactor.ErrNotFound) {
+			t.Errorf("Check(%q, ok code) = %v, want twofactor.ErrNotFound", id, err)
 		}
 	}
 	for _, code := range []string{"", "12345", "1234567", "123456&token=1", "12345678901", "12345a", "１２３４５６", " 123456", "123456\n", "%31%32%33456"} {
-		if err := m.Check(ctx, mbID, code); !errors.Is(err, ErrMalformedCode) {
-			t.Errorf("Check(ok id, %q) = %v, want ErrMalformedCode", code, err)
+		if err := m.Check(ctx, mbID, code); !errors.Is(err, twofactor.ErrMalformedCode) {
+			t.Errorf("Check(ok id, %q) = %v, want twofactor.ErrMalformedCode", code, err)
 		}
 	}
 	for _, phone := range []string{"", "31612345678", "+123", "+1234567", "+1234567890123456", "+31 612345678", "+3161234567a", "+031612345678", "++31612345678"} {
-		if _, err := m.Send(ctx, Request{Phone: phone}); !errors.Is(err, ErrInvalidPhone) {
-			t.Errorf("Send(%q) = %v, want ErrInvalidPhone", phone, err)
+		if _, err := m.Send(ctx, twofactor.Request{Phone: phone}); !errors.Is(err, twofactor.ErrInvalidPhone) {
+			t.Errorf("Send(%q) = %v, want twofactor.ErrInvalidPhone", phone, err)
 		}
 	}
-	if _, err := m.Send(ctx, Request{Phone: "+31612345678", Channel: "flash"}); err == nil {
+	if _, err := m.Send(ctx, twofactor.Request{Phone: "+31612345678", Channel: "flash"}); err == nil {
 		t.Error("Send with channel flash succeeded")
 	}
 	if n := len(f.requests()); n != 0 {
 		t.Fatalf("server saw %d requests, want 0", n)
 	}
 
-	long := f.provider(t, MessageBirdConfig{CodeLength: 10})
-	if err := long.Check(ctx, mbID, "123456"); !errors.Is(err, ErrMalformedCode) {
+	long := f.provider(t, Config{CodeLength: 10})
+	if err := long.Check(ctx, mbID, "123456"); !errors.Is(err, twofactor.ErrMalformedCode) {
 		t.Errorf("6-digit code with CodeLength 10: %v", err)
 	}
 	if err := long.Check(ctx, mbID, "0123456789"); err != nil {
@@ -437,17 +439,17 @@ func mbWaitFor(t *testing.T, ch <-chan struct{}, what string) {
 }
 
 func TestMessageBirdContextReachesRequest(t *testing.T) {
-	ops := map[string]func(m *MessageBird, ctx context.Context) error{
-		"Send": func(m *MessageBird, ctx context.Context) error {
-			_, err := m.Send(ctx, Request{Phone: "+31612345678"})
+	ops := map[string]func(m *Provider, ctx context.Context) error{
+		"Send": func(m *Provider, ctx context.Context) error {
+			_, err := m.Send(ctx, twofactor.Request{Phone: "+31612345678"})
 			return err
 		},
-		"Check": func(m *MessageBird, ctx context.Context) error { return m.Check(ctx, mbID, "123456") },
+		"Check": func(m *Provider, ctx context.Context) error { return m.Check(ctx, mbID, "123456") },
 	}
 	for name, op := range ops {
 		t.Run(name+"/deadline", func(t *testing.T) {
 			f, started, canceled := mbBlockingFake(t)
-			m := f.provider(t, MessageBirdConfig{})
+			m := f.provider(t, Config{})
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			errc := make(chan error, 1)
@@ -455,8 +457,8 @@ func TestMessageBirdContextReachesRequest(t *testing.T) {
 			mbWaitFor(t, started, "the request")
 			select {
 			case err := <-errc:
-				if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-					t.Errorf("err = %v, want ErrUnavailable and DeadlineExceeded", err)
+				if !errors.Is(err, twofactor.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("err = %v, want twofactor.ErrUnavailable and DeadlineExceeded", err)
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("call did not return after its deadline")
@@ -465,24 +467,24 @@ func TestMessageBirdContextReachesRequest(t *testing.T) {
 		})
 		t.Run(name+"/cancel", func(t *testing.T) {
 			f, started, canceled := mbBlockingFake(t)
-			m := f.provider(t, MessageBirdConfig{})
+			m := f.provider(t, Config{})
 			ctx, cancel := context.WithCancel(context.Background())
 			errc := make(chan error, 1)
 			go func() { errc <- op(m, ctx) }()
 			mbWaitFor(t, started, "the request")
 			cancel()
 			mbWaitFor(t, canceled, "the server to see the request canceled")
-			if err := <-errc; !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
-				t.Errorf("err = %v, want ErrUnavailable and Canceled", err)
+			if err := <-errc; !errors.Is(err, twofactor.ErrUnavailable) || !errors.Is(err, context.Canceled) {
+				t.Errorf("err = %v, want twofactor.ErrUnavailable and Canceled", err)
 			}
 		})
 	}
 	t.Run("already done", func(t *testing.T) {
 		f := newFakeMB(t, mbReply(http.StatusOK, mbStatus("verified")))
-		m := f.provider(t, MessageBirdConfig{})
+		m := f.provider(t, Config{})
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := m.Check(ctx, mbID, "123456"); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		if err := m.Check(ctx, mbID, "123456"); !errors.Is(err, twofactor.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v", err)
 		}
 		if n := len(f.requests()); n != 0 {
@@ -497,7 +499,7 @@ func TestMessageBirdDoesNotModifyUserClient(t *testing.T) {
 	var logBuf bytes.Buffer
 	c.DebugLog = log.New(&logBuf, "", 0)
 	hc, tr := c.HTTPClient, c.HTTPClient.Transport
-	m, err := NewMessageBirdClient(c, MessageBirdConfig{})
+	m, err := NewWithClient(c, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +514,7 @@ func TestMessageBirdDoesNotModifyUserClient(t *testing.T) {
 	}
 }
 
-// mbFuncClient is a messagebird.Client that is not a *DefaultClient.
+// mbFuncClient is an SDK Client that is not a *DefaultClient.
 type mbFuncClient func(v any, method, path string, data any) error
 
 func (f mbFuncClient) Request(v any, method, path string, data any) error {
@@ -526,23 +528,23 @@ func TestMessageBirdOtherClient(t *testing.T) {
 		gotMethod, gotPath = method, path
 		gotData, _ = json.Marshal(data)
 		if method == http.MethodGet {
-			return messagebird.ErrorResponse{Errors: []messagebird.Error{{Code: 10, Description: "The token has expired.", Parameter: "token"}}}
+			return sdk.ErrorResponse{Errors: []sdk.Error{{Code: 10, Description: "The token has expired.", Parameter: "token"}}}
 		}
 		return json.Unmarshal([]byte(mbCreated), v)
 	})
-	m, err := NewMessageBirdClient(c, MessageBirdConfig{})
+	m, err := NewWithClient(c, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := m.Send(context.Background(), Request{Phone: "+31612345678"})
+	v, err := m.Send(context.Background(), twofactor.Request{Phone: "+31612345678"})
 	if err != nil || v.ID != mbID {
 		t.Fatalf("Send = %+v, %v", v, err)
 	}
 	if gotMethod != http.MethodPost || gotPath != "verify" || !bytes.Contains(gotData, []byte(`"maxAttempts":3`)) {
 		t.Errorf("Request(%s, %s, %s)", gotMethod, gotPath, gotData)
 	}
-	if err := m.Check(context.Background(), mbID, "123456"); !errors.Is(err, ErrExpired) {
-		t.Errorf("Check = %v, want ErrExpired", err)
+	if err := m.Check(context.Background(), mbID, "123456"); !errors.Is(err, twofactor.ErrExpired) {
+		t.Errorf("Check = %v, want twofactor.ErrExpired", err)
 	}
 	if gotPath != "verify/"+mbID+"?token=123456" {
 		t.Errorf("Check path = %s", gotPath)
@@ -550,11 +552,11 @@ func TestMessageBirdOtherClient(t *testing.T) {
 
 	release, entered := make(chan struct{}), make(chan struct{})
 	defer close(release)
-	block, err := NewMessageBirdClient(mbFuncClient(func(any, string, string, any) error {
+	block, err := NewWithClient(mbFuncClient(func(any, string, string, any) error {
 		close(entered)
 		<-release
 		return nil
-	}), MessageBirdConfig{})
+	}), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +566,7 @@ func TestMessageBirdOtherClient(t *testing.T) {
 	go func() { errc <- block.Check(ctx, mbID, "123456") }()
 	select { // the client cannot return before release is closed
 	case err := <-errc:
-		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		if !errors.Is(err, twofactor.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("err = %v", err)
 		}
 	case <-time.After(10 * time.Second):
@@ -573,70 +575,70 @@ func TestMessageBirdOtherClient(t *testing.T) {
 	mbWaitFor(t, entered, "the client call")
 }
 
-func TestMessageBirdConfig(t *testing.T) {
+func TestConfig(t *testing.T) {
 	tests := []struct {
 		name string
-		cfg  MessageBirdConfig
+		cfg  Config
 		ok   bool
 	}{
-		{"zero", MessageBirdConfig{}, true},
-		{"alphanumeric originator", MessageBirdConfig{Originator: "My Shop 24"}, true},
-		{"number originator", MessageBirdConfig{Originator: "+31612345678"}, true},
-		{"17-digit originator", MessageBirdConfig{Originator: "12345678901234567"}, true},
-		{"18-digit originator", MessageBirdConfig{Originator: "123456789012345678"}, false},
-		{"12-char originator", MessageBirdConfig{Originator: "ABCDEFGHIJKL"}, false},
-		{"originator symbol", MessageBirdConfig{Originator: "Shop!"}, false},
-		{"originator non-ASCII", MessageBirdConfig{Originator: "Café"}, false},
-		{"originator padded", MessageBirdConfig{Originator: " Shop"}, false},
-		{"originator plus letters", MessageBirdConfig{Originator: "+Shop"}, false},
-		{"template without token", MessageBirdConfig{Template: "Your code"}, false},
-		{"template with token", MessageBirdConfig{Template: "%token is your code"}, true},
-		{"CodeLength 5", MessageBirdConfig{CodeLength: 5}, false},
-		{"CodeLength 10", MessageBirdConfig{CodeLength: 10}, true},
-		{"CodeLength 11", MessageBirdConfig{CodeLength: 11}, false},
-		{"Validity negative", MessageBirdConfig{Validity: -time.Minute}, false},
-		{"Validity 10s", MessageBirdConfig{Validity: 10 * time.Second}, false},
-		{"Validity 10m", MessageBirdConfig{Validity: MaxValidity}, true},
-		{"Validity 11m", MessageBirdConfig{Validity: 11 * time.Minute}, false},
-		{"MaxAttempts 1", MessageBirdConfig{MaxAttempts: 1}, true},
-		{"MaxAttempts -1", MessageBirdConfig{MaxAttempts: -1}, false},
-		{"MaxAttempts 11", MessageBirdConfig{MaxAttempts: 11}, false},
-		{"Type voice", MessageBirdConfig{Type: Voice}, true},
-		{"Type flash", MessageBirdConfig{Type: "flash"}, false},
-		{"Language en", MessageBirdConfig{Language: "en"}, true},
-		{"Language bad", MessageBirdConfig{Language: "en_GB"}, false},
-		{"Language empty region", MessageBirdConfig{Language: "en-"}, false},
-		{"Voice male", MessageBirdConfig{Voice: "male"}, true},
-		{"Voice bad", MessageBirdConfig{Voice: "robot"}, false},
+		{"zero", Config{}, true},
+		{"alphanumeric originator", Config{Originator: "My Shop 24"}, true},
+		{"number originator", Config{Originator: "+31612345678"}, true},
+		{"17-digit originator", Config{Originator: "12345678901234567"}, true},
+		{"18-digit originator", Config{Originator: "123456789012345678"}, false},
+		{"12-char originator", Config{Originator: "ABCDEFGHIJKL"}, false},
+		{"originator symbol", Config{Originator: "Shop!"}, false},
+		{"originator non-ASCII", Config{Originator: "Café"}, false},
+		{"originator padded", Config{Originator: " Shop"}, false},
+		{"originator plus letters", Config{Originator: "+Shop"}, false},
+		{"template without token", Config{Template: "Your code"}, false},
+		{"template with token", Config{Template: "%token is your code"}, true},
+		{"CodeLength 5", Config{CodeLength: 5}, false},
+		{"CodeLength 10", Config{CodeLength: 10}, true},
+		{"CodeLength 11", Config{CodeLength: 11}, false},
+		{"Validity negative", Config{Validity: -time.Minute}, false},
+		{"Validity 10s", Config{Validity: 10 * time.Second}, false},
+		{"Validity 10m", Config{Validity: wire.MaxValidity}, true},
+		{"Validity 11m", Config{Validity: 11 * time.Minute}, false},
+		{"MaxAttempts 1", Config{MaxAttempts: 1}, true},
+		{"MaxAttempts -1", Config{MaxAttempts: -1}, false},
+		{"MaxAttempts 11", Config{MaxAttempts: 11}, false},
+		{"Type voice", Config{Type: twofactor.Voice}, true},
+		{"Type flash", Config{Type: "flash"}, false},
+		{"Language en", Config{Language: "en"}, true},
+		{"Language bad", Config{Language: "en_GB"}, false},
+		{"Language empty region", Config{Language: "en-"}, false},
+		{"Voice male", Config{Voice: "male"}, true},
+		{"Voice bad", Config{Voice: "robot"}, false},
 	}
-	c := messagebird.New(mbKey)
+	c := sdk.New(mbKey)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := NewMessageBirdClient(c, tt.cfg)
+			m, err := NewWithClient(c, tt.cfg)
 			if (err == nil) != tt.ok || (m == nil) == tt.ok {
-				t.Fatalf("NewMessageBirdClient(%+v) = %v, %v; want ok %v", tt.cfg, m, err, tt.ok)
+				t.Fatalf("NewWithClient(%+v) = %v, %v; want ok %v", tt.cfg, m, err, tt.ok)
 			}
 		})
 	}
 
-	m, err := NewMessageBirdClient(c, MessageBirdConfig{})
+	m, err := NewWithClient(c, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := MessageBirdConfig{Originator: "Code", Template: "Your verification code is %token.", CodeLength: 6,
-		Validity: 5 * time.Minute, MaxAttempts: 3, Type: SMS}
+	want := Config{Originator: "Code", Template: "Your verification code is %token.", CodeLength: 6,
+		Validity: 5 * time.Minute, MaxAttempts: 3, Type: twofactor.SMS}
 	if m.cfg != want || m.CodeLength() != 6 {
 		t.Errorf("defaults = %+v", m.cfg)
 	}
-	if _, err := NewMessageBirdClient(nil, MessageBirdConfig{}); err == nil {
+	if _, err := NewWithClient(nil, Config{}); err == nil {
 		t.Error("nil client accepted")
 	}
-	if _, err := NewMessageBirdClient((*messagebird.DefaultClient)(nil), MessageBirdConfig{}); err == nil {
+	if _, err := NewWithClient((*sdk.DefaultClient)(nil), Config{}); err == nil {
 		t.Error("nil *DefaultClient accepted")
 	}
 }
 
-func TestNewMessageBird(t *testing.T) {
+func TestNew(t *testing.T) {
 	for _, tt := range []struct{ key, says string }{
 		{"", "empty"},
 		{"test key", "spaces"},
@@ -649,32 +651,32 @@ func TestNewMessageBird(t *testing.T) {
 		{"abc123", "too short"},
 		{"live-" + mbKey[5:], "letters, digits and _"},
 	} {
-		m, err := NewMessageBird(tt.key, MessageBirdConfig{})
+		m, err := New(tt.key, Config{})
 		if err == nil || m != nil {
-			t.Errorf("NewMessageBird(%q) = %v, %v; want error", tt.key, m, err)
+			t.Errorf("New(%q) = %v, %v; want error", tt.key, m, err)
 			continue
 		}
 		msg := err.Error()
 		if !strings.Contains(msg, tt.says) || !strings.Contains(msg, "access key") || !strings.Contains(msg, "live_") {
-			t.Errorf("NewMessageBird(%q) = %q: want it to name the access key, say %q and what is expected", tt.key, msg, tt.says)
+			t.Errorf("New(%q) = %q: want it to name the access key, say %q and what is expected", tt.key, msg, tt.says)
 		}
 		if len(tt.key) > 8 && strings.Contains(msg, strings.Trim(tt.key, `"'`)) {
-			t.Errorf("NewMessageBird error %q repeats the key", msg)
+			t.Errorf("New error %q repeats the key", msg)
 		}
 	}
 	// A key of 25 letters and digits without prefix, as MessageBird's
 	// dashboard also shows them, is taken.
-	if _, err := NewMessageBird("q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4La", MessageBirdConfig{}); err != nil {
+	if _, err := New("q8Vw2Zr5Yt1Xk7Pm3Hn9Bj4La", Config{}); err != nil {
 		t.Errorf("a 25-character key: %v", err)
 	}
-	if _, err := NewMessageBird(mbKey, MessageBirdConfig{CodeLength: 3}); err == nil {
+	if _, err := New(mbKey, Config{CodeLength: 3}); err == nil {
 		t.Error("bad config accepted")
 	}
-	m, err := NewMessageBird(mbKey, MessageBirdConfig{})
+	m, err := New(mbKey, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, ok := m.client.(*messagebird.DefaultClient)
+	c, ok := m.client.(*sdk.DefaultClient)
 	if !ok || c.AccessKey != mbKey || c.DebugLog != nil || c.HTTPClient == nil || c.HTTPClient.Timeout <= 0 {
 		t.Fatalf("client = %#v", m.client)
 	}
@@ -727,13 +729,13 @@ func TestMessageBirdProxyHelper(t *testing.T) {
 	if os.Getenv("TWOFACTOR_MB_PROXY_HELPER") != "1" {
 		t.Skip("run by TestMessageBirdProxyAndTrustStore")
 	}
-	m, err := NewMessageBird(mbKey, MessageBirdConfig{})
+	m, err := New(mbKey, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	v, err := m.Send(ctx, Request{Phone: "+31612345678"})
+	v, err := m.Send(ctx, twofactor.Request{Phone: "+31612345678"})
 	if err != nil || v.ID != mbID {
 		t.Fatalf("Send = %+v, %v", v, err)
 	}
@@ -748,17 +750,17 @@ func TestMessageBirdCheckVerifiedForAnotherID(t *testing.T) {
 		want error // nil means success
 	}{
 		{"same id", mbStatus("verified"), nil},
-		{"other id", `{"id":"0000000000000000000000000000000a","recipient":31612345678,"status":"verified"}`, ErrNotFound},
-		{"id differs in case", `{"id":"` + strings.ToUpper(mbID) + `","status":"verified"}`, ErrNotFound},
-		{"no id", `{"recipient":31612345678,"status":"verified"}`, ErrNotFound},
-		{"empty id", `{"id":"","status":"verified"}`, ErrNotFound},
-		{"null id", `{"id":null,"status":"verified"}`, ErrNotFound},
-		{"other id, not verified", `{"id":"0000000000000000000000000000000a","status":"sent"}`, ErrInvalidCode},
+		{"other id", `{"id":"0000000000000000000000000000000a","recipient":31612345678,"status":"verified"}`, twofactor.ErrNotFound},
+		{"id differs in case", `{"id":"` + strings.ToUpper(mbID) + `","status":"verified"}`, twofactor.ErrNotFound},
+		{"no id", `{"recipient":31612345678,"status":"verified"}`, twofactor.ErrNotFound},
+		{"empty id", `{"id":"","status":"verified"}`, twofactor.ErrNotFound},
+		{"null id", `{"id":null,"status":"verified"}`, twofactor.ErrNotFound},
+		{"other id, not verified", `{"id":"0000000000000000000000000000000a","status":"sent"}`, twofactor.ErrInvalidCode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeMB(t, mbReply(http.StatusOK, tt.body))
-			m := f.provider(t, MessageBirdConfig{})
+			m := f.provider(t, Config{})
 			err := m.Check(context.Background(), mbID, "123456")
 			if n := len(f.requests()); n != 1 || f.requests()[0].Path != "/verify/"+mbID {
 				t.Fatalf("server saw %+v, want one check of %s", f.requests(), mbID)
@@ -769,7 +771,7 @@ func TestMessageBirdCheckVerifiedForAnotherID(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, tt.want) || errors.Is(err, ErrUnavailable) {
+			if !errors.Is(err, tt.want) || errors.Is(err, twofactor.ErrUnavailable) {
 				t.Fatalf("Check = %v, want only %v", err, tt.want)
 			}
 		})
