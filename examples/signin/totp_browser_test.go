@@ -32,6 +32,7 @@ func codeAt(t *testing.T, secret string, at time.Time) string {
 }
 
 func TestBrowserAuthenticatorApp(t *testing.T) {
+	axe := axeSource(t)
 	browserCtx := startChromium(t)
 	srv := startServer(t)
 	b := newTab(t, browserCtx, srv)
@@ -47,6 +48,8 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 	if w := result(b, chromedp.Evaluate[int](`document.querySelector("#totp-qr").naturalWidth`)); w != 256 {
 		t.Fatalf("the QR code did not load (naturalWidth %d): blocked by the CSP?", w)
 	}
+	b.accessible(axe, "adding an authenticator app")
+	b.screenshot("totp-add.png")
 	added := false
 	for range 2 { // a second try only if the 30 seconds ran out meanwhile
 		b.typeInto(`input[name="code"]`, codeAt(t, secret, time.Now()))
@@ -59,6 +62,12 @@ func TestBrowserAuthenticatorApp(t *testing.T) {
 	if !added || !strings.Contains(b.body(), "Authenticator app added") {
 		t.Fatalf("the app was not added:\n%s", b.body())
 	}
+	b.accessible(axe, "an authenticator app added")
+	// The page that asks for its code, audited while JavaScript still runs.
+	audit := newTab(t, browserCtx, srv)
+	audit.expectPage(audit.login("alice", "alice-password"), "/2fa/totp")
+	audit.accessible(axe, "the authenticator app's page")
+	audit.screenshot("totp-signin.png")
 	b.expectPage(b.press(`#logout`), "/login")
 
 	// The next sign-in offers the app first; no JavaScript needed.
