@@ -327,11 +327,7 @@ func (m *Manager) otherFactors(r *http.Request, fs flowState, d *pageData) []oth
 	if subject == "" || m.awaiting(r, fs) && fs.Purpose != "" {
 		return nil
 	}
-	enrolled, err := m.enrolledKinds(r.Context(), subject)
-	if err != nil {
-		m.log.Error("twofactor: listing the user's factors failed", "err", err)
-		return nil
-	}
+	enrolled := m.shownKinds(r, subject)
 	if len(enrolled) == 0 {
 		return nil
 	}
@@ -387,6 +383,17 @@ func (m *Manager) smsGuard(h postHandler, fromForm bool) postHandler {
 	}
 }
 
+// shownKinds returns the kinds subject has enrolled, for what a page or
+// status shows of them: a store failure is logged and shows none.
+func (m *Manager) shownKinds(r *http.Request, subject string) []factorKind {
+	enrolled, err := m.enrolledKinds(r.Context(), subject)
+	if err != nil {
+		m.log.Error("twofactor: listing the user's factors failed", "err", err)
+		return nil
+	}
+	return enrolled
+}
+
 // statusFactors is the "factors" of GET prefix+"status": the ways r's
 // user can verify, strongest first, such as ["totp", "sms"] ("sms" when
 // it is open to them: smsOpen); nil for a
@@ -397,11 +404,7 @@ func (m *Manager) statusFactors(r *http.Request) []string {
 	if len(m.kinds) == 0 || subject == "" {
 		return nil
 	}
-	enrolled, err := m.enrolledKinds(r.Context(), subject)
-	if err != nil {
-		m.log.Error("twofactor: listing the user's factors failed", "err", err)
-		return nil
-	}
+	enrolled := m.shownKinds(r, subject)
 	if len(enrolled) == 0 {
 		return nil
 	}
