@@ -1,5 +1,7 @@
 // Package twofactor adds SMS two-factor authentication to any net/http web
-// app.
+// app, with authenticator apps (WithTOTP) and passkeys (WithPasskeys)
+// beside it: the flow offers a user's strongest factor first, and SMS as
+// the fallback.
 //
 // It has three parts:
 //
