@@ -50,14 +50,38 @@ type confirmEnv struct {
 	rec *confirmRecorder
 }
 
+// confirmSentinels is ConfirmError's documented table: the sentinel error
+// each code matches with errors.Is.
+var confirmSentinels = map[string]error{
+	"invalid_action":        twofactor.ErrInvalidAction,
+	"verification_required": twofactor.ErrNotVerified,
+	"no_phone_number":       twofactor.ErrNoPhoneNumber,
+	"invalid_phone":         twofactor.ErrInvalidPhone,
+	"rate_limited":          twofactor.ErrRateLimited,
+	"locked":                twofactor.ErrTooManyAttempts,
+	"unknown_confirmation":  twofactor.ErrUnknownConfirmation,
+	"malformed_code":        twofactor.ErrMalformedCode,
+	"invalid_code":          twofactor.ErrInvalidCode,
+	"too_many_attempts":     twofactor.ErrTooManyAttempts,
+	"expired":               twofactor.ErrExpired,
+	"already_confirmed":     twofactor.ErrConfirmationUsed,
+	"provider_unavailable":  twofactor.ErrUnavailable,
+	"store_unavailable":     twofactor.ErrStoreUnavailable,
+}
+
 // answer writes v as JSON, or a confirmation error as the library's
-// ConfirmError documents.
+// ConfirmError documents; an error that is no ConfirmError, or whose code
+// does not match its documented sentinel error, is a 500.
 func confirmAnswer(w http.ResponseWriter, v any, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
 		var ce *twofactor.ConfirmError
 		if !errors.As(err, &ce) {
 			http.Error(w, "not a ConfirmError: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if want, ok := confirmSentinels[ce.Code]; !ok || !errors.Is(err, want) {
+			http.Error(w, "code "+ce.Code+" does not match its sentinel error: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
 		w.WriteHeader(ce.Status)
