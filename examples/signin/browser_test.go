@@ -103,6 +103,12 @@ type server struct {
 
 func startServer(t *testing.T) *server {
 	t.Helper()
+	return startServerWith(t, func(*config) {})
+}
+
+// startServerWith is startServer with the app's config changed by set.
+func startServerWith(t *testing.T, set func(*config)) *server {
+	t.Helper()
 	s := &server{codes: make(chan sentCode, 8)}
 	mock := &twofactor.Mock{OnCode: func(v twofactor.Verification, code string) {
 		select {
@@ -115,7 +121,9 @@ func startServer(t *testing.T) *server {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(t.Output(), nil))
 	}
-	a, err := newApp(config{Provider: mock, Log: log, PlainHTTP: true, BcryptCost: bcrypt.MinCost})
+	cfg := config{Provider: mock, Log: log, PlainHTTP: true, BcryptCost: bcrypt.MinCost}
+	set(&cfg)
+	a, err := newApp(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
