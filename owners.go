@@ -91,10 +91,17 @@ func (l guessLock) applies(owner bool) bool {
 func (m *Manager) guessLocks(r *http.Request, e164 string) []guessLock {
 	id, total := m.numberID(e164), m.totalAttempts()
 	return []guessLock{
-		{name: "account locked", key: accountKey(m.requester(r)), limit: m.cfg.accountAttempts},
+		m.accountLock(r),
 		{name: "number locked", key: accountKey("n:" + id), limit: total, owner: -1},
 		{name: "number locked", key: accountKey("o:" + id), limit: total, owner: 1},
 	}
+}
+
+// accountLock is the lock of wrong codes of r's requester (the subject,
+// else the address): the one lock of the factors that send no code
+// (authenticator apps, passkeys), shared with SMS codes.
+func (m *Manager) accountLock(r *http.Request) guessLock {
+	return guessLock{name: "account locked", key: accountKey(m.requester(r)), limit: m.cfg.accountAttempts}
 }
 
 // applyingLocks returns the locks of wrong codes that count a try by r's
