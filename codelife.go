@@ -67,6 +67,13 @@ func reserveTry(ctx context.Context, st State, log *slog.Logger, p tryPlan) (*co
 	return countTry(ctx, st, log, p, 1)
 }
 
+// peekTry reads p's counters, in one round trip with p.with, and refuses
+// as reserveTry would refuse a try now, counting nothing: a locked user
+// starts no ceremony that would end in a refusal (as a send, limits.go).
+func peekTry(ctx context.Context, st State, log *slog.Logger, p tryPlan) (*codeTry, error) {
+	return countTry(ctx, st, log, p, 0)
+}
+
 // countTry counts delta tries (1, or 0 to read) against p's counters and
 // judges the counts before it as reserveTry says.
 func countTry(ctx context.Context, st State, log *slog.Logger, p tryPlan, delta int64) (*codeTry, error) {

@@ -189,18 +189,28 @@ func (m *Manager) post(h postHandler) http.HandlerFunc {
 			m.fail(w, r, fs, ferr)
 			return
 		}
-		if in.Next != "" {
-			ret, ok := safeReturn(in.Next)
-			if !ok {
-				m.fail(w, r, fs, errBadReturn)
-				return
-			}
-			fs.Return = ret // saved with whatever the handler saves
-		} else if fs.Return == "" {
-			fs.Return = m.returnCookie(r)
+		if fe := m.takeReturn(r, &fs, in.Next); fe != nil {
+			m.fail(w, r, fs, fe)
+			return
 		}
-		h(w, r, sess, fs, in)
+		h(w, r, sess, fs, in) // fs.Return is saved with whatever h saves
 	}
+}
+
+// takeReturn sets where fs's flow goes when it is done: next, when the
+// request names it (a local path only: errBadReturn otherwise), or else,
+// when fs has no such place yet, the return cookie's.
+func (m *Manager) takeReturn(r *http.Request, fs *flowState, next string) *flowError {
+	if next != "" {
+		ret, ok := safeReturn(next)
+		if !ok {
+			return errBadReturn
+		}
+		fs.Return = ret
+	} else if fs.Return == "" {
+		fs.Return = m.returnCookie(r)
+	}
+	return nil
 }
 
 // phoneOnFile returns the number of known-number mode, answering the

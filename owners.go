@@ -104,6 +104,13 @@ func (m *Manager) accountLock(r *http.Request) guessLock {
 	return guessLock{name: "account locked", key: accountKey(m.requester(r)), limit: m.cfg.accountAttempts}
 }
 
+// factorPlan is what a try at a factor that sends no code counts
+// against: the lock of wrong codes of r's requester (accountLock), with
+// subject's generation read along (its answer is the try's with[0]).
+func (m *Manager) factorPlan(r *http.Request, subject string) tryPlan {
+	return tryPlan{locks: []guessLock{m.accountLock(r)}, with: []batch.Op{m.generationOp(subject)}}
+}
+
 // applyingLocks returns the locks of wrong codes that count a try by r's
 // requester at a code sent to e164: the guesser's own, and the number's
 // total of its owners (owner) or of its strangers.

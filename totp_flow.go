@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/gorilla/sessions"
-
-	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // The authenticator app in the flow: its kind (factors.go), and the check
@@ -104,14 +102,11 @@ func (m *Manager) serveTOTP(w http.ResponseWriter, r *http.Request, sess *sessio
 // back. A replay stays counted. The error is the State's.
 func (m *Manager) checkTOTP(r *http.Request, subject, code string) (codeChecked, error) {
 	ctx := r.Context()
-	t, err := reserveTry(ctx, m.cfg.state, m.log, tryPlan{
-		locks: []guessLock{m.accountLock(r)},
-		// The generation before the secret: a removal racing this check
-		// deletes the secret and then moves the generation on, so a grant
-		// made under the generation read here fails if the secret read
-		// next was already being removed.
-		with: []batch.Op{m.generationOp(subject)},
-	})
+	// The generation (read with the reservation) before the secret: a
+	// removal racing this check deletes the secret and then moves the
+	// generation on, so a grant made under the generation read here fails
+	// if the secret read next was already being removed.
+	t, err := reserveTry(ctx, m.cfg.state, m.log, m.factorPlan(r, subject))
 	if err != nil || t.refused != tryReserved {
 		return codeChecked{codeTry: t}, err
 	}
