@@ -75,17 +75,11 @@ const changeFreshness = 10 * time.Minute
 // serveChange shows the form for a new number to a verified visitor, after
 // a step-up if the verification is not fresh.
 func (m *Manager) serveChange(w http.ResponseWriter, r *http.Request) {
-	_, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
-	}
-	ok, err := m.grantLive(r, fs)
+	fs, live, ok := m.loadLive(w, r)
 	switch {
-	case err != nil:
-		m.storeFailed(w, r, fs, err)
+	case !ok:
 		return
-	case !ok || m.cfg.subject == nil || fs.Subject == "":
+	case !live || m.cfg.subject == nil || fs.Subject == "":
 		m.fail(w, r, fs, errRequired)
 		return
 	case !fs.record().fresh(m.cfg.now(), changeFreshness):
@@ -97,16 +91,25 @@ func (m *Manager) serveChange(w http.ResponseWriter, r *http.Request) {
 	m.render(w, r, http.StatusOK, "phone.html", d)
 }
 
-// serveStatus answers where the flow stands, as JSON.
-func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
+// loadLive loads r's flow session and tells whether its verification is
+// live (grantLive). It answers a store failure itself, and returns ok
+// false.
+func (m *Manager) loadLive(w http.ResponseWriter, r *http.Request) (fs flowState, live, ok bool) {
 	_, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
+	if err == nil {
+		live, err = m.grantLive(r, fs)
 	}
-	ok, err := m.grantLive(r, fs)
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
+		return fs, false, false
+	}
+	return fs, live, true
+}
+
+// serveStatus answers where the flow stands, as JSON.
+func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
+	fs, ok, loaded := m.loadLive(w, r)
+	if !loaded {
 		return
 	}
 	st := statusBody{Verified: ok, Pending: m.pending(r, fs), Factors: m.statusFactors(r)}
