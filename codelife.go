@@ -18,7 +18,12 @@ import (
 // try back, since a right code was no wrong guess; or nobody judged it (the
 // provider failed) and the whole try is given back; or it was wrong and the
 // try stays counted. Sign-in codes (check.go), confirmation codes
-// (confirm.go) and recovery codes (recovery.go) live this life alike.
+// (confirm.go), recovery codes (recovery.go), codes from authenticator
+// apps (totp_flow.go: their one-use mark is the user's step, with the
+// steps before it) and passkeys' answers (passkey_confirm.go: their mark
+// is the sign counter's value) live this life alike; a right code spent
+// before by another try is a wrong try for the factors that send no code
+// (recount).
 //
 // Like rate.Reservation with its Cancel, a codeTry knows State keys and
 // nothing of HTTP, pages or events. Each step is one round trip with a
@@ -181,9 +186,11 @@ type codeChecked struct {
 	// err is nil when the code was right and this try spent it;
 	// ErrTooManyAttempts when the code's tries were spent already;
 	// ErrAlreadyUsed when a parallel try spent it first; else the
-	// provider's. A try a lock refused has refused == tryLocked.
+	// judge's (the provider's; ErrInvalidCode from an authenticator app;
+	// why a passkey's answer was refused). A try a lock refused has
+	// refused == tryLocked.
 	err  error
-	gone bool // holds said no
+	gone bool // holds said no (for an authenticator app: the user has none)
 }
 
 // checkCode lives the life of one code (see above): reserve a try, ask
