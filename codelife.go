@@ -18,7 +18,12 @@ import (
 // try back, since a right code was no wrong guess; or nobody judged it (the
 // provider failed) and the whole try is given back; or it was wrong and the
 // try stays counted. Sign-in codes (check.go), confirmation codes
-// (confirm.go) and recovery codes (recovery.go) live this life alike.
+// (confirm.go), recovery codes (recovery.go), codes from authenticator
+// apps (totp_flow.go: their one-use mark is the user's step, with the
+// steps before it) and passkeys' answers (passkey_confirm.go: their mark
+// is the sign counter's value) live this life alike; a right code spent
+// before by another try is a wrong try for the factors that send no code
+// (recount).
 //
 // Like rate.Reservation with its Cancel, a codeTry knows State keys and
 // nothing of HTTP, pages or events. Each step is one round trip with a
@@ -64,13 +69,26 @@ type codeTry struct {
 // gives every lock its count back, so a locked guesser cannot go on to
 // spend the totals of a number.
 func reserveTry(ctx context.Context, st State, log *slog.Logger, p tryPlan) (*codeTry, error) {
+	return countTry(ctx, st, log, p, 1)
+}
+
+// peekTry reads p's counters, in one round trip with p.with, and refuses
+// as reserveTry would refuse a try now, counting nothing: a locked user
+// starts no ceremony that would end in a refusal (as a send, limits.go).
+func peekTry(ctx context.Context, st State, log *slog.Logger, p tryPlan) (*codeTry, error) {
+	return countTry(ctx, st, log, p, 0)
+}
+
+// countTry counts delta tries (1, or 0 to read) against p's counters and
+// judges the counts before it as reserveTry says.
+func countTry(ctx context.Context, st State, log *slog.Logger, p tryPlan, delta int64) (*codeTry, error) {
 	t := &codeTry{state: st, log: log, tries: p.tries != ""}
 	ops := make([]batch.Op, 0, 1+len(p.locks)+len(p.with))
 	if t.tries {
-		ops = append(ops, batch.Op{Kind: batch.Incr, Key: p.tries, Delta: 1, TTL: p.window})
+		ops = append(ops, batch.Op{Kind: batch.Incr, Key: p.tries, Delta: delta, TTL: p.window})
 	}
 	for _, l := range p.locks {
-		ops = append(ops, batch.Op{Kind: batch.Incr, Key: l.key, Delta: 1, TTL: l.limit.Per})
+		ops = append(ops, batch.Op{Kind: batch.Incr, Key: l.key, Delta: delta, TTL: l.limit.Per})
 	}
 	ops = append(ops, p.with...)
 	if err := batch.Run(ctx, st, ops); err != nil {
@@ -79,14 +97,14 @@ func reserveTry(ctx context.Context, st State, log *slog.Logger, p tryPlan) (*co
 	t.ops, t.with = ops[:len(ops)-len(p.with)], ops[len(ops)-len(p.with):]
 	if t.tries {
 		t.left = p.limit - t.ops[0].N
-		if t.left < 0 {
+		if t.left+delta <= 0 {
 			t.refused = tryTooMany
 			t.giveBack(ctx, t.locks())
 			return t, nil
 		}
 	}
 	for i, l := range p.locks {
-		if op := t.locks()[i]; op.N > int64(l.limit.N) {
+		if op := t.locks()[i]; op.N-delta >= int64(l.limit.N) {
 			t.refused, t.lock, t.ttl = tryLocked, l.key, op.Left
 			t.giveBack(ctx, t.locks())
 			return t, nil
@@ -106,18 +124,27 @@ func (t *codeTry) locks() []batch.Op {
 // cancel gives the whole try back: nobody judged the code.
 func (t *codeTry) cancel(ctx context.Context) { t.giveBack(ctx, t.ops) }
 
-// spend marks the code used (State key used, for keep) and gives the locks
-// their try back, with the ops marks (a proved number's marks), in one
-// round trip. It reports whether this try was the first to spend the code.
+// spend marks the code used (State key used, for keep; "" for a code
+// with no one-use mark of its own) and gives the locks their try back,
+// with the ops marks (a proved number's marks), in one round trip. It
+// reports whether this try was the first to spend the code.
 func (t *codeTry) spend(ctx context.Context, used string, keep time.Duration, marks []batch.Op) (bool, error) {
-	ops := append([]batch.Op{{Kind: batch.SetNX, Key: used, TTL: keep}}, back(t.locks())...)
+	var ops []batch.Op
+	if used != "" {
+		ops = append(ops, batch.Op{Kind: batch.SetNX, Key: used, TTL: keep})
+	}
+	ops = append(ops, back(t.locks())...)
 	ops = append(ops, marks...)
 	if err := batch.Run(ctx, t.state, ops); err != nil {
 		return false, storeErr(err)
 	}
 	copy(marks, ops[len(ops)-len(marks):])
-	return ops[0].OK, nil
+	return used == "" || ops[0].OK, nil
 }
+
+// recount counts the try against the locks again, after spend gave it
+// back: a right code that was spent before (a replay) is a wrong try.
+func (t *codeTry) recount(ctx context.Context) { t.giveBack(ctx, back(t.locks())) }
 
 // giveBack takes back the counts of ops.
 func (t *codeTry) giveBack(ctx context.Context, ops []batch.Op) {
@@ -159,9 +186,11 @@ type codeChecked struct {
 	// err is nil when the code was right and this try spent it;
 	// ErrTooManyAttempts when the code's tries were spent already;
 	// ErrAlreadyUsed when a parallel try spent it first; else the
-	// provider's. A try a lock refused has refused == tryLocked.
+	// judge's (the provider's; ErrInvalidCode from an authenticator app;
+	// why a passkey's answer was refused). A try a lock refused has
+	// refused == tryLocked.
 	err  error
-	gone bool // holds said no
+	gone bool // holds said no (for an authenticator app: the user has none)
 }
 
 // checkCode lives the life of one code (see above): reserve a try, ask

@@ -240,6 +240,8 @@ type confirmRecord struct {
 	Payee        string            `json:"p,omitempty"`
 	Details      map[string]string `json:"x,omitempty"`
 	Passkey      bool              `json:"k,omitempty"` // confirmed with a passkey, not a code (passkey_confirm.go)
+
+	session string // a passkey confirmation's WebAuthn session data, as loadConfirmation read it
 }
 
 func (rec confirmRecord) action() Action {
@@ -492,6 +494,7 @@ func (m *Manager) loadConfirmation(r *http.Request, id string) (confirmRecord, b
 		m.log.Warn("twofactor: confirmation used from another session", "ip", m.clientIP(r))
 		return confirmRecord{}, false, unknown
 	}
+	rec.session = fields[confirmFieldPasskey]
 	_, done := fields[confirmFieldDone]
 	return rec, done, nil
 }
@@ -551,7 +554,7 @@ func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
 		return Action{}, ce
 	}
 	if rec.Passkey {
-		return m.confirmPasskey(r, id, rec, code) // passkey_confirm.go
+		return m.confirmPasskey(r, id, rec, keep, code) // passkey_confirm.go
 	}
 	if code = normalCode(code); !validCode(code, m.codeLen) {
 		return Action{}, confirmErr("malformed_code", http.StatusBadRequest, ErrMalformedCode)
@@ -568,8 +571,7 @@ func (m *Manager) Confirm(r *http.Request, id, code string) (Action, error) {
 		return Action{}, confirmStoreErr(err)
 	case res.refused == tryLocked:
 		m.log.Warn("twofactor: account locked", "phone", MaskPhone(rec.Phone))
-		m.emit(r, Event{Type: EventLocked, Subject: rec.Subject, Phone: rec.Phone})
-		return Action{}, &ConfirmError{Code: "locked", Status: http.StatusTooManyRequests, RetryAfter: res.ttl, Err: ErrTooManyAttempts}
+		return Action{}, m.confirmLocked(r, rec.Subject, rec.Phone, res.ttl)
 	case res.err != nil:
 		return Action{}, m.confirmFailed(r, rec, m.confirmCheckFailed(ctx, rec, res.err, int(max(res.left, 0)), keep))
 	}
@@ -607,12 +609,23 @@ func (m *Manager) confirmable(r *http.Request, id string) (confirmRecord, time.D
 // confirmFailed emits the event of a confirmation that failed with ce
 // and returns ce.
 func (m *Manager) confirmFailed(r *http.Request, rec confirmRecord, ce *ConfirmError) *ConfirmError {
-	typ := EventConfirmationFailed
+	ev := Event{Type: EventConfirmationFailed, Subject: rec.Subject, Phone: rec.Phone, Err: ce.Err}
 	if errors.Is(ce, ErrExpired) {
-		typ = EventConfirmationExpired
+		ev.Type = EventConfirmationExpired
 	}
-	m.emit(r, Event{Type: typ, Subject: rec.Subject, Phone: rec.Phone, Err: ce.Err})
+	if rec.Passkey {
+		ev.Method = MethodPasskey
+	}
+	m.emit(r, ev)
 	return ce
+}
+
+// confirmLocked emits the event of a confirmation refused because the
+// account of subject (and phone, if any) is locked for ttl more, and
+// returns its error.
+func (m *Manager) confirmLocked(r *http.Request, subject, phone string, ttl time.Duration) *ConfirmError {
+	m.emit(r, Event{Type: EventLocked, Subject: subject, Phone: phone})
+	return &ConfirmError{Code: "locked", Status: http.StatusTooManyRequests, RetryAfter: ttl, Err: ErrTooManyAttempts}
 }
 
 // confirmCheckFailed maps a provider's refusal of a confirmation code.

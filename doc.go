@@ -86,8 +86,9 @@
 //     masking numbers.
 //   - codelife.go: the life of one code (a try reserved before anyone
 //     judges it, the code spent once, or the try given back), which
-//     sign-in, confirmation and recovery codes share; internal/batch: the
-//     State calls of one step in one round trip.
+//     sign-in, confirmation and recovery codes, authenticator-app codes
+//     and passkey answers share; internal/batch: the State calls of one
+//     step in one round trip.
 //   - limits.go: the send limits (every window passed, or none counted;
 //     refusals logged once per key and window); fraud.go: the fraud guard
 //     against SMS pumping (refused destinations, number types, country

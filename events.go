@@ -13,7 +13,7 @@ type Event struct {
 	Subject string // the app's user, if WithSubject is set
 	Phone   string // full E.164 number: the app decides what to keep; the library's logs mask it
 	IP      string // client IP as found by the trusted-proxy rules; "" for calls without a request
-	Method  Method // for EventVerified: how; for EventFactorAdded and EventFactorRemoved: which kind; MethodPasskey on a refused passkey sign-in (EventCheckFailed) and a passkey confirmation
+	Method  Method // for EventVerified: how; for EventFactorAdded and EventFactorRemoved: which kind; MethodTOTP and MethodPasskey on a refused authenticator-app code or passkey sign-in (EventCheckFailed), MethodPasskey on a passkey confirmation's EventConfirmed, EventConfirmationFailed and EventConfirmationExpired
 	Device  string // for EventDeviceRemembered and EventDeviceRevoked: the device's ID; for EventFactorAdded and EventFactorRemoved: the factor's ID
 	Err     error  // for EventCheckFailed and EventConfirmationFailed: the reason, matching a sentinel error
 	Region  string // for EventBudgetExceeded and EventConversionLow: the two-letter region ("" for the global budget)

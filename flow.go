@@ -75,17 +75,11 @@ const changeFreshness = 10 * time.Minute
 // serveChange shows the form for a new number to a verified visitor, after
 // a step-up if the verification is not fresh.
 func (m *Manager) serveChange(w http.ResponseWriter, r *http.Request) {
-	_, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
-	}
-	ok, err := m.grantLive(r, fs)
+	fs, live, ok := m.loadLive(w, r)
 	switch {
-	case err != nil:
-		m.storeFailed(w, r, fs, err)
+	case !ok:
 		return
-	case !ok || m.cfg.subject == nil || fs.Subject == "":
+	case !live || m.cfg.subject == nil || fs.Subject == "":
 		m.fail(w, r, fs, errRequired)
 		return
 	case !fs.record().fresh(m.cfg.now(), changeFreshness):
@@ -97,16 +91,25 @@ func (m *Manager) serveChange(w http.ResponseWriter, r *http.Request) {
 	m.render(w, r, http.StatusOK, "phone.html", d)
 }
 
-// serveStatus answers where the flow stands, as JSON.
-func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
+// loadLive loads r's flow session and tells whether its verification is
+// live (grantLive). It answers a store failure itself, and returns ok
+// false.
+func (m *Manager) loadLive(w http.ResponseWriter, r *http.Request) (fs flowState, live, ok bool) {
 	_, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
+	if err == nil {
+		live, err = m.grantLive(r, fs)
 	}
-	ok, err := m.grantLive(r, fs)
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
+		return fs, false, false
+	}
+	return fs, live, true
+}
+
+// serveStatus answers where the flow stands, as JSON.
+func (m *Manager) serveStatus(w http.ResponseWriter, r *http.Request) {
+	fs, ok, loaded := m.loadLive(w, r)
+	if !loaded {
 		return
 	}
 	st := statusBody{Verified: ok, Pending: m.pending(r, fs), Factors: m.statusFactors(r)}
@@ -189,18 +192,28 @@ func (m *Manager) post(h postHandler) http.HandlerFunc {
 			m.fail(w, r, fs, ferr)
 			return
 		}
-		if in.Next != "" {
-			ret, ok := safeReturn(in.Next)
-			if !ok {
-				m.fail(w, r, fs, errBadReturn)
-				return
-			}
-			fs.Return = ret // saved with whatever the handler saves
-		} else if fs.Return == "" {
-			fs.Return = m.returnCookie(r)
+		if fe := m.takeReturn(r, &fs, in.Next); fe != nil {
+			m.fail(w, r, fs, fe)
+			return
 		}
-		h(w, r, sess, fs, in)
+		h(w, r, sess, fs, in) // fs.Return is saved with whatever h saves
 	}
+}
+
+// takeReturn sets where fs's flow goes when it is done: next, when the
+// request names it (a local path only: errBadReturn otherwise), or else,
+// when fs has no such place yet, the return cookie's.
+func (m *Manager) takeReturn(r *http.Request, fs *flowState, next string) *flowError {
+	if next != "" {
+		ret, ok := safeReturn(next)
+		if !ok {
+			return errBadReturn
+		}
+		fs.Return = ret
+	} else if fs.Return == "" {
+		fs.Return = m.returnCookie(r)
+	}
+	return nil
 }
 
 // phoneOnFile returns the number of known-number mode, answering the

@@ -91,10 +91,24 @@ func (l guessLock) applies(owner bool) bool {
 func (m *Manager) guessLocks(r *http.Request, e164 string) []guessLock {
 	id, total := m.numberID(e164), m.totalAttempts()
 	return []guessLock{
-		{name: "account locked", key: accountKey(m.requester(r)), limit: m.cfg.accountAttempts},
+		m.accountLock(r),
 		{name: "number locked", key: accountKey("n:" + id), limit: total, owner: -1},
 		{name: "number locked", key: accountKey("o:" + id), limit: total, owner: 1},
 	}
+}
+
+// accountLock is the lock of wrong codes of r's requester (the subject,
+// else the address): the one lock of the factors that send no code
+// (authenticator apps, passkeys), shared with SMS codes.
+func (m *Manager) accountLock(r *http.Request) guessLock {
+	return guessLock{name: "account locked", key: accountKey(m.requester(r)), limit: m.cfg.accountAttempts}
+}
+
+// factorPlan is what a try at a factor that sends no code counts
+// against: the lock of wrong codes of r's requester (accountLock), with
+// subject's generation read along (its answer is the try's with[0]).
+func (m *Manager) factorPlan(r *http.Request, subject string) tryPlan {
+	return tryPlan{locks: []guessLock{m.accountLock(r)}, with: []batch.Op{m.generationOp(subject)}}
 }
 
 // applyingLocks returns the locks of wrong codes that count a try by r's

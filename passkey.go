@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/gorilla/sessions"
 )
 
 // PasskeyConfig configures passkeys (WebAuthn) as a second factor: see
@@ -349,12 +350,10 @@ func readPasskeyBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byt
 		return nil, errTooLarge
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	var tooBig *http.MaxBytesError
+	if fe := readErr(err); fe != nil {
+		return nil, fe
+	}
 	switch {
-	case errors.As(err, &tooBig):
-		return nil, errTooLarge
-	case err != nil:
-		return nil, errBadInput
 	case len(bytes.TrimSpace(b)) == 0:
 		return []byte("{}"), nil
 	case !utf8.Valid(b):
@@ -376,48 +375,81 @@ func passkeyName(typed, userAgent string) string {
 	return name
 }
 
-// servePasskeyBegin starts a passkey sign-in for the signed-in user: a
-// challenge that only that user's passkeys may answer, once, from this
-// browser, within ceremonyLife.
-func (m *Manager) servePasskeyBegin(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+// ceremonyCall loads r's session and reads its JSON body of at most
+// limit bytes, into in when in is not nil. It answers, and returns ok
+// false, when it can't.
+func (m *Manager) ceremonyCall(w http.ResponseWriter, r *http.Request, limit int64, in any) (sess *sessions.Session, fs flowState, body []byte, ok bool) {
 	sess, fs, err := m.load(r)
 	if err != nil {
 		m.storeFailed(w, r, flowState{}, err)
-		return
+		return nil, fs, nil, false
 	}
-	body, fe := readPasskeyBody(w, r, defaultMaxBody)
-	var in passkeyRequest
-	if fe == nil && json.Unmarshal(body, &in) != nil {
+	body, fe := readPasskeyBody(w, r, limit)
+	if fe == nil && in != nil && json.Unmarshal(body, in) != nil {
 		fe = errBadInput
 	}
 	if fe != nil {
 		m.fail(w, r, fs, fe)
-		return
+		return nil, fs, nil, false
 	}
+	return sess, fs, body, true
+}
+
+// signInCall is ceremonyCall for a passkey sign-in, which is for the
+// signed-in user, subject; then it parses the body with parse, if not nil.
+func (m *Manager) signInCall(w http.ResponseWriter, r *http.Request, limit int64, in any, parse func([]byte) error) (*sessions.Session, flowState, string, bool) {
+	sess, fs, body, ok := m.ceremonyCall(w, r, limit, in)
 	subject := m.subject(r)
-	if subject == "" {
+	switch {
+	case !ok:
+	case subject == "":
 		m.fail(w, r, fs, errRequired)
+	case parse != nil && parse(body) != nil:
+		m.fail(w, r, fs, errBadInput)
+	default:
+		return sess, fs, subject, true
+	}
+	return sess, fs, "", false
+}
+
+// parseInto is a parse of a ceremony's answer into *p with parse (one of
+// go-webauthn's).
+func parseInto[P any](p *P, parse func([]byte) (P, error)) func([]byte) error {
+	return func(b []byte) (err error) {
+		*p, err = parse(b)
+		return err
+	}
+}
+
+// servePasskeyBegin starts a passkey sign-in for the signed-in user: a
+// challenge that only that user's passkeys may answer, once, from this
+// browser, within ceremonyLife.
+func (m *Manager) servePasskeyBegin(w http.ResponseWriter, r *http.Request) {
+	var in passkeyRequest
+	sess, fs, subject, ok := m.signInCall(w, r, defaultMaxBody, &in, nil)
+	if !ok {
 		return
 	}
-	if in.Next != "" {
-		ret, ok := safeReturn(in.Next)
-		if !ok {
-			m.fail(w, r, fs, errBadReturn)
-			return
-		}
-		fs.Return = ret
-	} else if fs.Return == "" {
-		fs.Return = m.returnCookie(r)
+	if fe := m.takeReturn(r, &fs, in.Next); fe != nil {
+		m.fail(w, r, fs, fe)
+		return
 	}
-	acct := accountKey(m.requester(r))
-	n, ttl, err := m.cfg.state.Incr(ctx, acct, 0, m.cfg.accountAttempts.Per)
+	m.beginPasskeySignIn(w, r, sess, fs, subject)
+}
+
+// beginPasskeySignIn answers with the challenge of a passkey sign-in of
+// subject, kept for the browser of fs (saved with it): unless the user is
+// locked (as a send is: the lock of wrong codes, read with the user's
+// generation in one round trip) or has no passkey.
+func (m *Manager) beginPasskeySignIn(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, subject string) {
+	ctx := r.Context()
+	t, err := peekTry(ctx, m.cfg.state, m.log, m.factorPlan(r, subject))
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
 	}
-	if m.cfg.accountAttempts.enabled() && n >= int64(m.cfg.accountAttempts.N) {
-		m.accountLocked(w, r, fs, acct, ttl, "")
+	if t.refused == tryLocked {
+		m.accountLocked(w, r, fs, t.lock, t.ttl, "")
 		return
 	}
 	keys, user, err := m.userPasskeys(ctx, subject)
@@ -429,18 +461,13 @@ func (m *Manager) servePasskeyBegin(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, fs, errNoPasskey)
 		return
 	}
-	gen, err := m.generation(ctx, subject)
-	if err != nil {
-		m.storeFailed(w, r, fs, err)
-		return
-	}
 	assertion, sd, err := m.pk.wa.BeginLogin(user, webauthn.WithUserVerification(protocol.VerificationPreferred))
 	if err != nil {
 		m.log.Error("twofactor: passkey sign-in could not start", "err", err)
 		m.fail(w, r, fs, errBadInput)
 		return
 	}
-	if err := m.keepCeremony(ctx, subject, ceremony{Kind: "get", Flow: fs.FlowID, Gen: gen, Session: *sd}); err != nil {
+	if err := m.keepCeremony(ctx, subject, ceremony{Kind: "get", Flow: fs.FlowID, Gen: t.with[0].Gen, Session: *sd}); err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
 	}
@@ -452,30 +479,16 @@ func (m *Manager) servePasskeyBegin(w http.ResponseWriter, r *http.Request) {
 }
 
 // servePasskeyFinish checks a passkey's answer to the challenge of
-// servePasskeyBegin and verifies the session.
+// servePasskeyBegin and verifies the session. The challenge is taken
+// (once) before the try is counted: an answer to no live challenge of
+// this browser is judged by nobody.
 func (m *Manager) servePasskeyFinish(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	sess, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
+	var parsed *protocol.ParsedCredentialAssertionData
+	sess, fs, subject, ok := m.signInCall(w, r, passkeyMaxBody, nil, parseInto(&parsed, protocol.ParseCredentialRequestResponseBytes))
+	if !ok {
 		return
 	}
-	body, fe := readPasskeyBody(w, r, passkeyMaxBody)
-	if fe != nil {
-		m.fail(w, r, fs, fe)
-		return
-	}
-	subject := m.subject(r)
-	if subject == "" {
-		m.fail(w, r, fs, errRequired)
-		return
-	}
-	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
-	if err != nil {
-		m.fail(w, r, fs, errBadInput)
-		return
-	}
-	c, ok, err := m.takeCeremony(ctx, subject, parsed.Response.CollectedClientData.Challenge, "get", fs.FlowID)
+	c, ok, err := m.takeCeremony(r.Context(), subject, parsed.Response.CollectedClientData.Challenge, "get", fs.FlowID)
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
@@ -485,45 +498,19 @@ func (m *Manager) servePasskeyFinish(w http.ResponseWriter, r *http.Request) {
 		m.fail(w, r, fs, errPasskeyGone)
 		return
 	}
-	// Reserve the try before checking, so parallel answers cannot pass
-	// the limit; a right answer gives it back.
-	acct, per := accountKey(m.requester(r)), m.cfg.accountAttempts.Per
-	n, ttl, err := m.cfg.state.Incr(ctx, acct, 1, per)
-	if err != nil {
+	plan := tryPlan{locks: []guessLock{m.accountLock(r)}} // the grant rests on the ceremony's generation
+	res, err := m.checkPasskey(r.Context(), subject, plan, c.Session, parsed)
+	switch {
+	case err != nil:
 		m.storeFailed(w, r, fs, err)
-		return
-	}
-	giveBack := func() {
-		if _, _, err := m.cfg.state.Incr(ctx, acct, -1, per); err != nil {
-			m.log.Error("twofactor: state backend failed", "err", err)
-		}
-	}
-	if m.cfg.accountAttempts.enabled() && n > int64(m.cfg.accountAttempts.N) {
-		giveBack() // refused unchecked: it counts for nothing
-		m.accountLocked(w, r, fs, acct, ttl, "")
-		return
-	}
-	key, cred, err := m.checkAssertion(ctx, subject, c.Session, parsed) // passkey_confirm.go
-	if errors.Is(err, ErrStoreUnavailable) {
-		giveBack()
-		m.storeFailed(w, r, fs, err)
-		return
-	}
-	if err != nil {
-		m.passkeyFailed(r, subject, reason(err))
+	case res.refused == tryLocked:
+		m.accountLocked(w, r, fs, res.lock, res.ttl, "")
+	case res.err != nil:
+		m.passkeyFailed(r, subject, reason(res.err))
 		m.fail(w, r, fs, errPasskey)
-		return
+	default:
+		m.verifyAndRedirect(w, r, sess, fs, MethodPasskey, "", origin{gen: c.Gen}, false)
 	}
-	giveBack()
-	if err := m.passkeyUsed(ctx, subject, key, cred); errors.Is(err, errPasskeyRemoved) {
-		m.passkeyFailed(r, subject, err.Error())
-		m.fail(w, r, fs, errPasskey)
-		return
-	} else if err != nil {
-		m.storeFailed(w, r, fs, err)
-		return
-	}
-	m.verifyAndRedirect(w, r, sess, fs, MethodPasskey, "", origin{gen: c.Gen}, false)
 }
 
 // reason is what the log says of a refused answer: go-webauthn's own
@@ -542,10 +529,15 @@ func (m *Manager) passkeyFailed(r *http.Request, subject, why string) {
 	m.emit(r, Event{Type: EventCheckFailed, Subject: subject, Method: MethodPasskey, Err: ErrInvalidCode})
 }
 
-// registrationGround answers, and returns false, unless r comes from a
-// verified session of the signed-in user whose verification is fresh
-// enough to add a factor (step-up).
-func (m *Manager) registrationGround(w http.ResponseWriter, r *http.Request, fs flowState) (string, bool) {
+// registrationCall is ceremonyCall for adding a passkey: it answers, and
+// returns ok false, unless r comes from a verified session of the
+// signed-in user (subject) whose verification is fresh enough to add a
+// factor (step-up); then it parses the body with parse, if not nil.
+func (m *Manager) registrationCall(w http.ResponseWriter, r *http.Request, limit int64, in any, parse func([]byte) error) (flowState, string, bool) {
+	_, fs, body, ok := m.ceremonyCall(w, r, limit, in)
+	if !ok {
+		return fs, "", false
+	}
 	subject := m.subject(r)
 	live, err := m.grantLive(r, fs)
 	switch {
@@ -555,10 +547,12 @@ func (m *Manager) registrationGround(w http.ResponseWriter, r *http.Request, fs 
 		m.fail(w, r, fs, errRequired)
 	case !fs.record().fresh(m.cfg.now(), changeFreshness):
 		m.fail(w, r, fs, errStale)
+	case parse != nil && parse(body) != nil:
+		m.fail(w, r, fs, errBadInput)
 	default:
-		return subject, true
+		return fs, subject, true
 	}
-	return "", false
+	return fs, "", false
 }
 
 // servePasskeyRegisterBegin starts adding a passkey for a freshly verified
@@ -566,21 +560,8 @@ func (m *Manager) registrationGround(w http.ResponseWriter, r *http.Request, fs 
 // (an authenticator that has one says so instead of making another).
 func (m *Manager) servePasskeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
-	}
-	body, fe := readPasskeyBody(w, r, defaultMaxBody)
 	var in passkeyRequest
-	if fe == nil && json.Unmarshal(body, &in) != nil {
-		fe = errBadInput
-	}
-	if fe != nil {
-		m.fail(w, r, fs, fe)
-		return
-	}
-	subject, ok := m.registrationGround(w, r, fs)
+	fs, subject, ok := m.registrationCall(w, r, defaultMaxBody, &in, nil)
 	if !ok {
 		return
 	}
@@ -621,46 +602,37 @@ type passkeyAdded struct {
 	Name   string `json:"name"`
 }
 
+// takeRegistration takes subject's registration ceremony whose challenge
+// an answer names (takeCeremony), and reports whether what allowed its
+// start still holds: begun in this verified session (its grant), and the
+// user's generation unchanged (no sign out everywhere, no factor changed
+// since).
+func (m *Manager) takeRegistration(ctx context.Context, subject string, fs flowState, challenge string) (ceremony, bool, error) {
+	c, ok, err := m.takeCeremony(ctx, subject, challenge, "create", fs.FlowID)
+	if err != nil || !ok || c.Grant != fs.Grant {
+		return c, false, err
+	}
+	gen, err := m.generation(ctx, subject)
+	return c, err == nil && gen == c.Gen, err
+}
+
 // servePasskeyRegisterFinish checks the new credential against the
 // challenge and stores it, if everything that allowed the start still
 // holds: the same verified session, still fresh, of the same generation.
 func (m *Manager) servePasskeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	_, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
-	}
-	body, fe := readPasskeyBody(w, r, passkeyMaxBody)
-	if fe != nil {
-		m.fail(w, r, fs, fe)
-		return
-	}
-	subject, ok := m.registrationGround(w, r, fs)
+	var parsed *protocol.ParsedCredentialCreationData
+	fs, subject, ok := m.registrationCall(w, r, passkeyMaxBody, nil, parseInto(&parsed, protocol.ParseCredentialCreationResponseBytes))
 	if !ok {
 		return
 	}
-	parsed, err := protocol.ParseCredentialCreationResponseBytes(body)
-	if err != nil {
-		m.fail(w, r, fs, errBadInput)
-		return
-	}
-	c, ok, err := m.takeCeremony(ctx, subject, parsed.Response.CollectedClientData.Challenge, "create", fs.FlowID)
-	if err != nil {
+	c, holds, err := m.takeRegistration(ctx, subject, fs, parsed.Response.CollectedClientData.Challenge)
+	switch {
+	case err != nil:
 		m.storeFailed(w, r, fs, err)
 		return
-	}
-	if !ok || c.Grant != fs.Grant {
+	case !holds:
 		m.fail(w, r, fs, errPasskeyGone)
-		return
-	}
-	gen, err := m.generation(ctx, subject)
-	if err != nil {
-		m.storeFailed(w, r, fs, err)
-		return
-	}
-	if gen != c.Gen {
-		m.fail(w, r, fs, errPasskeyGone) // signed out everywhere, or a factor changed, since
 		return
 	}
 	keys, user, err := m.userPasskeys(ctx, subject)

@@ -80,14 +80,12 @@ func (m *Manager) startPasskeyConfirmation(r *http.Request, fs flowState, a Acti
 		return Confirmation{}, false, nil
 	}
 	// A locked account confirms nothing, as it gets no code.
-	acct := accountKey(m.requester(r))
-	n, ttl, ierr := m.cfg.state.Incr(ctx, acct, 0, m.cfg.accountAttempts.Per)
-	if ierr != nil {
-		return Confirmation{}, true, confirmStoreErr(ierr)
-	}
-	if m.cfg.accountAttempts.enabled() && n >= int64(m.cfg.accountAttempts.N) {
-		m.emit(r, Event{Type: EventLocked, Subject: fs.Subject})
-		return Confirmation{}, true, &ConfirmError{Code: "locked", Status: http.StatusTooManyRequests, RetryAfter: ttl, Err: ErrTooManyAttempts}
+	t, err := peekTry(ctx, m.cfg.state, m.log, tryPlan{locks: []guessLock{m.accountLock(r)}})
+	switch {
+	case err != nil:
+		return Confirmation{}, true, confirmStoreErr(err)
+	case t.refused == tryLocked:
+		return Confirmation{}, true, m.confirmLocked(r, fs.Subject, "", t.ttl)
 	}
 	nonce := make([]byte, 16)
 	_, _ = rand.Read(nonce)
@@ -123,39 +121,25 @@ func (m *Manager) startPasskeyConfirmation(r *http.Request, fs flowState, a Acti
 	return Confirmation{ID: id, Action: rec.action(), ExpiresAt: exp, TriesLeft: m.confirmTries(), Passkey: true}, true, nil
 }
 
-// passkeySession reads the WebAuthn session data of passkey confirmation
-// id, and whether it was confirmed already.
-func (m *Manager) passkeySession(ctx context.Context, id string) (webauthn.SessionData, bool, error) {
+// passkeySession is the WebAuthn session data of passkey confirmation
+// rec, as loadConfirmation read it.
+func passkeySession(rec confirmRecord) (webauthn.SessionData, error) {
 	var sd webauthn.SessionData
-	fields, err := m.cfg.state.Fields(ctx, confirmKey(id))
-	if err != nil {
-		return sd, false, err
+	if err := json.Unmarshal([]byte(rec.session), &sd); err != nil || sd.Challenge == "" {
+		return sd, errors.New("twofactor: passkey confirmation without its challenge")
 	}
-	_, done := fields[confirmFieldDone]
-	if err := json.Unmarshal([]byte(fields[confirmFieldPasskey]), &sd); err != nil || sd.Challenge == "" {
-		return sd, done, errors.New("twofactor: passkey confirmation without its challenge")
-	}
-	return sd, done, nil
+	return sd, nil
 }
 
 // servePasskeyConfirmBegin answers passkey.js with the options of a
 // passkey confirmation of this session: its action's challenge and the
 // user's passkeys.
 func (m *Manager) servePasskeyConfirmBegin(w http.ResponseWriter, r *http.Request) {
-	_, fs, err := m.load(r)
-	if err != nil {
-		m.storeFailed(w, r, flowState{}, err)
-		return
-	}
-	body, fe := readPasskeyBody(w, r, defaultMaxBody)
 	var in struct {
 		ID string `json:"id"`
 	}
-	if fe == nil && json.Unmarshal(body, &in) != nil {
-		fe = errBadInput
-	}
-	if fe != nil {
-		m.fail(w, r, fs, fe)
+	_, fs, _, ok := m.ceremonyCall(w, r, defaultMaxBody, &in)
+	if !ok {
 		return
 	}
 	rec, done, ce := m.loadConfirmation(r, in.ID)
@@ -166,7 +150,7 @@ func (m *Manager) servePasskeyConfirmBegin(w http.ResponseWriter, r *http.Reques
 		writeJSON(w, ce.Status, ce)
 		return
 	}
-	sd, _, err := m.passkeySession(r.Context(), in.ID)
+	sd, err := passkeySession(rec)
 	if err != nil {
 		m.storeFailed(w, r, fs, err)
 		return
@@ -189,87 +173,53 @@ func mustB64(s string) []byte {
 	return b
 }
 
-// confirmPasskey is Confirm for a passkey confirmation (rec.Passkey):
-// answer is the passkey's assertion, as passkey.js puts it in the form's
-// "code" field.
-func (m *Manager) confirmPasskey(r *http.Request, id string, rec confirmRecord, answer string) (Action, error) {
+// confirmPasskey is Confirm for a passkey confirmation (rec.Passkey,
+// live, its tries and one-use mark kept for keep): answer is the
+// passkey's assertion, as passkey.js puts it in the form's "code" field.
+// Its try counts against the confirmation's tries and the account's lock
+// of wrong codes (checkPasskey).
+func (m *Manager) confirmPasskey(r *http.Request, id string, rec confirmRecord, keep time.Duration, answer string) (Action, error) {
 	ctx := r.Context()
-	failed := func(ce *ConfirmError) (Action, error) {
-		typ := EventConfirmationFailed
-		if errors.Is(ce, ErrExpired) {
-			typ = EventConfirmationExpired
-		}
-		m.emit(r, Event{Type: typ, Subject: rec.Subject, Method: MethodPasskey, Err: ce.Err})
-		return Action{}, ce
-	}
-	sd, done, err := m.passkeySession(ctx, id)
-	switch {
-	case err != nil && done:
-	case err != nil:
+	sd, err := passkeySession(rec)
+	if err != nil {
 		return Action{}, confirmStoreErr(err)
-	}
-	if done {
-		return failed(confirmErr("already_confirmed", http.StatusConflict, ErrConfirmationUsed))
-	}
-	now := m.cfg.now()
-	exp := time.Unix(rec.Expires, 0)
-	if !now.Before(exp) {
-		return failed(confirmErr("expired", http.StatusBadRequest, ErrExpired))
 	}
 	parsed, perr := protocol.ParseCredentialRequestResponseBytes([]byte(answer))
 	if perr != nil || len(answer) > passkeyMaxBody {
 		return Action{}, confirmErr("malformed_code", http.StatusBadRequest, ErrMalformedCode)
 	}
-	// Reserve the try before checking: per confirmation, then per account.
-	keep := exp.Sub(now) + confirmKeep
-	n, _, err := m.cfg.state.Incr(ctx, confirmTriesKey(id), 1, keep)
-	if err != nil {
+	res, err := m.checkPasskey(ctx, rec.Subject, tryPlan{
+		tries: confirmTriesKey(id), limit: int64(m.confirmTries()), window: keep,
+		locks: []guessLock{m.accountLock(r)},
+	}, sd, parsed)
+	switch {
+	case err != nil:
 		return Action{}, confirmStoreErr(err)
-	}
-	limit := int64(m.confirmTries())
-	if n > limit {
-		return failed(confirmErr("too_many_attempts", http.StatusBadRequest, ErrTooManyAttempts))
-	}
-	acct, per := accountKey(m.requester(r)), m.cfg.accountAttempts.Per
-	an, attl, err := m.cfg.state.Incr(ctx, acct, 1, per)
-	if err != nil {
-		return Action{}, confirmStoreErr(err)
-	}
-	giveBack := func() {
-		if _, _, err := m.cfg.state.Incr(ctx, acct, -1, per); err != nil {
-			m.log.Error("twofactor: state backend failed", "err", err)
+	case res.refused == tryTooMany:
+		return Action{}, m.confirmFailed(r, rec, confirmErr("too_many_attempts", http.StatusBadRequest, ErrTooManyAttempts))
+	case res.refused == tryLocked:
+		return Action{}, m.confirmLocked(r, rec.Subject, "", res.ttl)
+	case res.err != nil:
+		m.log.Info("twofactor: passkey confirmation refused", "reason", reason(res.err))
+		ce := confirmErr("too_many_attempts", http.StatusBadRequest, ErrTooManyAttempts)
+		if res.left > 0 {
+			ce = &ConfirmError{Code: "invalid_code", Status: http.StatusBadRequest, TriesLeft: int(res.left), Err: ErrInvalidCode}
 		}
+		return Action{}, m.confirmFailed(r, rec, ce)
 	}
-	if m.cfg.accountAttempts.enabled() && an > int64(m.cfg.accountAttempts.N) {
-		giveBack()
-		m.emit(r, Event{Type: EventLocked, Subject: rec.Subject})
-		return Action{}, &ConfirmError{Code: "locked", Status: http.StatusTooManyRequests, RetryAfter: attl, Err: ErrTooManyAttempts}
-	}
-	key, cred, verr := m.checkAssertion(ctx, rec.Subject, sd, parsed)
-	if verr != nil {
-		if errors.Is(verr, ErrStoreUnavailable) {
-			giveBack()
-			return Action{}, confirmStoreErr(verr)
-		}
-		m.log.Info("twofactor: passkey confirmation refused", "reason", reason(verr))
-		if left := limit - n; left > 0 {
-			return failed(&ConfirmError{Code: "invalid_code", Status: http.StatusBadRequest, TriesLeft: int(left), Err: ErrInvalidCode})
-		}
-		return failed(confirmErr("too_many_attempts", http.StatusBadRequest, ErrTooManyAttempts))
-	}
-	giveBack()
-	if err := m.passkeyUsed(ctx, rec.Subject, key, cred); errors.Is(err, errPasskeyRemoved) {
-		return failed(&ConfirmError{Code: "invalid_code", Status: http.StatusBadRequest, TriesLeft: int(limit - n), Err: ErrInvalidCode})
-	} else if err != nil {
-		return Action{}, confirmStoreErr(err)
-	}
-	// One use: of two parallel right answers, one confirms.
+	return m.passkeyConfirmed(r, id, rec, keep)
+}
+
+// passkeyConfirmed confirms rec's action, once: of two parallel right
+// answers, one confirms.
+func (m *Manager) passkeyConfirmed(r *http.Request, id string, rec confirmRecord, keep time.Duration) (Action, error) {
+	ctx := r.Context()
 	first, err := m.cfg.state.SetNX(ctx, usedKey(rec.Verification), keep)
 	if err != nil {
 		return Action{}, confirmStoreErr(err)
 	}
 	if !first {
-		return failed(confirmErr("already_confirmed", http.StatusConflict, ErrConfirmationUsed))
+		return Action{}, m.confirmFailed(r, rec, confirmErr("already_confirmed", http.StatusConflict, ErrConfirmationUsed))
 	}
 	if err := m.cfg.state.SetField(ctx, confirmKey(id), confirmFieldDone, "1", keep); err != nil {
 		m.log.Error("twofactor: state backend failed", "err", err)
@@ -279,9 +229,66 @@ func (m *Manager) confirmPasskey(r *http.Request, id string, rec confirmRecord, 
 	return rec.action(), nil
 }
 
+// checkPasskey lives the life of a passkey's answer to sd's challenge for
+// subject (codelife.go): a try reserved against plan before the answer is
+// judged, given back when nobody judged it (the store failed), spent when
+// it is right (the mark of its sign counter, once: of two answers with
+// one count, one wins; and the locks' try back), and kept when it is
+// wrong. res.err is why a judged answer was refused (errCloned,
+// errPasskeyRemoved, or go-webauthn's). The error is the State's.
+func (m *Manager) checkPasskey(ctx context.Context, subject string, plan tryPlan, sd webauthn.SessionData, parsed *protocol.ParsedCredentialAssertionData) (codeChecked, error) {
+	t, err := reserveTry(ctx, m.cfg.state, m.log, plan)
+	if err != nil || t.refused != tryReserved {
+		return codeChecked{codeTry: t}, err
+	}
+	out := codeChecked{codeTry: t}
+	key, cred, err := m.checkAssertion(ctx, subject, sd, parsed)
+	switch {
+	case errors.Is(err, ErrStoreUnavailable):
+		t.cancel(ctx)
+		return out, err
+	case err != nil:
+		out.err = err // the try stays counted
+		return out, nil
+	}
+	first, err := t.spend(ctx, counterMark(subject, key.id, parsed), counterMarkLife, nil)
+	switch {
+	case err != nil:
+		return out, err
+	case !first:
+		t.recount(ctx)
+		out.err = m.cloned(subject)
+	default:
+		out.err = m.passkeyUsed(ctx, subject, key, cred)
+		if out.err != nil && !errors.Is(out.err, errPasskeyRemoved) {
+			return out, out.err
+		}
+	}
+	return out, nil
+}
+
+// counterMark is the State key that marks the sign counter of parsed seen
+// for subject's passkey id, so that each value is used once, even by two
+// answers at the same time; "" for an authenticator that counts nothing.
+func counterMark(subject, id string, parsed *protocol.ParsedCredentialAssertionData) string {
+	count := parsed.Response.AuthenticatorData.Counter
+	if count == 0 {
+		return ""
+	}
+	return "pkcount:" + subject + ":" + id + ":" + strconv.FormatUint(uint64(count), 10)
+}
+
+// cloned logs a passkey refused for a sign counter that did not go up,
+// and returns errCloned.
+func (m *Manager) cloned(subject string) error {
+	m.log.Warn("twofactor: passkey refused: its sign counter did not increase, so it may be cloned", "subject", subject)
+	return errCloned
+}
+
 // checkAssertion checks a passkey's answer against the session data sd
 // of subject: one of subject's passkeys signed sd's challenge for this
-// site, with a sign counter that went up. A store failure matches
+// site, with a sign counter that went up from the one stored (the mark of
+// its value is checkPasskey's). A store failure matches
 // ErrStoreUnavailable.
 func (m *Manager) checkAssertion(ctx context.Context, subject string, sd webauthn.SessionData, parsed *protocol.ParsedCredentialAssertionData) (storedPasskey, *webauthn.Credential, error) {
 	keys, user, err := m.userPasskeys(ctx, subject)
@@ -293,23 +300,10 @@ func (m *Manager) checkAssertion(ctx context.Context, subject string, sd webauth
 		return storedPasskey{}, nil, err
 	}
 	if cred.Authenticator.CloneWarning {
-		m.log.Warn("twofactor: passkey refused: its sign counter did not increase, so it may be cloned", "subject", subject)
-		return storedPasskey{}, nil, errCloned
+		return storedPasskey{}, nil, m.cloned(subject)
 	}
 	i := slices.IndexFunc(keys, func(k storedPasskey) bool { return bytes.Equal(k.raw, cred.ID) })
-	key := keys[i] // ValidateLogin found it among them
-	if count := parsed.Response.AuthenticatorData.Counter; count != 0 {
-		// Each counter value once, even by two answers at the same time.
-		first, err := m.cfg.state.SetNX(ctx, "pkcount:"+subject+":"+key.id+":"+strconv.FormatUint(uint64(count), 10), counterMarkLife)
-		if err != nil {
-			return storedPasskey{}, nil, storeErr(err)
-		}
-		if !first {
-			m.log.Warn("twofactor: passkey refused: its sign counter did not increase, so it may be cloned", "subject", subject)
-			return storedPasskey{}, nil, errCloned
-		}
-	}
-	return key, cred, nil
+	return keys[i], cred, nil // ValidateLogin found it among them
 }
 
 // errPasskeyRemoved is passkeyUsed's answer when the passkey was removed

@@ -186,3 +186,38 @@ func TestPasskeyConfirmationAttacks(t *testing.T) {
 		t.Fatalf("expired: %v", r)
 	}
 }
+
+// A passkey confirmation's wrong answers count against the user's one lock
+// of wrong codes, as sign-in's do: past it no confirmation starts and no
+// passkey sign-in begins; Unlock clears it.
+func TestPasskeyConfirmationGuessesLock(t *testing.T) {
+	a := newPKApp(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 2, Per: time.Hour} }))
+	c, k := a.aliceWithKey(t)
+	forged := testkit.NewPasskey(t, pkRPID, pkOrigin)
+	forged.ID = k.ID // a forged signature for alice's credential
+	conf := c.startTransfer("5.00", "NL91ABNA0417164300")
+	for i := range 2 {
+		if r := c.confirmTransfer(conf.ID, forged.Get(c.confirmOptions(conf.ID).PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "invalid_code" {
+			t.Fatalf("forged answer %d: %v", i, r)
+		}
+	}
+	if r := c.confirmTransfer(conf.ID, k.Get(c.confirmOptions(conf.ID).PublicKey.Challenge)); r.status != http.StatusTooManyRequests || r.errCode() != "locked" {
+		t.Fatalf("the right answer past the limit: %v", r)
+	}
+	if ev := a.lastEvent(); ev.Type != twofactor.EventLocked || ev.Subject != "alice" {
+		t.Fatalf("event: %+v", ev)
+	}
+	if r := c.post("/transfer/start", url.Values{"amount": {"1.00"}, "iban": {"NL91ABNA0417164300"}}); r.status != http.StatusTooManyRequests || r.errCode() != "locked" {
+		t.Fatalf("a new confirmation when locked: %v", r)
+	}
+	if r := a.browserOf("alice").postJSON("/2fa/passkey/begin", nil); r.status != http.StatusTooManyRequests || r.errCode() != "locked" {
+		t.Fatalf("passkey sign-in when locked: %v", r)
+	}
+	if err := a.m.Unlock(t.Context(), "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	again := c.startTransfer("5.00", "NL91ABNA0417164300")
+	if r := c.confirmTransfer(again.ID, k.Get(c.confirmOptions(again.ID).PublicKey.Challenge)); r.status != http.StatusOK {
+		t.Fatalf("after Unlock: %v", r)
+	}
+}

@@ -254,21 +254,31 @@ func readInput(w http.ResponseWriter, r *http.Request) (input, *flowError) {
 	default:
 		return in, errUnsupported
 	}
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return in, errTooLarge
-	case err != nil:
-		return in, errBadInput
-	case !utf8.ValidString(in.Phone) || !utf8.ValidString(in.Code) || !utf8.ValidString(string(in.Channel)) ||
+	if fe := readErr(err); fe != nil {
+		return in, fe
+	}
+	if !utf8.ValidString(in.Phone) || !utf8.ValidString(in.Code) || !utf8.ValidString(string(in.Channel)) ||
 		!utf8.ValidString(in.RecoveryCode) || (in.Purpose != "" && in.Purpose != purposeChange) ||
-		(in.Country != "" && !supportedRegion(in.Country)):
+		(in.Country != "" && !supportedRegion(in.Country)) {
 		return in, errBadInput
 	}
 	if in.Channel == "tts" { // MessageBird's name, accepted as before
 		in.Channel = Voice
 	}
 	return in, nil
+}
+
+// readErr is the answer to a body whose reading failed with err: too
+// large, or bad; nil when err is nil.
+func readErr(err error) *flowError {
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return errTooLarge
+	case err != nil:
+		return errBadInput
+	}
+	return nil
 }
 
 // wantsJSON reports whether the client asked for JSON rather than pages.

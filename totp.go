@@ -20,6 +20,8 @@ import (
 
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+
+	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
 // Authenticator apps (TOTP, RFC 6238): a user adds one from the app's
@@ -215,7 +217,7 @@ func (m *Manager) AddTOTP(r *http.Request, code string) error {
 		return fmt.Errorf("twofactor: the authenticator app was added by another request: %w", ErrExpired)
 	}
 	// The code that confirmed the app signs nobody in.
-	if _, err := m.spendTOTP(ctx, subject, step); err != nil {
+	if err := m.spendTOTP(ctx, subject, step); err != nil {
 		return err
 	}
 	store := m.cfg.factors.totp
@@ -361,13 +363,7 @@ var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 // (totp.ValidateCustom would say yes or no, not which step; the step is
 // what spendTOTP spends.) Every step is compared, in constant time.
 func (m *Manager) totpMatch(secret []byte, code string) (int64, bool) {
-	code = strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, code)
-	if !validCode(code, totpDigits) {
+	if code = normalCode(code); !validCode(code, totpDigits) {
 		return 0, false
 	}
 	key := b32.EncodeToString(secret)
@@ -398,20 +394,20 @@ func totpUsedKey(subject string, step int64) string {
 	return "totpused:" + subject + ":" + strconv.FormatInt(step, 10)
 }
 
-// spendTOTP spends subject's code of step, once: false when it was spent
-// before, here or on another server. The two steps before it are spent
-// too, so that after a code no older one is accepted (RFC 6238, 5.2): a
-// code seen over the user's shoulder is worth nothing once they used a
-// newer one.
-func (m *Manager) spendTOTP(ctx context.Context, subject string, step int64) (bool, error) {
-	first, err := m.cfg.state.SetNX(ctx, totpUsedKey(subject, step), totpSpentFor)
-	if err != nil || !first {
-		return false, storeErr(err)
+// spendTOTP spends subject's code of step, in one round trip, with the
+// two steps before it (totpOlder).
+func (m *Manager) spendTOTP(ctx context.Context, subject string, step int64) error {
+	ops := append([]batch.Op{{Kind: batch.SetNX, Key: totpUsedKey(subject, step), TTL: totpSpentFor}}, totpOlder(subject, step)...)
+	return storeErr(batch.Run(ctx, m.cfg.state, ops))
+}
+
+// totpOlder are the marks that spend the two steps before step when
+// subject's code of step is spent, so that after a code no older one is
+// accepted (RFC 6238, 5.2): a code seen over the user's shoulder is worth
+// nothing once they used a newer one.
+func totpOlder(subject string, step int64) []batch.Op {
+	return []batch.Op{
+		{Kind: batch.SetNX, Key: totpUsedKey(subject, step-2), TTL: totpSpentFor},
+		{Kind: batch.SetNX, Key: totpUsedKey(subject, step-1), TTL: totpSpentFor},
 	}
-	for s := step - 2; s < step; s++ {
-		if _, err := m.cfg.state.SetNX(ctx, totpUsedKey(subject, s), totpSpentFor); err != nil {
-			m.log.Error("twofactor: state backend failed spending older authenticator-app codes", "err", err)
-		}
-	}
-	return true, nil
 }

@@ -2,9 +2,9 @@ package twofactor
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -57,25 +57,16 @@ func (m *Manager) removeTOTP(ctx context.Context, subject, id string) (bool, err
 }
 
 // serveTOTP verifies the session with a code from the user's
-// authenticator app. The try is counted first against the user's limit of
-// wrong codes, the same as SMS codes' (Limits.Account; Unlock clears
-// it), so parallel guesses cannot pass it; a locked user is answered as
-// for SMS. A right code is spent once per user and step, on every server
-// sharing the State: the same code again, in this browser or another, is
-// refused. The same wrong code again (a reload) costs no try.
+// authenticator app: it decides (checkTOTP), then answers. A locked user
+// is answered as for SMS; the same wrong code again (a reload) costs no
+// try.
 func (m *Manager) serveTOTP(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, in input) {
-	ctx := r.Context()
 	subject := m.subject(r)
 	if subject == "" {
 		m.fail(w, r, fs, errNoTOTP)
 		return
 	}
-	code := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, in.Code)
+	code := normalCode(in.Code)
 	if !validCode(code, totpDigits) {
 		m.fail(w, r, fs, errTOTPMalformed)
 		return
@@ -86,77 +77,93 @@ func (m *Manager) serveTOTP(w http.ResponseWriter, r *http.Request, sess *sessio
 		m.fail(w, r, fs, errTOTPWrong)
 		return
 	}
-	acct, limit := accountKey("s:"+subject), m.cfg.accountAttempts
-	n, ttl, err := m.cfg.state.Incr(ctx, acct, 1, limit.Per)
-	if err != nil {
+	res, err := m.checkTOTP(r, subject, code)
+	switch {
+	case err != nil:
 		m.storeFailed(w, r, fs, err)
-		return
-	}
-	giveBack := func() {
-		if _, _, err := m.cfg.state.Incr(ctx, acct, -1, limit.Per); err != nil {
-			m.log.Error("twofactor: state backend failed", "err", err)
-		}
-	}
-	if n > int64(limit.N) {
-		giveBack() // a locked user's tries count against nothing
-		m.accountLocked(w, r, fs, acct, ttl, "")
-		return
-	}
-	// The generation before the secret: a removal racing this check
-	// deletes the secret and then moves the generation on, so a grant made
-	// under the generation read here fails if the secret read next was
-	// already being removed.
-	gen, err := m.generation(ctx, subject)
-	if err != nil {
-		giveBack()
-		m.storeFailed(w, r, fs, err)
-		return
-	}
-	store := m.cfg.factors.totp
-	record, _, err := store.TOTPSecret(ctx, subject)
-	if err != nil {
-		giveBack()
-		m.storeFailed(w, r, fs, err)
-		return
-	}
-	if record == "" {
-		giveBack()
+	case res.refused == tryLocked:
+		m.accountLocked(w, r, fs, res.lock, res.ttl, "")
+	case res.gone:
 		m.fail(w, r, fs, errNoTOTP)
-		return
+	case res.err != nil:
+		m.totpFailed(w, r, sess, fs, res.err, mark)
+	default:
+		fs.LastWrong = ""
+		m.verifyAndRedirect(w, r, sess, fs, MethodTOTP, "", origin{gen: res.with[0].Gen}, in.Remember)
+	}
+}
+
+// checkTOTP lives the life of a code from subject's authenticator app
+// (codelife.go): the try is reserved against the user's lock of wrong
+// codes, the same as SMS codes' (Limits.Account; Unlock clears it), so
+// parallel guesses cannot pass it; a right code is spent once per user
+// and step, on every server sharing the State, with the two steps before
+// it. res.gone says the user has no (readable) app: the try was given
+// back. A replay stays counted. The error is the State's.
+func (m *Manager) checkTOTP(r *http.Request, subject, code string) (codeChecked, error) {
+	ctx := r.Context()
+	// The generation (read with the reservation) before the secret: a
+	// removal racing this check deletes the secret and then moves the
+	// generation on, so a grant made under the generation read here fails
+	// if the secret read next was already being removed.
+	t, err := reserveTry(ctx, m.cfg.state, m.log, m.factorPlan(r, subject))
+	if err != nil || t.refused != tryReserved {
+		return codeChecked{codeTry: t}, err
+	}
+	out := codeChecked{codeTry: t}
+	record, secret, err := m.totpSecret(ctx, subject)
+	if err != nil || secret == nil {
+		t.cancel(ctx) // nobody judged the code
+		out.gone = err == nil
+		return out, err
+	}
+	step, ok := m.totpMatch(secret, code)
+	if !ok {
+		out.err = ErrInvalidCode // the try stays counted
+		return out, nil
+	}
+	first, err := t.spend(ctx, totpUsedKey(subject, step), totpSpentFor, totpOlder(subject, step))
+	if err != nil || !first {
+		if err == nil {
+			t.recount(ctx) // a replay is no right code
+			out.err = ErrAlreadyUsed
+		}
+		return out, err
+	}
+	if err := m.cfg.factors.totp.TOTPUsed(ctx, subject, record, m.cfg.now()); err != nil {
+		m.log.Error("twofactor: noting an authenticator app's use failed", "err", err)
+	}
+	return out, nil
+}
+
+// totpSecret reads subject's authenticator app: its record and its
+// secret, opened; a nil secret when there is none (or it does not open,
+// which is logged).
+func (m *Manager) totpSecret(ctx context.Context, subject string) (string, []byte, error) {
+	record, _, err := m.cfg.factors.totp.TOTPSecret(ctx, subject)
+	if err != nil || record == "" {
+		return "", nil, err
 	}
 	rec, err := m.openTOTP(subject, record)
 	if err != nil {
-		giveBack()
 		m.log.Error("twofactor: an authenticator app's secret does not open", "err", err)
-		m.fail(w, r, fs, errNoTOTP)
-		return
+		return "", nil, nil
 	}
-	matched, ok := m.totpMatch(rec.secret, code)
-	if !ok {
-		m.emit(r, Event{Type: EventCheckFailed, Subject: subject, Method: MethodTOTP, Err: ErrInvalidCode})
-		fs.LastWrong = mark
-		if err := m.save(w, r, sess, fs); err != nil {
-			m.log.Error("twofactor: session store failed", "err", err)
-		}
-		m.fail(w, r, fs, errTOTPWrong)
-		return
-	}
-	first, err := m.spendTOTP(ctx, subject, matched)
-	if err != nil {
-		giveBack()
-		m.storeFailed(w, r, fs, err)
-		return
-	}
-	if !first {
-		// A replay: the try stays counted.
-		m.emit(r, Event{Type: EventCheckFailed, Subject: subject, Method: MethodTOTP, Err: ErrAlreadyUsed})
+	return record, rec.secret, nil
+}
+
+// totpFailed answers a code from an authenticator app that was refused
+// with err: wrong (ErrInvalidCode, remembered by its mark so a reload
+// costs nothing), or used before (ErrAlreadyUsed).
+func (m *Manager) totpFailed(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, err error, mark string) {
+	m.emit(r, Event{Type: EventCheckFailed, Subject: m.subject(r), Method: MethodTOTP, Err: err})
+	if errors.Is(err, ErrAlreadyUsed) {
 		m.fail(w, r, fs, errTOTPUsed)
 		return
 	}
-	giveBack() // a right code is no wrong guess
-	if err := store.TOTPUsed(ctx, subject, record, m.cfg.now()); err != nil {
-		m.log.Error("twofactor: noting an authenticator app's use failed", "err", err)
+	fs.LastWrong = mark
+	if err := m.save(w, r, sess, fs); err != nil {
+		m.log.Error("twofactor: session store failed", "err", err)
 	}
-	fs.LastWrong = ""
-	m.verifyAndRedirect(w, r, sess, fs, MethodTOTP, "", origin{gen: gen}, in.Remember)
+	m.fail(w, r, fs, errTOTPWrong)
 }

@@ -549,6 +549,59 @@ func TestAttack_TOTPParallelGuessesStopAtTheLimit(t *testing.T) {
 	}
 }
 
+// One lock for the user: wrong SMS codes and wrong codes from the app
+// count against the same limit, whichever came first; Unlock clears it.
+func TestAttack_TOTPAndSMSGuessesShareOneLock(t *testing.T) {
+	e, secret := enrolled(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 4, Per: time.Hour} }))
+	s := e.as("alice")
+	if r := s.post("/2fa/send", nil); r.status != http.StatusOK {
+		t.Fatalf("send: %v", r)
+	}
+	sms := e.code(secPhone)
+	for i := range 2 {
+		if r := s.check(secWrong(sms)); r.status != http.StatusBadRequest || r.errCode() != "invalid_code" {
+			t.Fatalf("wrong SMS code %d: %v", i, r)
+		}
+	}
+	c := e.as("alice")
+	right := totpCode(t, secret, e.clock.Now())
+	for i, wrong := range []string{secWrong(right), secWrong(right)} {
+		if r := c.totp(wrong); r.status != http.StatusBadRequest || r.errCode() != "invalid_code" {
+			t.Fatalf("wrong app code %d: %v", i, r)
+		}
+	}
+	if r := c.totp(right); r.status != http.StatusTooManyRequests || r.errCode() != "locked" {
+		t.Fatalf("the right app code after 2 + 2 wrong codes, limit 4: %v", r)
+	}
+	if r := s.check(sms); r.status != http.StatusTooManyRequests || r.errCode() != "locked" {
+		t.Fatalf("the right SMS code then: %v", r)
+	}
+	if err := e.m.Unlock(t.Context(), "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.totp(right); r.status != http.StatusOK {
+		t.Fatalf("after Unlock: %v", r)
+	}
+}
+
+// A replayed code is no right code: its try stays counted.
+func TestAttack_TOTPReplayCounts(t *testing.T) {
+	e, secret := enrolled(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 2, Per: time.Hour} }))
+	code := totpCode(t, secret, e.clock.Now())
+	if r := e.as("alice").totp(code); r.status != http.StatusOK {
+		t.Fatalf("first use: %v", r)
+	}
+	attacker := e.as("alice")
+	for i := range 2 {
+		if r := attacker.totp(code); r.status != http.StatusBadRequest || r.errCode() != "code_used" {
+			t.Fatalf("replay %d: %v", i, r)
+		}
+	}
+	if r := attacker.totp(totpCode(t, secret, e.clock.Now().Add(30*time.Second))); r.status != http.StatusTooManyRequests || r.errCode() != "locked" {
+		t.Fatalf("a right code after two replays, limit 2: %v", r)
+	}
+}
+
 // A reload of the page that posted a wrong code costs no try.
 func TestTOTPReloadCostsNoTry(t *testing.T) {
 	e, secret := enrolled(t, twofactor.WithLimits(func(l *twofactor.Limits) { l.Account = twofactor.Limit{N: 2, Per: time.Hour} }))
