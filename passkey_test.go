@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -731,5 +732,57 @@ func TestPasskeyPageWithoutScript(t *testing.T) {
 		if c := b.check(a.code(secPhone)); c.status != http.StatusSeeOther || c.location() != "/account" {
 			t.Fatalf("%s: code after the passkey page: %v", tt.lang, c)
 		}
+	}
+}
+
+// blockedRemoval is a PasskeyStore where the first removal stops just
+// before it deletes: entered is closed, then it waits for released. It
+// stands for a slow database, or for two tabs pressing Remove at once.
+type blockedRemoval struct {
+	memPasskeys
+	started  *atomic.Bool
+	entered  chan struct{}
+	released chan struct{}
+}
+
+func (s blockedRemoval) DeletePasskey(ctx context.Context, subject, id string) (bool, error) {
+	if s.started.CompareAndSwap(false, true) {
+		close(s.entered)
+		<-s.released
+	}
+	return s.memPasskeys.DeletePasskey(ctx, subject, id)
+}
+
+// Attack: a user with two passkeys and no number removes both at the same
+// moment (two tabs, or an attacker in a fresh session racing the user).
+// Each removal saw two factors, so each thought it was not the last, and
+// the user was left with no second factor at all: the next sign-in
+// enrolled whatever number was typed. Removals of one user's factors take
+// turns: one removes, the other is refused as the last factor.
+func TestAttack_ParallelRemovalsLeaveNoFactor(t *testing.T) {
+	store := blockedRemoval{memPasskeys: newMemPasskeys(), started: &atomic.Bool{}, entered: make(chan struct{}), released: make(chan struct{})}
+	a := newPKApp(t, twofactor.WithPasskeys(twofactor.PasskeyConfig{RPID: pkRPID, Origins: []string{pkOrigin}, Store: store}))
+	c, k1 := a.aliceWithKey(t)
+	k2 := testkit.NewPasskey(t, pkRPID, pkOrigin)
+	c.mustRegister(k2, "Phone")
+	other := a.browserOf("alice")
+	other.mustVerify(secPhone)
+	a.mu.Lock()
+	a.numbers["alice"] = ""
+	a.mu.Unlock()
+	first := make(chan secResp, 1)
+	go func() { first <- c.post("/factors/remove", url.Values{"method": {"passkey"}, "id": {k1.IDString()}}) }()
+	<-store.entered
+	second := other.post("/factors/remove", url.Values{"method": {"passkey"}, "id": {k2.IDString()}})
+	close(store.released)
+	r1 := <-first
+	store.mu.Lock()
+	left := len(store.rows["alice"])
+	store.mu.Unlock()
+	if left == 0 {
+		t.Fatalf("both removals went through, the user has no factor left: %v; %v", r1, second)
+	}
+	if r1.status != http.StatusOK || second.status != http.StatusConflict {
+		t.Fatalf("the first removal should remove, the parallel one be refused as the last factor: %v; %v", r1, second)
 	}
 }
