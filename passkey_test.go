@@ -786,3 +786,38 @@ func TestAttack_ParallelRemovalsLeaveNoFactor(t *testing.T) {
 		t.Fatalf("the first removal should remove, the parallel one be refused as the last factor: %v; %v", r1, second)
 	}
 }
+
+// Attack: a passkey's answer to a challenge of one purpose used for
+// another: a sign-in's for a transfer, a transfer's for a sign-in, a
+// registration's for a sign-in, a sign-in's for a registration. Each
+// challenge is kept for its one purpose, so each is refused.
+func TestAttack_PasskeyChallengeOfAnotherPurpose(t *testing.T) {
+	a := newPKApp(t)
+	c, k := a.aliceWithKey(t)
+	b := a.browserOf("alice")
+	signIn := b.beginPasskey()
+	conf := c.startTransfer("5.00", "NL91ABNA0417164300")
+	if r := c.confirmTransfer(conf.ID, k.Get(signIn.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "invalid_code" {
+		t.Errorf("a sign-in's answer confirmed a transfer: %v", r)
+	}
+	transfer := c.confirmOptions(conf.ID)
+	if r := b.postJSON("/2fa/passkey/finish", k.Get(transfer.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_challenge_used" {
+		t.Errorf("a transfer's answer signed in: %v", r)
+	}
+	rb := c.postJSON("/2fa/passkey/register/begin", []byte(`{}`))
+	if rb.status != http.StatusOK {
+		t.Fatalf("register begin: %v", rb)
+	}
+	reg := testkit.ReadPasskeyOptions(t, rb.body)
+	if r := c.postJSON("/2fa/passkey/finish", k.Get(reg.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_challenge_used" {
+		t.Errorf("a registration's challenge signed in: %v", r)
+	}
+	own := c.beginPasskey()
+	own.PublicKey.User = reg.PublicKey.User
+	if r := c.postJSON("/2fa/passkey/register/finish", testkit.NewPasskey(t, pkRPID, pkOrigin).Create(own)); r.status != http.StatusBadRequest || r.errCode() != "passkey_challenge_used" {
+		t.Errorf("a sign-in's challenge registered a passkey: %v", r)
+	}
+	if b.verified() || len(c.factors()) != 2 {
+		t.Errorf("verified %v, factors %+v", b.verified(), c.factors())
+	}
+}
