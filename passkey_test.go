@@ -65,7 +65,11 @@ func newPKApp(t *testing.T, opts ...twofactor.Option) *pkApp {
 		})))
 		// A transfer confirmed by a code or a passkey (passkey_confirm_test.go).
 		mux.Handle("POST /transfer/start", m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := m.StartConfirmation(r, pkTransfer(r.FormValue("amount"), r.FormValue("iban")))
+			act := pkTransfer(r.FormValue("amount"), r.FormValue("iban"))
+			if ref := r.FormValue("reference"); ref != "" { // the payer's own words, as a bank's form has
+				act.Details["reference"] = ref
+			}
+			c, err := m.StartConfirmation(r, act)
 			var ce *twofactor.ConfirmError
 			if errors.As(err, &ce) {
 				w.WriteHeader(ce.Status)
