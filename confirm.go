@@ -25,7 +25,8 @@ type Action struct {
 	// other, such as the amount in cents and the full IBAN. They are kept
 	// server-side and handed back by Confirm: carry out the action from
 	// them, never from the form that brought the code. Optional; at most
-	// 1,024 bytes of keys and values together.
+	// 1,024 bytes of keys and values together; keys one line, values UTF-8
+	// without a 0 byte.
 	Details map[string]string
 	// Amount and Payee, optional, name the transaction for providers that
 	// bind a code to one (Twilio Verify's Amount and Payee), such as
@@ -216,8 +217,10 @@ func (a Action) validate() error {
 	}
 	size := 0
 	for k, v := range a.Details {
-		if k == "" || len(k) > maxActionField || !oneLine(k) || !utf8.ValidString(v) {
-			return bad("detail keys must be 1 to %d bytes of one-line text, values UTF-8", maxActionField)
+		// No 0 byte in a value: the passkey challenge separates fields
+		// with it (actionChallenge), and one would spell other details.
+		if k == "" || len(k) > maxActionField || !oneLine(k) || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return bad("detail keys must be 1 to %d bytes of one-line text, values UTF-8 without a 0 byte", maxActionField)
 		}
 		size += len(k) + len(v)
 	}

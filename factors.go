@@ -31,6 +31,16 @@ var ErrLastFactor = errors.New("twofactor: cannot remove the last second factor"
 // errNoFactor is RemoveFactor's answer for a factor the user does not have.
 var errNoFactor = fmt.Errorf("twofactor: no such factor: %w", ErrNotFound)
 
+// errRemovalBusy is RemoveFactor's answer while another removal of the
+// user's factors is under way: the factor might be the last once it ends.
+var errRemovalBusy = fmt.Errorf("twofactor: another of the user's factors is being removed; try again: %w", ErrLastFactor)
+
+// removalTurn bounds how long one removal of a user's factors keeps the
+// others out, should its server stop before it ends.
+const removalTurn = time.Minute
+
+func removalKey(subject string) string { return "factorremoval:" + subject }
+
 // factorKind is what the flow, Factors and RemoveFactor know of one kind
 // of factor beside SMS. Each kind (totp.go, passkey.go) adds itself to
 // Manager.kinds in New when its option is given, strongest first.
@@ -145,7 +155,11 @@ func (m *Manager) numberOnFile(r *http.Request) string {
 // must have passed RequireFresh within the last ten minutes (else the
 // error matches ErrStepUpRequired; unverified: ErrNotVerified). It refuses
 // with ErrLastFactor to remove the user's last factor, and cannot remove
-// the number on file, which is the app's to change (WithEnrolment).
+// the number on file, which is the app's to change (WithEnrolment). The
+// removals of one user's factors take turns, on every server sharing the
+// State: one made while another is under way is refused with an error
+// matching ErrLastFactor (it might be the last), so two parallel removals
+// never leave the user with none.
 //
 // A removal moves the user's generation on: every other session and
 // remembered device of the user ends (whoever could use the removed factor
@@ -162,6 +176,22 @@ func (m *Manager) RemoveFactor(r *http.Request, f Factor) error {
 	if !ok {
 		return errors.New("twofactor: RemoveFactor: no such kind of factor: " + string(f.Method))
 	}
+	ctx, end := m.withBudget(r.Context())
+	defer end()
+	// One removal of the user's factors at a time: two parallel removals
+	// would each count the other's factor and leave the user with none.
+	turn, err := m.cfg.state.SetNX(ctx, removalKey(rec.Subject), removalTurn)
+	switch {
+	case err != nil:
+		return storeErr(err)
+	case !turn:
+		return errRemovalBusy
+	}
+	defer func() {
+		if err := m.cfg.state.Delete(context.WithoutCancel(ctx), removalKey(rec.Subject)); err != nil {
+			m.log.Error("twofactor: state backend failed ending a factor removal", "err", err)
+		}
+	}()
 	all, err := m.Factors(r)
 	if err != nil {
 		return err
@@ -176,8 +206,6 @@ func (m *Manager) RemoveFactor(r *http.Request, f Factor) error {
 	case len(all) == 1:
 		return ErrLastFactor
 	}
-	ctx, end := m.withBudget(r.Context())
-	defer end()
 	removed, err := k.remove(ctx, rec.Subject, f.ID)
 	if err != nil {
 		return storeErr(err)

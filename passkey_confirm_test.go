@@ -221,3 +221,27 @@ func TestPasskeyConfirmationGuessesLock(t *testing.T) {
 		t.Fatalf("after Unlock: %v", r)
 	}
 }
+
+// Attack: two different actions that one passkey signature covers. The
+// challenge hashes the action's fields with a 0 byte after each, so a
+// detail value with a 0 byte in it can spell more details: the iban
+// "NL91…\x00reference\x00x" hashes as the iban NL91… and the reference x.
+// A signature kept as proof of what the user confirmed would prove
+// either. A detail value with a 0 byte is refused.
+func TestAttack_OneSignatureForTwoActions(t *testing.T) {
+	a := newPKApp(t)
+	c, _ := a.aliceWithKey(t)
+	one := twofactor.Action{Description: "d", Details: map[string]string{"amount": "5.00", "iban": "NL91ABNA0417164300\x00reference\x00x"}}
+	other := twofactor.Action{Description: "d", Details: map[string]string{"amount": "5.00", "iban": "NL91ABNA0417164300", "reference": "x"}}
+	nonce := make([]byte, 16)
+	if !bytes.Equal(wantChallenge(nonce, one), wantChallenge(nonce, other)) {
+		t.Fatal("the documented challenge of the two actions differs: the test is out of date")
+	}
+	r := c.post("/transfer/start", url.Values{"amount": {"5.00"}, "iban": {"NL91ABNA0417164300"}, "reference": {"x\x00zz\x00y"}})
+	if r.status != http.StatusBadRequest || r.errCode() != "invalid_action" {
+		t.Fatalf("a detail with a 0 byte: %v", r)
+	}
+	if r := c.post("/transfer/start", url.Values{"amount": {"5.00"}, "iban": {"NL91ABNA0417164300"}, "reference": {"rent, May"}}); r.status != http.StatusOK {
+		t.Fatalf("a plain reference: %v", r)
+	}
+}

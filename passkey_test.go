@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,7 +65,11 @@ func newPKApp(t *testing.T, opts ...twofactor.Option) *pkApp {
 		})))
 		// A transfer confirmed by a code or a passkey (passkey_confirm_test.go).
 		mux.Handle("POST /transfer/start", m.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := m.StartConfirmation(r, pkTransfer(r.FormValue("amount"), r.FormValue("iban")))
+			act := pkTransfer(r.FormValue("amount"), r.FormValue("iban"))
+			if ref := r.FormValue("reference"); ref != "" { // the payer's own words, as a bank's form has
+				act.Details["reference"] = ref
+			}
+			c, err := m.StartConfirmation(r, act)
 			var ce *twofactor.ConfirmError
 			if errors.As(err, &ce) {
 				w.WriteHeader(ce.Status)
@@ -731,5 +736,92 @@ func TestPasskeyPageWithoutScript(t *testing.T) {
 		if c := b.check(a.code(secPhone)); c.status != http.StatusSeeOther || c.location() != "/account" {
 			t.Fatalf("%s: code after the passkey page: %v", tt.lang, c)
 		}
+	}
+}
+
+// blockedRemoval is a PasskeyStore where the first removal stops just
+// before it deletes: entered is closed, then it waits for released. It
+// stands for a slow database, or for two tabs pressing Remove at once.
+type blockedRemoval struct {
+	memPasskeys
+	started  *atomic.Bool
+	entered  chan struct{}
+	released chan struct{}
+}
+
+func (s blockedRemoval) DeletePasskey(ctx context.Context, subject, id string) (bool, error) {
+	if s.started.CompareAndSwap(false, true) {
+		close(s.entered)
+		<-s.released
+	}
+	return s.memPasskeys.DeletePasskey(ctx, subject, id)
+}
+
+// Attack: a user with two passkeys and no number removes both at the same
+// moment (two tabs, or an attacker in a fresh session racing the user).
+// Each removal saw two factors, so each thought it was not the last, and
+// the user was left with no second factor at all: the next sign-in
+// enrolled whatever number was typed. Removals of one user's factors take
+// turns: one removes, the other is refused as the last factor.
+func TestAttack_ParallelRemovalsLeaveNoFactor(t *testing.T) {
+	store := blockedRemoval{memPasskeys: newMemPasskeys(), started: &atomic.Bool{}, entered: make(chan struct{}), released: make(chan struct{})}
+	a := newPKApp(t, twofactor.WithPasskeys(twofactor.PasskeyConfig{RPID: pkRPID, Origins: []string{pkOrigin}, Store: store}))
+	c, k1 := a.aliceWithKey(t)
+	k2 := testkit.NewPasskey(t, pkRPID, pkOrigin)
+	c.mustRegister(k2, "Phone")
+	other := a.browserOf("alice")
+	other.mustVerify(secPhone)
+	a.mu.Lock()
+	a.numbers["alice"] = ""
+	a.mu.Unlock()
+	first := make(chan secResp, 1)
+	go func() { first <- c.post("/factors/remove", url.Values{"method": {"passkey"}, "id": {k1.IDString()}}) }()
+	<-store.entered
+	second := other.post("/factors/remove", url.Values{"method": {"passkey"}, "id": {k2.IDString()}})
+	close(store.released)
+	r1 := <-first
+	store.mu.Lock()
+	left := len(store.rows["alice"])
+	store.mu.Unlock()
+	if left == 0 {
+		t.Fatalf("both removals went through, the user has no factor left: %v; %v", r1, second)
+	}
+	if r1.status != http.StatusOK || second.status != http.StatusConflict {
+		t.Fatalf("the first removal should remove, the parallel one be refused as the last factor: %v; %v", r1, second)
+	}
+}
+
+// Attack: a passkey's answer to a challenge of one purpose used for
+// another: a sign-in's for a transfer, a transfer's for a sign-in, a
+// registration's for a sign-in, a sign-in's for a registration. Each
+// challenge is kept for its one purpose, so each is refused.
+func TestAttack_PasskeyChallengeOfAnotherPurpose(t *testing.T) {
+	a := newPKApp(t)
+	c, k := a.aliceWithKey(t)
+	b := a.browserOf("alice")
+	signIn := b.beginPasskey()
+	conf := c.startTransfer("5.00", "NL91ABNA0417164300")
+	if r := c.confirmTransfer(conf.ID, k.Get(signIn.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "invalid_code" {
+		t.Errorf("a sign-in's answer confirmed a transfer: %v", r)
+	}
+	transfer := c.confirmOptions(conf.ID)
+	if r := b.postJSON("/2fa/passkey/finish", k.Get(transfer.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_challenge_used" {
+		t.Errorf("a transfer's answer signed in: %v", r)
+	}
+	rb := c.postJSON("/2fa/passkey/register/begin", []byte(`{}`))
+	if rb.status != http.StatusOK {
+		t.Fatalf("register begin: %v", rb)
+	}
+	reg := testkit.ReadPasskeyOptions(t, rb.body)
+	if r := c.postJSON("/2fa/passkey/finish", k.Get(reg.PublicKey.Challenge)); r.status != http.StatusBadRequest || r.errCode() != "passkey_challenge_used" {
+		t.Errorf("a registration's challenge signed in: %v", r)
+	}
+	own := c.beginPasskey()
+	own.PublicKey.User = reg.PublicKey.User
+	if r := c.postJSON("/2fa/passkey/register/finish", testkit.NewPasskey(t, pkRPID, pkOrigin).Create(own)); r.status != http.StatusBadRequest || r.errCode() != "passkey_challenge_used" {
+		t.Errorf("a sign-in's challenge registered a passkey: %v", r)
+	}
+	if b.verified() || len(c.factors()) != 2 {
+		t.Errorf("verified %v, factors %+v", b.verified(), c.factors())
 	}
 }

@@ -954,3 +954,35 @@ func TestAttack_TypedNumberAroundTheApp(t *testing.T) {
 		t.Fatalf("a typed number: %v", r)
 	}
 }
+
+// Attack: in phone-entry mode, whoever knows the password sends a code to
+// a number of their own before the user adds an app, and uses it after:
+// the pending code is judged by what the user has when it is checked, so
+// neither the check nor a resend nor a number change goes through.
+func TestAttack_StalePendingSMSAfterTheApp(t *testing.T) {
+	e := (&totpEnv{}).start(t, nil, nil)
+	c := e.as("alice")
+	if r := c.post("/2fa/send", url.Values{"phone": {secPhone}}); r.status != http.StatusOK {
+		t.Fatalf("send: %v", r)
+	}
+	if r := c.check(e.code(secPhone)); r.status != http.StatusOK {
+		t.Fatalf("check: %v", r)
+	}
+	attacker := e.as("alice")
+	if r := attacker.post("/2fa/send", url.Values{"phone": {evilPhone}}); r.status != http.StatusOK {
+		t.Fatalf("the attacker's send, before the app: %v", r)
+	}
+	e.enrol(c)
+	if r := attacker.check(e.code(evilPhone)); r.status != http.StatusForbidden || r.errCode() != "sms_unavailable" {
+		t.Errorf("the code sent before the app: %v", r)
+	}
+	if r := attacker.post("/2fa/resend", nil); r.status != http.StatusForbidden || r.errCode() != "sms_unavailable" {
+		t.Errorf("resend: %v", r)
+	}
+	if r := attacker.post("/2fa/send", url.Values{"phone": {evilPhone}, "purpose": {"change"}}); r.status != http.StatusUnauthorized {
+		t.Errorf("a number change unverified: %v", r)
+	}
+	if attacker.verified() {
+		t.Error("the attacker's session is verified")
+	}
+}
