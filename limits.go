@@ -12,21 +12,22 @@ import (
 	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
-// Send limits.
+// Send limits: the flow's side.
 //
 // A send must pass every limit, and it counts against all of them or
-// against none. reserve first reads every counter (State.Incr by 0, which
-// creates nothing) and refuses at the first limit already spent: such a
-// refusal changes nothing in the State. Otherwise it counts the send
-// against every limit (State.Incr, atomic per key, so parallel sends can
-// never exceed a limit) and, when a parallel send took the last room of
-// one in between, gives every count back. A request refused by one limit
-// therefore spends nothing of any other, and an attacker at his own
+// against none: the limiter (limitSend, sendlimit.go) reads every counter,
+// refuses at the first limit already spent without changing anything, and
+// otherwise counts the send against every limit, giving every count back
+// if a parallel send took the last room of one. A request refused by one
+// limit therefore spends nothing of any other, and an attacker at his own
 // address limit cannot wear down a victim's number window. With a State
-// that batches (MemoryState, redisstate: internal/batch), reading is one
-// round trip, and so are counting (with the user's generation read and
-// the conversion watch's count) and giving back: a refused send costs one,
-// a send two.
+// that batches, a refused send costs one round trip, a send two.
+//
+// This side decides and answers: sendRules and sendPlan build the limits
+// of a send from the request (its address, network, subject and number),
+// and reserve turns a refusal into the flow's error (refuse, lockedError),
+// its log line (refused: once per key and window) and its events, or into
+// a challenge (challenge.go).
 //
 // The requester's own limits come first (the session's cooldown, then the
 // address windows from the widest network to the address), then the
@@ -167,42 +168,38 @@ func (m *Manager) reserveSend(w http.ResponseWriter, q *sendReq) bool {
 }
 
 // reserve counts q's send against every limit (the session's resend
-// cooldown too, if q.cooldown), or against none: it then returns the
-// refusal, or the State's error.
-//
-// It reads every counter first (Incr by 0, which creates nothing) and
-// refuses at the first limit already spent, in the order of sendRules with
-// the locks of wrong codes between the requester's own limits and the shared
-// ones: such a refusal changes nothing in the State. Only when every
-// counter has room does it count the send against all of them (with q.with
-// and the conversion watch's count, in the same round trip); if a parallel
-// send took the last room in between, it gives every count back. With a
-// State that batches, each of these steps is one round trip.
+// cooldown too, if q.cooldown), or against none (limitSend, sendlimit.go):
+// it then returns the refusal as the flow answers it, or the State's
+// error. It refuses numbers the fraud guard does not send to before
+// reading any counter.
 func (m *Manager) reserve(q *sendReq) (*flowError, error) {
 	if fe := m.guardNumber(q.info, q.ch); fe != nil {
 		return fe, nil
 	}
-	rules, fe := m.reserveRules(q)
+	p, fe := m.sendPlan(q)
 	if fe != nil {
 		return fe, nil
 	}
-	j := m.newSendJudge(q, rules)
-	// Read: refuse at the first counter already spent.
-	if err := m.runIncrs(q.r.Context(), j.reads, j.full); err != nil {
+	ctx := q.r.Context()
+	s, no, err := limitSend(ctx, m.cfg.state, m.log, p)
+	switch {
+	case err != nil:
 		return nil, err
+	case no != nil:
+		return m.refusal(q, no)
 	}
-	for i, op := range j.reads {
-		if j.full(i, op.N) {
-			return m.refuseRead(q, j, i)
-		}
+	q.owner, q.known = s.owner, s.known
+	if s.watched > 0 {
+		m.judgeConversion(ctx, q.r, q.info.region, s.watched)
 	}
-	q.owner, q.known = j.owner, j.known
-	return m.countSend(q, j)
+	return nil, nil
 }
 
-// reserveRules returns the limits q's send must pass, or the refusal of a
-// region whose budget is zero.
-func (m *Manager) reserveRules(q *sendReq) ([]rule, *flowError) {
+// sendPlan returns what q's send counts against: its limits (sendRules),
+// the locks of wrong codes (owners.go), the marks of owner and known number
+// (fraud.go) and the conversion watch; or the refusal of a region whose
+// budget is zero.
+func (m *Manager) sendPlan(q *sendReq) (sendPlan, *flowError) {
 	rules := m.sendRules(q.r, q.fs, q.info, q.ch, m.clientIP(q.r))
 	if q.info.challenged {
 		// Past a spent budget, a send that passed the challenge meets a
@@ -219,65 +216,36 @@ func (m *Manager) reserveRules(q *sendReq) ([]rule, *flowError) {
 	}
 	for _, ru := range rules {
 		if ru.budget && ru.limit.N == 0 {
-			return nil, errRegion // a region whose budget is zero gets no codes at all
+			return sendPlan{}, errRegion // a region whose budget is zero gets no codes at all
 		}
 	}
-	return rules, nil
+	p := sendPlan{rules: rules, locks: m.guessLocks(q.r, q.info.e164), onFile: q.info.onFile, with: q.with}
+	if m.cfg.knownFor > 0 && !q.info.onFile {
+		p.ownerMark = ownerKey(m.ownerID(q.info.e164, m.requester(q.r)))
+		p.knownMark, p.marks = knownKey(m.numberID(q.info.e164)), m.cfg.knownFor
+	}
+	if m.cfg.conversionSends > 0 {
+		p.watch = convSentKey(regionOrZZ(q.info.region))
+	}
+	return p, nil
 }
 
-// refuseRead answers q's send refused by read i of j.
-func (m *Manager) refuseRead(q *sendReq, j *sendJudge, i int) (*flowError, error) {
-	r, op, ip := q.r, j.reads[i], m.clientIP(q.r)
-	if j.kinds[i] == lockRead {
-		until := lockEnd(m.cfg.now(), op.Left)
-		m.refused(r, j.locks[j.at[i]].name, op.Key, until, q.info.masked, ip)
+// refusal answers q's send refused by no: a lock of wrong codes with its
+// end and EventLocked, a limit as refuse answers it, and a spent budget
+// read before counting with a challenge (challenge.go).
+func (m *Manager) refusal(q *sendReq, no *sendRefusal) (*flowError, error) {
+	r, ip := q.r, m.clientIP(q.r)
+	if no.lock != nil {
+		until := lockEnd(m.cfg.now(), no.ttl)
+		m.refused(r, no.lock.name, no.lock.key, until, q.info.masked, ip)
 		m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: q.info.e164})
 		return lockedError(until, m.cfg.now()), nil
 	}
-	ru := j.rules[j.at[i]]
-	fe := m.refuse(r, q.fs, ru, op.Left, q.info, ip)
-	if ru.budget && !q.info.challenged {
+	fe := m.refuse(r, q.fs, no.rule, no.ttl, q.info, ip)
+	if no.read && no.rule.budget && !q.info.challenged {
 		return m.challenge(q, fe) // degrade, not switch off
 	}
 	return fe, nil
-}
-
-// countSend counts q's send against every rule of j it does not skip,
-// with q.with and the conversion watch's count, in one round trip; if a
-// parallel send took the last room of one, it gives every count back.
-func (m *Manager) countSend(q *sendReq, j *sendJudge) (*flowError, error) {
-	ctx := q.r.Context()
-	var counted []rule
-	var ops []batch.Op
-	for _, ru := range j.rules {
-		if !j.skip(ru) {
-			counted = append(counted, ru)
-			ops = append(ops, batch.Op{Kind: batch.Incr, Key: ru.key, Delta: 1, TTL: ru.limit.Per})
-		}
-	}
-	watch := !j.known && m.cfg.conversionSends > 0 // the watch looks at first-time numbers
-	if watch {
-		ops = append(ops, batch.Op{Kind: batch.Incr, Key: convSentKey(regionOrZZ(q.info.region)), Delta: 1, TTL: conversionWindow})
-	}
-	n := len(ops)
-	ops = append(ops, q.with...)
-	if err := batch.Run(ctx, m.cfg.state, ops); err != nil {
-		// Which counts a failed batch made is unknown: giving back one it
-		// did not make would free a send, so keep them (fail closed).
-		return nil, err
-	}
-	copy(q.with, ops[n:])
-	for i, ru := range counted {
-		if j.refuses(ru) && ops[i].N > int64(ru.limit.N) {
-			// A parallel send took the last room: this one spends nothing.
-			m.giveBack(ctx, ops[:n])
-			return m.refuse(q.r, q.fs, ru, ops[i].Left, q.info, m.clientIP(q.r)), nil
-		}
-	}
-	if watch {
-		m.judgeConversion(ctx, q.r, q.info.region, ops[n-1].N)
-	}
-	return nil, nil
 }
 
 // refuse logs a send refused by ru, whose window ends in ttl, and returns
