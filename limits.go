@@ -138,9 +138,10 @@ func (m *Manager) sendRules(r *http.Request, fs flowState, info phoneInfo, ch Ch
 
 // sendReq is one send to reserve: the request, the flow, the number and
 // channel, whether the session's resend cooldown applies, and the ops to
-// run with the count (a generation read: send.go). reserve fills in what
-// it learnt: whether the requester owns the number and whether the number
-// is known.
+// run with the count (a generation read: send.go). reserve fills in the
+// reservation: what the limiter learnt (whether the requester owns the
+// number, whether the number is known, whether the conversion watch
+// counted the send), and what a failed send releases (send.go).
 type sendReq struct {
 	r        *http.Request
 	fs       flowState
@@ -148,8 +149,7 @@ type sendReq struct {
 	ch       Channel
 	cooldown bool
 	with     []batch.Op
-	owner    bool
-	known    bool
+	res      *sendReservation
 }
 
 // reserveSend counts q's send against every limit, or against none and
@@ -188,7 +188,7 @@ func (m *Manager) reserve(q *sendReq) (*flowError, error) {
 	case no != nil:
 		return m.refusal(q, no)
 	}
-	q.owner, q.known = s.owner, s.known
+	q.res = s
 	if s.watched > 0 {
 		m.judgeConversion(ctx, q.r, q.info.region, s.watched)
 	}

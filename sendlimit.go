@@ -22,10 +22,12 @@ import (
 // and so are counting (with what the caller reads along, such as the
 // user's generation, and the conversion watch's count) and giving back.
 //
-// Like rate.Reservation with its Cancel, and like codeTry (codelife.go), a
-// sendReservation knows State keys and nothing of HTTP, pages or events:
-// the flow (limits.go) builds the plan from the request and answers a
-// sendRefusal with its page, JSON, log line and events.
+// A sendReservation can be given back (cancel), or release one limit when
+// the send never went out (the session's resend cooldown after a provider
+// failure: send.go). Like rate.Reservation with its Cancel, and like
+// codeTry (codelife.go), it knows State keys and nothing of HTTP, pages or
+// events: the flow (limits.go) builds the plan from the request and
+// answers a sendRefusal with its page, JSON, log line and events.
 
 // sendPlan is what a send counts against.
 type sendPlan struct {
@@ -59,6 +61,7 @@ type sendReservation struct {
 	state State
 	log   *slog.Logger
 	ops   []batch.Op // the counts the send made
+	rules []rule     // the rule of each count
 	// What the read learnt: the requester owns the number, the number is
 	// known (either passes the budgets and the number range's limit).
 	owner, known bool
@@ -99,6 +102,18 @@ func limitSend(ctx context.Context, st State, log *slog.Logger, p sendPlan) (*se
 
 // cancel gives every count of the send back.
 func (s *sendReservation) cancel(ctx context.Context) { giveBackCounts(ctx, s.state, s.log, s.ops) }
+
+// release deletes the counter of the rule name, if the send counted it:
+// for a limit that must not outlast a send that never went out (the
+// session's resend cooldown), while the others keep counting it.
+func (s *sendReservation) release(ctx context.Context, name string) error {
+	for _, ru := range s.rules {
+		if ru.name == name {
+			return s.state.Delete(ctx, ru.key)
+		}
+	}
+	return nil
+}
 
 // What a read of limitSend is: a rule's counter, a lock, or a mark.
 const ruleRead, lockRead, ownerRead, knownRead, onlyIfRead = 0, 1, 2, 3, 4
@@ -204,7 +219,7 @@ func (j *sendJudge) count(ctx context.Context, st State, log *slog.Logger, p sen
 		return nil, nil, err
 	}
 	copy(p.with, ops[n:])
-	s := &sendReservation{state: st, log: log, ops: ops[:n], owner: j.owner, known: j.known}
+	s := &sendReservation{state: st, log: log, ops: ops[:n], rules: counted, owner: j.owner, known: j.known}
 	for i, ru := range counted {
 		if j.refuses(ru) && ops[i].N > int64(ru.limit.N) {
 			// A parallel send took the last room: this one spends nothing.
