@@ -92,7 +92,9 @@
 //   - limits.go: the send limits (every window passed, or none counted;
 //     refusals logged once per key and window); fraud.go: the fraud guard
 //     against SMS pumping (refused destinations, number types, country
-//     and global budgets, the conversion watch).
+//     and global budgets, the conversion watch); sendlimit.go: the send
+//     limiter that counts them (a reservation that can be given back, or
+//     a refusal), which knows State keys and nothing of HTTP.
 //   - budget.go: one store budget per request for all its session store
 //     and State calls, paused while the provider is asked; deadline.go:
 //     the deadline of each call to the session store and the State.

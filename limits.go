@@ -1,7 +1,6 @@
 package twofactor
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/netip"
@@ -13,21 +12,22 @@ import (
 	"github.com/go-twofactor/twofactor/internal/batch"
 )
 
-// Send limits.
+// Send limits: the flow's side.
 //
 // A send must pass every limit, and it counts against all of them or
-// against none. reserve first reads every counter (State.Incr by 0, which
-// creates nothing) and refuses at the first limit already spent: such a
-// refusal changes nothing in the State. Otherwise it counts the send
-// against every limit (State.Incr, atomic per key, so parallel sends can
-// never exceed a limit) and, when a parallel send took the last room of
-// one in between, gives every count back. A request refused by one limit
-// therefore spends nothing of any other, and an attacker at his own
+// against none: the limiter (limitSend, sendlimit.go) reads every counter,
+// refuses at the first limit already spent without changing anything, and
+// otherwise counts the send against every limit, giving every count back
+// if a parallel send took the last room of one. A request refused by one
+// limit therefore spends nothing of any other, and an attacker at his own
 // address limit cannot wear down a victim's number window. With a State
-// that batches (MemoryState, redisstate: internal/batch), reading is one
-// round trip, and so are counting (with the user's generation read and
-// the conversion watch's count) and giving back: a refused send costs one,
-// a send two.
+// that batches, a refused send costs one round trip, a send two.
+//
+// This side decides and answers: sendRules and sendPlan build the limits
+// of a send from the request (its address, network, subject and number),
+// and reserve turns a refusal into the flow's error (refuse, lockedError),
+// its log line (refused: once per key and window) and its events, or into
+// a challenge (challenge.go).
 //
 // The requester's own limits come first (the session's cooldown, then the
 // address windows from the widest network to the address), then the
@@ -138,9 +138,10 @@ func (m *Manager) sendRules(r *http.Request, fs flowState, info phoneInfo, ch Ch
 
 // sendReq is one send to reserve: the request, the flow, the number and
 // channel, whether the session's resend cooldown applies, and the ops to
-// run with the count (a generation read: send.go). reserve fills in what
-// it learnt: whether the requester owns the number and whether the number
-// is known.
+// run with the count (a generation read: send.go). reserve fills in the
+// reservation: what the limiter learnt (whether the requester owns the
+// number, whether the number is known, whether the conversion watch
+// counted the send), and what a failed send releases (send.go).
 type sendReq struct {
 	r        *http.Request
 	fs       flowState
@@ -148,8 +149,7 @@ type sendReq struct {
 	ch       Channel
 	cooldown bool
 	with     []batch.Op
-	owner    bool
-	known    bool
+	res      *sendReservation
 }
 
 // reserveSend counts q's send against every limit, or against none and
@@ -168,42 +168,38 @@ func (m *Manager) reserveSend(w http.ResponseWriter, q *sendReq) bool {
 }
 
 // reserve counts q's send against every limit (the session's resend
-// cooldown too, if q.cooldown), or against none: it then returns the
-// refusal, or the State's error.
-//
-// It reads every counter first (Incr by 0, which creates nothing) and
-// refuses at the first limit already spent, in the order of sendRules with
-// the locks of wrong codes between the requester's own limits and the shared
-// ones: such a refusal changes nothing in the State. Only when every
-// counter has room does it count the send against all of them (with q.with
-// and the conversion watch's count, in the same round trip); if a parallel
-// send took the last room in between, it gives every count back. With a
-// State that batches, each of these steps is one round trip.
+// cooldown too, if q.cooldown), or against none (limitSend, sendlimit.go):
+// it then returns the refusal as the flow answers it, or the State's
+// error. It refuses numbers the fraud guard does not send to before
+// reading any counter.
 func (m *Manager) reserve(q *sendReq) (*flowError, error) {
 	if fe := m.guardNumber(q.info, q.ch); fe != nil {
 		return fe, nil
 	}
-	rules, fe := m.reserveRules(q)
+	p, fe := m.sendPlan(q)
 	if fe != nil {
 		return fe, nil
 	}
-	j := m.newSendJudge(q, rules)
-	// Read: refuse at the first counter already spent.
-	if err := m.runIncrs(q.r.Context(), j.reads, j.full); err != nil {
+	ctx := q.r.Context()
+	s, no, err := limitSend(ctx, m.cfg.state, m.log, p)
+	switch {
+	case err != nil:
 		return nil, err
+	case no != nil:
+		return m.refusal(q, no)
 	}
-	for i, op := range j.reads {
-		if j.full(i, op.N) {
-			return m.refuseRead(q, j, i)
-		}
+	q.res = s
+	if s.watched > 0 {
+		m.judgeConversion(ctx, q.r, q.info.region, s.watched)
 	}
-	q.owner, q.known = j.owner, j.known
-	return m.countSend(q, j)
+	return nil, nil
 }
 
-// reserveRules returns the limits q's send must pass, or the refusal of a
-// region whose budget is zero.
-func (m *Manager) reserveRules(q *sendReq) ([]rule, *flowError) {
+// sendPlan returns what q's send counts against: its limits (sendRules),
+// the locks of wrong codes (owners.go), the marks of owner and known number
+// (fraud.go) and the conversion watch; or the refusal of a region whose
+// budget is zero.
+func (m *Manager) sendPlan(q *sendReq) (sendPlan, *flowError) {
 	rules := m.sendRules(q.r, q.fs, q.info, q.ch, m.clientIP(q.r))
 	if q.info.challenged {
 		// Past a spent budget, a send that passed the challenge meets a
@@ -220,181 +216,36 @@ func (m *Manager) reserveRules(q *sendReq) ([]rule, *flowError) {
 	}
 	for _, ru := range rules {
 		if ru.budget && ru.limit.N == 0 {
-			return nil, errRegion // a region whose budget is zero gets no codes at all
+			return sendPlan{}, errRegion // a region whose budget is zero gets no codes at all
 		}
 	}
-	return rules, nil
-}
-
-// What a read of reserve is: a rule's counter, a lock, or a mark.
-const ruleRead, lockRead, ownerRead, knownRead, onlyIfRead = 0, 1, 2, 3, 4
-
-// sendJudge reads the counters of a send and judges them: in order, it
-// learns whether the number is known, owned or sent to again, and which
-// read refuses the send.
-type sendJudge struct {
-	rules []rule
-	locks []guessLock
-	reads []batch.Op
-	kinds []int // of each read: ruleRead, lockRead, …
-	at    []int // of each read: its index in rules or locks
-	// A known number (on file, or verified lately: fraud.go) passes the
-	// budgets and the number range's limit: someone else's flood must not
-	// stop a customer. A number that got a code in its window already is no
-	// new number of its range: that limit neither refuses nor counts it.
-	// The number's owner meets its own window and locks, strangers theirs.
-	known, owner, again bool
-	off                 map[string]bool // onlyIf marks found absent
-}
-
-// newSendJudge lists what to read: every counter in the order of rules,
-// and after the requester's own: whether the requester owns the number and
-// whether it is known, then the locks of wrong codes (owners.go).
-func (m *Manager) newSendJudge(q *sendReq, rules []rule) *sendJudge {
-	j := &sendJudge{rules: rules, locks: m.guessLocks(q.r, q.info.e164), off: map[string]bool{}}
-	j.known, j.owner = q.info.onFile, q.info.onFile
-	read := func(key string, window time.Duration, kind, at int) {
-		j.reads = append(j.reads, batch.Op{Kind: batch.Incr, Key: key, TTL: window})
-		j.kinds, j.at = append(j.kinds, kind), append(j.at, at)
+	p := sendPlan{rules: rules, locks: m.guessLocks(q.r, q.info.e164), onFile: q.info.onFile, with: q.with}
+	if m.cfg.knownFor > 0 && !q.info.onFile {
+		p.ownerMark = ownerKey(m.ownerID(q.info.e164, m.requester(q.r)))
+		p.knownMark, p.marks = knownKey(m.numberID(q.info.e164)), m.cfg.knownFor
 	}
-	for i, ru := range rules {
-		if !ru.own && (i == 0 || rules[i-1].own) {
-			if m.cfg.knownFor > 0 && !q.info.onFile {
-				read(ownerKey(m.ownerID(q.info.e164, m.requester(q.r))), m.cfg.knownFor, ownerRead, 0)
-				read(knownKey(m.numberID(q.info.e164)), m.cfg.knownFor, knownRead, 0)
-			}
-			for k, l := range j.locks {
-				read(l.key, l.limit.Per, lockRead, k)
-			}
-		}
-		if ru.onlyIf != "" {
-			read(ru.onlyIf, ru.limit.Per, onlyIfRead, i)
-		}
-		read(ru.key, ru.limit.Per, ruleRead, i)
+	if m.cfg.conversionSends > 0 {
+		p.watch = convSentKey(regionOrZZ(q.info.region))
 	}
-	return j
+	return p, nil
 }
 
-func (j *sendJudge) skip(ru rule) bool {
-	return (j.known && (ru.budget || ru.firstSend)) || (j.again && ru.firstSend) || j.off[ru.onlyIf]
-}
-
-func (j *sendJudge) refuses(ru rule) bool {
-	return !j.skip(ru) && (ru.owner == 0 || (ru.owner > 0) == j.owner)
-}
-
-// full reports whether read i, of value n, refuses the send. Called in
-// order, it also learns whether the number is known, owned or sent again.
-func (j *sendJudge) full(i int, n int64) bool {
-	switch j.kinds[i] {
-	case lockRead:
-		l := j.locks[j.at[i]]
-		return l.applies(j.owner) && n >= int64(l.limit.N)
-	case ownerRead:
-		j.owner = j.owner || n > 0
-	case knownRead:
-		j.known = j.known || n > 0
-	case onlyIfRead:
-		j.off[j.reads[i].Key] = n == 0
-	default:
-		ru := j.rules[j.at[i]]
-		if ru.name == "phone" {
-			j.again = n > 0
-		}
-		return j.refuses(ru) && n >= int64(ru.limit.N)
-	}
-	return false
-}
-
-// refuseRead answers q's send refused by read i of j.
-func (m *Manager) refuseRead(q *sendReq, j *sendJudge, i int) (*flowError, error) {
-	r, op, ip := q.r, j.reads[i], m.clientIP(q.r)
-	if j.kinds[i] == lockRead {
-		until := lockEnd(m.cfg.now(), op.Left)
-		m.refused(r, j.locks[j.at[i]].name, op.Key, until, q.info.masked, ip)
+// refusal answers q's send refused by no: a lock of wrong codes with its
+// end and EventLocked, a limit as refuse answers it, and a spent budget
+// read before counting with a challenge (challenge.go).
+func (m *Manager) refusal(q *sendReq, no *sendRefusal) (*flowError, error) {
+	r, ip := q.r, m.clientIP(q.r)
+	if no.lock != nil {
+		until := lockEnd(m.cfg.now(), no.ttl)
+		m.refused(r, no.lock.name, no.lock.key, until, q.info.masked, ip)
 		m.emit(r, Event{Type: EventLocked, Subject: m.subject(r), Phone: q.info.e164})
 		return lockedError(until, m.cfg.now()), nil
 	}
-	ru := j.rules[j.at[i]]
-	fe := m.refuse(r, q.fs, ru, op.Left, q.info, ip)
-	if ru.budget && !q.info.challenged {
+	fe := m.refuse(r, q.fs, no.rule, no.ttl, q.info, ip)
+	if no.read && no.rule.budget && !q.info.challenged {
 		return m.challenge(q, fe) // degrade, not switch off
 	}
 	return fe, nil
-}
-
-// countSend counts q's send against every rule of j it does not skip,
-// with q.with and the conversion watch's count, in one round trip; if a
-// parallel send took the last room of one, it gives every count back.
-func (m *Manager) countSend(q *sendReq, j *sendJudge) (*flowError, error) {
-	ctx := q.r.Context()
-	var counted []rule
-	var ops []batch.Op
-	for _, ru := range j.rules {
-		if !j.skip(ru) {
-			counted = append(counted, ru)
-			ops = append(ops, batch.Op{Kind: batch.Incr, Key: ru.key, Delta: 1, TTL: ru.limit.Per})
-		}
-	}
-	watch := !j.known && m.cfg.conversionSends > 0 // the watch looks at first-time numbers
-	if watch {
-		ops = append(ops, batch.Op{Kind: batch.Incr, Key: convSentKey(regionOrZZ(q.info.region)), Delta: 1, TTL: conversionWindow})
-	}
-	n := len(ops)
-	ops = append(ops, q.with...)
-	if err := batch.Run(ctx, m.cfg.state, ops); err != nil {
-		// Which counts a failed batch made is unknown: giving back one it
-		// did not make would free a send, so keep them (fail closed).
-		return nil, err
-	}
-	copy(q.with, ops[n:])
-	for i, ru := range counted {
-		if j.refuses(ru) && ops[i].N > int64(ru.limit.N) {
-			// A parallel send took the last room: this one spends nothing.
-			m.giveBack(ctx, ops[:n])
-			return m.refuse(q.r, q.fs, ru, ops[i].Left, q.info, m.clientIP(q.r)), nil
-		}
-	}
-	if watch {
-		m.judgeConversion(ctx, q.r, q.info.region, ops[n-1].N)
-	}
-	return nil, nil
-}
-
-// giveBack takes back the counts of ops (Incr ops that counted one each).
-func (m *Manager) giveBack(ctx context.Context, ops []batch.Op) {
-	var back []batch.Op
-	for _, op := range ops {
-		if op.Kind == batch.Incr && op.Delta != 0 {
-			back = append(back, batch.Op{Kind: batch.Incr, Key: op.Key, Delta: -op.Delta, TTL: op.TTL})
-		}
-	}
-	if len(back) == 0 {
-		return
-	}
-	if err := batch.Run(ctx, m.cfg.state, back); err != nil {
-		m.log.Error("twofactor: state backend failed giving back a count", "counters", len(ops), "err", err)
-	}
-}
-
-// runIncrs runs the Incr ops: in one round trip when the State can batch,
-// else one after the other, stopping after the first whose new value stop
-// reports (nil: none), with the values after it left zero. Without a
-// batch, an error gives back what the ops counted before it.
-func (m *Manager) runIncrs(ctx context.Context, ops []batch.Op, stop func(i int, n int64) bool) error {
-	if batch.Can(m.cfg.state) {
-		return batch.Run(ctx, m.cfg.state, ops)
-	}
-	for i := range ops {
-		if err := batch.Do(ctx, m.cfg.state, &ops[i]); err != nil {
-			m.giveBack(ctx, ops[:i])
-			return err
-		}
-		if stop != nil && stop(i, ops[i].N) {
-			break
-		}
-	}
-	return nil
 }
 
 // refuse logs a send refused by ru, whose window ends in ttl, and returns

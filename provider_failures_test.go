@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	sdk "github.com/messagebird/go-rest-api/v9"
 
@@ -131,6 +132,25 @@ func TestFlowSendUnknownOutcome(t *testing.T) {
 		t.Errorf("a send right after an unknown outcome reached the provider %d times", n)
 	}
 	wantJSONError(t, a.postJSON("/2fa/send", map[string]string{"phone": testPhone}), http.StatusTooManyRequests, "rate_limited")
+}
+
+// A resend the provider failed to send gives back the session's resend
+// cooldown it counted (no code is on its way), so the next resend goes to
+// the provider at once; the number's and address's windows keep it.
+func TestFlowResendFailureReleasesCooldown(t *testing.T) {
+	f, p := newBirdLike(t)
+	a := newFlowAppWith(t, appSetup{provider: p})
+	wantStatus(t, a.get("/2fa/?next=%2Faccount"), http.StatusOK)
+	wantRedirect(t, a.post("/2fa/send", url.Values{"phone": {testPhone}}), "/2fa/")
+	a.clock.Advance(31 * time.Second) // past the resend cooldown
+	f.SetOverride(faketls.Answer(503, "<html>down</html>", "Content-Type", "text/html"))
+	wantStatus(t, a.post("/2fa/resend", nil), http.StatusServiceUnavailable)
+	f.SetOverride(nil)
+	calls := f.Calls()
+	wantRedirect(t, a.post("/2fa/resend", nil), "/2fa/")
+	if n := f.Calls() - calls; n != 1 {
+		t.Errorf("the resend after a failed one reached the provider %d times, want 1", n)
+	}
 }
 
 // A destination the provider refuses (Twilio 60605, geo permissions) asks

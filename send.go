@@ -128,7 +128,7 @@ func (m *Manager) send(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	v, err := m.provider.Send(pctx, req)
 	done()
 	if err != nil {
-		m.sendFailed(w, r, sess, fs, info, err)
+		m.sendFailed(w, r, sess, fs, q, err)
 		return
 	}
 	m.sent(w, r, sess, fs, q, v, purpose)
@@ -144,10 +144,10 @@ func (m *Manager) sent(w http.ResponseWriter, r *http.Request, sess *sessions.Se
 	// What the check needs to know of this send without asking the State
 	// again (codelife.go): whether the requester owns the number, and
 	// whether the conversion watch counted the code.
-	if q.owner {
+	if q.res.owner {
 		fs.Owner = m.ownerID(info.e164, m.requester(r))
 	}
-	fs.Watched = !q.known && m.cfg.conversionSends > 0
+	fs.Watched = q.res.watched > 0
 	if s := m.subject(r); s != fs.Subject {
 		// The session's verified state (if any) belongs to another user:
 		// relabelling the session must not hand it to this one.
@@ -202,10 +202,10 @@ func (m *Manager) sendable(phone string, ch Channel, purpose, region string) (ph
 	return info, ch, nil
 }
 
-// sendFailed answers a send the provider refused or failed with err, after
-// the limits were counted.
-func (m *Manager) sendFailed(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, info phoneInfo, err error) {
-	m.log.Error("twofactor: provider send failed", "phone", info.masked, "err", err)
+// sendFailed answers q's send, which the provider refused or failed with
+// err after the limits were counted.
+func (m *Manager) sendFailed(w http.ResponseWriter, r *http.Request, sess *sessions.Session, fs flowState, q *sendReq, err error) {
+	m.log.Error("twofactor: provider send failed", "phone", q.info.masked, "err", err)
 	// No code is waiting, so the page's "try again in a moment" must not
 	// meet this session's resend cooldown, unless a code may be on its way
 	// (ErrUnknownOutcome): then the cooldown keeps a second one from
@@ -218,8 +218,8 @@ func (m *Manager) sendFailed(w http.ResponseWriter, r *http.Request, sess *sessi
 		if serr := m.save(w, r, sess, fs); serr != nil {
 			m.log.Error("twofactor: session store failed", "err", serr)
 		}
-	case m.cfg.resendCooldown > 0:
-		if derr := m.cfg.state.Delete(r.Context(), cooldownKey(fs.FlowID)); derr != nil {
+	default:
+		if derr := q.res.release(r.Context(), "cooldown"); derr != nil {
 			m.log.Error("twofactor: state backend failed", "err", derr)
 		}
 	}

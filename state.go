@@ -99,7 +99,7 @@ type State interface {
 
 // MemoryState is a State held in this process's memory. It suits apps that
 // run on one machine. Expired keys are swept as new ones are written, and a
-// counter that comes back to zero (a send given back, see limits.go) is
+// counter that comes back to zero (a send given back, see sendlimit.go) is
 // dropped at once, as if it had never been counted.
 //
 // Memory has a ceiling: at most MaxKeys keys (default 262,144, about
