@@ -13,6 +13,7 @@ import (
 	"github.com/go-twofactor/twofactor/examples/internal/demo"
 
 	"github.com/go-twofactor/twofactor"
+	"github.com/gorilla/sessions"
 )
 
 // config is what BirdBank is started with.
@@ -49,19 +50,9 @@ func newApp(cfg config) (*app, error) {
 		log = slog.Default()
 	}
 
-	provider := cfg.Provider
-	printing := false
-	switch {
-	case provider != nil:
-	case cfg.APIKey != "":
-		mb, err := newMessageBird(cfg.APIKey)
-		if err != nil {
-			return nil, err
-		}
-		provider = mb
-		log.Info("sending real SMS through MessageBird")
-	default:
-		provider, printing = demo.PrintingMock(cfg.CodeOut, log), true
+	provider, printing, err := configProvider(cfg, log)
+	if err != nil {
+		return nil, err
 	}
 
 	hashKey, blockKey, err := cookieKeys(cfg.SessionKey)
@@ -91,11 +82,31 @@ func newApp(cfg config) (*app, error) {
 		// signing in again and again does not lock the developer out.
 		opts = append(opts, twofactor.WithDevelopment(cfg.Listen))
 	}
-	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "birdbank:", hashKey, blockKey, cfg.SessionKey != "", log)
+	store, shared, err := a.sharedStores(cfg, provider, hashKey, blockKey, log)
 	if err != nil {
 		return nil, err
 	}
+	opts = append(append(opts, shared...), cfg.Options...)
+	tf, err := twofactor.New(provider, store, opts...)
+	if err != nil {
+		return nil, err
+	}
+
+	a.Handler = routes(tf, log)
+	return a, nil
+}
+
+// sharedStores returns the library's session store and the options that
+// share what it keeps: its State in Redis with REDIS_URL (the mock then
+// keeps its printed codes there too, so every server checks them), and
+// the server secret.
+func (a *app) sharedStores(cfg config, provider twofactor.Provider, hashKey, blockKey []byte, log *slog.Logger) (sessions.Store, []twofactor.Option, error) {
+	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "birdbank:", hashKey, blockKey, cfg.SessionKey != "", log)
+	if err != nil {
+		return nil, nil, err
+	}
 	a.close = append(a.close, closeStores)
+	var opts []twofactor.Option
 	if state != nil {
 		opts = append(opts, twofactor.WithState(state))
 		if mock, ok := provider.(*twofactor.Mock); ok {
@@ -107,16 +118,32 @@ func newApp(cfg config) (*app, error) {
 	}
 	secret, err := demo.Secret(cfg.SessionKey, "birdbank")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	opts = append(opts, twofactor.WithSecret(secret))
+	return store, append(opts, twofactor.WithSecret(secret)), nil
+}
 
-	opts = append(opts, cfg.Options...)
-	tf, err := twofactor.New(provider, store, opts...)
-	if err != nil {
-		return nil, err
+// configProvider picks the SMS provider: the config's (tests), MessageBird
+// with an API key, else the mock that prints codes (printing is then true).
+func configProvider(cfg config, log *slog.Logger) (p twofactor.Provider, printing bool, err error) {
+	switch {
+	case cfg.Provider != nil:
+		return cfg.Provider, false, nil
+	case cfg.APIKey != "":
+		mb, err := newMessageBird(cfg.APIKey)
+		if err != nil {
+			return nil, false, err
+		}
+		log.Info("sending real SMS through MessageBird")
+		return mb, false, nil
+	default:
+		return demo.PrintingMock(cfg.CodeOut, log), true, nil
 	}
+}
 
+// routes are BirdBank's pages, the library's flow under /2fa/, transfers,
+// and clear answers for a wrong method or an unknown path.
+func routes(tf *twofactor.Manager, log *slog.Logger) http.Handler {
 	csrf := http.NewCrossOriginProtection()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -145,8 +172,7 @@ func newApp(cfg config) (*app, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		render(w, http.StatusNotFound, "error", pageData{Message: "There's no page here."})
 	})
-	a.Handler = mux
-	return a, nil
+	return mux
 }
 
 func methodNotAllowed(allow string) http.HandlerFunc {

@@ -99,70 +99,21 @@ func newApp(cfg config) (*app, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	log := a.log
-
-	provider := cfg.Provider
-	switch {
-	case provider != nil:
-	case cfg.APIKey != "":
-		mb, err := messagebird.New(cfg.APIKey, messagebird.Config{
-			Originator: "BirdBank",
-			Template:   "Your BirdBank verification code is %token.",
-		})
-		if err != nil {
-			return nil, err
-		}
-		provider = mb
-		log.Info("sending real SMS through MessageBird")
-	default:
-		provider = demo.PrintingMock(cfg.CodeOut, log)
+	provider, err := chooseProvider(cfg, a.log)
+	if err != nil {
+		return nil, err
 	}
-
 	keys, err := cookieKeys(cfg.SessionKey)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.SessionKey == "" {
-		log.Warn("no SESSION_KEY: using a random key, so sessions end when the app restarts")
+		a.log.Warn("no SESSION_KEY: using a random key, so sessions end when the app restarts")
 	}
-
-	// The app's own data: users and login sessions, and the password
-	// step's limits. In Redis when REDIS_URL is set, so that several
-	// servers behind one address act as one; else in memory.
-	var client redis.UniversalClient // nil: memory
-	if cfg.RedisURL != "" {
-		c, err := demo.RedisClient(cfg.RedisURL)
-		if err != nil {
-			return nil, err
-		}
-		client = c
-		a.close = append(a.close, client.Close)
-		a.st = &redisStore{client: client, prefix: "signin:"}
-		log.Info("accounts, login sessions and login limits live in Redis")
-	} else {
-		a.st = newMemStore(a.now)
-	}
-	if a.limits, err = newLimits(client, "signin:", cfg.LoginPerAccount, cfg.LoginPerNetwork, cfg.SignupPerNetwork); err != nil {
-		_ = a.Close()
-		return nil, fmt.Errorf("connecting to Redis at REDIS_URL: %w", err)
-	}
-	users, err := newAccounts(cfg.BcryptCost, a.st)
-	if err != nil {
+	if err := a.openOwnData(cfg); err != nil {
 		_ = a.Close()
 		return nil, err
 	}
-	for _, u := range []struct{ name, password, phone string }{
-		{"alice", "alice-password", alicePhone},
-		{"bob", "bob-password", ""},
-	} {
-		// Another server (or an earlier run) may have made them in Redis.
-		if err := users.create(context.Background(), u.name, u.password, u.phone); err != nil && !errors.Is(err, errTaken) {
-			_ = a.Close()
-			return nil, err
-		}
-	}
-	a.users = users
-
 	// The app's own login session: a signed and encrypted cookie that
 	// says who is signed in, apart from the library's.
 	a.logins = sessions.NewCookieStore(keys[2], keys[3])
@@ -172,14 +123,89 @@ func newApp(cfg config) (*app, error) {
 	}
 	a.logins.MaxAge(int(loginMaxAge.Seconds()))
 
+	if a.tf, err = a.newTwoFactor(cfg, provider, keys); err != nil {
+		_ = a.Close()
+		return nil, err
+	}
+	// Refuse cross-origin POSTs to every form of the app (the flow's too).
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.render(w, r, http.StatusForbidden, "error", pageData{Message: "This form was sent from another site, so we refused it."})
+	}))
+	a.Handler = cop.Handler(a.routes())
+	return a, nil
+}
+
+// chooseProvider picks the SMS provider: the config's (tests), MessageBird
+// with an API key, else the mock that prints codes.
+func chooseProvider(cfg config, log *slog.Logger) (twofactor.Provider, error) {
+	switch {
+	case cfg.Provider != nil:
+		return cfg.Provider, nil
+	case cfg.APIKey != "":
+		mb, err := messagebird.New(cfg.APIKey, messagebird.Config{
+			Originator: "BirdBank",
+			Template:   "Your BirdBank verification code is %token.",
+		})
+		if err != nil {
+			return nil, err
+		}
+		log.Info("sending real SMS through MessageBird")
+		return mb, nil
+	default:
+		return demo.PrintingMock(cfg.CodeOut, log), nil
+	}
+}
+
+// openOwnData opens the app's own data: users and login sessions, and the
+// password step's limits. In Redis when REDIS_URL is set, so that several
+// servers behind one address act as one; else in memory. The demo
+// accounts are made if they are not there yet.
+func (a *app) openOwnData(cfg config) error {
+	var client redis.UniversalClient // nil: memory
+	if cfg.RedisURL != "" {
+		c, err := demo.RedisClient(cfg.RedisURL)
+		if err != nil {
+			return err
+		}
+		client = c
+		a.close = append(a.close, client.Close)
+		a.st = &redisStore{client: client, prefix: "signin:"}
+		a.log.Info("accounts, login sessions and login limits live in Redis")
+	} else {
+		a.st = newMemStore(a.now)
+	}
+	var err error
+	if a.limits, err = newLimits(client, "signin:", cfg.LoginPerAccount, cfg.LoginPerNetwork, cfg.SignupPerNetwork); err != nil {
+		return fmt.Errorf("connecting to Redis at REDIS_URL: %w", err)
+	}
+	if a.users, err = newAccounts(cfg.BcryptCost, a.st); err != nil {
+		return err
+	}
+	for _, u := range []struct{ name, password, phone string }{
+		{"alice", "alice-password", alicePhone},
+		{"bob", "bob-password", ""},
+	} {
+		// Another server (or an earlier run) may have made them in Redis.
+		if err := a.users.create(context.Background(), u.name, u.password, u.phone); err != nil && !errors.Is(err, errTaken) {
+			return err
+		}
+	}
+	return nil
+}
+
+// newTwoFactor sets up the library: known-number mode for the signed-in
+// user, enrolment, recovery codes, remembered devices, authenticator apps
+// and passkeys, its State and sessions in Redis with REDIS_URL.
+func (a *app) newTwoFactor(cfg config, provider twofactor.Provider, keys [4][]byte) (*twofactor.Manager, error) {
 	opts := []twofactor.Option{
-		twofactor.WithLogger(log),
+		twofactor.WithLogger(a.log),
 		// Verification belongs to the signed-in user: a session verified
 		// for alice is not verified for bob.
 		twofactor.WithSubject(a.currentUser),
 		// Known-number mode: the code goes to the number on file.
 		twofactor.WithPhoneLookup(func(r *http.Request) (string, error) {
-			return users.phone(r.Context(), a.currentUser(r))
+			return a.users.phone(r.Context(), a.currentUser(r))
 		}),
 		// A user with no number proves one at first sign-in; a number
 		// change (GET /2fa/change) lands here too.
@@ -190,11 +216,8 @@ func newApp(cfg config) (*app, error) {
 		// The library's pages with a few changes (flowpages_test.go lists
 		// them): a sign-out button, Cancel on the number change, no
 		// recovery code for an enrolling user, one "Remember this device",
-		// a placeholder of the preselected country.
+		// a placeholder that follows the country chosen.
 		twofactor.WithTemplates(flowPages),
-		// Recovery codes in this process's memory: on several servers a
-		// code made on one is unknown to the others (the library is
-		// moving them into its State).
 		twofactor.WithRecoveryCodes(nil), // kept in the State: in Redis with REDIS_URL, shared by every server
 		twofactor.WithRememberDevice(30 * 24 * time.Hour),
 		// Authenticator apps beside SMS, offered first to users who have
@@ -204,7 +227,7 @@ func newApp(cfg config) (*app, error) {
 		twofactor.WithEvents(func(e twofactor.Event) {
 			// An audit log; a real app would also tell the user by e-mail
 			// about a new number, new recovery codes or a new device.
-			log.Info("twofactor event", "type", e.Type, "user", e.Subject, "method", e.Method)
+			a.log.Info("twofactor event", "type", e.Type, "user", e.Subject, "method", e.Method)
 		}),
 	}
 	if cfg.PlainHTTP {
@@ -220,17 +243,26 @@ func newApp(cfg config) (*app, error) {
 	}
 	passkeys, err := passkeyOptions(cfg.PasskeyOrigin) // passkey.go
 	if err != nil {
-		_ = a.Close()
 		return nil, err
 	}
-	opts = append(opts, passkeys)
-
-	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "signin:", keys[0], keys[1], cfg.SessionKey != "", log)
+	store, shared, err := a.sharedStores(cfg, provider, keys)
 	if err != nil {
-		_ = a.Close()
 		return nil, err
+	}
+	return twofactor.New(provider, store, append(append(opts, passkeys), shared...)...)
+}
+
+// sharedStores returns the library's session store and the options that
+// share what it keeps: its State in Redis with REDIS_URL (the mock then
+// keeps its printed codes there too, so every server checks them), and
+// the server secret.
+func (a *app) sharedStores(cfg config, provider twofactor.Provider, keys [4][]byte) (sessions.Store, []twofactor.Option, error) {
+	store, state, closeStores, err := demo.Stores(cfg.RedisURL, "signin:", keys[0], keys[1], cfg.SessionKey != "", a.log)
+	if err != nil {
+		return nil, nil, err
 	}
 	a.close = append(a.close, closeStores)
+	var opts []twofactor.Option
 	if state != nil {
 		opts = append(opts, twofactor.WithState(state))
 		if mock, ok := provider.(*twofactor.Mock); ok {
@@ -239,17 +271,15 @@ func newApp(cfg config) (*app, error) {
 	}
 	secret, err := demo.Secret(cfg.SessionKey, "signin")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	opts = append(opts, twofactor.WithSecret(secret))
+	return store, append(opts, twofactor.WithSecret(secret)), nil
+}
 
-	tf, err := twofactor.New(provider, store, opts...)
-	if err != nil {
-		_ = a.Close()
-		return nil, err
-	}
-	a.tf = tf
-
+// routes are the app's pages, the library's flow under /2fa/, and clear
+// answers for a wrong method or an unknown path.
+func (a *app) routes() http.Handler {
+	tf := a.tf
 	fresh := tf.RequireFresh(freshFor)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", a.serveHome)
@@ -286,14 +316,7 @@ func newApp(cfg config) (*app, error) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusNotFound, "error", pageData{Message: "There's no page here."})
 	})
-
-	// Refuse cross-origin POSTs to every form of the app (the flow's too).
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.render(w, r, http.StatusForbidden, "error", pageData{Message: "This form was sent from another site, so we refused it."})
-	}))
-	a.Handler = cop.Handler(mux)
-	return a, nil
+	return mux
 }
 
 // userCtx is the context key of the signed-in user a request was found

@@ -68,19 +68,7 @@ func run(log *slog.Logger) error {
 	if err := godotenv.Load(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reading .env: %w", err)
 	}
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8090"
-	}
-	host := os.Getenv("HOST")
-	if host == "" {
-		// The demo serves plain http with non-Secure cookies: keep it to
-		// this machine unless asked otherwise.
-		host = "127.0.0.1"
-		log.Info("listening on 127.0.0.1 only; set HOST (such as HOST=0.0.0.0) to listen elsewhere")
-	} else {
-		log.Info("listening on HOST", "host", host)
-	}
+	host, port := listenOn(log)
 	app, err := newApp(config{
 		APIKey:     os.Getenv("MESSAGEBIRD_API_KEY"),
 		SessionKey: os.Getenv("SESSION_KEY"),
@@ -127,6 +115,24 @@ func run(log *slog.Logger) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// listenOn returns HOST and PORT: 127.0.0.1 and 8090 unless set.
+func listenOn(log *slog.Logger) (host, port string) {
+	port = os.Getenv("PORT")
+	if port == "" {
+		port = "8090"
+	}
+	host = os.Getenv("HOST")
+	if host == "" {
+		// The demo serves plain http with non-Secure cookies: keep it to
+		// this machine unless asked otherwise.
+		host = "127.0.0.1"
+		log.Info("listening on 127.0.0.1 only; set HOST (such as HOST=0.0.0.0) to listen elsewhere")
+	} else {
+		log.Info("listening on HOST", "host", host)
+	}
+	return host, port
 }
 
 // passkeyOrigin is PASSKEY_ORIGIN, or http://localhost:port.
