@@ -142,33 +142,9 @@ var (
 func New(cfg Config) (*Provider, error) {
 	bad := func(what string) (*Provider, error) { return nil, errors.New("twilioverify: " + what) }
 	p := &Provider{account: cfg.AccountSID, service: cfg.ServiceSID}
-	token, key := cfg.AuthToken != "", cfg.APIKey != "" || cfg.APISecret != ""
-	switch {
-	case token && key:
-		return bad("give AuthToken or APIKey and APISecret, not both")
-	case token:
-		if err := checkSID("AccountSID", cfg.AccountSID, acRE, "AC"); err != nil {
-			return nil, err
-		}
-		if err := checkSecret("AuthToken", cfg.AuthToken); err != nil {
-			return nil, err
-		}
-		p.user, p.pass = cfg.AccountSID, cfg.AuthToken
-	case key:
-		if err := checkSID("APIKey", cfg.APIKey, skRE, "SK"); err != nil {
-			return nil, err
-		}
-		if err := checkSecret("APISecret", cfg.APISecret); err != nil {
-			return nil, err
-		}
-		if cfg.AccountSID != "" {
-			if err := checkSID("AccountSID", cfg.AccountSID, acRE, "AC"); err != nil {
-				return nil, err
-			}
-		}
-		p.user, p.pass = cfg.APIKey, cfg.APISecret
-	default:
-		return bad("give AccountSID and AuthToken, or APIKey and APISecret")
+	var err error
+	if p.user, p.pass, err = credentials(cfg); err != nil {
+		return nil, err
 	}
 	if err := checkSID("ServiceSID", cfg.ServiceSID, vaRE, "VA"); err != nil {
 		return nil, err
@@ -208,6 +184,38 @@ func New(cfg Config) (*Provider, error) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	p.hc, p.cfg = &hc, cfg
 	return p, nil
+}
+
+// credentials returns the user and password of Basic authentication: the
+// Account SID and Auth Token, or an API key and its secret, checked.
+func credentials(cfg Config) (user, pass string, err error) {
+	token, key := cfg.AuthToken != "", cfg.APIKey != "" || cfg.APISecret != ""
+	switch {
+	case token && key:
+		return "", "", errors.New("twilioverify: give AuthToken or APIKey and APISecret, not both")
+	case token:
+		if err := checkSID("AccountSID", cfg.AccountSID, acRE, "AC"); err != nil {
+			return "", "", err
+		}
+		if err := checkSecret("AuthToken", cfg.AuthToken); err != nil {
+			return "", "", err
+		}
+		return cfg.AccountSID, cfg.AuthToken, nil
+	case key:
+		if err := checkSID("APIKey", cfg.APIKey, skRE, "SK"); err != nil {
+			return "", "", err
+		}
+		if err := checkSecret("APISecret", cfg.APISecret); err != nil {
+			return "", "", err
+		}
+		if cfg.AccountSID != "" {
+			if err := checkSID("AccountSID", cfg.AccountSID, acRE, "AC"); err != nil {
+				return "", "", err
+			}
+		}
+		return cfg.APIKey, cfg.APISecret, nil
+	}
+	return "", "", errors.New("twilioverify: give AccountSID and AuthToken, or APIKey and APISecret")
 }
 
 // sidKinds names the kinds of SID by their prefix, to say what a SID in the
@@ -439,27 +447,38 @@ func mapError(ctx context.Context, err error, send bool, call *wire.Call) error 
 	if err == nil {
 		return nil
 	}
+	var te *client.TwilioRestError
+	if !errors.As(err, &te) {
+		return transportError(ctx, err, send, call)
+	}
+	return restError(te, send, call)
+}
+
+// transportError classifies a failure that brought no Twilio error: a
+// limit, an answer that is not Twilio's JSON, or no answer at all (whose
+// outcome is unknown once the request was written).
+func transportError(ctx context.Context, err error, send bool, call *wire.Call) error {
 	lost := func(cause error) error {
 		if call.Wrote() {
 			return fmt.Errorf("%w: %w", twofactor.ErrUnknownOutcome, cause)
 		}
 		return fmt.Errorf("%w: %w", twofactor.ErrUnavailable, cause)
 	}
-	status := call.Status()
-	var te *client.TwilioRestError
-	if !errors.As(err, &te) {
-		switch {
-		case status == http.StatusTooManyRequests:
-			return &twofactor.RateLimitError{Vendor: "Twilio", RetryAfter: wire.RetryAfter(call.Header().Get("Retry-After"), time.Now())}
-		case status >= 200 && status < 300:
-			return lost(fmt.Errorf("an answer (HTTP %d) that is not Twilio's expected JSON", status))
-		case status != 0:
-			return fmt.Errorf("%w: Twilio answered HTTP %d without a usable error", statusClass(status, send), status)
-		case ctx.Err() != nil:
-			return lost(ctx.Err())
-		}
-		return lost(wire.NetErr(err))
+	switch status := call.Status(); {
+	case status == http.StatusTooManyRequests:
+		return &twofactor.RateLimitError{Vendor: "Twilio", RetryAfter: wire.RetryAfter(call.Header().Get("Retry-After"), time.Now())}
+	case status >= 200 && status < 300:
+		return lost(fmt.Errorf("an answer (HTTP %d) that is not Twilio's expected JSON", status))
+	case status != 0:
+		return fmt.Errorf("%w: Twilio answered HTTP %d without a usable error", statusClass(status, send), status)
+	case ctx.Err() != nil:
+		return lost(ctx.Err())
 	}
+	return lost(wire.NetErr(err))
+}
+
+// restError classifies Twilio's error by its code and HTTP status.
+func restError(te *client.TwilioRestError, send bool, call *wire.Call) error {
 	where := fmt.Sprintf("Twilio HTTP %d, error %d", te.Status, te.Code)
 	limited := func(wait time.Duration) error {
 		if ra := wire.RetryAfter(call.Header().Get("Retry-After"), time.Now()); ra > 0 {
