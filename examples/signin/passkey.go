@@ -59,23 +59,9 @@ func (a *app) serveRemovePasskey(w http.ResponseWriter, r *http.Request) {
 		a.render(w, r, http.StatusBadRequest, "error", pageData{Message: "Which passkey? The form had none.", Link: "/settings"})
 		return
 	}
-	err := a.tf.RemoveFactor(r, twofactor.Factor{Method: twofactor.MethodPasskey, ID: id})
-	switch {
-	case errors.Is(err, twofactor.ErrLastFactor):
-		a.render(w, r, http.StatusConflict, "error", pageData{
-			Message: "You can't remove this passkey: it's your only way to verify. Add a phone number or another passkey first.",
-			Link:    "/settings",
-		})
-		return
-	case errors.Is(err, twofactor.ErrNotFound):
-		a.render(w, r, http.StatusNotFound, "error", pageData{Message: "That passkey isn't on your account any more.", Link: "/settings"})
-		return
-	case err != nil:
-		a.failed(w, r, "removing a passkey", err)
-		return
-	}
-	if err := a.st.setNotice(r.Context(), a.loginToken(r), "Passkey removed. Your other devices need to verify again."); err != nil {
-		a.log.Error("keeping the notice failed", "err", err)
-	}
-	http.Redirect(w, r, "/settings", http.StatusSeeOther)
+	a.removeFactor(w, r, twofactor.Factor{Method: twofactor.MethodPasskey, ID: id}, removal{ // totp.go
+		done: "Passkey removed. Your other devices need to verify again.",
+		last: "You can't remove this passkey: it's your only way to verify. Add a phone number or another passkey first.",
+		gone: "That passkey isn't on your account any more.",
+	})
 }

@@ -68,17 +68,31 @@ func (a *app) serveRemoveFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := twofactor.Factor{Method: twofactor.Method(r.PostForm.Get("method")), ID: r.PostForm.Get("id")}
+	a.removeFactor(w, r, f, removal{
+		done: "Removed. Your other devices are signed out.",
+		last: "You can't remove your only way to verify. Add another one first.",
+		gone: "That was removed already.",
+	})
+}
+
+// removal is what the settings page says after removing a factor: done,
+// refused as the user's last (last), or gone already (gone).
+type removal struct{ done, last, gone string }
+
+// removeFactor removes f (RemoveFactor: behind step-up) and answers on
+// the settings page.
+func (a *app) removeFactor(w http.ResponseWriter, r *http.Request, f twofactor.Factor, say removal) {
 	err := a.tf.RemoveFactor(r, f)
 	switch {
 	case err == nil:
-		if err := a.st.setNotice(r.Context(), a.loginToken(r), "Removed. Your other devices are signed out."); err != nil {
+		if err := a.st.setNotice(r.Context(), a.loginToken(r), say.done); err != nil {
 			a.log.Error("keeping the removal notice failed", "err", err)
 		}
 		http.Redirect(w, r, "/settings", http.StatusSeeOther)
 	case errors.Is(err, twofactor.ErrLastFactor):
-		a.settings(w, r, http.StatusConflict, pageData{Error: "You can't remove your only way to verify. Add another one first."})
+		a.settings(w, r, http.StatusConflict, pageData{Error: say.last})
 	case errors.Is(err, twofactor.ErrNotFound):
-		a.settings(w, r, http.StatusNotFound, pageData{Error: "That was removed already."})
+		a.settings(w, r, http.StatusNotFound, pageData{Error: say.gone})
 	default:
 		a.failed(w, r, "removing a factor", err)
 	}
